@@ -1,0 +1,68 @@
+// Package hypervisor is the contract between a compute agent and a
+// container-as-VM backend: the [Driver] interface, its value types and its
+// errors. The Docker backend lives in package hypervisor/docker; an
+// in-memory fake and the conformance suite every backend must pass live in
+// package hypervisor/hypervisortest.
+//
+// Instances are addressed by the caller's ID (a Nova instance UUID, say).
+// Every method takes a context first and honours it.
+//
+// # Lifecycle
+//
+// An instance is in one [State]. The table lists, for each operation, the
+// states it is valid in, the state it leads to, and the states in which it
+// does nothing and returns nil. In any other state it returns an error
+// wrapping [ErrInvalidState] whose chain holds a *[StateError] naming the
+// current and the valid states.
+//
+//	operation    valid in                                  leads to      nil (no-op) in
+//	Spawn        (no instance with the ID)                 running       -
+//	PowerOff     running, paused                           shutdown      shutdown, crashed, created
+//	PowerOn      shutdown, crashed, created                running       running
+//	Pause        running                                   paused        paused
+//	Unpause      paused                                    running       running
+//	Reboot soft  running                                   running       -
+//	Reboot hard  running, paused, shutdown, crashed,       running       -
+//	             created
+//	SoftDelete   running, paused, shutdown, crashed,       soft-deleted  soft-deleted
+//	             created
+//	Restore      soft-deleted                              running       -
+//	Snapshot     running, paused, shutdown, crashed        (unchanged)   -
+//	Destroy      every state                               (gone)        no instance
+//
+// Info, List, ConsoleOutput and InstanceStats are valid in every state. A
+// process that exits by itself with a non-zero status, or is killed without
+// the driver asking, leaves the instance crashed; one that exits with status
+// 0 leaves it shut down.
+//
+// Every transition that starts the instance's process (Spawn, PowerOn,
+// Reboot, Restore, Unpause does not) re-applies the spawn-time resource
+// limits and re-attaches the instance's VIFs from state the backend keeps,
+// so an instance comes back exactly as it was spawned.
+//
+// # Idempotency
+//
+// Destroy of a missing instance returns nil. Operations whose target state
+// is the current one return nil (see the table). Spawn with a taken ID
+// returns [ErrAlreadyExists] and leaves the existing instance untouched.
+// Unplugging a VIF that is not plugged returns nil.
+//
+// # Concurrency
+//
+// A Driver is safe for concurrent use. Calls for the same instance ID are
+// serialised by the backend in arrival order; calls for different IDs run
+// concurrently. A call whose context ends while it waits for another call on
+// the same ID returns the context's error without doing anything.
+//
+// # Errors
+//
+// Errors returned by a Driver are *[OpError] values naming the operation and
+// the instance, and wrap exactly one class, tested with [errors.Is]:
+// [ErrNotFound] (no such instance), [ErrAlreadyExists], [ErrInvalidState],
+// [ErrInvalidArgument] (the input was rejected before anything changed),
+// [ErrImageNotFound], [ErrUnavailable] (the engine cannot be reached, or is
+// too old) and [ErrNotSupported] (the backend, as configured, cannot do it;
+// it wraps [errors.ErrUnsupported], and [Driver.Capabilities] says so up
+// front). The backend's own error stays in the chain too. A failed Spawn,
+// VIF plug or Snapshot rolls back what it did before returning.
+package hypervisor

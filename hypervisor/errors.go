@@ -1,0 +1,94 @@
+package hypervisor
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error classes. Every error a Driver returns wraps at most one of these, and
+// callers test for them with [errors.Is]. The backend's own error stays in the
+// chain as well.
+var (
+	// ErrNotFound means the instance does not exist.
+	ErrNotFound = errors.New("hypervisor: instance not found")
+	// ErrAlreadyExists means an instance with the spec's ID exists already.
+	ErrAlreadyExists = errors.New("hypervisor: instance already exists")
+	// ErrInvalidState means the operation is not valid in the instance's
+	// current state. The chain holds a *[StateError] with the details.
+	ErrInvalidState = errors.New("hypervisor: invalid state for operation")
+	// ErrInvalidArgument means the caller's input was rejected before
+	// anything was changed: an empty ID, a bad name, absurd resources.
+	ErrInvalidArgument = errors.New("hypervisor: invalid argument")
+	// ErrImageNotFound means the instance's image is neither on the engine
+	// nor in the configured image store.
+	ErrImageNotFound = errors.New("hypervisor: image not found")
+	// ErrUnavailable means the backend (the engine) could not be reached or
+	// is not usable, such as an engine whose API is too old.
+	ErrUnavailable = errors.New("hypervisor: backend unavailable")
+	// ErrNotSupported means the backend, as configured, cannot do this. It
+	// wraps [errors.ErrUnsupported].
+	ErrNotSupported = fmt.Errorf("hypervisor: %w", errors.ErrUnsupported)
+)
+
+// OpError is the error type returned by Driver methods. It records the
+// operation and the instance it was applied to, like [io/fs.PathError].
+type OpError struct {
+	Op  string // the operation, such as "spawn" or "power-off"
+	ID  string // the instance ID; empty for host-level operations
+	Err error  // the cause; wraps one of the error classes above
+}
+
+// Error returns "hypervisor: <op> <id>: <cause>".
+func (e *OpError) Error() string {
+	var b strings.Builder
+	b.WriteString("hypervisor: ")
+	b.WriteString(e.Op)
+	if e.ID != "" {
+		b.WriteString(" ")
+		b.WriteString(e.ID)
+	}
+	b.WriteString(": ")
+	if e.Err == nil {
+		b.WriteString("<nil>")
+	} else {
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "hypervisor: "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// StateError reports an operation refused because of the instance's state.
+// errors.Is(err, ErrInvalidState) is true for it.
+type StateError struct {
+	Op      string  // the refused operation
+	ID      string  // the instance ID
+	Current State   // the state the instance is in
+	Want    []State // the states in which Op is valid
+}
+
+// Error describes the refused transition.
+func (e *StateError) Error() string {
+	want := make([]string, len(e.Want))
+	for i, s := range e.Want {
+		want[i] = s.String()
+	}
+	return fmt.Sprintf("hypervisor: cannot %s instance %s in state %s (valid in: %s)",
+		e.Op, e.ID, e.Current, strings.Join(want, ", "))
+}
+
+// Is makes errors.Is(err, ErrInvalidState) true.
+func (e *StateError) Is(target error) bool { return target == ErrInvalidState }
+
+// CheckState returns a *StateError when current is not one of want, and nil
+// otherwise. Backends use it to apply the state table in the package docs.
+func CheckState(op, id string, current State, want ...State) error {
+	for _, w := range want {
+		if current == w {
+			return nil
+		}
+	}
+	return &StateError{Op: op, ID: id, Current: current, Want: want}
+}

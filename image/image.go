@@ -1,0 +1,81 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Formats of store images this SDK reads and writes.
+const (
+	// ContainerFormatDocker marks a `docker save` tarball.
+	ContainerFormatDocker = "docker"
+	// DiskFormatRaw is the disk format stored with docker images.
+	DiskFormatRaw = "raw"
+)
+
+// Error classes of image stores. Test with [errors.Is].
+var (
+	// ErrNotFound means no image has that ID.
+	ErrNotFound = errors.New("image: not found")
+	// ErrUnsupportedFormat means the image is not a docker archive, or its
+	// container format is not "docker".
+	ErrUnsupportedFormat = errors.New("image: unsupported format")
+	// ErrChecksumMismatch means the data read does not match its recorded
+	// checksum.
+	ErrChecksumMismatch = errors.New("image: checksum mismatch")
+	// ErrUnavailable means the store could not be reached or failed.
+	ErrUnavailable = errors.New("image: store unavailable")
+	// ErrInvalidArgument means the caller's input was rejected (a bad ID).
+	ErrInvalidArgument = errors.New("image: invalid argument")
+	// ErrAlreadyExists means an image with that ID exists already.
+	ErrAlreadyExists = errors.New("image: already exists")
+)
+
+// Metadata describes a store image.
+type Metadata struct {
+	ID              string            `json:"id"`
+	Name            string            `json:"name"`
+	ContainerFormat string            `json:"container_format"`
+	DiskFormat      string            `json:"disk_format"`
+	Size            int64             `json:"size"`
+	SHA256          string            `json:"sha256,omitempty"`   // hex digest of the data
+	Checksum        string            `json:"checksum,omitempty"` // store-native checksum (Glance: md5)
+	Properties      map[string]string `json:"properties,omitempty"`
+	CreatedAt       time.Time         `json:"created_at,omitzero"`
+}
+
+// ListOptions filters Reader.List.
+type ListOptions struct {
+	Name       string            // exact display name; empty means any
+	Properties map[string]string // all must match
+}
+
+// Reader reads images from a store.
+type Reader interface {
+	// Stat returns an image's metadata, or ErrNotFound.
+	Stat(ctx context.Context, id string) (Metadata, error)
+	// Open streams an image's data. The caller closes it. Reading past the
+	// end verifies the data and returns ErrChecksumMismatch instead of
+	// io.EOF when it does not match.
+	Open(ctx context.Context, id string) (io.ReadCloser, error)
+	// List returns the images that match opts.
+	List(ctx context.Context, opts ListOptions) ([]Metadata, error)
+}
+
+// Writer writes images to a store.
+type Writer interface {
+	// Create stores the data read from r with meta, and returns the stored
+	// metadata (with ID, Size and SHA256 filled in). An empty meta.ID lets
+	// the store choose one. Nothing is left behind when it fails.
+	Create(ctx context.Context, meta Metadata, r io.Reader) (Metadata, error)
+	// Delete removes an image. A missing image is not an error.
+	Delete(ctx context.Context, id string) error
+}
+
+// Store reads and writes images.
+type Store interface {
+	Reader
+	Writer
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# setup.sh installs and starts everything dockervisor's demo and tests need on
+# a fresh Debian machine, as root. It is idempotent: run it as often as you
+# like. Glance and Open vSwitch daemons are started by the test harness itself
+# (each test run gets private ones); this script only installs them.
+set -euo pipefail
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	log "must run as root"
+	exit 1
+fi
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+# Test images copy the static busybox into an otherwise empty root filesystem.
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
+command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ovs-vsctl >/dev/null 2>&1 || need+=(openvswitch-switch)
+command -v glance-api >/dev/null 2>&1 || need+=(glance-api)
+
+if [ "${#need[@]}" -gt 0 ]; then
+	log "installing: ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq -o DPkg::Lock::Timeout=600
+	# glance-api pulls a large tree of recommends that the tests do not use.
+	apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The distro packages may try to start their own services; the tests run
+# private instances, so make sure no stray distro glance-api holds :9292.
+if command -v pkill >/dev/null 2>&1; then
+	pkill -f '/usr/bin/glance-api$' 2>/dev/null || true
+fi
+
+# Start the Docker engine when it does not answer. There is no systemd here.
+if ! docker info >/dev/null 2>&1; then
+	log "starting dockerd"
+	nohup dockerd >/var/log/dockerd.log 2>&1 &
+	for _ in $(seq 1 60); do
+		docker info >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	if ! docker info >/dev/null 2>&1; then
+		log "dockerd did not come up; see /var/log/dockerd.log"
+		tail -20 /var/log/dockerd.log >&2 || true
+		exit 1
+	fi
+fi
+log "docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
