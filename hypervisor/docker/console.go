@@ -1,0 +1,86 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+)
+
+// ConsoleOutput returns the instance's console log: stdout and stderr,
+// demultiplexed into one stream in write order, bounded by opts (the last
+// TailLines lines, at most the last MaxBytes bytes, written since Since).
+func (d *Driver) ConsoleOutput(ctx context.Context, id string, opts hypervisor.ConsoleOptions) ([]byte, error) {
+	b, err := d.consoleOutput(ctx, id, opts)
+	return b, opErr("console-output", id, err)
+}
+
+func (d *Driver) consoleOutput(ctx context.Context, id string, opts hypervisor.ConsoleOptions) ([]byte, error) {
+	if err := hypervisor.ValidateID(id); err != nil {
+		return nil, err
+	}
+	if opts.TailLines < 0 || opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("%w: negative console bounds", hypervisor.ErrInvalidArgument)
+	}
+	api, err := d.engine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.inspect(ctx, api, id)
+	if err != nil {
+		return nil, err
+	}
+	lo := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}
+	if opts.TailLines > 0 {
+		lo.Tail = strconv.Itoa(opts.TailLines)
+	}
+	if !opts.Since.IsZero() {
+		lo.Since = fmt.Sprintf("%d.%09d", opts.Since.Unix(), opts.Since.Nanosecond())
+	}
+	rc, err := api.ContainerLogs(ctx, c.ID, lo)
+	if err != nil {
+		return nil, translate(err, hypervisor.ErrNotFound)
+	}
+	defer rc.Close()
+	max := opts.MaxBytes
+	if max == 0 {
+		max = hypervisor.DefaultConsoleMaxBytes
+	}
+	tb := &tailBuffer{max: max}
+	if c.Config != nil && c.Config.Tty {
+		_, err = io.Copy(tb, rc)
+	} else {
+		_, err = stdcopy.StdCopy(tb, tb, rc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read console log: %w", err)
+	}
+	return tb.Bytes(), nil
+}
+
+// tailBuffer keeps the last max bytes written to it, in bounded memory.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= t.max {
+		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
+		return n, nil
+	}
+	if over := len(t.buf) + len(p) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	t.buf = append(t.buf, p...)
+	return n, nil
+}
+
+func (t *tailBuffer) Bytes() []byte { return bytes.Clone(t.buf) }

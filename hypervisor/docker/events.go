@@ -1,0 +1,131 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+)
+
+// Events streams lifecycle events of this driver's instances, built on the
+// engine's event stream, until ctx ends. Both channels are closed when the
+// stream ends; the error channel carries at most one error, and none when
+// ctx ended the stream. A process exit is EventStopped when the driver
+// stopped the instance or the status is 0, EventCrashed otherwise.
+func (d *Driver) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan error) {
+	out := make(chan hypervisor.Event, 64)
+	errc := make(chan error, 1)
+	api, err := d.engine(ctx)
+	if err != nil {
+		errc <- opErr("events", "", err)
+		close(out)
+		close(errc)
+		return out, errc
+	}
+	f := make(client.Filters).Add("type", string(events.ContainerEventType)).Add("label", d.label(labelInstanceID))
+	for _, a := range []events.Action{events.ActionStart, events.ActionDie, events.ActionPause, events.ActionUnPause, events.ActionDestroy} {
+		f.Add("event", string(a))
+	}
+	res := api.Events(ctx, client.EventsListOptions{Filters: f})
+	go func() {
+		defer close(out)
+		defer close(errc)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case err := <-res.Err:
+				if ctx.Err() == nil && err != nil && !errors.Is(err, context.Canceled) {
+					if errors.Is(err, io.EOF) {
+						err = io.ErrUnexpectedEOF
+					}
+					errc <- opErr("events", "", translate(err, hypervisor.ErrNotFound))
+				}
+				return
+			case m := <-res.Messages:
+				ev, ok := d.event(m)
+				if !ok {
+					continue
+				}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, errc
+}
+
+// event maps an engine event to a lifecycle event.
+func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
+	id := m.Actor.Attributes[d.label(labelInstanceID)]
+	if id == "" || m.Actor.Attributes["name"] != d.containerName(id) {
+		return hypervisor.Event{}, false
+	}
+	ev := hypervisor.Event{ID: id, Time: time.Unix(0, m.TimeNano)}
+	if m.TimeNano == 0 {
+		ev.Time = time.Unix(m.Time, 0)
+	}
+	switch m.Action {
+	case events.ActionStart:
+		ev.Type = hypervisor.EventStarted
+	case events.ActionPause:
+		ev.Type = hypervisor.EventPaused
+	case events.ActionUnPause:
+		ev.Type = hypervisor.EventUnpaused
+	case events.ActionDestroy:
+		ev.Type = hypervisor.EventDestroyed
+	case events.ActionDie:
+		ev.ExitCode, _ = strconv.Atoi(m.Actor.Attributes["exitCode"])
+		ev.Type = hypervisor.EventCrashed
+		if ev.ExitCode == 0 || d.intended(m.Actor.ID, ev.Time) {
+			ev.Type = hypervisor.EventStopped
+		} else if st, err := d.state.load(id); err == nil && st.PoweredOff {
+			ev.Type = hypervisor.EventStopped
+		}
+	default:
+		return hypervisor.Event{}, false
+	}
+	return ev, true
+}
+
+// stopIntents remembers when this driver last stopped each container, so
+// that the exit that follows is reported as a stop even if a start has
+// cleared the persisted mark by the time the event is read.
+type stopIntents struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (s *stopIntents) record(cid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at == nil {
+		s.at = make(map[string]time.Time)
+	}
+	now := time.Now()
+	for k, t := range s.at {
+		if now.Sub(t) > time.Hour {
+			delete(s.at, k)
+		}
+	}
+	s.at[cid] = now
+}
+
+func (d *Driver) intended(cid string, exit time.Time) bool {
+	d.intents.mu.Lock()
+	defer d.intents.mu.Unlock()
+	t, ok := d.intents.at[cid]
+	// A stop waits at most its timeout before the kill; allow slack for
+	// clock granularity between the engine and us.
+	return ok && !exit.Before(t.Add(-time.Second)) && exit.Sub(t) < d.opts.stopTimeout+time.Minute
+}

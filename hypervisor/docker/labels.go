@@ -1,0 +1,74 @@
+package docker
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+)
+
+// Label keys, after the label prefix.
+const (
+	labelInstanceID = "instance-id"
+	labelSpec       = "spec"
+)
+
+// specLabelVersion is bumped when storedSpec changes incompatibly.
+const specLabelVersion = 1
+
+// storedSpec is the spawn-time spec kept as a JSON label on the container.
+// Labels are immutable after create, and so is this.
+type storedSpec struct {
+	Version      int               `json:"v"`
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Image        string            `json:"image"`
+	EngineImage  string            `json:"engine_image"`
+	VCPUs        int               `json:"vcpus"`
+	HardCPULimit bool              `json:"hard_cpu_limit,omitempty"`
+	MemoryMB     int64             `json:"memory_mb"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+}
+
+func (d *Driver) label(key string) string { return d.opts.labelPrefix + key }
+
+// checkUserLabels rejects caller labels that use the reserved prefix.
+func (d *Driver) checkUserLabels(labels map[string]string) error {
+	for k := range labels {
+		if strings.HasPrefix(k, d.opts.labelPrefix) {
+			return fmt.Errorf("%w: label %q uses the reserved prefix %q", hypervisor.ErrInvalidArgument, k, d.opts.labelPrefix)
+		}
+	}
+	return nil
+}
+
+// containerLabels returns the labels of a new container: the caller's, the
+// instance ID and the stored spec.
+func (d *Driver) containerLabels(s storedSpec) (map[string]string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	l := make(map[string]string, len(s.Labels)+2)
+	maps.Copy(l, s.Labels)
+	l[d.label(labelInstanceID)] = s.ID
+	l[d.label(labelSpec)] = string(b)
+	return l, nil
+}
+
+// specFromLabels reads the stored spec back. ok is false for containers
+// this driver did not create.
+func (d *Driver) specFromLabels(labels map[string]string) (s storedSpec, ok bool) {
+	id, ok := labels[d.label(labelInstanceID)]
+	if !ok {
+		return storedSpec{}, false
+	}
+	if err := json.Unmarshal([]byte(labels[d.label(labelSpec)]), &s); err != nil || s.ID != id {
+		// A damaged spec label: keep what the ID label says.
+		return storedSpec{Version: specLabelVersion, ID: id}, true
+	}
+	return s, true
+}

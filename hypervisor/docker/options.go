@@ -1,0 +1,162 @@
+package docker
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/image"
+)
+
+// Defaults of the options.
+const (
+	DefaultLabelPrefix = "io.dockervisor."
+	DefaultNamePrefix  = "dockervisor-"
+	DefaultStateDir    = "/var/lib/dockervisor"
+	DefaultStopTimeout = 10 * time.Second
+)
+
+// TLSConfig configures TLS to a TCP engine endpoint. Server verification is
+// on unless InsecureSkipVerify is set.
+type TLSConfig struct {
+	CAFile   string // CA bundle that signs the engine's certificate; empty: system roots
+	CertFile string // client certificate (with KeyFile) for mutual TLS
+	KeyFile  string
+	// InsecureSkipVerify turns server certificate verification off. Never
+	// use it outside a lab.
+	InsecureSkipVerify bool
+}
+
+type options struct {
+	host        string
+	tls         *TLSConfig
+	api         APIClient
+	logger      *slog.Logger
+	labelPrefix string
+	namePrefix  string
+	stateDir    string
+	stopTimeout time.Duration
+	images      image.Reader
+	nodeName    string
+}
+
+// Option configures a Driver. Options are applied in order; an option that
+// returns an error makes New fail.
+type Option func(*options) error
+
+// WithDockerHost sets the engine endpoint, such as
+// "unix:///var/run/docker.sock" or "tcp://10.0.0.5:2376". The default comes
+// from the DOCKER_HOST environment variable, else the local socket.
+func WithDockerHost(host string) Option {
+	return func(o *options) error {
+		if host == "" {
+			return fmt.Errorf("%w: empty docker host", hypervisor.ErrInvalidArgument)
+		}
+		o.host = host
+		return nil
+	}
+}
+
+// WithTLS connects to a TCP endpoint over TLS with server verification on
+// (unless cfg.InsecureSkipVerify).
+func WithTLS(cfg TLSConfig) Option {
+	return func(o *options) error {
+		if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+			return fmt.Errorf("%w: TLS client certificate and key go together", hypervisor.ErrInvalidArgument)
+		}
+		o.tls = &cfg
+		return nil
+	}
+}
+
+// WithAPIClient makes the Driver use c instead of dialling an engine. It is
+// intended for tests; the Driver still pings c before first use.
+func WithAPIClient(c APIClient) Option {
+	return func(o *options) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil API client", hypervisor.ErrInvalidArgument)
+		}
+		o.api = c
+		return nil
+	}
+}
+
+// WithLogger sets the logger. The Driver logs at debug level only. The
+// default discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", hypervisor.ErrInvalidArgument)
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+var labelPrefixPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?[.]$`)
+
+// WithLabelPrefix sets the prefix of the labels the Driver puts on its
+// containers (default "io.dockervisor."). Drivers with different prefixes
+// on one engine do not see each other's instances. It must end with a dot.
+func WithLabelPrefix(p string) Option {
+	return func(o *options) error {
+		if !labelPrefixPattern.MatchString(p) {
+			return fmt.Errorf("%w: label prefix %q: use lower-case letters, digits, '.' and '-', ending with '.'", hypervisor.ErrInvalidArgument, p)
+		}
+		o.labelPrefix = p
+		return nil
+	}
+}
+
+var namePrefixPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// WithNamePrefix sets the prefix of container names (default
+// "dockervisor-"): an instance's container is named prefix+ID.
+func WithNamePrefix(p string) Option {
+	return func(o *options) error {
+		if !namePrefixPattern.MatchString(p) {
+			return fmt.Errorf("%w: name prefix %q is not a valid container name start", hypervisor.ErrInvalidArgument, p)
+		}
+		o.namePrefix = p
+		return nil
+	}
+}
+
+// WithStateDir sets the directory where the Driver keeps each instance's
+// mutable state (soft-deleted mark, power intent, VIFs) as one JSON file.
+// The default is /var/lib/dockervisor. It is created if missing.
+func WithStateDir(dir string) Option {
+	return func(o *options) error {
+		if dir == "" {
+			return fmt.Errorf("%w: empty state directory", hypervisor.ErrInvalidArgument)
+		}
+		o.stateDir = dir
+		return nil
+	}
+}
+
+// WithStopTimeout sets how long a graceful stop waits before killing, when
+// the call's options leave it zero. The default is 10 seconds.
+func WithStopTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: stop timeout %s must be positive", hypervisor.ErrInvalidArgument, d)
+		}
+		o.stopTimeout = d
+		return nil
+	}
+}
+
+// WithNodeName sets the node name reported by AvailableNodes. The default
+// is the engine's host name.
+func WithNodeName(name string) Option {
+	return func(o *options) error {
+		if !hypervisor.ValidHostname(name) {
+			return fmt.Errorf("%w: node name %q is not a host name", hypervisor.ErrInvalidArgument, name)
+		}
+		o.nodeName = name
+		return nil
+	}
+}

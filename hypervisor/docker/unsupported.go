@@ -1,0 +1,50 @@
+package docker
+
+import (
+	"context"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/stats"
+)
+
+// PlugVIFs returns ErrNotSupported: VIF drivers are not wired yet.
+func (d *Driver) PlugVIFs(ctx context.Context, id string, vifs []network.VIF) error {
+	return opErr("plug-vifs", id, notSupported("VIF plugging"))
+}
+
+// UnplugVIFs returns ErrNotSupported: VIF drivers are not wired yet.
+func (d *Driver) UnplugVIFs(ctx context.Context, id string, vifs []network.VIF) error {
+	return opErr("unplug-vifs", id, notSupported("VIF plugging"))
+}
+
+// AttachInterface returns ErrNotSupported: VIF drivers are not wired yet.
+func (d *Driver) AttachInterface(ctx context.Context, id string, vif network.VIF) error {
+	return opErr("attach-interface", id, notSupported("interface hot-plug"))
+}
+
+// DetachInterface returns ErrNotSupported: VIF drivers are not wired yet.
+func (d *Driver) DetachInterface(ctx context.Context, id string, vif network.VIF) error {
+	return opErr("detach-interface", id, notSupported("interface hot-plug"))
+}
+
+// Snapshot returns ErrNotSupported: snapshots are not wired yet.
+func (d *Driver) Snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (image.Metadata, error) {
+	return image.Metadata{}, opErr("snapshot", id, notSupported("snapshot"))
+}
+
+// HostResources returns ErrNotSupported until host statistics are wired.
+func (d *Driver) HostResources(ctx context.Context) (stats.Host, error) {
+	return stats.Host{}, opErr("host-resources", "", notSupported("host resources"))
+}
+
+// AvailableNodes returns ErrNotSupported until host statistics are wired.
+func (d *Driver) AvailableNodes(ctx context.Context) ([]string, error) {
+	return nil, opErr("available-nodes", "", notSupported("available nodes"))
+}
+
+// InstanceStats returns ErrNotSupported until instance statistics are wired.
+func (d *Driver) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
+	return stats.Instance{}, opErr("instance-stats", id, notSupported("instance statistics"))
+}
