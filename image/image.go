@@ -79,3 +79,29 @@ type Store interface {
 	Reader
 	Writer
 }
+
+// Match reports whether m passes the filters of o: the same Name when o.Name
+// is set, and every property of o.Properties with the same value.
+func (o ListOptions) Match(m Metadata) bool {
+	if o.Name != "" && m.Name != o.Name {
+		return false
+	}
+	for k, v := range o.Properties {
+		if got, ok := m.Properties[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a copy of m that shares no map with it.
+func (m Metadata) Clone() Metadata {
+	if m.Properties != nil {
+		p := make(map[string]string, len(m.Properties))
+		for k, v := range m.Properties {
+			p[k] = v
+		}
+		m.Properties = p
+	}
+	return m
+}
