@@ -1,0 +1,53 @@
+package stats_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dockervisor/dockervisor/stats"
+)
+
+func ExampleCPUUtilization() {
+	prev := stats.CPUTimes{User: 1000, System: 500, Idle: 8000, IOWait: 500}
+	cur := stats.CPUTimes{User: 1150, System: 550, Idle: 8550, IOWait: 550}
+	fmt.Printf("%.1f%%\n", stats.CPUUtilization(prev, cur))
+	fmt.Printf("%.1f%%\n", stats.CPUUtilization(cur, cur)) // no time passed
+	// Output:
+	// 25.0%
+	// 0.0%
+}
+
+func ExampleCPUPercent() {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	prev := stats.CPUPoint{CPUTime: 10 * time.Second, Wall: t0}
+	cur := stats.CPUPoint{CPUTime: 13 * time.Second, Wall: t0.Add(2 * time.Second)}
+	fmt.Printf("%.0f%% of one CPU\n", stats.CPUPercent(prev, cur))
+	// Output:
+	// 150% of one CPU
+}
+
+func ExampleWatch() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errFlaky := errors.New("flaky")
+	n := 0
+	sample := func(ctx context.Context) (int, error) {
+		n++ // sample runs on one goroutine only
+		if n == 2 {
+			return 0, errFlaky
+		}
+		return n, nil
+	}
+	for r := range stats.Watch(ctx, 10*time.Millisecond, sample) {
+		if errors.Is(r.Err, errFlaky) {
+			fmt.Println("error:", r.Err)
+			continue
+		}
+		fmt.Println("sample", r.Value)
+		if r.Value >= 3 {
+			cancel() // ends the watch; the channel is closed
+		}
+	}
+}
