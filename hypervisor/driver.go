@@ -44,7 +44,7 @@ type Lifecycle interface {
 // ConsoleReader reads an instance's console output.
 type ConsoleReader interface {
 	// ConsoleOutput returns the instance's console log (stdout and stderr,
-	// demultiplexed, in write order), bounded by opts.
+	// demultiplexed, each stream in write order), bounded by opts.
 	ConsoleOutput(ctx context.Context, id string, opts ConsoleOptions) ([]byte, error)
 }
 

@@ -14,7 +14,8 @@ import (
 )
 
 // ConsoleOutput returns the instance's console log: stdout and stderr,
-// demultiplexed into one stream in write order, bounded by opts (the last
+// demultiplexed into one stream in the order the engine logged them (each
+// stream in write order), bounded by opts (the last
 // TailLines lines, at most the last MaxBytes bytes, written since Since).
 func (d *Driver) ConsoleOutput(ctx context.Context, id string, opts hypervisor.ConsoleOptions) ([]byte, error) {
 	b, err := d.consoleOutput(ctx, id, opts)
