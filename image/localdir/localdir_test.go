@@ -145,7 +145,9 @@ func TestDamagedData(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, f.Close())
 		}},
-		{"replaced same size", func(t *testing.T, p string) { require.NoError(t, os.WriteFile(p, bytes.Repeat([]byte{'b'}, 4096), 0o644)) }},
+		{"replaced same size", func(t *testing.T, p string) {
+			require.NoError(t, os.WriteFile(p, bytes.Repeat([]byte{'b'}, 4096), 0o644))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
