@@ -278,6 +278,7 @@ func (d *Driver) destroy(ctx context.Context, id string) error {
 	case err != nil:
 		return err
 	}
+	d.intents.record(c.ID) // the exit that a forced remove causes is no crash
 	if _, err := api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
 		return translate(err, hypervisor.ErrNotFound)
 	}

@@ -1,0 +1,188 @@
+// Command lab is the dockervisor demo: it drives a real Docker engine like
+// a hypervisor. It builds a busybox image, spawns two instances, shows their
+// info, pauses and unpauses one, reboots both, prints console output and
+// lifecycle events, and destroys everything it made, even on failure.
+//
+// Run it as root on a machine where scripts/setup.sh has run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/docker"
+	"github.com/dockervisor/dockervisor/internal/busybox"
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("lab: ")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context) (err error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+
+	// The image: the busybox root file system, imported into the engine.
+	const imageRef = "dockervisor-lab/busybox:1"
+	step("import image %s", imageRef)
+	if err := busybox.Import(ctx, cli, imageRef); err != nil {
+		return err
+	}
+	defer func() {
+		_, rerr := cli.ImageRemove(context.WithoutCancel(ctx), imageRef, client.ImageRemoveOptions{Force: true})
+		err = errors.Join(err, rerr)
+	}()
+
+	stateDir, err := os.MkdirTemp("", "dockervisor-lab-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stateDir)
+	drv, err := docker.New(
+		docker.WithStateDir(stateDir),
+		docker.WithLabelPrefix("io.dockervisor.lab."),
+		docker.WithNamePrefix("dockervisor-lab-"),
+		docker.WithStopTimeout(3*time.Second),
+	)
+	if err != nil {
+		return err
+	}
+	defer drv.Close()
+
+	// Lifecycle events, printed as they come.
+	evctx, stopEvents := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	evc, errc := drv.Events(evctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ev := range evc {
+			fmt.Printf("    event: %-9s %s\n", ev.Type, ev.ID)
+		}
+		if err := <-errc; err != nil {
+			fmt.Printf("    event stream: %v\n", err)
+		}
+	}()
+	defer func() { stopEvents(); wg.Wait() }()
+
+	guest := func(name string) []string {
+		// A guest "init": logs a heartbeat, exits cleanly on SIGTERM.
+		return []string{"sh", "-c", fmt.Sprintf(`trap 'echo %[1]s: shutting down; exit 0' TERM; echo %[1]s: booted on $(hostname); while :; do sleep 1 & wait; done`, name)}
+	}
+	specs := []hypervisor.InstanceSpec{
+		{ID: "web-1", Name: "web-1", Image: imageRef, Command: guest("web-1"), VCPUs: 2, MemoryMB: 128, Metadata: map[string]string{"role": "web"}},
+		{ID: "db-1", Name: "db-1", Image: imageRef, Command: guest("db-1"), VCPUs: 1, MemoryMB: 256, HardCPULimit: true, Metadata: map[string]string{"role": "db"}},
+	}
+	defer func() {
+		for _, s := range specs {
+			err = errors.Join(err, drv.Destroy(context.WithoutCancel(ctx), s.ID))
+		}
+	}()
+	for _, s := range specs {
+		step("spawn %s (%d vCPU, %d MiB)", s.ID, s.VCPUs, s.MemoryMB)
+		if _, err := drv.Spawn(ctx, s); err != nil {
+			return err
+		}
+	}
+	if err := showInfo(ctx, drv); err != nil {
+		return err
+	}
+
+	step("pause web-1")
+	if err := drv.Pause(ctx, "web-1"); err != nil {
+		return err
+	}
+	if err := showInfo(ctx, drv); err != nil {
+		return err
+	}
+	step("power on a paused instance is refused")
+	var se *hypervisor.StateError
+	if err := drv.PowerOn(ctx, "web-1"); errors.As(err, &se) {
+		fmt.Printf("    %v\n", err)
+	} else {
+		return fmt.Errorf("power on of a paused instance: got %v, want a state error", err)
+	}
+	step("unpause web-1")
+	if err := drv.Unpause(ctx, "web-1"); err != nil {
+		return err
+	}
+
+	step("soft reboot db-1, hard reboot web-1")
+	if err := drv.Reboot(ctx, "db-1", hypervisor.RebootOptions{}); err != nil {
+		return err
+	}
+	if err := drv.Reboot(ctx, "web-1", hypervisor.RebootOptions{Hard: true}); err != nil {
+		return err
+	}
+	time.Sleep(1500 * time.Millisecond) // let the guests log a little
+	if err := showInfo(ctx, drv); err != nil {
+		return err
+	}
+
+	for _, id := range []string{"db-1", "web-1"} {
+		step("console output of %s (last 5 lines)", id)
+		out, err := drv.ConsoleOutput(ctx, id, hypervisor.ConsoleOptions{TailLines: 5})
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+			fmt.Printf("    | %s\n", l)
+		}
+	}
+
+	for _, s := range specs {
+		step("destroy %s", s.ID)
+		if err := drv.Destroy(ctx, s.ID); err != nil {
+			return err
+		}
+	}
+	list, err := drv.List(ctx, hypervisor.ListOptions{})
+	if err != nil {
+		return err
+	}
+	step("instances left: %d", len(list))
+	time.Sleep(300 * time.Millisecond) // let the last events arrive
+	return nil
+}
+
+func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+
+func showInfo(ctx context.Context, drv hypervisor.Driver) error {
+	list, err := drv.List(ctx, hypervisor.ListOptions{})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "    ID\tSTATE\tPID\tVCPUS\tMEM USED\tMEM MAX\tCPU TIME")
+	for _, inst := range list {
+		info, err := drv.Info(ctx, inst.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%d\t%d\t%.1f MiB\t%d MiB\t%s\n", info.ID, info.State, info.PID, info.VCPUs,
+			float64(info.MemoryBytes)/(1<<20), info.MaxMemoryBytes>>20, info.CPUTime.Round(time.Millisecond))
+	}
+	return tw.Flush()
+}
