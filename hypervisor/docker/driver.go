@@ -28,6 +28,7 @@ type Driver struct {
 	apiVersion string
 
 	intents stopIntents
+	host    hostState
 
 	hostMem sync.Once
 	memTot  uint64
@@ -89,6 +90,9 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		SoftDelete: true,
 		Events:     true,
 		ImageStore: d.opts.images != nil,
+
+		HostResources: true,
+		InstanceStats: true,
 	}
 }
 

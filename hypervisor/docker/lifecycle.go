@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/internal/enginestats"
 	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
@@ -502,7 +502,7 @@ func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, 
 		info.MaxMemoryBytes = d.hostMemory(ctx, api)
 	}
 	if info.State == hypervisor.StateRunning || info.State == hypervisor.StatePaused {
-		s, err := d.oneShotStats(ctx, api, c.ID)
+		s, err := enginestats.Fetch(ctx, api, c.ID, enginestats.Options{})
 		if err != nil {
 			if isNotFound(err) {
 				return hypervisor.InstanceInfo{}, err
@@ -510,36 +510,11 @@ func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, 
 			// The container may have stopped between inspect and stats.
 			d.log.DebugContext(ctx, "stats failed", "id", id, "err", err)
 		} else {
-			info.CPUTime = time.Duration(s.CPUStats.CPUUsage.TotalUsage)
-			info.MemoryBytes = memoryUsage(s.MemoryStats)
+			info.CPUTime = s.CPUTime
+			info.MemoryBytes = s.MemoryBytes
 		}
 	}
 	return info, nil
-}
-
-// oneShotStats reads a single stats sample of a container.
-func (d *Driver) oneShotStats(ctx context.Context, api APIClient, cid string) (container.StatsResponse, error) {
-	res, err := api.ContainerStats(ctx, cid, client.ContainerStatsOptions{})
-	if err != nil {
-		return container.StatsResponse{}, translate(err, hypervisor.ErrNotFound)
-	}
-	defer res.Body.Close()
-	var s container.StatsResponse
-	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-		return container.StatsResponse{}, fmt.Errorf("decode stats: %w", err)
-	}
-	return s, nil
-}
-
-// memoryUsage is the memory in use without the page cache, as the docker
-// CLI reports it (cgroup v1 and v2).
-func memoryUsage(m container.MemoryStats) uint64 {
-	for _, k := range []string{"total_inactive_file", "inactive_file"} {
-		if v, ok := m.Stats[k]; ok && v < m.Usage {
-			return m.Usage - v
-		}
-	}
-	return m.Usage
 }
 
 func (d *Driver) hostMemory(ctx context.Context, api APIClient) uint64 {

@@ -6,7 +6,6 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/network"
-	"github.com/dockervisor/dockervisor/stats"
 )
 
 // PlugVIFs returns ErrNotSupported: VIF drivers are not wired yet.
@@ -32,19 +31,4 @@ func (d *Driver) DetachInterface(ctx context.Context, id string, vif network.VIF
 // Snapshot returns ErrNotSupported: snapshots are not wired yet.
 func (d *Driver) Snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (image.Metadata, error) {
 	return image.Metadata{}, opErr("snapshot", id, notSupported("snapshot"))
-}
-
-// HostResources returns ErrNotSupported until host statistics are wired.
-func (d *Driver) HostResources(ctx context.Context) (stats.Host, error) {
-	return stats.Host{}, opErr("host-resources", "", notSupported("host resources"))
-}
-
-// AvailableNodes returns ErrNotSupported until host statistics are wired.
-func (d *Driver) AvailableNodes(ctx context.Context) ([]string, error) {
-	return nil, opErr("available-nodes", "", notSupported("available nodes"))
-}
-
-// InstanceStats returns ErrNotSupported until instance statistics are wired.
-func (d *Driver) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
-	return stats.Instance{}, opErr("instance-stats", id, notSupported("instance statistics"))
 }

@@ -1,0 +1,185 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/internal/enginestats"
+	"github.com/dockervisor/dockervisor/stats"
+)
+
+// HypervisorType is what HostResources reports as the hypervisor type.
+const HypervisorType = "docker"
+
+// hostState is what the Driver keeps between host and instance samples.
+type hostState struct {
+	mu      sync.Mutex
+	sampler *stats.HostSampler // made on first use, for the engine's data root
+	cpu     map[string]stats.CPUPoint
+}
+
+// isLocalEngine reports whether the engine runs on this machine (a unix
+// socket), so that /proc and statfs describe its host.
+func (d *Driver) isLocalEngine() bool {
+	h := d.opts.host
+	if h == "" {
+		h = os.Getenv(client.EnvOverrideHost)
+	}
+	return h == "" || strings.HasPrefix(h, "unix://")
+}
+
+// HostResources samples the node: CPUs, memory and the engine's data root
+// disk of the host, CPU utilisation since the previous call, load and
+// uptime, plus the vCPUs, memory and states of this driver's instances
+// (never other containers). Memory is in MiB, disk in GiB. For an engine
+// reached over TCP the host-side figures come from the engine (CPUs and
+// total memory) and the rest stay zero, since this process cannot read
+// that host's kernel.
+func (d *Driver) HostResources(ctx context.Context) (stats.Host, error) {
+	h, err := d.hostResources(ctx)
+	return h, opErr("host-resources", "", err)
+}
+
+func (d *Driver) hostResources(ctx context.Context) (stats.Host, error) {
+	api, err := d.engine(ctx)
+	if err != nil {
+		return stats.Host{}, err
+	}
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return stats.Host{}, translate(err, hypervisor.ErrNotFound)
+	}
+	var h stats.Host
+	if d.isLocalEngine() {
+		d.host.mu.Lock()
+		if d.host.sampler == nil {
+			d.host.sampler = stats.NewHostSampler(info.Info.DockerRootDir)
+		}
+		sampler := d.host.sampler
+		d.host.mu.Unlock()
+		if h, err = sampler.Sample(ctx); err != nil {
+			return stats.Host{}, err
+		}
+	} else {
+		h = stats.Host{
+			Time:     time.Now(),
+			Hostname: info.Info.Name,
+			VCPUs:    info.Info.NCPU,
+			MemoryMB: info.Info.MemTotal >> 20,
+		}
+	}
+	h.HypervisorType = HypervisorType
+	h.HypervisorVersion = info.Info.ServerVersion
+	h.APIVersion = api.ClientVersion()
+
+	list, err := d.list(ctx, hypervisor.ListOptions{})
+	if err != nil {
+		return stats.Host{}, err
+	}
+	h.Instances = make(map[string]int)
+	for _, inst := range list {
+		// Every instance on the node holds its flavor, stopped or not,
+		// as a compute agent accounts for it.
+		h.VCPUsUsed += inst.VCPUs
+		h.MemoryClaimedMB += inst.MemoryMB
+		h.Instances[inst.State.String()]++
+	}
+	return h, nil
+}
+
+// AvailableNodes returns the node this driver serves: the name set with
+// WithNodeName, else the engine host's name.
+func (d *Driver) AvailableNodes(ctx context.Context) ([]string, error) {
+	if d.opts.nodeName != "" {
+		return []string{d.opts.nodeName}, nil
+	}
+	api, err := d.engine(ctx)
+	if err != nil {
+		return nil, opErr("available-nodes", "", err)
+	}
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return nil, opErr("available-nodes", "", translate(err, hypervisor.ErrNotFound))
+	}
+	return []string{info.Info.Name}, nil
+}
+
+// InstanceStats samples one instance: CPU time and CPU percent (of one CPU,
+// over the time since this Driver's previous sample of the instance, or
+// over the engine's one-second window on the first call), memory use and
+// limit, block I/O, and the counters of every interface in the instance's
+// network namespace, read there through netlink because the engine does
+// not see interfaces it did not create. A stopped instance has zero usage
+// and no interfaces.
+func (d *Driver) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
+	s, err := d.instanceStats(ctx, id)
+	return s, opErr("instance-stats", id, err)
+}
+
+func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, error) {
+	if err := hypervisor.ValidateID(id); err != nil {
+		return stats.Instance{}, err
+	}
+	api, err := d.engine(ctx)
+	if err != nil {
+		return stats.Instance{}, err
+	}
+	c, _, cur, err := d.current(ctx, api, id)
+	if err != nil {
+		return stats.Instance{}, err
+	}
+	if cur != hypervisor.StateRunning && cur != hypervisor.StatePaused {
+		d.host.mu.Lock()
+		delete(d.host.cpu, id)
+		d.host.mu.Unlock()
+		return stats.Instance{ID: id, Time: time.Now(), Interfaces: []stats.Interface{}}, nil
+	}
+
+	// Hold the namespace open before anything else, then check that the
+	// pid still belongs to the container, so that a reused pid cannot
+	// give another process's counters.
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", c.State.Pid))
+	if err != nil {
+		return stats.Instance{}, fmt.Errorf("%w: open network namespace: %w", hypervisor.ErrInvalidState, err)
+	}
+	defer ns.Close()
+
+	d.host.mu.Lock()
+	prev, havePrev := d.host.cpu[id]
+	d.host.mu.Unlock()
+	s, err := enginestats.Fetch(ctx, api, c.ID, enginestats.Options{IncludePreviousSample: !havePrev})
+	if err != nil {
+		return stats.Instance{}, translate(err, hypervisor.ErrNotFound)
+	}
+	s.ID = id
+	if havePrev {
+		s.CPUPercent = stats.CPUPercent(prev, stats.CPUPoint{CPUTime: s.CPUTime, Wall: s.Time})
+	}
+	d.host.mu.Lock()
+	if d.host.cpu == nil {
+		d.host.cpu = make(map[string]stats.CPUPoint)
+	}
+	d.host.cpu[id] = stats.CPUPoint{CPUTime: s.CPUTime, Wall: s.Time}
+	d.host.mu.Unlock()
+
+	again, err := d.inspect(ctx, api, id)
+	if err != nil {
+		return stats.Instance{}, err
+	}
+	if again.State.Pid != c.State.Pid {
+		return stats.Instance{}, fmt.Errorf("%w: instance restarted while it was sampled", hypervisor.ErrInvalidState)
+	}
+	ifaces, err := stats.InterfaceCountersAt(ctx, ns)
+	if err != nil {
+		return stats.Instance{}, err
+	}
+	s.Interfaces = ifaces
+	return s, nil
+}

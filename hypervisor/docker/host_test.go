@@ -1,0 +1,146 @@
+package docker
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/stats"
+)
+
+func TestHostResourcesCountOnlyOwnInstances(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	before, err := e.drv.HostResources(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "docker", before.HypervisorType)
+	ver, err := e.cli.ServerVersion(ctx, client.ServerVersionOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, ver.Version, before.HypervisorVersion)
+	assert.Equal(t, ver.APIVersion, before.APIVersion)
+	assert.Equal(t, stats.NumCPU(), before.VCPUs)
+	assert.Positive(t, before.MemoryMB)
+	assert.InDelta(t, before.MemoryMB, before.MemoryUsedMB+before.MemoryFreeMB, 1)
+	assert.Positive(t, before.DiskGB)
+	assert.Positive(t, before.Uptime)
+	assert.Zero(t, before.VCPUsUsed)
+
+	spec := e.spec("h1")
+	spec.VCPUs, spec.MemoryMB = 3, 200
+	e.spawn(spec)
+	// A foreign container with a big CPU weight does not count.
+	res, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Image:      e.image,
+		Name:       testenv.UniqueName("foreign-"),
+		Config:     &container.Config{Cmd: sleeper},
+		HostConfig: &container.HostConfig{NetworkMode: "none", Resources: container.Resources{CPUShares: 8192, Memory: 300 << 20}},
+	})
+	require.NoError(t, err)
+	testenv.RemoveContainerOnCleanup(t, e.cli, res.ID)
+	_, err = e.cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
+	require.NoError(t, err)
+
+	during, err := e.drv.HostResources(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, before.VCPUsUsed+3, during.VCPUsUsed)
+	assert.Equal(t, before.MemoryClaimedMB+200, during.MemoryClaimedMB)
+	assert.Equal(t, map[string]int{"running": 1}, during.Instances)
+
+	require.NoError(t, e.drv.PowerOff(ctx, "h1", hypervisor.StopOptions{}))
+	stopped, err := e.drv.HostResources(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, before.VCPUsUsed+3, stopped.VCPUsUsed, "a stopped instance keeps its claim")
+	assert.Equal(t, map[string]int{"shutdown": 1}, stopped.Instances)
+
+	require.NoError(t, e.drv.Destroy(ctx, "h1"))
+	after, err := e.drv.HostResources(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, before.VCPUsUsed, after.VCPUsUsed)
+	assert.Equal(t, before.MemoryClaimedMB, after.MemoryClaimedMB)
+
+	// Stable JSON field names for exporters.
+	b, err := json.Marshal(after)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	for _, k := range []string{"vcpus", "vcpus_used", "memory_mb", "memory_used_mb", "memory_claimed_mb", "disk_gb", "disk_used_gb", "cpu_utilization", "load_average", "uptime_ns", "hypervisor_type", "instances"} {
+		assert.Contains(t, m, k)
+	}
+}
+
+func TestAvailableNodes(t *testing.T) {
+	e := newEnv(t)
+	info, err := e.cli.Info(t.Context(), client.InfoOptions{})
+	require.NoError(t, err)
+	nodes, err := e.drv.AvailableNodes(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{info.Info.Name}, nodes)
+
+	named := newEnv(t, WithNodeName("compute-7"))
+	nodes, err = named.drv.AvailableNodes(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"compute-7"}, nodes)
+}
+
+func TestInstanceStats(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	busy := e.spec("busy")
+	busy.Command = []string{"sh", "-c", "while :; do :; done"}
+	busy.MemoryMB = 48
+	e.spawn(busy)
+	idle := e.spec("idle")
+	idle.Command = []string{"sh", "-c", "trap 'exit 0' TERM; ping -c 30 -i 0.2 127.0.0.1 >/dev/null; sleep 3600 & wait"}
+	e.spawn(idle)
+
+	first := map[string]stats.Instance{}
+	for _, id := range []string{"busy", "idle"} {
+		s, err := e.drv.InstanceStats(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, id, s.ID)
+		first[id] = s
+	}
+	assert.EqualValues(t, 48<<20, first["busy"].MemoryLimitBytes, "the flavor's memory limit shows in the stats")
+	assert.Positive(t, first["busy"].MemoryBytes)
+
+	// Sample again after the idle one's pings are done.
+	time.Sleep(7 * time.Second)
+	second := map[string]stats.Instance{}
+	for _, id := range []string{"busy", "idle"} {
+		s, err := e.drv.InstanceStats(ctx, id)
+		require.NoError(t, err)
+		second[id] = s
+	}
+	assert.Greater(t, second["busy"].CPUTime, first["busy"].CPUTime+time.Second, "a busy loop accumulates CPU time")
+	assert.Greater(t, second["busy"].CPUPercent, 25.0)
+	assert.Less(t, second["idle"].CPUPercent, 5.0)
+	assert.Greater(t, second["busy"].CPUPercent, 5*second["idle"].CPUPercent)
+
+	lo := func(s stats.Instance) stats.Interface {
+		for _, i := range s.Interfaces {
+			if i.Device == "lo" {
+				return i
+			}
+		}
+		t.Fatalf("no lo in %+v", s.Interfaces)
+		return stats.Interface{}
+	}
+	assert.GreaterOrEqual(t, lo(second["idle"]).RxPackets, lo(first["idle"]).RxPackets+20, "pings on the instance's loopback are counted")
+	assert.Greater(t, lo(second["idle"]).TxBytes, lo(first["idle"]).TxBytes)
+	assert.Equal(t, lo(second["busy"]).RxPackets, lo(first["busy"]).RxPackets, "no traffic, no change")
+
+	require.NoError(t, e.drv.PowerOff(ctx, "busy", hypervisor.StopOptions{Timeout: -1}))
+	off, err := e.drv.InstanceStats(ctx, "busy")
+	require.NoError(t, err)
+	assert.Zero(t, off.CPUPercent)
+	assert.Empty(t, off.Interfaces)
+	_, err = e.drv.InstanceStats(ctx, "nope")
+	assert.ErrorIs(t, err, hypervisor.ErrNotFound)
+}
