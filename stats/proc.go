@@ -214,6 +214,10 @@ type CPUPoint struct {
 	Wall    time.Time     // when it was read
 }
 
+// CPUPoint returns the instance sample's CPU time and sampling time, for
+// CPUPercent.
+func (i Instance) CPUPoint() CPUPoint { return CPUPoint{CPUTime: i.CPUTime, Wall: i.Time} }
+
 // CPUPercent returns the CPU use of an instance between two points, in
 // percent of one CPU (so 200 means two CPUs fully busy): 100 * ΔCPUTime /
 // ΔWall. It returns 0 when the wall time did not advance or the CPU time

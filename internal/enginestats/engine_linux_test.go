@@ -112,9 +112,7 @@ func TestFetchCPUBusyVersusIdle(t *testing.T) {
 	})
 	require.Greater(t, later.CPUTime, first.CPUTime)
 	require.True(t, later.Time.After(first.Time))
-	require.Greater(t, stats.CPUPercent(
-		stats.CPUPoint{CPUTime: first.CPUTime, Wall: first.Time},
-		stats.CPUPoint{CPUTime: later.CPUTime, Wall: later.Time}), 0.0)
+	require.Greater(t, stats.CPUPercent(first.CPUPoint(), later.CPUPoint()), 0.0)
 
 	// With the engine's previous sample both get a CPUPercent; compare them.
 	b, err := Fetch(t.Context(), cli, busy, Options{IncludePreviousSample: true})
@@ -230,4 +228,21 @@ func TestContainerInterfaceCounters(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, held, 1)
 	require.Equal(t, "lo", held[0].Device)
+}
+
+func TestFetchNotRunning(t *testing.T) {
+	cli := testenv.MustHaveDocker(t)
+	img := testenv.BusyboxImage(t)
+	res, err := cli.ContainerCreate(t.Context(), client.ContainerCreateOptions{
+		Image:      img,
+		Config:     &container.Config{Cmd: []string{"true"}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
+	})
+	require.NoError(t, err)
+	testenv.RemoveContainerOnCleanup(t, cli, res.ID)
+	in, err := Fetch(t.Context(), cli, res.ID, Options{})
+	require.NoError(t, err)
+	require.True(t, in.Time.IsZero(), "a container that never ran has no read time: %+v", in)
+	require.Zero(t, in.CPUTime)
+	require.Zero(t, in.MemoryBytes)
 }
