@@ -49,6 +49,9 @@ func InterfaceCounters(ctx context.Context, nsPath string) ([]Interface, error) 
 // wrapping ErrNamespaceGone (that is what a path left behind by a removed
 // bind mount becomes).
 //
+// ctx is checked between netlink reads, and its deadline (5 s without
+// one) bounds each read.
+//
 // It creates a route netlink socket inside the namespace (on a locked OS
 // thread that enters the namespace and leaves it again at once; a thread
 // that cannot return to its own namespace is discarded, never reused) and
@@ -126,8 +129,6 @@ func routeSocketAt(nsFD int) (int, error) {
 	return r.fd, r.err
 }
 
-const linkDumpSeq = 1
-
 // dumpLinks sends RTM_GETLINK with NLM_F_DUMP on fd and collects the
 // answers.
 func dumpLinks(ctx context.Context, fd int) ([]Interface, error) {
@@ -139,14 +140,29 @@ func dumpLinks(ctx context.Context, fd int) ([]Interface, error) {
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return nil, fmt.Errorf("stats: netlink timeout: %w", err)
 	}
-	if err := unix.Sendto(fd, linkDumpRequest(linkDumpSeq), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("stats: netlink send: %w", err)
-	}
 	buf := make([]byte, 1<<16)
-	var out []Interface
+	// A dump that links changed during is flagged NLM_F_DUMP_INTR and may
+	// be inconsistent: ask again, a bounded number of times.
+	for seq := uint32(1); ; seq++ {
+		out, intr, err := dumpLinksOnce(ctx, fd, seq, buf)
+		if err != nil || !intr {
+			return out, err
+		}
+		if seq == maxDumpAttempts {
+			return nil, fmt.Errorf("stats: netlink link dump interrupted %d times: %w", seq, unix.EINTR)
+		}
+	}
+}
+
+const maxDumpAttempts = 3
+
+func dumpLinksOnce(ctx context.Context, fd int, seq uint32, buf []byte) (out []Interface, intr bool, err error) {
+	if err := unix.Sendto(fd, linkDumpRequest(seq), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, false, fmt.Errorf("stats: netlink send: %w", err)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		n, _, rflags, _, err := unix.Recvmsg(fd, buf, nil, 0)
 		if err != nil {
@@ -154,20 +170,21 @@ func dumpLinks(ctx context.Context, fd int) ([]Interface, error) {
 				continue
 			}
 			if cerr := ctx.Err(); cerr != nil {
-				return nil, cerr
+				return nil, false, cerr
 			}
-			return nil, fmt.Errorf("stats: netlink receive: %w", err)
+			return nil, false, fmt.Errorf("stats: netlink receive: %w", err)
 		}
 		if rflags&unix.MSG_TRUNC != 0 {
-			return nil, fmt.Errorf("%w: netlink message truncated", ErrMalformed)
+			return nil, false, fmt.Errorf("%w: netlink message truncated", ErrMalformed)
 		}
-		ifs, done, err := parseLinkMessages(buf[:n], linkDumpSeq)
+		ifs, done, dumpIntr, err := parseLinkMessages(buf[:n], seq)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, ifs...)
+		intr = intr || dumpIntr
 		if done {
-			return out, nil
+			return out, intr, nil
 		}
 	}
 }
@@ -188,15 +205,17 @@ func linkDumpRequest(seq uint32) []byte {
 func nlAlign(n int) int { return (n + 3) &^ 3 }
 
 // parseLinkMessages parses one datagram of a link dump. It reports done
-// at NLMSG_DONE and ignores messages of other sequence numbers.
-func parseLinkMessages(b []byte, seq uint32) (out []Interface, done bool, err error) {
+// at NLMSG_DONE, intr when a message carries NLM_F_DUMP_INTR, and ignores
+// messages of other sequence numbers.
+func parseLinkMessages(b []byte, seq uint32) (out []Interface, done, intr bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) >= unix.SizeofNlMsghdr {
 		l := int(ne.Uint32(b[0:]))
 		typ := ne.Uint16(b[4:])
+		flags := ne.Uint16(b[6:])
 		mseq := ne.Uint32(b[8:])
 		if l < unix.SizeofNlMsghdr || l > len(b) {
-			return nil, false, fmt.Errorf("%w: netlink message length %d of %d", ErrMalformed, l, len(b))
+			return nil, false, false, fmt.Errorf("%w: netlink message length %d of %d", ErrMalformed, l, len(b))
 		}
 		payload := b[unix.SizeofNlMsghdr:l]
 		next := min(nlAlign(l), len(b))
@@ -204,26 +223,29 @@ func parseLinkMessages(b []byte, seq uint32) (out []Interface, done bool, err er
 		if mseq != seq {
 			continue
 		}
+		if flags&unix.NLM_F_DUMP_INTR != 0 {
+			intr = true
+		}
 		switch typ {
 		case unix.NLMSG_DONE:
-			return out, true, nil
+			return out, true, intr, nil
 		case unix.NLMSG_ERROR:
 			if len(payload) < 4 {
-				return nil, false, fmt.Errorf("%w: short netlink error", ErrMalformed)
+				return nil, false, false, fmt.Errorf("%w: short netlink error", ErrMalformed)
 			}
 			if errno := int32(ne.Uint32(payload)); errno != 0 {
-				return nil, false, fmt.Errorf("stats: netlink link dump: %w", unix.Errno(-errno))
+				return nil, false, false, fmt.Errorf("stats: netlink link dump: %w", unix.Errno(-errno))
 			}
-			return out, true, nil
+			return out, true, intr, nil
 		case unix.RTM_NEWLINK:
 			ifc, err := parseLink(payload)
 			if err != nil {
-				return nil, false, err
+				return nil, false, false, err
 			}
 			out = append(out, ifc)
 		}
 	}
-	return out, false, nil
+	return out, false, intr, nil
 }
 
 // parseLink parses the payload of an RTM_NEWLINK message: an ifinfomsg

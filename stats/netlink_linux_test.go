@@ -3,11 +3,13 @@ package stats
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -65,25 +67,36 @@ func TestParseLinkMessages(t *testing.T) {
 	b = append(b, newLinkMsg(1, "lo", s64, s32)...)
 	b = append(b, newLinkMsg(99, "other-dump", s64, nil)...) // another sequence: ignored
 	b = append(b, newLinkMsg(1, "eth0", nil, s32)...)
-	ifs, done, err := parseLinkMessages(b, 1)
+	ifs, done, intr, err := parseLinkMessages(b, 1)
 	require.NoError(t, err)
 	require.False(t, done)
+	require.False(t, intr)
 	require.Equal(t, []Interface{
 		{Device: "lo", RxPackets: 1 << 33, TxPackets: 2 << 33, RxBytes: 3 << 33, TxBytes: 4 << 33, RxErrors: 5 << 33, TxErrors: 6 << 33, RxDropped: 7 << 33, TxDropped: 8 << 33},
 		{Device: "eth0", RxPackets: 1, TxPackets: 2, RxBytes: 3, TxBytes: 4, RxErrors: 5, TxErrors: 6, RxDropped: 7, TxDropped: 8},
 	}, ifs)
 
-	ifs, done, err = parseLinkMessages(nlMsg(unix.NLMSG_DONE, 1, []byte{0, 0, 0, 0}), 1)
+	ifs, done, intr, err = parseLinkMessages(nlMsg(unix.NLMSG_DONE, 1, []byte{0, 0, 0, 0}), 1)
 	require.NoError(t, err)
 	require.True(t, done)
+	require.False(t, intr)
 	require.Empty(t, ifs)
+
+	// A dump that links changed during is flagged for a retry.
+	m := newLinkMsg(1, "lo", s64, nil)
+	binary.NativeEndian.PutUint16(m[6:], unix.NLM_F_MULTI|unix.NLM_F_DUMP_INTR)
+	ifs, done, intr, err = parseLinkMessages(append(m, nlMsg(unix.NLMSG_DONE, 1, []byte{0, 0, 0, 0})...), 1)
+	require.NoError(t, err)
+	require.True(t, done)
+	require.True(t, intr)
+	require.Len(t, ifs, 1)
 }
 
 func TestParseLinkMessagesErrors(t *testing.T) {
 	errno := make([]byte, 4)
 	e := -int32(unix.EPERM)
 	binary.NativeEndian.PutUint32(errno, uint32(e))
-	_, _, err := parseLinkMessages(nlMsg(unix.NLMSG_ERROR, 1, errno), 1)
+	_, _, _, err := parseLinkMessages(nlMsg(unix.NLMSG_ERROR, 1, errno), 1)
 	require.ErrorIs(t, err, unix.EPERM)
 
 	good := newLinkMsg(1, "lo", make([]uint64, 8), nil)
@@ -95,7 +108,7 @@ func TestParseLinkMessagesErrors(t *testing.T) {
 		"short error":          nlMsg(unix.NLMSG_ERROR, 1, []byte{1}),
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := parseLinkMessages(b, 1)
+			_, _, _, err := parseLinkMessages(b, 1)
 			require.ErrorIs(t, err, ErrMalformed)
 		})
 	}
@@ -216,4 +229,31 @@ func TestInterfaceCountersCanceled(t *testing.T) {
 	cancel()
 	_, err := InterfaceCounters(ctx, "/proc/self/ns/net")
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestInterfaceCountersManyLinks makes the dump span several netlink
+// datagrams.
+func TestInterfaceCountersManyLinks(t *testing.T) {
+	name, path := newNetns(t)
+	const pairs = 60
+	var batch strings.Builder
+	for i := range pairs {
+		fmt.Fprintf(&batch, "link add va%d type veth peer name vb%d\n", i, i)
+	}
+	cmd := exec.CommandContext(t.Context(), "ip", "-n", name, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	ifs, err := InterfaceCounters(t.Context(), path)
+	require.NoError(t, err)
+	require.Len(t, ifs, 1+2*pairs)
+	seen := map[string]bool{}
+	for _, i := range ifs {
+		seen[i.Device] = true
+	}
+	require.True(t, seen["lo"])
+	for i := range pairs {
+		require.True(t, seen[fmt.Sprintf("va%d", i)] && seen[fmt.Sprintf("vb%d", i)], "pair %d", i)
+	}
 }
