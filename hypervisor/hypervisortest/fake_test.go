@@ -364,7 +364,7 @@ func TestFakeSnapshot(t *testing.T) {
 // TestFakeSerialises checks that a call waiting for another call on the
 // same ID gives up, doing nothing, when its context ends.
 func TestFakeSerialises(t *testing.T) {
-	f := hypervisortest.NewFake(hypervisortest.WithImages("img"), hypervisortest.WithLatency(300*time.Millisecond))
+	f := hypervisortest.NewFake(hypervisortest.WithImages("img"), hypervisortest.WithLatency(500*time.Millisecond))
 	_, err := f.Spawn(t.Context(), spec("a"))
 	require.NoError(t, err)
 	_, err = f.Spawn(t.Context(), spec("b"))
@@ -372,9 +372,9 @@ func TestFakeSerialises(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- f.Pause(context.WithoutCancel(t.Context()), "a") }()
-	time.Sleep(50 * time.Millisecond) // let Pause take the lock
+	time.Sleep(100 * time.Millisecond) // let Pause take the lock
 
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond) // > latency, < lock wait + latency
 	defer cancel()
 	err = f.PowerOff(ctx, "a", hypervisor.StopOptions{})
 	require.ErrorIs(t, err, context.DeadlineExceeded, "PowerOff waited for Pause and gave up")
@@ -383,7 +383,7 @@ func TestFakeSerialises(t *testing.T) {
 	start := time.Now()
 	_, err = f.Info(t.Context(), "b")
 	require.NoError(t, err)
-	assert.Less(t, time.Since(start), 290*time.Millisecond+300*time.Millisecond)
+	assert.Less(t, time.Since(start), 900*time.Millisecond)
 
 	require.NoError(t, <-done)
 	info, err := f.Info(t.Context(), "a")
