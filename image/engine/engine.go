@@ -1,0 +1,429 @@
+package engine
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/internal/stream"
+)
+
+// ErrLoadFailed means the engine reported an error while loading an
+// archive. The engine's message follows it in the error text.
+var ErrLoadFailed = errors.New("engine: image load failed")
+
+// LoadAPI is the part of the moby client that [Load] uses.
+type LoadAPI interface {
+	ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error)
+	ImageTag(ctx context.Context, opts client.ImageTagOptions) (client.ImageTagResult, error)
+	ImageRemove(ctx context.Context, ref string, opts client.ImageRemoveOptions) (client.ImageRemoveResult, error)
+	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+}
+
+// SaveAPI is the part of the moby client that [Save] uses.
+type SaveAPI interface {
+	ImageSave(ctx context.Context, refs []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error)
+	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+}
+
+var (
+	_ LoadAPI = (*client.Client)(nil)
+	_ SaveAPI = (*client.Client)(nil)
+)
+
+// TagRepository is the repository of the tags [TagFor] makes.
+const TagRepository = "dockervisor/image"
+
+var (
+	// refPattern is a docker reference with an explicit tag and no digest
+	// (a subset of the distribution grammar: lower-case path components,
+	// optional registry host with port).
+	refPattern = regexp.MustCompile(`^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	tagUnsafe  = regexp.MustCompile(`[^a-z0-9_.-]`)
+)
+
+// TagFor returns the engine reference for the store image storeID:
+// "dockervisor/image:<id>" with the ID lower-cased and characters a tag
+// cannot hold replaced. When that changed the ID (or it is too long), a
+// hash of the original ID is appended, so different store IDs never share
+// a tag. The result is deterministic.
+func TagFor(storeID string) string {
+	t := tagUnsafe.ReplaceAllString(strings.ToLower(storeID), "-")
+	if t != storeID || len(t) > 128 || t == "" || t[0] == '.' || t[0] == '-' {
+		sum := sha256.Sum256([]byte(storeID))
+		t = strings.TrimLeft(t, ".-")
+		if len(t) > 100 {
+			t = t[:100]
+		}
+		if t != "" {
+			t += "-"
+		}
+		t += hex.EncodeToString(sum[:8])
+	}
+	return TagRepository + ":" + t
+}
+
+// checkRef validates an exact repo:tag reference.
+func checkRef(ref string) error {
+	if !refPattern.MatchString(ref) {
+		return fmt.Errorf("%w: reference %q is not an exact repository:tag", image.ErrInvalidArgument, ref)
+	}
+	return nil
+}
+
+// classify adds an image error class to an engine error.
+func classify(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("engine: %s: %w: %w", op, image.ErrNotFound, err)
+	case client.IsErrConnectionFailed(err), cerrdefs.IsUnavailable(err):
+		return fmt.Errorf("engine: %s: %w: %w", op, image.ErrUnavailable, err)
+	}
+	return fmt.Errorf("engine: %s: %w", op, err)
+}
+
+// Save streams the engine image ref (an exact repository:tag, so that
+// exactly one tag is exported) as a `docker save` tarball. The caller
+// closes it. A missing image returns [image.ErrNotFound].
+func Save(ctx context.Context, api SaveAPI, ref string) (io.ReadCloser, error) {
+	if err := checkRef(ref); err != nil {
+		return nil, err
+	}
+	if _, err := api.ImageInspect(ctx, ref); err != nil {
+		return nil, classify("save "+ref, err)
+	}
+	rc, err := api.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return nil, classify("save "+ref, err)
+	}
+	return rc, nil
+}
+
+// archiveInfo is what the re-encoding learned about the archive.
+type archiveInfo struct {
+	imageID string // "sha256:<hex of the config blob>"
+}
+
+// errLoadEnded closes the upload pipe once the engine answered.
+var errLoadEnded = errors.New("engine: load request ended")
+
+// Load streams the docker-save archive r into the engine, tags the loaded
+// image as tag (usually [TagFor] of the store image ID) and returns the
+// engine's image ID ("sha256:..."). On failure nothing it loaded or tagged
+// stays on the engine (see the package documentation). Loading the same
+// archive under the same tag again is a no-op that returns the same ID.
+func Load(ctx context.Context, api LoadAPI, r io.Reader, tag string) (string, error) {
+	if err := checkRef(tag); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	priorID := ""
+	if prior, err := api.ImageInspect(ctx, tag); err == nil {
+		priorID = prior.ID
+	} else if !cerrdefs.IsNotFound(err) {
+		return "", classify("inspect "+tag, err)
+	}
+
+	pr, pw := io.Pipe()
+	type result struct {
+		info archiveInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		info, err := retar(ctx, r, pw, tag)
+		pw.CloseWithError(err)
+		done <- result{info, err}
+	}()
+	res, lerr := api.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
+	var msgs loadMessages
+	var merr error
+	if lerr == nil {
+		msgs, merr = readMessages(res)
+		res.Close()
+	}
+	pr.CloseWithError(errLoadEnded)
+	rr := <-done
+
+	// The upload is aborted (not failed) when the engine stopped reading:
+	// then the engine's or the context's error is the cause.
+	aborted := errors.Is(rr.err, errLoadEnded) || errors.Is(rr.err, io.ErrClosedPipe)
+	var err error
+	switch {
+	case rr.err != nil && !aborted:
+		err = rr.err // the source or the archive failed: the cause
+	case ctx.Err() != nil:
+		err = fmt.Errorf("engine: load: %w", context.Cause(ctx))
+	case lerr != nil:
+		err = classify("load", lerr)
+	case merr != nil:
+		err = merr
+	case rr.err != nil:
+		err = fmt.Errorf("%w: the engine answered before reading the whole archive", ErrLoadFailed)
+	}
+	var id string
+	if err == nil {
+		id, err = finish(ctx, api, rr.info, msgs, tag)
+	}
+	if err != nil {
+		if rerr := rollback(ctx, api, tag, priorID, msgs); rerr != nil {
+			return "", errors.Join(err, rerr)
+		}
+		return "", err
+	}
+	return id, nil
+}
+
+// finish makes tag name the loaded image and removes every other tag the
+// load reported.
+func finish(ctx context.Context, api LoadAPI, info archiveInfo, msgs loadMessages, tag string) (string, error) {
+	if _, err := api.ImageTag(ctx, client.ImageTagOptions{Source: info.imageID, Target: tag}); err != nil {
+		return "", classify("tag "+tag, err)
+	}
+	for _, ref := range msgs.refs {
+		if ref == tag {
+			continue
+		}
+		if _, err := api.ImageRemove(ctx, ref, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return "", classify("untag "+ref, err)
+		}
+	}
+	got, err := api.ImageInspect(ctx, tag)
+	if err != nil {
+		return "", classify("inspect "+tag, err)
+	}
+	if got.ID != info.imageID {
+		return "", fmt.Errorf("%w: %s names %s, the archive holds %s", ErrLoadFailed, tag, got.ID, info.imageID)
+	}
+	return got.ID, nil
+}
+
+// rollback undoes what a failed load may have done to the engine's tags:
+// refs the engine reported are removed, and tag is removed or pointed back
+// at the image it named before.
+func rollback(ctx context.Context, api LoadAPI, tag, priorID string, msgs loadMessages) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, ref := range msgs.refs {
+		if ref == tag {
+			continue
+		}
+		if _, err := api.ImageRemove(ctx, ref, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, classify("rollback: untag "+ref, err))
+		}
+	}
+	cur, err := api.ImageInspect(ctx, tag)
+	switch {
+	case cerrdefs.IsNotFound(err):
+	case err != nil:
+		errs = append(errs, classify("rollback: inspect "+tag, err))
+	case priorID == "":
+		if _, err := api.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, classify("rollback: remove "+tag, err))
+		}
+	case cur.ID != priorID:
+		if _, err := api.ImageTag(ctx, client.ImageTagOptions{Source: priorID, Target: tag}); err != nil {
+			errs = append(errs, classify("rollback: retag "+tag, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loadMessages is what the engine's load stream said.
+type loadMessages struct {
+	refs []string // "Loaded image: <ref>"
+	ids  []string // "Loaded image ID: <id>"
+}
+
+// readMessages reads the engine's JSON message stream to its end.
+func readMessages(r io.Reader) (loadMessages, error) {
+	var out loadMessages
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return out, classify("read load response", err)
+		}
+		if msg := m.Error; msg != "" || m.ErrorDetail != nil {
+			if msg == "" {
+				msg = m.ErrorDetail.Message
+			}
+			return out, fmt.Errorf("%w: %s", ErrLoadFailed, msg)
+		}
+		for line := range strings.Lines(m.Stream) {
+			line = strings.TrimSpace(line)
+			if id, ok := strings.CutPrefix(line, "Loaded image ID: "); ok {
+				out.ids = append(out.ids, id)
+			} else if ref, ok := strings.CutPrefix(line, "Loaded image: "); ok {
+				out.refs = append(out.refs, ref)
+			}
+		}
+	}
+}
+
+// srcReader remembers the error of the source, to tell it apart from
+// errors of the archive's content.
+type srcReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *srcReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+const (
+	maxManifest   = 1 << 20
+	maxConfigBlob = 16 << 20
+)
+
+// retar copies the docker-save archive from r to w, entry by entry,
+// replacing manifest.json (RepoTags set to tag, written last) and dropping
+// "repositories". It writes the manifest and the end of the archive only
+// after r ended cleanly and the archive checked out.
+func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveInfo, error) {
+	src := &srcReader{r: stream.WithContext(ctx, r)}
+	fail := func(err error) (archiveInfo, error) {
+		if src.err != nil {
+			return archiveInfo{}, fmt.Errorf("engine: read archive: %w", src.err)
+		}
+		if errors.Is(err, errLoadEnded) || errors.Is(err, io.ErrClosedPipe) {
+			return archiveInfo{}, err
+		}
+		return archiveInfo{}, fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
+	}
+	tr := tar.NewReader(src)
+	tw := tar.NewWriter(w)
+	buf := make([]byte, 256<<10)
+	files := make(map[string]bool)
+	blobs := make(map[string]string) // name → sha256 hex of small files
+	var manifest []byte
+	var manifestHdr *tar.Header
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fail(fmt.Errorf("corrupt archive: %w", err))
+		}
+		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
+		switch name {
+		case "manifest.json":
+			if hdr.Size > maxManifest {
+				return fail(fmt.Errorf("manifest.json is %d bytes", hdr.Size))
+			}
+			if manifest, err = io.ReadAll(tr); err != nil {
+				return fail(fmt.Errorf("corrupt archive: %w", err))
+			}
+			manifestHdr = hdr
+			continue
+		case "repositories":
+			continue // legacy tags: never let them reach the engine
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			files[name] = true
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fail(err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		var dst io.Writer = tw
+		h := sha256.New()
+		hashed := hdr.Size <= maxConfigBlob // config blobs are small; layers mostly not
+		if hashed {
+			dst = io.MultiWriter(tw, h)
+		}
+		if _, err := io.CopyBuffer(dst, tr, buf); err != nil {
+			return fail(fmt.Errorf("corrupt archive: %w", err))
+		}
+		if hashed {
+			blobs[name] = hex.EncodeToString(h.Sum(nil))
+		}
+	}
+	// Read the source to its real end: verifying readers report a
+	// checksum mismatch only there, after the tar's end blocks.
+	if _, err := io.CopyBuffer(io.Discard, src, buf); err != nil {
+		return fail(err)
+	}
+	if manifest == nil {
+		return fail(errors.New("no manifest.json: not a docker-save archive"))
+	}
+	var entries []map[string]json.RawMessage
+	if err := json.Unmarshal(manifest, &entries); err != nil {
+		return fail(fmt.Errorf("manifest.json: %w", err))
+	}
+	if len(entries) != 1 {
+		return fail(fmt.Errorf("manifest.json lists %d images, want 1", len(entries)))
+	}
+	var m struct {
+		Config string
+		Layers []string
+	}
+	raw, _ := json.Marshal(entries[0])
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fail(fmt.Errorf("manifest.json: %w", err))
+	}
+	cfg := path.Clean(m.Config)
+	if m.Config == "" || !files[cfg] || blobs[cfg] == "" {
+		return fail(fmt.Errorf("manifest.json: config %q is not in the archive", m.Config))
+	}
+	for _, l := range m.Layers {
+		if !files[path.Clean(l)] {
+			return fail(fmt.Errorf("manifest.json: layer %q is not in the archive", l))
+		}
+	}
+	tags, _ := json.Marshal([]string{tag})
+	entries[0]["RepoTags"] = tags
+	out, err := json.Marshal(entries)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return archiveInfo{}, err
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: "manifest.json", Mode: 0o644, Size: int64(len(out)), ModTime: manifestHdr.ModTime, Format: tar.FormatPAX}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fail(err)
+	}
+	if _, err := tw.Write(out); err != nil {
+		return fail(err)
+	}
+	if err := tw.Close(); err != nil {
+		return fail(err)
+	}
+	return archiveInfo{imageID: "sha256:" + blobs[cfg]}, nil
+}
