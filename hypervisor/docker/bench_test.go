@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,4 +82,78 @@ func BenchmarkSpawnDestroy(b *testing.B) {
 	b.ReportMetric(float64(rawTotal.Nanoseconds())/float64(n), "raw-ns/op")
 	b.ReportMetric(float64(oursTotal.Nanoseconds())/float64(n), "dockervisor-ns/op")
 	b.ReportMetric(float64(oursTotal)/float64(rawTotal), "ratio")
+}
+
+// BenchmarkHostAndList measures HostResources and List with 100 of the
+// driver's instances on the engine (target: at most 50 ms each). The
+// instances are created once, with the raw client for speed, carrying the
+// labels Spawn gives them, and removed at the end.
+func BenchmarkHostAndList(b *testing.B) {
+	cli := testenv.MustHaveDocker(b)
+	img := testenv.BusyboxImage(b)
+	uniq := testenv.UniqueName("b")
+	d, err := New(WithLabelPrefix("io.dockervisor."+uniq+"."), WithNamePrefix("dv-"+uniq+"-"), WithStateDir(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	ctx := b.Context()
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 4)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			id := fmt.Sprintf("i%03d", i)
+			if _, err := d.Spawn(ctx, hypervisor.InstanceSpec{ID: id, Image: img, Command: []string{"sleep", "3600"}, VCPUs: 1, MemoryMB: 16}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	b.Cleanup(func() {
+		list, _ := d.List(context.WithoutCancel(ctx), hypervisor.ListOptions{})
+		for _, inst := range list {
+			_ = d.Destroy(context.WithoutCancel(ctx), inst.ID)
+		}
+	})
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+
+	b.Run("HostResources", func(b *testing.B) {
+		for b.Loop() {
+			h, err := d.HostResources(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if h.VCPUsUsed != n {
+				b.Fatalf("vcpus used %d, want %d", h.VCPUsUsed, n)
+			}
+		}
+	})
+	b.Run("List", func(b *testing.B) {
+		for b.Loop() {
+			list, err := d.List(ctx, hypervisor.ListOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(list) != n {
+				b.Fatalf("listed %d, want %d", len(list), n)
+			}
+		}
+	})
+	b.Run("raw-ContainerList", func(b *testing.B) {
+		f := make(client.Filters).Add("label", d.label(labelInstanceID))
+		for b.Loop() {
+			if _, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

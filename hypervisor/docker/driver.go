@@ -30,9 +30,6 @@ type Driver struct {
 	intents stopIntents
 	host    hostState
 
-	hostMem sync.Once
-	memTot  uint64
-
 	// stepHook, when set (by tests in this package), sees each spawn step.
 	stepHook func(step string)
 }

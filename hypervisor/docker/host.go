@@ -21,8 +21,40 @@ const HypervisorType = "docker"
 // hostState is what the Driver keeps between host and instance samples.
 type hostState struct {
 	mu      sync.Mutex
+	facts   *engineFacts
 	sampler *stats.HostSampler // made on first use, for the engine's data root
 	cpu     map[string]stats.CPUPoint
+}
+
+// engineFacts are the engine's static facts: they do not change while the
+// daemon runs, so they are read once (the engine's info call is slow).
+type engineFacts struct {
+	name, version, rootDir string
+	ncpu                   int
+	memTotal               uint64
+}
+
+// facts returns the engine's static facts, reading them on first use. A
+// failed read is retried on the next call.
+func (d *Driver) facts(ctx context.Context, api APIClient) (engineFacts, error) {
+	d.host.mu.Lock()
+	defer d.host.mu.Unlock()
+	if d.host.facts != nil {
+		return *d.host.facts, nil
+	}
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return engineFacts{}, translate(err, hypervisor.ErrNotFound)
+	}
+	f := engineFacts{
+		name:     info.Info.Name,
+		version:  info.Info.ServerVersion,
+		rootDir:  info.Info.DockerRootDir,
+		ncpu:     info.Info.NCPU,
+		memTotal: uint64(max(info.Info.MemTotal, 0)),
+	}
+	d.host.facts = &f
+	return f, nil
 }
 
 // isLocalEngine reports whether the engine runs on this machine (a unix
@@ -52,15 +84,15 @@ func (d *Driver) hostResources(ctx context.Context) (stats.Host, error) {
 	if err != nil {
 		return stats.Host{}, err
 	}
-	info, err := api.Info(ctx, client.InfoOptions{})
+	f, err := d.facts(ctx, api)
 	if err != nil {
-		return stats.Host{}, translate(err, hypervisor.ErrNotFound)
+		return stats.Host{}, err
 	}
 	var h stats.Host
 	if d.isLocalEngine() {
 		d.host.mu.Lock()
 		if d.host.sampler == nil {
-			d.host.sampler = stats.NewHostSampler(info.Info.DockerRootDir)
+			d.host.sampler = stats.NewHostSampler(f.rootDir)
 		}
 		sampler := d.host.sampler
 		d.host.mu.Unlock()
@@ -70,13 +102,13 @@ func (d *Driver) hostResources(ctx context.Context) (stats.Host, error) {
 	} else {
 		h = stats.Host{
 			Time:     time.Now(),
-			Hostname: info.Info.Name,
-			VCPUs:    info.Info.NCPU,
-			MemoryMB: info.Info.MemTotal >> 20,
+			Hostname: f.name,
+			VCPUs:    f.ncpu,
+			MemoryMB: int64(f.memTotal >> 20),
 		}
 	}
 	h.HypervisorType = HypervisorType
-	h.HypervisorVersion = info.Info.ServerVersion
+	h.HypervisorVersion = f.version
 	h.APIVersion = api.ClientVersion()
 
 	list, err := d.list(ctx, hypervisor.ListOptions{})
@@ -104,11 +136,11 @@ func (d *Driver) AvailableNodes(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, opErr("available-nodes", "", err)
 	}
-	info, err := api.Info(ctx, client.InfoOptions{})
+	f, err := d.facts(ctx, api)
 	if err != nil {
-		return nil, opErr("available-nodes", "", translate(err, hypervisor.ErrNotFound))
+		return nil, opErr("available-nodes", "", err)
 	}
-	return []string{info.Info.Name}, nil
+	return []string{f.name}, nil
 }
 
 // InstanceStats samples one instance: CPU time and CPU percent (of one CPU,

@@ -499,7 +499,9 @@ func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, 
 	if c.HostConfig != nil && c.HostConfig.Memory > 0 {
 		info.MaxMemoryBytes = uint64(c.HostConfig.Memory)
 	} else {
-		info.MaxMemoryBytes = d.hostMemory(ctx, api)
+		if f, err := d.facts(ctx, api); err == nil {
+			info.MaxMemoryBytes = f.memTotal
+		}
 	}
 	if info.State == hypervisor.StateRunning || info.State == hypervisor.StatePaused {
 		s, err := enginestats.Fetch(ctx, api, c.ID, enginestats.Options{})
@@ -515,15 +517,6 @@ func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, 
 		}
 	}
 	return info, nil
-}
-
-func (d *Driver) hostMemory(ctx context.Context, api APIClient) uint64 {
-	d.hostMem.Do(func() {
-		if info, err := api.Info(ctx, client.InfoOptions{}); err == nil && info.Info.MemTotal > 0 {
-			d.memTot = uint64(info.Info.MemTotal)
-		}
-	})
-	return d.memTot
 }
 
 // List returns this driver's instances (by label), never other containers
