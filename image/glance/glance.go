@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"net"
@@ -338,11 +339,8 @@ func (s *Store) List(ctx context.Context, opts image.ListOptions) ([]image.Metad
 type hashingReader struct {
 	r           io.Reader
 	n           int64
-	sha, md5sum interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-	err error
+	sha, md5sum hash.Hash
+	err         error
 }
 
 func (h *hashingReader) Read(p []byte) (int, error) {

@@ -1,0 +1,234 @@
+package engine_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/engine"
+	"github.com/dockervisor/dockervisor/image/localdir"
+	"github.com/dockervisor/dockervisor/internal/testenv"
+)
+
+// storeArchive generates spec's archive straight into the store (no
+// whole-archive buffer) and returns its metadata.
+func storeArchive(tb testing.TB, s image.Store, spec *archiveSpec) image.Metadata {
+	tb.Helper()
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := spec.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	m, err := s.Create(context.Background(), image.Metadata{Name: "bench"}, pr)
+	pr.Close()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+func removeImages(tb testing.TB, cli *client.Client, refs ...string) {
+	for _, ref := range refs {
+		_, err := cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			tb.Errorf("remove image %s: %v", ref, err)
+		}
+	}
+}
+
+// rawLoad is the baseline: the store stream straight into ImageLoad.
+func rawLoad(ctx context.Context, cli *client.Client, r io.Reader) error {
+	res, err := cli.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	dec := json.NewDecoder(res)
+	for {
+		var m struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if m.Error != "" {
+			return errors.New(m.Error)
+		}
+	}
+}
+
+func benchMiB() int64 {
+	if v, err := strconv.ParseInt(os.Getenv("DOCKERVISOR_BENCH_MIB"), 10, 64); err == nil && v > 0 {
+		return v
+	}
+	return 64
+}
+
+// BenchmarkLoadFromStore loads a non-cached image (busybox plus a layer of
+// DOCKERVISOR_BENCH_MIB MiB, default 64, of fresh pseudo-random data per
+// iteration) streamed from a localdir store, through engine.Load and,
+// as the baseline, straight into client.ImageLoad. It logs the throughput
+// ratio Load/ImageLoad.
+func BenchmarkLoadFromStore(b *testing.B) {
+	cli := testenv.MustHaveDocker(b)
+	s, err := localdir.New(b.TempDir(), localdir.WithoutSync())
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := benchMiB() << 20
+	rate := map[string]float64{}
+	for _, mode := range []string{"ImageLoad", "Load"} {
+		b.Run(mode, func(b *testing.B) {
+			var bytesDone int64
+			var spent time.Duration
+			for range b.N {
+				b.StopTimer()
+				spec := newSpec(b, size)
+				m := storeArchive(b, s, spec)
+				b.SetBytes(m.Size)
+				tag := engine.TagFor(m.ID)
+				ctx := context.Background()
+				runtime.GC()
+				start := time.Now()
+				b.StartTimer()
+				rc, err := s.Open(ctx, m.ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if mode == "Load" {
+					_, err = engine.Load(ctx, cli, rc, tag)
+				} else {
+					err = rawLoad(ctx, cli, rc)
+				}
+				rc.Close()
+				b.StopTimer()
+				spent += time.Since(start)
+				bytesDone += m.Size
+				if err != nil {
+					b.Fatal(err)
+				}
+				removeImages(b, cli, tag, spec.RepoTag, spec.ImageID())
+				if err := s.Delete(ctx, m.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rate[mode] = float64(bytesDone) / spent.Seconds()
+		})
+	}
+	if rate["ImageLoad"] > 0 && rate["Load"] > 0 {
+		b.Logf("throughput Load %.1f MB/s, ImageLoad %.1f MB/s, ratio Load/ImageLoad %.3f",
+			rate["Load"]/1e6, rate["ImageLoad"]/1e6, rate["Load"]/rate["ImageLoad"])
+	}
+}
+
+// procStatus returns a field of /proc/self/status in bytes.
+func procStatus(field string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+// BenchmarkLoad512MiBPeakMemory generates a 512 MiB docker archive
+// (busybox plus a layer with one 512 MiB pseudo-random file) into a
+// localdir store, then loads it once with engine.Load and reports the
+// growth of the process's peak RSS (VmHWM, reset before the load) and the
+// peak Go heap during the load. It fails above 64 MiB. Run it alone,
+// without -race: go test -run XXX -bench Load512MiB -benchtime 1x.
+func BenchmarkLoad512MiBPeakMemory(b *testing.B) {
+	cli := testenv.MustHaveDocker(b)
+	s, err := localdir.New(b.TempDir(), localdir.WithoutSync())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		b.StopTimer()
+		spec := newSpec(b, 512<<20)
+		m := storeArchive(b, s, spec)
+		tag := engine.TagFor(m.ID)
+		ctx := context.Background()
+		runtime.GC()
+		// Writing 5 to clear_refs resets VmHWM to the current RSS.
+		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+			b.Logf("cannot reset VmHWM: %v", err)
+		}
+		rssBefore := procStatus("VmRSS")
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heapBefore := ms.HeapInuse
+
+		var peakHeap uint64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				peakHeap = max(peakHeap, ms.HeapInuse)
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		})
+		start := time.Now()
+		b.StartTimer()
+		rc, err := s.Open(ctx, m.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		id, err := engine.Load(ctx, cli, rc, tag)
+		rc.Close()
+		b.StopTimer()
+		elapsed := time.Since(start)
+		close(stop)
+		wg.Wait()
+		hwm := procStatus("VmHWM")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(m.Size)
+		rssDelta := float64(hwm-rssBefore) / (1 << 20)
+		heapDelta := float64(int64(peakHeap)-int64(heapBefore)) / (1 << 20)
+		b.ReportMetric(rssDelta, "peak-rss-delta-MiB")
+		b.ReportMetric(heapDelta, "peak-heap-delta-MiB")
+		b.Logf("%s: archive %d bytes loaded in %s (%.1f MB/s); VmRSS before %.1f MiB, VmHWM during load %.1f MiB (delta %.1f MiB); Go heap in use before %.1f MiB, peak %.1f MiB",
+			id, m.Size, elapsed.Round(time.Millisecond), float64(m.Size)/elapsed.Seconds()/1e6,
+			float64(rssBefore)/(1<<20), float64(hwm)/(1<<20), rssDelta, float64(heapBefore)/(1<<20), float64(peakHeap)/(1<<20))
+		if rssDelta > 64 {
+			b.Errorf("peak RSS grew by %.1f MiB while loading, want <= 64 MiB", rssDelta)
+		}
+		removeImages(b, cli, tag, spec.RepoTag, id)
+		if err := s.Delete(ctx, m.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
