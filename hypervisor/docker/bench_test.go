@@ -24,18 +24,8 @@ func BenchmarkSpawnDestroy(b *testing.B) {
 	img := testenv.BusyboxImage(b)
 	uniq := testenv.UniqueName("b")
 	cmd := []string{"sleep", "3600"}
-	d, err := New(WithLabelPrefix("io.dockervisor."+uniq+"."), WithNamePrefix("dv-"+uniq+"-"), WithStateDir(b.TempDir()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
+	d := benchDriver(b, cli, uniq)
 	ctx := b.Context()
-	b.Cleanup(func() {
-		list, _ := d.List(context.WithoutCancel(ctx), hypervisor.ListOptions{})
-		for _, inst := range list {
-			_ = d.Destroy(context.WithoutCancel(ctx), inst.ID)
-		}
-	})
 
 	raw := func(i int) {
 		res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
@@ -92,11 +82,7 @@ func BenchmarkHostAndList(b *testing.B) {
 	cli := testenv.MustHaveDocker(b)
 	img := testenv.BusyboxImage(b)
 	uniq := testenv.UniqueName("b")
-	d, err := New(WithLabelPrefix("io.dockervisor."+uniq+"."), WithNamePrefix("dv-"+uniq+"-"), WithStateDir(b.TempDir()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
+	d := benchDriver(b, cli, uniq)
 	ctx := b.Context()
 	const n = 100
 	var wg sync.WaitGroup
@@ -115,12 +101,6 @@ func BenchmarkHostAndList(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	b.Cleanup(func() {
-		list, _ := d.List(context.WithoutCancel(ctx), hypervisor.ListOptions{})
-		for _, inst := range list {
-			_ = d.Destroy(context.WithoutCancel(ctx), inst.ID)
-		}
-	})
 	close(errs)
 	for err := range errs {
 		b.Fatal(err)
@@ -156,4 +136,30 @@ func BenchmarkHostAndList(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchDriver returns a Driver with prefixes unique to the benchmark. At
+// cleanup every container carrying its instance label is removed with the
+// raw client, whatever state the Driver is in.
+func benchDriver(b *testing.B, cli *client.Client, uniq string) *Driver {
+	b.Helper()
+	d, err := New(WithLabelPrefix("io.dockervisor."+uniq+"."), WithNamePrefix("dv-"+uniq+"-"), WithStateDir(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		d.Close()
+		ctx := context.WithoutCancel(b.Context())
+		res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", d.label(labelInstanceID))})
+		if err != nil {
+			b.Errorf("cleanup: %v", err)
+			return
+		}
+		for _, c := range res.Items {
+			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+				b.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+	return d
 }
