@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/internal/testenv"
-	"golang.org/x/sys/unix"
 )
 
 func TestAttachPortIDs(t *testing.T) {
