@@ -51,8 +51,10 @@ type ConsoleReader interface {
 // EventSource streams lifecycle events.
 type EventSource interface {
 	// Events streams lifecycle events of this driver's instances until ctx
-	// ends. Both channels are closed when the stream ends; the error channel
-	// carries at most one error, and none when ctx ended the stream.
+	// ends. The events of an operation that completes after Events returns
+	// are delivered, in order per instance. Both channels are closed when
+	// the stream ends; the error channel carries at most one error, and
+	// none when ctx ended the stream.
 	Events(ctx context.Context) (<-chan Event, <-chan error)
 }
 
@@ -62,7 +64,8 @@ type VIFManager interface {
 	// attaches them inside it. The VIFs are remembered and re-attached on
 	// every start. A failure unplugs what this call plugged.
 	PlugVIFs(ctx context.Context, id string, vifs []network.VIF) error
-	// UnplugVIFs detaches and unplugs vifs. Missing devices are not errors.
+	// UnplugVIFs detaches and unplugs vifs. Missing devices are not errors
+	// (a missing instance is ErrNotFound).
 	UnplugVIFs(ctx context.Context, id string, vifs []network.VIF) error
 	// AttachInterface hot-plugs one VIF into a running instance.
 	AttachInterface(ctx context.Context, id string, vif network.VIF) error
@@ -99,6 +102,6 @@ type Driver interface {
 	// Capabilities reports which operations work as configured.
 	Capabilities() Capabilities
 	// Close releases the driver's resources. It does not touch instances.
-	// It is idempotent.
+	// It is idempotent. Calls after Close fail with ErrUnavailable.
 	Close() error
 }

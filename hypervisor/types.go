@@ -188,7 +188,8 @@ type ListOptions struct {
 	Labels map[string]string
 }
 
-// ConsoleOptions bounds ConsoleOutput.
+// ConsoleOptions bounds ConsoleOutput. MaxBytes applies last, to what
+// Since and TailLines keep. Negative bounds are ErrInvalidArgument.
 type ConsoleOptions struct {
 	// TailLines keeps only the last N lines; 0 means all lines.
 	TailLines int

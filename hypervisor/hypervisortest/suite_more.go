@@ -36,12 +36,20 @@ func testEvents(t *testing.T, e *env) {
 	require.NoError(t, e.d.Pause(t.Context(), id))
 	require.NoError(t, e.d.Unpause(t.Context(), id))
 	require.NoError(t, e.d.PowerOff(t.Context(), id, hypervisor.StopOptions{Timeout: stopTimeout}))
-	require.NoError(t, e.d.Destroy(t.Context(), id))
-
 	want := []hypervisor.EventType{
-		hypervisor.EventStarted, hypervisor.EventPaused, hypervisor.EventUnpaused,
-		hypervisor.EventStopped, hypervisor.EventDestroyed,
+		hypervisor.EventStarted, hypervisor.EventPaused, hypervisor.EventUnpaused, hypervisor.EventStopped,
 	}
+	crashes := 0
+	if e.h.Crash != nil {
+		require.NoError(t, e.d.PowerOn(t.Context(), id))
+		e.h.Crash(t, id)
+		e.waitState(t, id, stC)
+		want = append(want, hypervisor.EventStarted, hypervisor.EventCrashed)
+		crashes = 1
+	}
+	require.NoError(t, e.d.Destroy(t.Context(), id))
+	want = append(want, hypervisor.EventDestroyed)
+
 	var got []hypervisor.EventType
 	timeout := time.NewTimer(e.stateTimeout)
 	defer timeout.Stop()
@@ -53,6 +61,9 @@ func testEvents(t *testing.T, e *env) {
 				continue
 			}
 			assert.False(t, ev.Time.IsZero(), "time of event %s", ev.Type)
+			if ev.Type == hypervisor.EventCrashed {
+				assert.NotZero(t, ev.ExitCode, "exit code of a crash")
+			}
 			got = append(got, ev.Type)
 		case err := <-errc:
 			require.NoError(t, err, "event stream failed; events of %s: %v", id, got)
@@ -60,7 +71,13 @@ func testEvents(t *testing.T, e *env) {
 			require.Failf(t, "missing events", "events of %s: %v, want the subsequence %v", id, got, want)
 		}
 	}
-	assert.NotContains(t, got, hypervisor.EventCrashed, "events of %s", id)
+	n := 0
+	for _, typ := range got {
+		if typ == hypervisor.EventCrashed {
+			n++
+		}
+	}
+	assert.Equal(t, crashes, n, "crash events of %s: %v", id, got)
 
 	cancel()
 	closed := time.NewTimer(e.stateTimeout)
