@@ -1,0 +1,141 @@
+package hypervisortest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+)
+
+// broken is a Fake with one deliberate bug, selected by mode, of the kind
+// real backends have had (nova-docker reported paused instances as running).
+type broken struct {
+	*hypervisortest.Fake
+	mode string
+}
+
+func (b broken) Info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
+	info, err := b.Fake.Info(ctx, id)
+	if b.mode == "paused-as-running" && info.State == hypervisor.StatePaused {
+		info.State = hypervisor.StateRunning
+	}
+	return info, b.fix(err)
+}
+
+func (b broken) PowerOn(ctx context.Context, id string) error {
+	if b.mode == "poweron-restarts" {
+		return b.Fake.Reboot(ctx, id, hypervisor.RebootOptions{Hard: true})
+	}
+	return b.fix(b.Fake.PowerOn(ctx, id))
+}
+
+func (b broken) Restore(ctx context.Context, id string) error {
+	if b.mode == "restore-anything" {
+		if err := b.Fake.PowerOn(ctx, id); err == nil {
+			return nil
+		}
+	}
+	return b.fix(b.Fake.Restore(ctx, id))
+}
+
+func (b broken) Destroy(ctx context.Context, id string) error {
+	err := b.Fake.Destroy(ctx, id)
+	if b.mode == "destroy-missing-fails" && err == nil {
+		if _, ierr := b.Fake.Info(ctx, id); errors.Is(ierr, hypervisor.ErrNotFound) {
+			// Second call of a Destroy pair: report not found.
+			return &hypervisor.OpError{Op: "destroy", ID: id, Err: hypervisor.ErrNotFound}
+		}
+	}
+	return b.fix(err)
+}
+
+func (b broken) Pause(ctx context.Context, id string) error {
+	return b.fix(b.Fake.Pause(ctx, id))
+}
+
+func (b broken) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
+	inst, err := b.Fake.Spawn(ctx, spec)
+	if b.mode == "spawn-replaces" && errors.Is(err, hypervisor.ErrAlreadyExists) {
+		_ = b.Fake.Destroy(ctx, spec.ID)
+		return b.Fake.Spawn(ctx, spec)
+	}
+	return inst, b.fix(err)
+}
+
+func (b broken) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan error) {
+	in, errc := b.Fake.Events(ctx)
+	if b.mode != "no-pause-events" {
+		return in, errc
+	}
+	out := make(chan hypervisor.Event)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			if ev.Type != hypervisor.EventPaused {
+				out <- ev
+			}
+		}
+	}()
+	return out, errc
+}
+
+// fix applies the "plain-errors" bug: errors without their *OpError.
+func (b broken) fix(err error) error {
+	if oe, ok := errors.AsType[*hypervisor.OpError](err); ok && b.mode == "plain-errors" {
+		return oe.Err
+	}
+	return err
+}
+
+const brokenEnv = "HYPERVISORTEST_BROKEN"
+
+// TestBrokenDriverConformance runs the suite against a broken driver. It is
+// run, and expected to fail, by TestSuiteCatchesBrokenDrivers.
+func TestBrokenDriverConformance(t *testing.T) {
+	mode := os.Getenv(brokenEnv)
+	if mode == "" {
+		t.Skip("run by TestSuiteCatchesBrokenDrivers")
+	}
+	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
+		h := hypervisortest.NewFakeHarness(t)
+		h.Driver = broken{Fake: h.Driver.(*hypervisortest.Fake), mode: mode}
+		h.StateTimeout = 2 * time.Second
+		return h
+	})
+}
+
+// TestSuiteCatchesBrokenDrivers checks that TestDriver fails, in the right
+// subtest, for drivers that break the contract.
+func TestSuiteCatchesBrokenDrivers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the suite in subprocesses")
+	}
+	cases := map[string]string{
+		"paused-as-running":     "StateTable/paused",
+		"poweron-restarts":      "StateTable/running",
+		"restore-anything":      "StateTable/shutdown",
+		"destroy-missing-fails": "Destroy",
+		"spawn-replaces":        "SpawnDuplicate",
+		"no-pause-events":       "Events",
+		"plain-errors":          "MissingAndInvalidID",
+	}
+	for mode, wantFail := range cases {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenDriverConformance$", "-test.count=1")
+			cmd.Env = append(os.Environ(), brokenEnv+"="+mode)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "the suite passed a driver with bug %q:\n%s", mode, out)
+			assert.Contains(t, string(out), "--- FAIL: TestBrokenDriverConformance/"+wantFail, "output:\n%s", out)
+		})
+	}
+}
