@@ -37,6 +37,7 @@ type APIClient interface {
 	ContainerLogs(ctx context.Context, id string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 	ContainerStats(ctx context.Context, id string, options client.ContainerStatsOptions) (client.ContainerStatsResult, error)
 	ImageInspect(ctx context.Context, id string, options ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	imageAPI
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	Close() error
 }

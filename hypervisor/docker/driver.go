@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/keymutex"
 )
@@ -29,6 +31,7 @@ type Driver struct {
 
 	intents stopIntents
 	host    hostState
+	fetches singleflight.Group // image fetches, by store image version
 
 	// stepHook, when set (by tests in this package), sees each spawn step.
 	stepHook func(step string)

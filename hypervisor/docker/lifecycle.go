@@ -163,14 +163,6 @@ func (d *Driver) create(ctx context.Context, api APIClient, spec hypervisor.Inst
 	return created.ID, nil
 }
 
-// ensureImage returns the engine reference of the instance image.
-func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
-	if _, err := api.ImageInspect(ctx, ref); err != nil {
-		return "", translate(err, hypervisor.ErrImageNotFound)
-	}
-	return ref, nil
-}
-
 // inspect returns the container of instance id, or ErrNotFound, also for a
 // container with our name that this driver did not label.
 func (d *Driver) inspect(ctx context.Context, api APIClient, id string) (container.InspectResponse, error) {

@@ -52,16 +52,26 @@ func (s *stateStore) load(id string) (instanceState, error) {
 	return st, nil
 }
 
-// save writes st atomically: a temporary file, fsync, rename, fsync of the
-// directory.
+// save writes st atomically.
 func (s *stateStore) save(st instanceState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.dir, "."+st.ID+".*.tmp")
-	if err != nil {
+	if err := writeFileAtomic(s.path(st.ID), b); err != nil {
 		return fmt.Errorf("write instance state: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes b to path through a temporary file in the same
+// directory: write, fsync, rename, fsync of the directory. Readers see the
+// old content or the new, never a part.
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
 	}
 	tmp := f.Name()
 	_, werr := f.Write(b)
@@ -69,13 +79,13 @@ func (s *stateStore) save(st instanceState) error {
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write instance state: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp, s.path(st.ID)); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write instance state: %w", err)
+		return err
 	}
-	return syncDir(s.dir)
+	return syncDir(dir)
 }
 
 // remove deletes the state of id; a missing file is not an error.

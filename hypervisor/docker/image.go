@@ -1,0 +1,199 @@
+package docker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/engine"
+)
+
+// WithImageStore makes Spawn take instance images from s: the spec's Image
+// is a store image ID. A store image missing on the engine (or changed in
+// the store since it was loaded) is streamed from the store into the
+// engine's image load, its sha256 verified on the way, and tagged
+// engine.TagFor(ID). Concurrent spawns of the same missing image fetch it
+// once. Loaded images stay on the engine as a cache.
+func WithImageStore(s image.Reader) Option {
+	return func(o *options) error {
+		if s == nil {
+			return fmt.Errorf("%w: nil image store", hypervisor.ErrInvalidArgument)
+		}
+		o.images = s
+		return nil
+	}
+}
+
+// imageRecord remembers which store data an engine tag was loaded from, so
+// that a cached image is reused only while the store image is unchanged.
+type imageRecord struct {
+	StoreID  string `json:"store_id"`
+	SHA256   string `json:"sha256,omitempty"`
+	Checksum string `json:"checksum,omitempty"`
+	Size     int64  `json:"size"`
+	EngineID string `json:"engine_id"`
+}
+
+func (r imageRecord) matches(m image.Metadata) bool {
+	if m.SHA256 != "" {
+		return r.SHA256 == m.SHA256
+	}
+	return m.Checksum != "" && r.Checksum == m.Checksum && r.Size == m.Size
+}
+
+func (d *Driver) imageRecordPath(storeID string) string {
+	sum := sha256.Sum256([]byte(storeID))
+	return filepath.Join(d.opts.stateDir, "images", hex.EncodeToString(sum[:16])+".json")
+}
+
+func (d *Driver) loadImageRecord(storeID string) (imageRecord, bool) {
+	b, err := os.ReadFile(d.imageRecordPath(storeID))
+	if err != nil {
+		return imageRecord{}, false
+	}
+	var r imageRecord
+	if json.Unmarshal(b, &r) != nil || r.StoreID != storeID {
+		return imageRecord{}, false
+	}
+	return r, true
+}
+
+func (d *Driver) saveImageRecord(r imageRecord) error {
+	p := d.imageRecordPath(r.StoreID)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(p, b)
+}
+
+// ensureImage returns the engine reference of the instance image: with an
+// image store, the store image loaded into the engine (fetched if missing
+// or stale); without one, ref itself once the engine has it.
+func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
+	if d.opts.images == nil {
+		if _, err := api.ImageInspect(ctx, ref); err != nil {
+			return "", translate(err, hypervisor.ErrImageNotFound)
+		}
+		return ref, nil
+	}
+	meta, err := d.opts.images.Stat(ctx, ref)
+	if err != nil {
+		return "", storeErr(ref, err)
+	}
+	if meta.ContainerFormat != "" && meta.ContainerFormat != image.ContainerFormatDocker {
+		return "", fmt.Errorf("%w: store image %s has container format %q: %w",
+			hypervisor.ErrInvalidArgument, ref, meta.ContainerFormat, image.ErrUnsupportedFormat)
+	}
+	tag := engine.TagFor(meta.ID)
+	for {
+		if d.cached(ctx, api, tag, meta) {
+			return tag, nil
+		}
+		// One fetch per store image version, shared by concurrent spawns.
+		ch := d.fetches.DoChan(meta.ID+"@"+meta.SHA256+meta.Checksum, func() (any, error) {
+			return nil, d.fetchImage(ctx, api, meta, tag)
+		})
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case res := <-ch:
+			if res.Err == nil {
+				return tag, nil
+			}
+			if ctx.Err() == nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)) {
+				continue // the caller that ran the fetch gave up; this one has not
+			}
+			return "", res.Err
+		}
+	}
+}
+
+// cached reports whether tag on the engine holds the store image meta.
+func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) bool {
+	rec, ok := d.loadImageRecord(meta.ID)
+	if !ok || !rec.matches(meta) {
+		return false
+	}
+	res, err := api.ImageInspect(ctx, tag)
+	return err == nil && res.ID == rec.EngineID
+}
+
+// fetchImage streams the store image into the engine, verifying it.
+func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metadata, tag string) error {
+	d.log.DebugContext(ctx, "fetching image", "store_id", meta.ID, "tag", tag, "size", meta.Size)
+	rc, err := d.opts.images.Open(ctx, meta.ID)
+	if err != nil {
+		return storeErr(meta.ID, err)
+	}
+	defer rc.Close()
+	src := io.Reader(rc)
+	if meta.SHA256 != "" {
+		src = &verifyingReader{r: rc, h: sha256.New(), want: meta.SHA256, id: meta.ID}
+	}
+	engineID, err := engine.Load(ctx, api, src, tag)
+	if err != nil {
+		return storeErr(meta.ID, err)
+	}
+	return d.saveImageRecord(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID})
+}
+
+// storeErr classifies an image store or image load error for a Driver
+// caller, keeping the image package's class in the chain.
+func storeErr(id string, err error) error {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, image.ErrNotFound):
+		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrImageNotFound, id, err)
+	case errors.Is(err, image.ErrInvalidArgument):
+		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrInvalidArgument, id, err)
+	case errors.Is(err, image.ErrUnavailable):
+		return fmt.Errorf("%w: image store: %w", hypervisor.ErrUnavailable, err)
+	}
+	return fmt.Errorf("fetch store image %s: %w", id, err)
+}
+
+// verifyingReader hashes what it reads and, at the end, returns an error
+// wrapping image.ErrChecksumMismatch instead of io.EOF when the data does
+// not match: the engine load then never gets the end of the archive.
+type verifyingReader struct {
+	r    io.Reader
+	h    hash.Hash
+	want string
+	id   string
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if errors.Is(err, io.EOF) {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
+			return n, fmt.Errorf("%w: store image %s: sha256 %s, want %s", image.ErrChecksumMismatch, v.id, got, v.want)
+		}
+	}
+	return n, err
+}
+
+var _ engine.LoadAPI = (APIClient)(nil)
+
+// imageAPI is the part of APIClient that image loading needs.
+type imageAPI interface {
+	ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error)
+	ImageTag(ctx context.Context, opts client.ImageTagOptions) (client.ImageTagResult, error)
+	ImageRemove(ctx context.Context, ref string, opts client.ImageRemoveOptions) (client.ImageRemoveResult, error)
+}
