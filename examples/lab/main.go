@@ -1,6 +1,9 @@
 // Command lab is the dockervisor demo: it drives a real Docker engine like
-// a hypervisor. It builds a busybox image, spawns two instances, shows their
-// info, pauses and unpauses one, reboots both, prints console output and
+// a hypervisor. It builds a busybox image, keeps it as a `docker save`
+// tarball in a local-directory image store, spawns two instances from the
+// store (the image is fetched into the engine on the first spawn), shows
+// host resources before and after, shows instance info and statistics,
+// pauses and unpauses one, reboots both, prints console output and
 // lifecycle events, and destroys everything it made, even on failure.
 //
 // Run it as root on a machine where scripts/setup.sh has run.
@@ -14,6 +17,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -23,6 +27,9 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
+	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/engine"
+	"github.com/dockervisor/dockervisor/image/localdir"
 	"github.com/dockervisor/dockervisor/internal/busybox"
 )
 
@@ -44,24 +51,30 @@ func run(ctx context.Context) (err error) {
 	}
 	defer cli.Close()
 
-	// The image: the busybox root file system, imported into the engine.
-	const imageRef = "dockervisor-lab/busybox:1"
-	step("import image %s", imageRef)
-	if err := busybox.Import(ctx, cli, imageRef); err != nil {
-		return err
-	}
-	defer func() {
-		_, rerr := cli.ImageRemove(context.WithoutCancel(ctx), imageRef, client.ImageRemoveOptions{Force: true})
-		err = errors.Join(err, rerr)
-	}()
-
 	stateDir, err := os.MkdirTemp("", "dockervisor-lab-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(stateDir)
+
+	// The image store: a local directory holding `docker save` tarballs.
+	store, err := localdir.New(filepath.Join(stateDir, "images"))
+	if err != nil {
+		return err
+	}
+	imageID, err := buildStoreImage(ctx, cli, store)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Spawn cached the store image in the engine; remove the cache.
+		_, rerr := cli.ImageRemove(context.WithoutCancel(ctx), engine.TagFor(imageID), client.ImageRemoveOptions{Force: true})
+		err = errors.Join(err, rerr)
+	}()
+
 	drv, err := docker.New(
-		docker.WithStateDir(stateDir),
+		docker.WithImageStore(store),
+		docker.WithStateDir(filepath.Join(stateDir, "driver")),
 		docker.WithLabelPrefix("io.dockervisor.lab."),
 		docker.WithNamePrefix("dockervisor-lab-"),
 		docker.WithStopTimeout(3*time.Second),
@@ -92,21 +105,32 @@ func run(ctx context.Context) (err error) {
 		return []string{"sh", "-c", fmt.Sprintf(`trap 'echo %[1]s: shutting down; exit 0' TERM; echo %[1]s: booted on $(hostname); while :; do sleep 1 & wait; done`, name)}
 	}
 	specs := []hypervisor.InstanceSpec{
-		{ID: "web-1", Name: "web-1", Image: imageRef, Command: guest("web-1"), VCPUs: 2, MemoryMB: 128, Metadata: map[string]string{"role": "web"}},
-		{ID: "db-1", Name: "db-1", Image: imageRef, Command: guest("db-1"), VCPUs: 1, MemoryMB: 256, HardCPULimit: true, Metadata: map[string]string{"role": "db"}},
+		{ID: "web-1", Name: "web-1", Image: imageID, Command: guest("web-1"), VCPUs: 2, MemoryMB: 128, Metadata: map[string]string{"role": "web"}},
+		{ID: "db-1", Name: "db-1", Image: imageID, Command: guest("db-1"), VCPUs: 1, MemoryMB: 256, HardCPULimit: true, Metadata: map[string]string{"role": "db"}},
 	}
 	defer func() {
 		for _, s := range specs {
 			err = errors.Join(err, drv.Destroy(context.WithoutCancel(ctx), s.ID))
 		}
 	}()
+	if err := showHost(ctx, drv, "host resources before spawning"); err != nil {
+		return err
+	}
 	for _, s := range specs {
-		step("spawn %s (%d vCPU, %d MiB)", s.ID, s.VCPUs, s.MemoryMB)
+		step("spawn %s (%d vCPU, %d MiB) from store image %s", s.ID, s.VCPUs, s.MemoryMB, s.Image)
+		t0 := time.Now()
 		if _, err := drv.Spawn(ctx, s); err != nil {
 			return err
 		}
+		fmt.Printf("    spawned in %s\n", time.Since(t0).Round(time.Millisecond))
+	}
+	if err := showHost(ctx, drv, "host resources after spawning"); err != nil {
+		return err
 	}
 	if err := showInfo(ctx, drv); err != nil {
+		return err
+	}
+	if err := showStats(ctx, drv); err != nil {
 		return err
 	}
 
@@ -164,6 +188,69 @@ func run(ctx context.Context) (err error) {
 	}
 	step("instances left: %d", len(list))
 	time.Sleep(300 * time.Millisecond) // let the last events arrive
+	return nil
+}
+
+// buildStoreImage makes the demo image and stores it: the busybox root file
+// system is imported into the engine, saved as a `docker save` tarball
+// into the store, and removed from the engine again, so that the first
+// spawn has to fetch it from the store.
+func buildStoreImage(ctx context.Context, cli *client.Client, store image.Store) (string, error) {
+	const ref = "dockervisor-lab/busybox:build"
+	step("build image %s and save it into the local store", ref)
+	if err := busybox.Import(ctx, cli, ref); err != nil {
+		return "", err
+	}
+	defer cli.ImageRemove(context.WithoutCancel(ctx), ref, client.ImageRemoveOptions{Force: true})
+	rc, err := engine.Save(ctx, cli, ref)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	meta, err := store.Create(ctx, image.Metadata{
+		ID: "busybox-lab", Name: "busybox", ContainerFormat: image.ContainerFormatDocker, DiskFormat: image.DiskFormatRaw,
+		Properties: map[string]string{"os": "busybox"},
+	}, rc)
+	if err != nil {
+		return "", err
+	}
+	fmt.Printf("    store image %s: %d bytes, sha256 %s…\n", meta.ID, meta.Size, meta.SHA256[:16])
+	return meta.ID, nil
+}
+
+func showHost(ctx context.Context, drv hypervisor.Driver, title string) error {
+	step("%s", title)
+	h, err := drv.HostResources(ctx)
+	if err != nil {
+		return err
+	}
+	nodes, err := drv.AvailableNodes(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    node %s (%s %s, API %s), up %s, load %.2f\n", strings.Join(nodes, ","), h.HypervisorType, h.HypervisorVersion, h.APIVersion, h.Uptime.Round(time.Second), h.LoadAverage[0])
+	fmt.Printf("    vCPUs %d used of %d, CPU busy %.1f%%\n", h.VCPUsUsed, h.VCPUs, h.CPUUtilization)
+	fmt.Printf("    memory %d MiB claimed by instances; host %d MiB used, %d MiB free of %d MiB\n", h.MemoryClaimedMB, h.MemoryUsedMB, h.MemoryFreeMB, h.MemoryMB)
+	fmt.Printf("    disk %d GiB used of %d GiB; instances by state %v\n", h.DiskUsedGB, h.DiskGB, h.Instances)
+	return nil
+}
+
+func showStats(ctx context.Context, drv hypervisor.Driver) error {
+	list, err := drv.List(ctx, hypervisor.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, inst := range list {
+		s, err := drv.InstanceStats(ctx, inst.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("    stats %s: cpu %s (%.1f%%), memory %.1f of %d MiB", s.ID, s.CPUTime.Round(time.Millisecond), s.CPUPercent, float64(s.MemoryBytes)/(1<<20), s.MemoryLimitBytes>>20)
+		for _, i := range s.Interfaces {
+			fmt.Printf(", %s rx %d tx %d", i.Device, i.RxBytes, i.TxBytes)
+		}
+		fmt.Println()
+	}
 	return nil
 }
 
