@@ -27,6 +27,7 @@ type archiveSpec struct {
 	Images   int    // manifest entries; 0 means 1
 	BadDiff  bool   // config names a wrong diff ID: the engine refuses it
 	NoLayer  bool   // manifest names a layer the archive lacks
+	DupLayer bool   // the busybox layer appears again, as a symlink (as docker save does)
 	seed     [32]byte
 	label    string
 	bbRootfs []byte
@@ -103,6 +104,10 @@ func (s *archiveSpec) layers() (diffIDs []string, sizes []int64, err error) {
 		diffIDs = append(diffIDs, "sha256:"+hex.EncodeToString(ch.h.(interface{ Sum([]byte) []byte }).Sum(nil)))
 		sizes = append(sizes, ch.n)
 	}
+	if s.DupLayer {
+		diffIDs = append(diffIDs, diffIDs[0])
+		sizes = append(sizes, 0)
+	}
 	return diffIDs, sizes, nil
 }
 
@@ -140,6 +145,17 @@ func (s *archiveSpec) write(w io.Writer) error {
 	var layerPaths []string
 	for i, d := range diffIDs {
 		dir := d[len("sha256:"):]
+		if s.DupLayer && i == len(diffIDs)-1 {
+			dup := digest([]byte(dir + "dup"))
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dup + "/", Mode: 0o755}); err != nil {
+				return err
+			}
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: dup + "/layer.tar", Linkname: "../" + dir + "/layer.tar", Mode: 0o777}); err != nil {
+				return err
+			}
+			layerPaths = append(layerPaths, dup+"/layer.tar")
+			continue
+		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755}); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,6 +206,9 @@ func finish(ctx context.Context, api LoadAPI, info archiveInfo, msgs loadMessage
 			return "", classify("untag "+ref, err)
 		}
 	}
+	if len(msgs.ids) > 0 && !slices.Contains(msgs.ids, info.imageID) {
+		return "", fmt.Errorf("%w: the engine loaded %v, the archive holds %s", ErrLoadFailed, msgs.ids, info.imageID)
+	}
 	got, err := api.ImageInspect(ctx, tag)
 	if err != nil {
 		return "", classify("inspect "+tag, err)
@@ -352,7 +356,9 @@ func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveIn
 		case "repositories":
 			continue // legacy tags: never let them reach the engine
 		}
-		if hdr.Typeflag == tar.TypeReg {
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeSymlink, tar.TypeLink:
+			// docker save links a layer that appears twice.
 			files[name] = true
 		}
 		if err := tw.WriteHeader(hdr); err != nil {

@@ -99,12 +99,30 @@ func TestLoadEngineSave(t *testing.T) {
 	assert.Equal(t, id, id2)
 }
 
-// TestLoadFromStore loads an archive streamed from a localdir store; the
+// TestLoadFromStore loads archives streamed from a localdir store; the
 // archive's own tags never reach the engine.
 func TestLoadFromStore(t *testing.T) {
+	tests := []struct {
+		name string
+		spec func(*archiveSpec)
+	}{
+		{"two layers", nil},
+		{"layer linked twice", func(s *archiveSpec) { s.DupLayer = true }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := newSpec(t, 3<<20)
+			if tt.spec != nil {
+				tt.spec(spec)
+			}
+			testLoadFromStore(t, spec)
+		})
+	}
+}
+
+func testLoadFromStore(t *testing.T, spec *archiveSpec) {
 	cli := testenv.MustHaveDocker(t)
 	ctx := t.Context()
-	spec := newSpec(t, 3<<20)
 	s, err := localdir.New(t.TempDir())
 	require.NoError(t, err)
 	var buf bytes.Buffer

@@ -96,21 +96,6 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// Counter counts and hashes the bytes written to it.
-type Counter struct {
-	N    int64
-	Hash hash.Hash
-}
-
-// Write implements io.Writer.
-func (c *Counter) Write(p []byte) (int, error) {
-	c.N += int64(len(p))
-	if c.Hash != nil {
-		c.Hash.Write(p)
-	}
-	return len(p), nil
-}
-
 // NewUUID returns a random (version 4) UUID string.
 func NewUUID() string {
 	var b [16]byte
