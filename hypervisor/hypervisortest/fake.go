@@ -18,10 +18,14 @@ import (
 
 // Defaults of a Fake's simulated host, changed with [WithHost].
 const (
+	// DefaultFakeHostname is the host name, and only node, of a Fake.
 	DefaultFakeHostname = "fake-node"
-	DefaultFakeVCPUs    = 8
+	// DefaultFakeVCPUs is the number of host CPUs a Fake reports.
+	DefaultFakeVCPUs = 8
+	// DefaultFakeMemoryMB is the host memory a Fake reports, in MiB.
 	DefaultFakeMemoryMB = 16384
-	DefaultFakeDiskGB   = 100
+	// DefaultFakeDiskGB is the host disk a Fake reports, in GiB.
+	DefaultFakeDiskGB = 100
 )
 
 // FakeHypervisorType is the HypervisorType a Fake reports.
