@@ -465,6 +465,13 @@ func (d *Driver) start(ctx context.Context, api APIClient, c container.InspectRe
 	if _, err := api.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
 		return errorsJoin(translate(err, hypervisor.ErrNotFound), d.state.save(prev))
 	}
+	// Bound the last stop's intent by this start, on the engine's clock,
+	// so that a later crash is reported as one.
+	res, err := api.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return translate(err, hypervisor.ErrNotFound)
+	}
+	d.intents.started(c.ID, parseTime(res.Container.State.StartedAt))
 	return nil
 }
 

@@ -1,0 +1,44 @@
+package docker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/internal/testenv"
+)
+
+// TestConformance runs the backend-independent conformance suite against
+// the real engine.
+func TestConformance(t *testing.T) {
+	cli := testenv.MustHaveDocker(t)
+	img := testenv.BusyboxImage(t)
+	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
+		uniq := testenv.UniqueName("c")
+		d, err := New(
+			WithLabelPrefix("io.dockervisor."+uniq+"."),
+			WithNamePrefix("dv-"+uniq+"-"),
+			WithStateDir(t.TempDir()),
+			WithStopTimeout(2*time.Second),
+		)
+		require.NoError(t, err)
+		return hypervisortest.Harness{
+			Driver:  d,
+			Image:   img,
+			Command: sleeper,
+			Crash: func(t *testing.T, id string) {
+				// Killed behind the driver's back: a crash.
+				info, err := d.Info(t.Context(), id)
+				require.NoError(t, err)
+				_, err = cli.ContainerKill(t.Context(), info.BackendID, client.ContainerKillOptions{Signal: "KILL"})
+				require.NoError(t, err)
+			},
+			ConsoleCommand: func(lines []string) []string {
+				return append([]string{"sh", "-c", `for l in "$@"; do echo "$l"; done; trap 'exit 0' TERM; sleep 3600 & wait`, "sh"}, lines...)
+			},
+		}
+	})
+}
