@@ -26,6 +26,24 @@
 // and memory from the engine's one-shot statistics: memory in bytes without
 // the page cache, as the docker CLI shows it.
 //
+// # Images
+//
+// Without an image store the spec's Image is an image reference the engine
+// has. With [WithImageStore] it is a store image ID: Spawn streams a missing
+// or changed store image into the engine (sha256 verified on the way), tags
+// it engine.TagFor(ID), and reuses it while the store image is unchanged; a
+// record per store image in the state directory says which data a tag holds.
+// Loaded images stay on the engine as a cache; a version replaced by a
+// newer one is removed once no instance uses it. A failed fetch leaves no
+// image and no tag behind.
+//
+// # Host and instance statistics
+//
+// HostResources reads the host's /proc and the engine's data-root file
+// system when the engine is local (a unix socket), and counts only this
+// driver's instances. InstanceStats reads the engine's one-shot statistics
+// and the interface counters inside the instance's network namespace.
+//
 // # Connection
 //
 // [New] does not dial. The first call that needs the engine pings it with

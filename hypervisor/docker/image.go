@@ -145,11 +145,34 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 	if meta.SHA256 != "" {
 		src = &verifyingReader{r: rc, h: sha256.New(), want: meta.SHA256, id: meta.ID}
 	}
+	prev, _ := d.loadImageRecord(meta.ID)
 	engineID, err := engine.Load(ctx, api, src, tag)
 	if err != nil {
 		return storeErr(meta.ID, err)
 	}
-	return d.saveImageRecord(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID})
+	if err := d.saveImageRecord(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID}); err != nil {
+		return err
+	}
+	if prev.EngineID != "" && prev.EngineID != engineID {
+		// The store image changed: the old version lost its tag. Remove it
+		// unless instances still use it (then their Destroy removes it).
+		d.removeUntaggedImage(ctx, api, prev.EngineID)
+	}
+	return nil
+}
+
+// removeUntaggedImage removes the engine image id if it has no tag left and
+// no container uses it: an old version of a store image that a refresh
+// replaced. Failures are only logged; the image is a cache.
+func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id string) {
+	res, err := api.ImageInspect(ctx, id)
+	if err != nil || len(res.RepoTags) > 0 {
+		return
+	}
+	// Without force the engine refuses while a container uses the image.
+	if _, err := api.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !isNotFound(err) && !isConflict(err) {
+		d.log.DebugContext(ctx, "remove superseded image", "image", id, "err", err)
+	}
 }
 
 // storeErr classifies an image store or image load error for a Driver

@@ -168,6 +168,16 @@ func TestSpawnFromLocalStoreFetchesOnceAndCaches(t *testing.T) {
 		return err == nil && string(out) == "v2\n"
 	}, 10e9, 50e6, "the refreshed image runs")
 
+	// The old version lost its tag; it goes with its last instance.
+	old := e.inspect("s0").Image
+	for _, id := range []string{"s0", "s1", "s2", "s3", "s9"} {
+		_, err := e.cli.ImageInspect(ctx, old)
+		require.NoError(t, err, "still used by %s", id)
+		require.NoError(t, e.drv.Destroy(ctx, id))
+	}
+	_, err = e.cli.ImageInspect(ctx, old)
+	assert.True(t, isNotFound(err), "the superseded image is removed: %v", err)
+
 	// A new Driver (agent restart) trusts the cache record.
 	d2 := e.newDriver()
 	spec = e.spec("s11")

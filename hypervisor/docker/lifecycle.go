@@ -275,6 +275,11 @@ func (d *Driver) destroy(ctx context.Context, id string) error {
 		return translate(err, hypervisor.ErrNotFound)
 	}
 	d.log.DebugContext(ctx, "destroyed", "id", id)
+	if spec, _ := d.specFromLabels(c.Config.Labels); d.opts.images != nil && spec.EngineImage != spec.Image {
+		// A store image whose newer version replaced it goes with its last
+		// instance.
+		d.removeUntaggedImage(ctx, api, c.Image)
+	}
 	return d.state.remove(id)
 }
 
