@@ -119,7 +119,7 @@ func TestInstanceStats(t *testing.T) {
 		second[id] = s
 	}
 	assert.Greater(t, second["busy"].CPUTime, first["busy"].CPUTime+time.Second, "a busy loop accumulates CPU time")
-	assert.Greater(t, second["busy"].CPUPercent, 25.0)
+	assert.Greater(t, second["busy"].CPUPercent, 10.0, "a busy loop shows CPU use even on a loaded machine")
 	assert.Less(t, second["idle"].CPUPercent, 5.0)
 	assert.Greater(t, second["busy"].CPUPercent, 5*second["idle"].CPUPercent)
 
