@@ -3,8 +3,6 @@ package engine_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"io"
 	"os"
 	"runtime"
@@ -20,20 +18,18 @@ import (
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/localdir"
+	"github.com/dockervisor/dockervisor/internal/busybox"
+	"github.com/dockervisor/dockervisor/internal/testarchive"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 
 // storeArchive generates spec's archive straight into the store (no
 // whole-archive buffer) and returns its metadata.
-func storeArchive(tb testing.TB, s image.Store, spec *archiveSpec) image.Metadata {
+func storeArchive(tb testing.TB, s image.Store, spec *testarchive.Spec) image.Metadata {
 	tb.Helper()
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := spec.WriteTo(pw)
-		pw.CloseWithError(err)
-	}()
-	m, err := s.Create(context.Background(), image.Metadata{Name: "bench"}, pr)
-	pr.Close()
+	r := spec.Reader()
+	m, err := s.Create(context.Background(), image.Metadata{Name: "bench"}, r)
+	r.Close()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -56,21 +52,7 @@ func rawLoad(ctx context.Context, cli *client.Client, r io.Reader) error {
 		return err
 	}
 	defer res.Close()
-	dec := json.NewDecoder(res)
-	for {
-		var m struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-	}
+	return busybox.DrainJSONStream(res)
 }
 
 func benchMiB() int64 {
@@ -99,7 +81,7 @@ func BenchmarkLoadFromStore(b *testing.B) {
 	var spent [2]time.Duration
 	var done [2]int64
 	run := func(mode int) {
-		spec := newSpec(b, size)
+		spec := testarchive.New(b, size)
 		m := storeArchive(b, s, spec)
 		tag := engine.TagFor(m.ID)
 		runtime.GC()
@@ -173,7 +155,7 @@ func BenchmarkLoad512MiBPeakMemory(b *testing.B) {
 	}
 	for range b.N {
 		b.StopTimer()
-		spec := newSpec(b, 512<<20)
+		spec := testarchive.New(b, 512<<20)
 		m := storeArchive(b, s, spec)
 		tag := engine.TagFor(m.ID)
 		ctx := context.Background()

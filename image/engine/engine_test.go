@@ -17,6 +17,7 @@ import (
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
 	"github.com/dockervisor/dockervisor/image/localdir"
+	"github.com/dockervisor/dockervisor/internal/testarchive"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 
@@ -104,14 +105,14 @@ func TestLoadEngineSave(t *testing.T) {
 func TestLoadFromStore(t *testing.T) {
 	tests := []struct {
 		name string
-		spec func(*archiveSpec)
+		spec func(*testarchive.Spec)
 	}{
 		{"two layers", nil},
-		{"layer linked twice", func(s *archiveSpec) { s.DupLayer = true }},
+		{"layer linked twice", func(s *testarchive.Spec) { s.DupLayer = true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec := newSpec(t, 3<<20)
+			spec := testarchive.New(t, 3<<20)
 			if tt.spec != nil {
 				tt.spec(spec)
 			}
@@ -120,7 +121,7 @@ func TestLoadFromStore(t *testing.T) {
 	}
 }
 
-func testLoadFromStore(t *testing.T, spec *archiveSpec) {
+func testLoadFromStore(t *testing.T, spec *testarchive.Spec) {
 	cli := testenv.MustHaveDocker(t)
 	ctx := t.Context()
 	s, err := localdir.New(t.TempDir())
@@ -189,7 +190,7 @@ func TestLoadFailuresLeaveNothing(t *testing.T) {
 	cli := testenv.MustHaveDocker(t)
 	tests := []struct {
 		name   string
-		spec   func(s *archiveSpec)
+		spec   func(s *testarchive.Spec)
 		source func(t *testing.T, ctx context.Context, cancel context.CancelFunc, archive []byte) io.Reader
 		want   error
 	}{
@@ -205,8 +206,8 @@ func TestLoadFailuresLeaveNothing(t *testing.T) {
 		{"tar without manifest (a root file system)", nil, func(t *testing.T, _ context.Context, _ context.CancelFunc, _ []byte) io.Reader {
 			return bytes.NewReader(testenv.BusyboxRootfs(t))
 		}, image.ErrUnsupportedFormat},
-		{"manifest names a missing layer", func(s *archiveSpec) { s.NoLayer = true }, nil, image.ErrUnsupportedFormat},
-		{"two images", func(s *archiveSpec) { s.Images = 2 }, nil, image.ErrUnsupportedFormat},
+		{"manifest names a missing layer", func(s *testarchive.Spec) { s.NoLayer = true }, nil, image.ErrUnsupportedFormat},
+		{"two images", func(s *testarchive.Spec) { s.Images = 2 }, nil, image.ErrUnsupportedFormat},
 		{"source error mid-stream", nil, func(_ *testing.T, _ context.Context, _ context.CancelFunc, a []byte) io.Reader {
 			return &failAfter{r: bytes.NewReader(a), n: int64(len(a) / 2), err: errSource}
 		}, errSource},
@@ -234,13 +235,13 @@ func TestLoadFailuresLeaveNothing(t *testing.T) {
 		{"context cancelled mid-stream", nil, func(_ *testing.T, _ context.Context, cancel context.CancelFunc, a []byte) io.Reader {
 			return &cancelAfter{r: bytes.NewReader(a), n: int64(len(a) / 2), cancel: cancel}
 		}, context.Canceled},
-		{"engine refuses the archive (wrong diff ID)", func(s *archiveSpec) { s.BadDiff = true }, nil, engine.ErrLoadFailed},
+		{"engine refuses the archive (wrong diff ID)", func(s *testarchive.Spec) { s.BadDiff = true }, nil, engine.ErrLoadFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			spec := newSpec(t, 1<<20)
+			spec := testarchive.New(t, 1<<20)
 			if tt.spec != nil {
 				tt.spec(spec)
 			}
@@ -274,8 +275,8 @@ func TestLoadFailureKeepsPriorTag(t *testing.T) {
 	require.NoError(t, err)
 	removeOnCleanup(t, cli, tag)
 
-	for _, bad := range []func(*archiveSpec){nil, func(s *archiveSpec) { s.BadDiff = true }} {
-		spec := newSpec(t, 0)
+	for _, bad := range []func(*testarchive.Spec){nil, func(s *testarchive.Spec) { s.BadDiff = true }} {
+		spec := testarchive.New(t, 0)
 		if bad != nil {
 			bad(spec)
 		}

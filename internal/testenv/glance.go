@@ -88,19 +88,14 @@ func StopGlance() {
 		if err != nil || g == nil {
 			return
 		}
-		_ = g.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-g.exited:
-		case <-time.After(10 * time.Second):
-			_ = g.cmd.Process.Kill()
-			<-g.exited
-		}
-		_ = os.RemoveAll(g.dir)
+		g.stop(syscall.SIGTERM)
 	})
 }
 
 var errGlanceStopped = errors.New("StopGlance was called")
 
+// startGlance starts the per-process glance-api of MustHaveGlance, unless
+// StopGlance was called first.
 func startGlance() (*glanceServer, error) {
 	glanceMu.Lock()
 	stopped := glanceStopped
@@ -108,6 +103,11 @@ func startGlance() (*glanceServer, error) {
 	if stopped {
 		return nil, errGlanceStopped
 	}
+	return newGlance()
+}
+
+// newGlance starts a glance-api in a new temporary directory.
+func newGlance() (*glanceServer, error) {
 	api, err := exec.LookPath("glance-api")
 	if err != nil {
 		return nil, fmt.Errorf("not installed: %w", err)
@@ -130,6 +130,40 @@ func startGlance() (*glanceServer, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// stop sends sig to the glance-api, waits for it to exit (killing it after
+// 10 s) and removes its directory.
+func (g *glanceServer) stop(sig syscall.Signal) {
+	_ = g.cmd.Process.Signal(sig)
+	select {
+	case <-g.exited:
+	case <-time.After(10 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.exited
+	}
+	_ = os.RemoveAll(g.dir)
+}
+
+// StartGlance starts an extra private glance-api owned by t, configured
+// like the one of [MustHaveGlance] but with its own port, database and
+// files, for tests that stop Glance and so must not share it. It returns
+// the endpoint ("http://127.0.0.1:<port>/") and stop, which kills the
+// process with SIGKILL, as a crash would, waits for it to exit and removes
+// its files. stop is idempotent and also runs at t's cleanup; the process
+// dies with the test binary too. Each call costs a few seconds of start-up.
+// It skips (or fails in CI) when glance-api is not installed or does not
+// come up.
+func StartGlance(t testing.TB) (endpoint string, stop func()) {
+	t.Helper()
+	g, err := newGlance()
+	if err != nil {
+		Missing(t, "glance-api: %v", err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { g.stop(syscall.SIGKILL) }) }
+	t.Cleanup(stop)
+	return g.endpoint, stop
 }
 
 func launchGlance(api, manage, dir string, paste []byte) (*glanceServer, error) {

@@ -91,3 +91,24 @@ func TestGlanceDiesWithTestProcess(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestStartGlance starts an extra glance-api beside the shared one, stops
+// it and checks that it is gone while the shared one still answers.
+func TestStartGlance(t *testing.T) {
+	shared := MustHaveGlance(t)
+	ep, stop := StartGlance(t)
+	require.NotEqual(t, shared, ep, "a glance-api of its own")
+	resp, err := http.Get(ep + "v2/images")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	stop()
+	stop() // idempotent
+	_, err = http.Get(ep + "v2/images")
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "the extra glance-api is gone")
+	resp, err = http.Get(shared + "v2/images")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the shared one is untouched")
+}
