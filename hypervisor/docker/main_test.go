@@ -1,0 +1,15 @@
+package docker
+
+import (
+	"os"
+	"testing"
+
+	"github.com/dockervisor/dockervisor/internal/testenv"
+)
+
+// TestMain stops the private glance-api that tests may have started.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopGlance()
+	os.Exit(code)
+}
