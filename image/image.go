@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -104,4 +105,22 @@ func (m Metadata) Clone() Metadata {
 		m.Properties = p
 	}
 	return m
+}
+
+// ForCreate returns m as a store's Create takes it: an empty ContainerFormat
+// becomes [ContainerFormatDocker] and an empty DiskFormat [DiskFormatRaw].
+// A container format other than docker returns an error wrapping
+// [ErrUnsupportedFormat]. The result shares Properties with m; see
+// [Metadata.Clone].
+func (m Metadata) ForCreate() (Metadata, error) {
+	if m.ContainerFormat == "" {
+		m.ContainerFormat = ContainerFormatDocker
+	}
+	if m.DiskFormat == "" {
+		m.DiskFormat = DiskFormatRaw
+	}
+	if m.ContainerFormat != ContainerFormatDocker {
+		return Metadata{}, fmt.Errorf("%w: container format %q (want %q)", ErrUnsupportedFormat, m.ContainerFormat, ContainerFormatDocker)
+	}
+	return m, nil
 }

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/internal/keymutex"
 	"github.com/dockervisor/dockervisor/network"
 )
 
@@ -56,7 +58,7 @@ var errClosed = errors.New("fake driver is closed")
 // for concurrent use.
 type Fake struct {
 	opts    fakeOptions
-	locks   keyMutex
+	locks   keymutex.Mutex
 	created time.Time
 
 	closeOnce sync.Once
@@ -561,15 +563,7 @@ func (f *Fake) List(ctx context.Context, opts hypervisor.ListOptions) ([]hypervi
 		}
 		out = append(out, fi.snapshotInstance())
 	}
-	slices.SortFunc(out, func(a, b hypervisor.Instance) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b hypervisor.Instance) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

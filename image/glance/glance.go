@@ -363,14 +363,9 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 // is a Glance attribute [image.ErrInvalidArgument]. On any failure after
 // the image was made, it is deleted again.
 func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (image.Metadata, error) {
-	if meta.ContainerFormat == "" {
-		meta.ContainerFormat = image.ContainerFormatDocker
-	}
-	if meta.DiskFormat == "" {
-		meta.DiskFormat = image.DiskFormatRaw
-	}
-	if meta.ContainerFormat != image.ContainerFormatDocker {
-		return image.Metadata{}, fmt.Errorf("glance: create: %w: container format %q (want %q)", image.ErrUnsupportedFormat, meta.ContainerFormat, image.ContainerFormatDocker)
+	meta, err := meta.ForCreate()
+	if err != nil {
+		return image.Metadata{}, fmt.Errorf("glance: create: %w", err)
 	}
 	props := make(map[string]string, len(meta.Properties))
 	for k, v := range meta.Properties {

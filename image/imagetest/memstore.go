@@ -89,8 +89,8 @@ func (s *MemStore) List(ctx context.Context, opts image.ListOptions) ([]image.Me
 // empty container or disk format means docker and raw; other container
 // formats return [image.ErrUnsupportedFormat]. On error nothing is stored.
 func (s *MemStore) Create(ctx context.Context, meta image.Metadata, r io.Reader) (image.Metadata, error) {
-	meta = meta.Clone()
-	if err := normalize(&meta); err != nil {
+	meta, err := meta.Clone().ForCreate()
+	if err != nil {
 		return image.Metadata{}, err
 	}
 	if meta.ID == "" {
@@ -149,20 +149,5 @@ func (s *MemStore) Corrupt(ctx context.Context, id string) error {
 	data[len(data)/2] ^= 0x01
 	im.data = data
 	s.images[id] = im
-	return nil
-}
-
-// normalize fills the default formats and rejects the ones no store here
-// supports.
-func normalize(m *image.Metadata) error {
-	if m.ContainerFormat == "" {
-		m.ContainerFormat = image.ContainerFormatDocker
-	}
-	if m.DiskFormat == "" {
-		m.DiskFormat = image.DiskFormatRaw
-	}
-	if m.ContainerFormat != image.ContainerFormatDocker {
-		return fmt.Errorf("%w: container format %q (want %q)", image.ErrUnsupportedFormat, m.ContainerFormat, image.ContainerFormatDocker)
-	}
 	return nil
 }

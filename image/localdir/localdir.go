@@ -242,15 +242,9 @@ func (s *Store) List(ctx context.Context, opts image.ListOptions) ([]image.Metad
 // (empty means docker and raw). Any failure, including an error from r or
 // the end of ctx, leaves nothing behind.
 func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (image.Metadata, error) {
-	meta = meta.Clone()
-	if meta.ContainerFormat == "" {
-		meta.ContainerFormat = image.ContainerFormatDocker
-	}
-	if meta.DiskFormat == "" {
-		meta.DiskFormat = image.DiskFormatRaw
-	}
-	if meta.ContainerFormat != image.ContainerFormatDocker {
-		return image.Metadata{}, fmt.Errorf("%w: container format %q (want %q)", image.ErrUnsupportedFormat, meta.ContainerFormat, image.ContainerFormatDocker)
+	meta, err := meta.Clone().ForCreate()
+	if err != nil {
+		return image.Metadata{}, err
 	}
 	if meta.ID == "" {
 		meta.ID = stream.NewUUID()

@@ -6,7 +6,8 @@ import (
 	"sync"
 )
 
-// Mutex serialises work per key. The zero value is ready to use.
+// Mutex serialises work per key: callers waiting for the same key get it in
+// the order they called Lock. The zero value is ready to use.
 type Mutex struct {
 	mu    sync.Mutex
 	locks map[string]*entry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,4 +65,37 @@ func TestLockHonoursContext(t *testing.T) {
 	require.NoError(t, err)
 	unlock2()
 	assert.Empty(t, m.locks)
+}
+
+func TestWaitersGetKeyInArrivalOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var m Mutex
+		unlock, err := m.Lock(t.Context(), "a")
+		require.NoError(t, err)
+		const n = 10
+		var mu sync.Mutex
+		var order []int
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				unlock, err := m.Lock(t.Context(), "a")
+				if !assert.NoError(t, err) {
+					return
+				}
+				mu.Lock()
+				order = append(order, i)
+				mu.Unlock()
+				unlock()
+			})
+			synctest.Wait() // waiter i is blocked before waiter i+1 starts
+		}
+		unlock()
+		wg.Wait()
+		want := make([]int, n)
+		for i := range want {
+			want[i] = i
+		}
+		assert.Equal(t, want, order)
+		assert.Empty(t, m.locks)
+	})
 }
