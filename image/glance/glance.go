@@ -274,13 +274,28 @@ func (s *Store) Open(ctx context.Context, id string) (io.ReadCloser, error) {
 		want, _ := im.Properties["os_hash_value"].(string)
 		digests = append(digests, stream.Digest{Name: "sha512", Hash: sha512.New(), Want: strings.ToLower(want)})
 	}
-	rc := readCloser{Reader: stream.WithContext(ctx, body), Closer: body}
+	rc := readCloser{Reader: stream.WithContext(ctx, downloadReader{r: body, id: id}), Closer: body}
 	return stream.Verify(rc, im.SizeBytes, digests...), nil
 }
 
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// downloadReader classifies a failure of the download stream itself (the
+// connection to Glance broke, Glance died) as image.ErrUnavailable.
+type downloadReader struct {
+	r  io.Reader
+	id string
+}
+
+func (d downloadReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("glance: download %s: %w: %w", d.id, image.ErrUnavailable, err)
+	}
+	return n, err
 }
 
 // listOpts adds property filters to images.ListOpts.
