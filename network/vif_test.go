@@ -1,0 +1,54 @@
+package network
+
+import (
+	"encoding/json"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func validVIF() VIF {
+	mac, _ := net.ParseMAC("fa:16:3e:00:00:01")
+	return VIF{
+		ID: "4e3b2c1a-0000-4000-8000-000000000001", Address: mac, Type: VIFTypeOVS, Bridge: "br-int", MTU: 1450,
+		Subnets: []Subnet{{
+			CIDR: netip.MustParsePrefix("10.0.0.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"),
+			IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")},
+			Routes: []Route{{Dest: netip.MustParsePrefix("192.168.0.0/16"), Gateway: netip.MustParseAddr("10.0.0.254")}},
+		}},
+	}
+}
+
+func TestVIFValidate(t *testing.T) {
+	require.NoError(t, validVIF().Validate())
+	cases := map[string]func(*VIF){
+		"empty ID":          func(v *VIF) { v.ID = "" },
+		"empty type":        func(v *VIF) { v.Type = "" },
+		"short MAC":         func(v *VIF) { v.Address = v.Address[:4] },
+		"negative MTU":      func(v *VIF) { v.MTU = -1 },
+		"MTU below IPv4":    func(v *VIF) { v.MTU = 60 },
+		"MTU too large":     func(v *VIF) { v.MTU = 70000 },
+		"VLAN out of range": func(v *VIF) { v.VLAN = 4095 },
+		"IP outside subnet": func(v *VIF) { v.Subnets[0].IPs = []netip.Addr{netip.MustParseAddr("10.0.1.5")} },
+	}
+	for name, mod := range cases {
+		t.Run(name, func(t *testing.T) {
+			v := validVIF()
+			mod(&v)
+			assert.ErrorIs(t, v.Validate(), ErrInvalidVIF)
+		})
+	}
+}
+
+func TestVIFJSONRoundTrip(t *testing.T) {
+	v := validVIF()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	var back VIF
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, v, back)
+	assert.Contains(t, string(b), `"cidr":"10.0.0.0/24"`)
+}
