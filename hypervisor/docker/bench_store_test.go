@@ -3,9 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
@@ -15,19 +13,9 @@ import (
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/localdir"
-	"github.com/dockervisor/dockervisor/internal/busybox"
 	"github.com/dockervisor/dockervisor/internal/testarchive"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
-
-// benchStoreMiB is the size of the big layer of BenchmarkSpawnFromStore's
-// images: DOCKERVISOR_BENCH_MIB, default 64.
-func benchStoreMiB() int64 {
-	if v, err := strconv.ParseInt(os.Getenv("DOCKERVISOR_BENCH_MIB"), 10, 64); err == nil && v > 0 {
-		return v
-	}
-	return 64
-}
 
 // BenchmarkSpawnFromStore measures Spawn of an instance whose image is in a
 // localdir store and not yet on the engine, so Spawn fetches it: each image
@@ -52,7 +40,7 @@ func BenchmarkSpawnFromStore(b *testing.B) {
 	uniq := testenv.UniqueName("b")
 	d, addRefs := benchStoreDriver(b, cli, uniq, store)
 	ctx := b.Context()
-	size := benchStoreMiB() << 20
+	size := testarchive.BenchMiB() << 20
 
 	// Spawn calls stepHook synchronously: no locking needed.
 	var ensureAt, createAt, startAt time.Time
@@ -79,12 +67,8 @@ func BenchmarkSpawnFromStore(b *testing.B) {
 		id := testenv.UniqueName(fmt.Sprintf("bench-%d-", mode))
 		tag := engine.TagFor(id)
 		addRefs(tag, spec.RepoTag)
-		r := spec.Reader()
-		m, err := store.Create(ctx, image.Metadata{ID: id, Name: "bench", ContainerFormat: image.ContainerFormatDocker, DiskFormat: image.DiskFormatRaw}, r)
-		r.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
+		m := spec.Store(b, store, image.Metadata{ID: id, Name: "bench"})
+		var err error
 		runtime.GC()
 		instID := fmt.Sprintf("i%d", i)
 		begin := time.Now()
@@ -93,7 +77,7 @@ func BenchmarkSpawnFromStore(b *testing.B) {
 			_, err = d.Spawn(ctx, hypervisor.InstanceSpec{ID: instID, Name: "vm", Image: id, Command: []string{"sleep", "3600"}, VCPUs: 1, MemoryMB: 64})
 			b.StopTimer()
 		} else {
-			err = rawStoreLoad(ctx, cli, store, id)
+			err = testarchive.RawStoreLoad(ctx, cli, store, id)
 		}
 		end := time.Now()
 		spent[mode] += end.Sub(begin)
@@ -110,7 +94,7 @@ func BenchmarkSpawnFromStore(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		removeBenchImages(b, cli, tag, spec.RepoTag)
+		testarchive.RemoveImages(b, cli, tag, spec.RepoTag)
 		if err := store.Delete(ctx, id); err != nil {
 			b.Fatal(err)
 		}
@@ -135,33 +119,6 @@ func BenchmarkSpawnFromStore(b *testing.B) {
 	b.ReportMetric(perOp(start), "start-ms/op")
 	b.ReportMetric(mbps(bytes[spawn], spent[spawn])/base, "ratio")
 	b.ReportMetric(mbps(bytes[spawn], fetch)/base, "fetch-ratio")
-}
-
-// rawStoreLoad is the baseline: the store stream of id straight into the
-// engine's image load, its progress stream drained.
-func rawStoreLoad(ctx context.Context, cli *client.Client, s image.Store, id string) error {
-	rc, err := s.Open(ctx, id)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	res, err := cli.ImageLoad(ctx, rc, client.ImageLoadWithQuiet(true))
-	if err != nil {
-		return err
-	}
-	defer res.Close()
-	return busybox.DrainJSONStream(res)
-}
-
-// removeBenchImages removes engine images by reference; missing ones are
-// fine.
-func removeBenchImages(tb testing.TB, cli *client.Client, refs ...string) {
-	for _, ref := range refs {
-		_, err := cli.ImageRemove(context.WithoutCancel(tb.Context()), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-		if err != nil && !isNotFound(err) {
-			tb.Errorf("remove image %s: %v", ref, err)
-		}
-	}
 }
 
 // benchStoreDriver returns a Driver with prefixes unique to the benchmark
@@ -189,7 +146,7 @@ func benchStoreDriver(b *testing.B, cli *client.Client, uniq string, store image
 				}
 			}
 		}
-		removeBenchImages(b, cli, refs...)
+		testarchive.RemoveImages(b, cli, refs...)
 	})
 	return d, func(r ...string) { refs = append(refs, r...) }
 }

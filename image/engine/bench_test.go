@@ -12,55 +12,12 @@ import (
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/client"
-
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/localdir"
-	"github.com/dockervisor/dockervisor/internal/busybox"
 	"github.com/dockervisor/dockervisor/internal/testarchive"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
-
-// storeArchive generates spec's archive straight into the store (no
-// whole-archive buffer) and returns its metadata.
-func storeArchive(tb testing.TB, s image.Store, spec *testarchive.Spec) image.Metadata {
-	tb.Helper()
-	r := spec.Reader()
-	m, err := s.Create(context.Background(), image.Metadata{Name: "bench"}, r)
-	r.Close()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m
-}
-
-func removeImages(tb testing.TB, cli *client.Client, refs ...string) {
-	for _, ref := range refs {
-		_, err := cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-		if err != nil && !cerrdefs.IsNotFound(err) {
-			tb.Errorf("remove image %s: %v", ref, err)
-		}
-	}
-}
-
-// rawLoad is the baseline: the store stream straight into ImageLoad.
-func rawLoad(ctx context.Context, cli *client.Client, r io.Reader) error {
-	res, err := cli.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
-	if err != nil {
-		return err
-	}
-	defer res.Close()
-	return busybox.DrainJSONStream(res)
-}
-
-func benchMiB() int64 {
-	if v, err := strconv.ParseInt(os.Getenv("DOCKERVISOR_BENCH_MIB"), 10, 64); err == nil && v > 0 {
-		return v
-	}
-	return 64
-}
 
 // BenchmarkLoadFromStore loads non-cached images (busybox plus a layer of
 // DOCKERVISOR_BENCH_MIB MiB, default 64, of fresh pseudo-random data, so
@@ -76,29 +33,29 @@ func BenchmarkLoadFromStore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	size := benchMiB() << 20
+	size := testarchive.BenchMiB() << 20
 	ctx := context.Background()
 	var spent [2]time.Duration
 	var done [2]int64
 	run := func(mode int) {
 		spec := testarchive.New(b, size)
-		m := storeArchive(b, s, spec)
+		m := spec.Store(b, s, image.Metadata{Name: "bench"})
 		tag := engine.TagFor(m.ID)
 		runtime.GC()
 		start := time.Now()
 		if mode == 1 {
 			b.StartTimer()
 		}
-		rc, err := s.Open(ctx, m.ID)
-		if err != nil {
-			b.Fatal(err)
-		}
+		var err error
 		if mode == 1 {
-			_, err = engine.Load(ctx, cli, rc, tag)
+			var rc io.ReadCloser
+			if rc, err = s.Open(ctx, m.ID); err == nil {
+				_, err = engine.Load(ctx, cli, rc, tag)
+				rc.Close()
+			}
 		} else {
-			err = rawLoad(ctx, cli, rc)
+			err = testarchive.RawStoreLoad(ctx, cli, s, m.ID)
 		}
-		rc.Close()
 		b.StopTimer()
 		spent[mode] += time.Since(start)
 		done[mode] += m.Size
@@ -108,7 +65,7 @@ func BenchmarkLoadFromStore(b *testing.B) {
 		if mode == 1 {
 			b.SetBytes(m.Size)
 		}
-		removeImages(b, cli, tag, spec.RepoTag, spec.ImageID())
+		testarchive.RemoveImages(b, cli, tag, spec.RepoTag, spec.ImageID())
 		if err := s.Delete(ctx, m.ID); err != nil {
 			b.Fatal(err)
 		}
@@ -156,7 +113,7 @@ func BenchmarkLoad512MiBPeakMemory(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		spec := testarchive.New(b, 512<<20)
-		m := storeArchive(b, s, spec)
+		m := spec.Store(b, s, image.Metadata{Name: "bench"})
 		tag := engine.TagFor(m.ID)
 		ctx := context.Background()
 		runtime.GC()
@@ -213,7 +170,7 @@ func BenchmarkLoad512MiBPeakMemory(b *testing.B) {
 		if rssDelta > 64 {
 			b.Errorf("peak RSS grew by %.1f MiB while loading, want <= 64 MiB", rssDelta)
 		}
-		removeImages(b, cli, tag, spec.RepoTag, id)
+		testarchive.RemoveImages(b, cli, tag, spec.RepoTag, id)
 		if err := s.Delete(ctx, m.ID); err != nil {
 			b.Fatal(err)
 		}
