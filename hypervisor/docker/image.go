@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -140,11 +139,15 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 	if err != nil {
 		return storeErr(meta.ID, err)
 	}
-	defer rc.Close()
-	src := io.Reader(rc)
-	if meta.SHA256 != "" {
-		src = &verifyingReader{r: rc, h: sha256.New(), want: meta.SHA256, id: meta.ID}
+	// Verify against the metadata the cache record will hold, whatever the
+	// store checks itself: the engine load never gets the end of the
+	// archive on a mismatch.
+	size := meta.Size
+	if size <= 0 {
+		size = -1 // unknown: check the digest only
 	}
+	src := image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256})
+	defer src.Close()
 	prev, _ := d.loadImageRecord(meta.ID)
 	engineID, err := engine.Load(ctx, api, src, tag)
 	if err != nil {
@@ -189,27 +192,6 @@ func storeErr(id string, err error) error {
 		return fmt.Errorf("%w: image store: %w", hypervisor.ErrUnavailable, err)
 	}
 	return fmt.Errorf("fetch store image %s: %w", id, err)
-}
-
-// verifyingReader hashes what it reads and, at the end, returns an error
-// wrapping image.ErrChecksumMismatch instead of io.EOF when the data does
-// not match: the engine load then never gets the end of the archive.
-type verifyingReader struct {
-	r    io.Reader
-	h    hash.Hash
-	want string
-	id   string
-}
-
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
-	if errors.Is(err, io.EOF) {
-		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
-			return n, fmt.Errorf("%w: store image %s: sha256 %s, want %s", image.ErrChecksumMismatch, v.id, got, v.want)
-		}
-	}
-	return n, err
 }
 
 var _ engine.LoadAPI = (APIClient)(nil)

@@ -266,16 +266,16 @@ func (s *Store) Open(ctx context.Context, id string) (io.ReadCloser, error) {
 		return nil, wrap("download", id, err)
 	}
 	m := s.metadata(im)
-	digests := []stream.Digest{
+	digests := []image.Digest{
 		{Name: "md5", Hash: md5.New(), Want: strings.ToLower(im.Checksum)},
 		{Name: "sha256", Hash: sha256.New(), Want: strings.ToLower(m.SHA256)},
 	}
 	if algo, _ := im.Properties["os_hash_algo"].(string); algo == "sha512" {
 		want, _ := im.Properties["os_hash_value"].(string)
-		digests = append(digests, stream.Digest{Name: "sha512", Hash: sha512.New(), Want: strings.ToLower(want)})
+		digests = append(digests, image.Digest{Name: "sha512", Hash: sha512.New(), Want: strings.ToLower(want)})
 	}
 	rc := readCloser{Reader: stream.WithContext(ctx, downloadReader{r: body, id: id}), Closer: body}
-	return stream.Verify(rc, im.SizeBytes, digests...), nil
+	return image.Verify(rc, im.SizeBytes, digests...), nil
 }
 
 type readCloser struct {

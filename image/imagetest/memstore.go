@@ -65,7 +65,7 @@ func (s *MemStore) Open(ctx context.Context, id string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("%w: %q", image.ErrNotFound, id)
 	}
 	r := io.NopCloser(stream.WithContext(ctx, bytes.NewReader(im.data)))
-	return stream.Verify(r, im.meta.Size, stream.Digest{Name: "sha256", Hash: sha256.New(), Want: im.meta.SHA256}), nil
+	return image.Verify(r, im.meta.Size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: im.meta.SHA256}), nil
 }
 
 // List returns the images that match opts, ordered by ID.

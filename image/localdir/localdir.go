@@ -184,7 +184,7 @@ func (s *Store) Open(ctx context.Context, id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", image.ErrUnavailable, err)
 	}
-	return stream.Verify(&ctxFile{ctx: ctx, f: f}, m.Size, stream.Digest{Name: "sha256", Hash: sha256.New(), Want: m.SHA256}), nil
+	return image.Verify(&ctxFile{ctx: ctx, f: f}, m.Size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: m.SHA256}), nil
 }
 
 // ctxFile is a file whose reads stop with its context.
