@@ -15,7 +15,7 @@ import (
 func TestCallWaitingForLockHonoursContext(t *testing.T) {
 	e := newEnv(t)
 	e.spawn(e.spec("busy"))
-	unlock, err := e.drv.lock(t.Context(), "busy")
+	unlock, err := e.drv.locks.Lock(t.Context(), "busy")
 	require.NoError(t, err)
 	defer unlock()
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)

@@ -111,15 +111,6 @@ func (d *Driver) Close() error {
 	return nil
 }
 
-// lock serialises calls for one instance ID.
-func (d *Driver) lock(ctx context.Context, id string) (func(), error) {
-	unlock, err := d.locks.Lock(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return unlock, nil
-}
-
 // begin validates id, takes its lock and returns the engine client: the
 // common start of every per-instance operation.
 func (d *Driver) begin(ctx context.Context, id string) (APIClient, func(), error) {
@@ -129,7 +120,7 @@ func (d *Driver) begin(ctx context.Context, id string) (APIClient, func(), error
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	unlock, err := d.lock(ctx, id)
+	unlock, err := d.locks.Lock(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -81,13 +82,9 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
-	st, err := d.state.load(spec.ID)
-	if err != nil {
-		return hypervisor.Instance{}, err
-	}
 	u.Release()
 	d.log.DebugContext(ctx, "spawned", "id", spec.ID, "container", cid)
-	return d.instance(ctx, api, resp, st), nil
+	return d.instance(resp, instanceState{ID: spec.ID}), nil
 }
 
 func (d *Driver) step(name string) {
@@ -216,7 +213,7 @@ func powerState(status container.ContainerState, exitCode int, oomKilled bool, s
 }
 
 // instance builds a hypervisor.Instance from an inspected container.
-func (d *Driver) instance(_ context.Context, _ APIClient, c container.InspectResponse, st instanceState) hypervisor.Instance {
+func (d *Driver) instance(c container.InspectResponse, st instanceState) hypervisor.Instance {
 	spec, _ := d.specFromLabels(c.Config.Labels)
 	inst := d.instanceFromSpec(spec)
 	inst.BackendID = c.ID
@@ -393,7 +390,7 @@ func (d *Driver) Restore(ctx context.Context, id string) error {
 		prev := st
 		st.SoftDeleted = false
 		if err := d.start(ctx, api, c, st); err != nil {
-			return errorsJoin(err, d.state.save(prev))
+			return errors.Join(err, d.state.save(prev))
 		}
 		return nil
 	}))
@@ -424,7 +421,7 @@ func (d *Driver) stop(ctx context.Context, api APIClient, c container.InspectRes
 	d.intents.record(c.ID)
 	err := d.stopContainer(ctx, api, c.ID, cur, timeout, kill)
 	if err != nil {
-		return errorsJoin(err, d.state.save(prev))
+		return errors.Join(err, d.state.save(prev))
 	}
 	return nil
 }
@@ -468,7 +465,7 @@ func (d *Driver) start(ctx context.Context, api APIClient, c container.InspectRe
 		return err
 	}
 	if _, err := api.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
-		return errorsJoin(translate(err, hypervisor.ErrNotFound), d.state.save(prev))
+		return errors.Join(translate(err, hypervisor.ErrNotFound), d.state.save(prev))
 	}
 	// Bound the last stop's intent by this start, on the engine's clock,
 	// so that a later crash is reported as one.
@@ -499,7 +496,7 @@ func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, 
 	if err != nil {
 		return hypervisor.InstanceInfo{}, err
 	}
-	info := hypervisor.InstanceInfo{Instance: d.instance(ctx, api, c, st)}
+	info := hypervisor.InstanceInfo{Instance: d.instance(c, st)}
 	if c.HostConfig != nil && c.HostConfig.Memory > 0 {
 		info.MaxMemoryBytes = uint64(c.HostConfig.Memory)
 	} else {

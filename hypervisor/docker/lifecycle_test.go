@@ -370,7 +370,7 @@ func TestDifferentInstancesRunConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 	// Held lock on c1 does not block c2.
-	unlock, err := e.drv.lock(ctx, "c1")
+	unlock, err := e.drv.locks.Lock(ctx, "c1")
 	require.NoError(t, err)
 	require.NoError(t, e.drv.Pause(ctx, "c2"))
 	unlock()

@@ -13,5 +13,3 @@ func isNotFound(err error) bool {
 }
 
 func isConflict(err error) bool { return err != nil && cerrdefs.IsConflict(err) }
-
-func errorsJoin(errs ...error) error { return errors.Join(errs...) }
