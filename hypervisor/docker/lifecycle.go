@@ -124,19 +124,26 @@ func (d *Driver) create(ctx context.Context, api APIClient, spec hypervisor.Inst
 		res.MemorySwap = res.Memory // no swap beyond the limit
 	}
 	name := d.containerName(spec.ID)
+	drive, err := d.prepareConfigDrive(spec, u)
+	if err != nil {
+		return "", err
+	}
+	cfg := &container.Config{
+		Hostname: spec.Hostname(),
+		Image:    engineImage,
+		Cmd:      spec.Command,
+		Env:      env,
+		Labels:   labels,
+	}
+	hc := &container.HostConfig{
+		NetworkMode: "none",
+		Resources:   res,
+	}
+	guestConfig(cfg, hc, drive)
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: name,
-		Config: &container.Config{
-			Hostname: spec.Hostname(),
-			Image:    engineImage,
-			Cmd:      spec.Command,
-			Env:      env,
-			Labels:   labels,
-		},
-		HostConfig: &container.HostConfig{
-			NetworkMode: "none",
-			Resources:   res,
-		},
+		Name:       name,
+		Config:     cfg,
+		HostConfig: hc,
 	})
 	if err != nil {
 		if isConflict(err) {
@@ -155,6 +162,9 @@ func (d *Driver) create(ctx context.Context, api APIClient, spec hypervisor.Inst
 	})
 	u.Push(func(context.Context) error { return d.state.remove(spec.ID) })
 	if err := d.state.save(instanceState{ID: spec.ID}); err != nil {
+		return "", err
+	}
+	if err := d.injectAuthorizedKeys(ctx, api, created.ID, spec); err != nil {
 		return "", err
 	}
 	return created.ID, nil
@@ -225,6 +235,9 @@ func (d *Driver) instance(c container.InspectResponse, st instanceState) hypervi
 	}
 	inst.CreatedAt = parseTime(c.Created)
 	inst.StartedAt = parseTime(c.State.StartedAt)
+	if st.MetadataSet {
+		inst.Metadata = st.Metadata
+	}
 	return inst
 }
 
@@ -551,6 +564,9 @@ func (d *Driver) list(ctx context.Context, opts hypervisor.ListOptions) ([]hyper
 			return nil, err
 		}
 		inst := d.instanceFromSpec(spec)
+		if st.MetadataSet {
+			inst.Metadata = st.Metadata
+		}
 		inst.BackendID = c.ID
 		inst.CreatedAt = time.Unix(c.Created, 0)
 		exitCode, oom := 0, false

@@ -21,6 +21,10 @@ type instanceState struct {
 	// PoweredOff records that the driver stopped the instance on purpose,
 	// so that its exit is a shutdown, not a crash.
 	PoweredOff bool `json:"powered_off,omitempty"`
+	// Metadata replaces the spawn-time metadata once MetadataSet (by
+	// UpdateMetadata).
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	MetadataSet bool              `json:"metadata_set,omitempty"`
 }
 
 // stateStore reads and writes instance state files atomically.
@@ -92,6 +96,9 @@ func writeFileAtomic(path string, b []byte) error {
 func (s *stateStore) remove(id string) error {
 	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove instance state: %w", err)
+	}
+	if err := os.RemoveAll(filepath.Join(s.dir, id+".guest")); err != nil {
+		return fmt.Errorf("remove instance guest data: %w", err)
 	}
 	return nil
 }
