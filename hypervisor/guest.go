@@ -41,7 +41,8 @@ type ExecSpec struct {
 	// only). The caller may close it.
 	Resize <-chan TerminalSize
 	// Stdin, if not nil, is copied to the command's standard input; its
-	// end (io.EOF) closes the command's input.
+	// end (io.EOF) closes the command's input. With TTY the end is not
+	// passed on (a terminal's end of input is a ^D typed into it).
 	Stdin io.Reader
 	// Stdout and Stderr, if not nil, receive the command's output.
 	Stdout, Stderr io.Writer

@@ -138,4 +138,3 @@ func (c *crlfWriter) Flush() error {
 	_, err := c.w.Write([]byte{'\r'})
 	return err
 }
-

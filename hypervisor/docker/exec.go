@@ -124,6 +124,13 @@ func (d *Driver) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) 
 		return hypervisor.ExecResult{}, translate(err, hypervisor.ErrNotFound)
 	}
 	hr := att.HijackedResponse
+	if spec.TTY && spec.Size != (hypervisor.TerminalSize{}) {
+		// Engines before API 1.42 ignore the size given at create and
+		// start; set it now, as the docker CLI does.
+		if _, err := api.ExecResize(ctx, created.ID, client.ExecResizeOptions{Height: uint(spec.Size.Rows), Width: uint(spec.Size.Cols)}); err != nil {
+			d.log.DebugContext(ctx, "exec: initial resize failed", "id", id, "err", err)
+		}
+	}
 	var closeOnce sync.Once
 	closeConn := func() { closeOnce.Do(hr.Close) }
 	defer closeConn()
@@ -131,7 +138,12 @@ func (d *Driver) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) 
 	if spec.Stdin != nil {
 		go func() {
 			_, _ = io.Copy(hr.Conn, spec.Stdin)
-			_ = hr.CloseWrite()
+			if !spec.TTY {
+				// On a terminal the engine would hang the terminal up
+				// and the command's output would be lost: a terminal's
+				// end of input is a ^D the caller types.
+				_ = hr.CloseWrite()
+			}
 		}()
 	}
 	stop := make(chan struct{})

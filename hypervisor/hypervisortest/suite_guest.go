@@ -379,7 +379,9 @@ func testBootDataInvalid(t *testing.T, e *env) {
 		{"relative file", func(s *hypervisor.InstanceSpec) { s.Files = []configdrive.File{{Path: "etc/x"}} }, configdrive.ErrInvalidPath},
 		{"file in /proc", func(s *hypervisor.InstanceSpec) { s.Files = []configdrive.File{{Path: "/proc/sysrq-trigger"}} }, configdrive.ErrInvalidPath},
 		{"file in /sys", func(s *hypervisor.InstanceSpec) { s.Files = []configdrive.File{{Path: "/sys/kernel/x"}} }, configdrive.ErrInvalidPath},
-		{"invalid key", func(s *hypervisor.InstanceSpec) { s.SSHKeys = []configdrive.Key{{Name: "k", Data: "ssh-ed25519 AAAAnotakey"}} }, configdrive.ErrInvalidKey},
+		{"invalid key", func(s *hypervisor.InstanceSpec) {
+			s.SSHKeys = []configdrive.Key{{Name: "k", Data: "ssh-ed25519 AAAAnotakey"}}
+		}, configdrive.ErrInvalidKey},
 		{"bad key user", func(s *hypervisor.InstanceSpec) { s.AuthorizedKeysUser = "../root" }, nil},
 	}
 	for _, c := range cases {
