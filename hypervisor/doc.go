@@ -30,7 +30,9 @@
 //	Snapshot     running, paused, shutdown, crashed        (unchanged)   -
 //	Destroy      every state                               (gone)        no instance
 //
-// Info, List, ConsoleOutput and InstanceStats are valid in every state. A
+// Info, List, ConsoleOutput, InstanceStats and UpdateMetadata are valid in
+// every state; Exec and AttachConsole only in running (else
+// ErrInvalidState, and the instance is untouched). A
 // process that exits by itself with a non-zero status, or is killed without
 // the driver asking, leaves the instance crashed; one that exits with status
 // 0 leaves it shut down.
@@ -52,7 +54,10 @@
 // A Driver is safe for concurrent use. Calls for the same instance ID are
 // serialised by the backend in arrival order; calls for different IDs run
 // concurrently. A call whose context ends while it waits for another call on
-// the same ID returns the context's error without doing anything.
+// the same ID returns the context's error without doing anything. Exec and
+// AttachConsole hold the instance's lock only while they set up, so a long
+// command or an open console does not hold up the instance's other
+// operations.
 //
 // # Errors
 //
@@ -60,7 +65,8 @@
 // the instance, and wrap exactly one class, tested with [errors.Is]:
 // [ErrNotFound] (no such instance), [ErrAlreadyExists], [ErrInvalidState],
 // [ErrInvalidArgument] (the input was rejected before anything changed),
-// [ErrImageNotFound], [ErrUnavailable] (the engine cannot be reached, or is
+// [ErrImageNotFound], [ErrCommandNotFound] (Exec could not start its
+// command), [ErrUnavailable] (the engine cannot be reached, or is
 // too old) and [ErrNotSupported] (the backend, as configured, cannot do it;
 // it wraps [errors.ErrUnsupported], and [Driver.Capabilities] says so up
 // front). The backend's own error stays in the chain too. A failed Spawn,

@@ -23,27 +23,6 @@ import (
 // "echo: <line>\n" on the console.
 var FakeConsoleEchoCommand = []string{"fake-console-echo"}
 
-// Fake exec programs. A Fake runs no processes: [Fake.Exec] knows these
-// commands (Args[0]) and returns ErrCommandNotFound for any other:
-//
-//	echo ARGS...     writes ARGS joined by spaces and "\n" to stdout
-//	stderr ARGS...   the same, to stderr
-//	cat              copies stdin to stdout
-//	cat PATH         writes a file of the instance: its config drive under
-//	                 configdrive.SeedDir, and ~/.ssh/authorized_keys of
-//	                 InstanceSpec.AuthorizedKeysUser (root's home is /root,
-//	                 others' /home/NAME)
-//	printenv NAME    writes the variable's value (ExecSpec.Env, then the
-//	                 spec's Env) and "\n"
-//	pwd              writes ExecSpec.WorkDir, or "/", and "\n"
-//	id -u            writes the numeric user of ExecSpec.User, or 0
-//	exit N           exits with status N
-//	sleep            runs until ctx ends or the instance stops
-//	tty              writes "tty" with ExecSpec.TTY, else "not a tty"
-//
-// With TTY, stderr goes to stdout and "\n" is written as "\r\n", as a
-// terminal does.
-
 // fakeGuest is what a Fake instance has inside: its boot data and config
 // drive, and the console input not yet answered.
 type fakeGuest struct {
@@ -122,8 +101,27 @@ func (f *Fake) UpdateMetadata(ctx context.Context, id string, md map[string]stri
 
 var _ hypervisor.GuestAccess = (*Fake)(nil)
 
-// Exec runs one of the Fake's programs (see [FakeConsoleEchoCommand]'s
-// neighbours in the package docs) in a running instance.
+// Exec runs one of the Fake's programs in a running instance. A Fake runs
+// no processes: Exec knows these commands (Args[0]) and returns
+// ErrCommandNotFound for any other:
+//
+//	echo ARGS...     writes ARGS joined by spaces and "\n" to stdout
+//	stderr ARGS...   the same, to stderr
+//	cat              copies stdin to stdout
+//	cat PATH         writes a file of the instance: its config drive under
+//	                 configdrive.SeedDir, and ~/.ssh/authorized_keys of
+//	                 InstanceSpec.AuthorizedKeysUser (root's home is /root,
+//	                 others' /home/NAME)
+//	printenv NAME    writes the variable's value (ExecSpec.Env, then the
+//	                 spec's Env) and "\n"
+//	pwd              writes ExecSpec.WorkDir, or "/", and "\n"
+//	id -u            writes the numeric user of ExecSpec.User, or 0
+//	exit N           exits with status N
+//	sleep            runs until ctx ends or the instance stops
+//	tty              writes "tty" with ExecSpec.TTY, else "not a tty"
+//
+// With TTY, stderr goes to stdout and "\n" is written as "\r\n", as a
+// terminal does.
 func (f *Fake) Exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
 	res, err := f.exec(ctx, id, spec)
 	return res, opErr("exec", id, err)
