@@ -21,8 +21,6 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ovs-vsctl >/dev/null 2>&1 || need+=(openvswitch-switch)
 command -v glance-api >/dev/null 2>&1 || need+=(glance-api)
-# Config-drive tests parse the SDK's trees with cloud-init's own reader.
-/usr/bin/python3 -c 'import cloudinit.sources.DataSourceConfigDrive' >/dev/null 2>&1 || need+=(cloud-init)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"
