@@ -30,7 +30,7 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 # Placement (the shared inventory) and its CLI, for the multi-host tests.
 command -v placement-api >/dev/null 2>&1 || need+=(placement-api)
 command -v openstack >/dev/null 2>&1 || need+=(python3-openstackclient)
-python3 -c 'import osc_placement' >/dev/null 2>&1 || need+=(python3-osc-placement)
+/usr/bin/python3 -c 'import osc_placement' >/dev/null 2>&1 || need+=(python3-osc-placement)
 # Distro images that boot systemd, and cloud-init's own config-drive reader.
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
