@@ -43,4 +43,3 @@ func TestOVSKillDB(t *testing.T) {
 	_, err = os.Stat(o.NetNS)
 	assert.True(t, os.IsNotExist(err), "namespace %s still exists", o.NetNS)
 }
-
