@@ -17,7 +17,7 @@ type ethtoolValue struct {
 type ifreqData struct {
 	name [unix.IFNAMSIZ]byte
 	data unsafe.Pointer // a pointer field, so the GC and stack copies see it
-	_    [16]byte // the rest of the union
+	_    [16]byte       // the rest of the union
 }
 
 func ethtoolIoctl(fd int, name string, v *ethtoolValue) error {

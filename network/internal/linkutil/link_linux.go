@@ -115,12 +115,19 @@ func (n *NS) EnsureBridge(spec BridgeSpec) (*netlink.Bridge, bool, error) {
 	if err := network.ValidateDeviceName(spec.Name); err != nil {
 		return nil, false, err
 	}
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: spec.Name, MTU: spec.MTU, Alias: spec.Alias, Flags: net.FlagUp, TxQLen: -1}}
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: spec.Name, MTU: spec.MTU, Flags: net.FlagUp, TxQLen: -1}}
 	err := n.h.LinkAdd(br)
 	if err == nil {
-		l, err := n.h.LinkByName(spec.Name)
+		// The kernel ignores IFLA_IFALIAS when it creates a link.
+		if spec.Alias != "" {
+			err = n.h.LinkSetAlias(br, spec.Alias)
+		}
+		var l netlink.Link
+		if err == nil {
+			l, err = n.h.LinkByName(spec.Name)
+		}
 		if err != nil {
-			return nil, true, fmt.Errorf("linkutil: created bridge %s: %w", spec.Name, err)
+			return nil, false, errors.Join(fmt.Errorf("linkutil: created bridge %s: %w", spec.Name, err), n.DeleteLink(spec.Name))
 		}
 		b, ok := l.(*netlink.Bridge)
 		if !ok {
@@ -180,7 +187,7 @@ func (n *NS) AddVeth(spec VethSpec) (netlink.Link, error) {
 		peerMTU = spec.MTU
 	}
 	v := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: spec.Name, MTU: spec.MTU, Alias: spec.Alias, HardwareAddr: spec.MAC, Flags: net.FlagUp, TxQLen: -1},
+		LinkAttrs:        netlink.LinkAttrs{Name: spec.Name, MTU: spec.MTU, HardwareAddr: spec.MAC, Flags: net.FlagUp, TxQLen: -1},
 		PeerName:         spec.PeerName,
 		PeerHardwareAddr: spec.PeerMAC,
 		PeerMTU:          uint32(max(peerMTU, 0)),
@@ -196,6 +203,10 @@ func (n *NS) AddVeth(spec VethSpec) (netlink.Link, error) {
 		return nil, fmt.Errorf("linkutil: create veth %s/%s: %w", spec.Name, spec.PeerName, err)
 	}
 	l, err := n.h.LinkByName(spec.Name)
+	if err == nil && spec.Alias != "" {
+		// The kernel ignores IFLA_IFALIAS when it creates a link.
+		err = n.h.LinkSetAlias(l, spec.Alias)
+	}
 	if err == nil && spec.Master != 0 {
 		err = n.h.LinkSetMasterByIndex(l, spec.Master)
 	}
