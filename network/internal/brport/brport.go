@@ -85,12 +85,6 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 	if guest.SameAs(host) {
 		return fmt.Errorf("%w: %s is the host namespace", network.ErrInvalidTarget, target.NetNS)
 	}
-	if l, err := guest.Link(target.IfName); err != nil {
-		return err
-	} else if l != nil {
-		return fmt.Errorf("%w: %s already exists in %s", network.ErrDeviceConflict, target.IfName, target.NetNS)
-	}
-
 	unlock, err := c.LockBridge(ctx, vif.Bridge)
 	if err != nil {
 		return err
@@ -109,8 +103,15 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 	} else if _, ok := br.(*netlink.Bridge); !ok {
 		return fmt.Errorf("%w: %s is a %s, not a bridge", network.ErrDeviceConflict, vif.Bridge, br.Type())
 	}
+	// An earlier attachment of this VIF is replaced: deleting its tap
+	// deletes its guest end too.
 	if err := host.DeleteLink(names.Tap); err != nil {
 		return err
+	}
+	if l, err := guest.Link(target.IfName); err != nil {
+		return err
+	} else if l != nil {
+		return fmt.Errorf("%w: %s already exists in %s", network.ErrDeviceConflict, target.IfName, target.NetNS)
 	}
 
 	var u undo.Stack
