@@ -92,6 +92,16 @@ func (r *recorder) Run(ctx context.Context, args ...string) ([]byte, error) {
 				i.ofport, i.err = -1, "could not open network device "+name+" (No such device)"
 			}
 			r.ifaces[name] = i
+			if i.ofport < 0 {
+				for _, a := range args[at:] {
+					if kv, ok := strings.CutPrefix(a, "external-ids:"); ok {
+						k, v, _ := strings.Cut(kv, "=")
+						_ = json.Unmarshal([]byte(v), &v)
+						i.ids[k] = v
+					}
+				}
+				return nil, &Error{Args: args, Stderr: "ovs-vsctl: Error detected while setting up '" + name + "'", Class: ErrPortFailed, Err: errSetup}
+			}
 		}
 		for _, a := range args[at:] {
 			kv, ok := strings.CutPrefix(a, "external-ids:")

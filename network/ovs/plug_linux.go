@@ -135,14 +135,7 @@ func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID s
 	} else if qvb.Attrs().Alias != alias(vif) {
 		return u.fail(fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.VethBridge, vif.ID))
 	}
-	if created := len(u) > 0; created {
-		// A port left from an earlier device of that name is stale: Open
-		// vSwitch keeps the old device open when the name reappears.
-		if err := delOwnedPort(ctx, d.runner, names.VethOVS); err != nil {
-			return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
-		}
-	}
-	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.VethOVS)); err != nil {
+	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.VethOVS), qvb == nil); err != nil {
 		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged hybrid", "port", vif.ID, "bridge", d.integrationBridge(vif))
@@ -175,13 +168,7 @@ func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID s
 	case tap.Attrs().Alias != alias(vif):
 		return fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.Tap, vif.ID)
 	}
-	if len(u) > 0 {
-		// A new device under a stale port of the same name (see plugHybrid).
-		if err := delOwnedPort(ctx, d.runner, names.Tap); err != nil {
-			return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
-		}
-	}
-	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.Tap)); err != nil {
+	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.Tap), tap == nil); err != nil {
 		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged direct", "port", vif.ID, "bridge", d.integrationBridge(vif))
@@ -301,9 +288,6 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 	if err := errors.Join(deleteOwned(host, names.Tap, vif), host.DeleteLink(names.Guest)); err != nil {
 		return nil, err
 	}
-	if err := delOwnedPort(ctx, d.runner, names.Tap); err != nil {
-		return nil, err
-	}
 	if _, err := host.AddVeth(linkutil.VethSpec{
 		Name: names.Tap, MTU: vif.MTU, Alias: alias(vif),
 		PeerName: target.IfName, PeerMAC: vif.Address.HardwareAddr(), PeerNS: guest,
@@ -317,7 +301,7 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 	if err := guest.SetTxChecksum(target.IfName, false); err != nil {
 		return nil, err
 	}
-	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.Tap)); err != nil {
+	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.Tap), true); err != nil {
 		return nil, err
 	}
 	return guestLink(guest, target.IfName)

@@ -104,10 +104,17 @@ func parseIface(out []byte) (iface, error) {
 }
 
 // addPort adds p in one transaction and checks that Open vSwitch opened
-// its device. It reports whether the port is new (did not exist before),
-// so that a rollback deletes only a port this call added. A port that
-// exists but is not ours is left alone and is an error.
-func addPort(ctx context.Context, r Runner, p portSpec) (added bool, err error) {
+// its device. fresh says that the caller has just created the device: a
+// port of that name left from an earlier device is stale (Open vSwitch
+// keeps the old device open when the name reappears) and is deleted first,
+// as is an existing port of ours that failed. It reports whether the port
+// is new, so that a rollback deletes only a port this call added. A port
+// that exists but is not ours is left alone and is an error.
+//
+// The common path is two ovs-vsctl runs: a read of the interface, and the
+// add transaction, after which ovs-vsctl itself reports a new interface
+// that ovs-vswitchd could not open (see [Vsctl]).
+func addPort(ctx context.Context, r Runner, p portSpec, fresh bool) (added bool, err error) {
 	before, err := getIface(ctx, r, p.Name)
 	if err != nil {
 		return false, err
@@ -115,19 +122,20 @@ func addPort(ctx context.Context, r Runner, p portSpec) (added bool, err error) 
 	if before.Exists && !before.owned() {
 		return false, fmt.Errorf("%w: interface %s exists and was not created by %s", ErrCommand, p.Name, OwnerValue)
 	}
-	if _, err := r.Run(ctx, p.addArgs()...); err != nil {
-		return false, err
+	if before.Exists && (fresh || before.check(p.Name) != nil) {
+		if err := delPort(ctx, r, p.Name); err != nil {
+			return false, err
+		}
+		before = iface{}
 	}
 	added = !before.Exists
-	after, err := getIface(ctx, r, p.Name)
-	if err == nil {
-		err = after.check(p.Name)
+	if _, err := r.Run(ctx, p.addArgs()...); err != nil {
+		if added && errors.Is(err, ErrPortFailed) {
+			err = errors.Join(err, delPort(ctx, r, p.Name))
+		}
+		return false, err
 	}
-	if err != nil && added {
-		err = errors.Join(err, delPort(ctx, r, p.Name))
-		added = false
-	}
-	return added, err
+	return added, nil
 }
 
 // check reports an interface that Open vSwitch could not open.

@@ -58,7 +58,7 @@ func TestParseIface(t *testing.T) {
 func TestAddPort(t *testing.T) {
 	ctx := t.Context()
 	r := newRecorder("br-int")
-	added, err := addPort(ctx, r, testSpec)
+	added, err := addPort(ctx, r, testSpec, false)
 	require.NoError(t, err)
 	assert.True(t, added)
 	writes := r.writes()
@@ -67,7 +67,7 @@ func TestAddPort(t *testing.T) {
 	assert.Equal(t, "active", r.ifaces[testSpec.Name].ids["iface-status"])
 
 	// Plugging again is one more (idempotent) transaction, not a new port.
-	added, err = addPort(ctx, r, testSpec)
+	added, err = addPort(ctx, r, testSpec, false)
 	require.NoError(t, err)
 	assert.False(t, added)
 	assert.Len(t, r.ifaces, 1)
@@ -76,7 +76,7 @@ func TestAddPort(t *testing.T) {
 func TestAddPortFailedDeviceRollsBack(t *testing.T) {
 	r := newRecorder("br-int")
 	r.failDevice[testSpec.Name] = true
-	added, err := addPort(t.Context(), r, testSpec)
+	added, err := addPort(t.Context(), r, testSpec, false)
 	require.ErrorIs(t, err, ErrPortFailed)
 	assert.False(t, added)
 	assert.Empty(t, r.ifaces, "the failed port is deleted")
@@ -85,7 +85,7 @@ func TestAddPortFailedDeviceRollsBack(t *testing.T) {
 func TestAddPortLeavesForeignPort(t *testing.T) {
 	r := newRecorder("br-int")
 	r.ifaces[testSpec.Name] = &fakeIface{bridge: "br-int", ofport: 7, ids: map[string]string{"iface-id": "other"}}
-	_, err := addPort(t.Context(), r, testSpec)
+	_, err := addPort(t.Context(), r, testSpec, false)
 	require.ErrorIs(t, err, ErrCommand)
 	assert.Empty(t, r.writes(), "nothing written over a port created by others")
 	require.NoError(t, delOwnedPort(t.Context(), r, testSpec.Name))
@@ -94,14 +94,14 @@ func TestAddPortLeavesForeignPort(t *testing.T) {
 
 func TestAddPortMissingBridge(t *testing.T) {
 	r := newRecorder()
-	_, err := addPort(t.Context(), r, testSpec)
+	_, err := addPort(t.Context(), r, testSpec, false)
 	assert.ErrorIs(t, err, ErrBridgeNotFound)
 }
 
 func TestAddPortUnavailable(t *testing.T) {
 	r := newRecorder("br-int")
 	r.down = true
-	_, err := addPort(t.Context(), r, testSpec)
+	_, err := addPort(t.Context(), r, testSpec, false)
 	assert.ErrorIs(t, err, ErrUnavailable)
 	assert.ErrorIs(t, err, network.ErrUnavailable)
 }
@@ -132,6 +132,7 @@ func TestVsctlRun(t *testing.T) {
 		{"timeout", `kill -ALRM $$`, ErrUnavailable},
 		{"db down", `echo "ovs-vsctl: unix:/x/db.sock: database connection failed (No such file or directory)" >&2; exit 1`, ErrUnavailable},
 		{"no bridge", `echo "ovs-vsctl: no bridge named br-x" >&2; exit 1`, ErrBridgeNotFound},
+		{"setup error", `echo "ovs-vsctl: Error detected while setting up 'qvo1': could not open network device qvo1 (No such device).  See ovs-vswitchd log for details." >&2; exit 0`, ErrPortFailed},
 		{"other", `echo "ovs-vsctl: something else" >&2; exit 1`, ErrCommand},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

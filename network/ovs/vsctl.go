@@ -46,7 +46,10 @@ type Vsctl struct {
 
 var _ Runner = Vsctl{}
 
-// Run executes ovs-vsctl with the global options and args.
+// Run executes ovs-vsctl with the global options and args. Besides a
+// failed run, a run that succeeded but reported a new interface that
+// ovs-vswitchd could not open is an [*Error] of class [ErrPortFailed]
+// (with the standard output returned too).
 func (v Vsctl) Run(ctx context.Context, args ...string) ([]byte, error) {
 	path := v.Path
 	if path == "" {
@@ -69,9 +72,27 @@ func (v Vsctl) Run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	if err == nil {
+		if bad := portSetupError(stderr.String()); bad != "" {
+			return stdout.Bytes(), &Error{Args: args, Stderr: bad, Class: ErrPortFailed, Err: errSetup}
+		}
 		return stdout.Bytes(), nil
 	}
 	return nil, classify(ctx, args, stderr.String(), err)
+}
+
+var errSetup = errors.New("ovs-vswitchd could not set up an interface")
+
+// portSetupError returns ovs-vsctl's warning about an interface it added
+// that ovs-vswitchd could not open (ofport -1). ovs-vsctl checks every
+// interface it added once ovs-vswitchd has applied the transaction, prints
+// "Error detected while setting up 'NAME': ...", and still exits 0.
+func portSetupError(stderr string) string {
+	for line := range strings.Lines(stderr) {
+		if strings.Contains(line, "Error detected while setting up") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // Error is a failed ovs-vsctl command. It wraps one class of this package
