@@ -63,8 +63,8 @@ type niVIF struct {
 		BridgeName    string   `json:"bridge_name"`
 	} `json:"details"`
 	Network *struct {
-		ID      string `json:"id"`
-		Bridge  string `json:"bridge"`
+		ID      flexString `json:"id"`
+		Bridge  string     `json:"bridge"`
 		Subnets []struct {
 			CIDR    *string  `json:"cidr"`
 			IPs     []niAddr `json:"ips"`
@@ -104,7 +104,7 @@ func (nv niVIF) vif() (VIF, error) {
 	if n == nil {
 		return v, nil
 	}
-	v.NetworkID = n.ID
+	v.NetworkID = string(n.ID)
 	if n.Bridge != "" {
 		v.Bridge = n.Bridge
 	}
@@ -190,5 +190,29 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("not a boolean: %s", b)
 	}
 	*f = flexBool(v)
+	return nil
+}
+
+// flexString is a JSON string, a number (its text), or null ("").
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = ""
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("not a string or number: %s", b)
+	}
+	*f = flexString(n.String())
 	return nil
 }
