@@ -200,7 +200,10 @@ func TestVLANMode(t *testing.T) {
 	ga, gb := testenv.StartNetnsProcess(t), testenv.StartNetnsProcess(t)
 	require.NoError(t, d.Plug(ctx, "i", a))
 	require.NoError(t, d2.Plug(ctx, "i", b))
-	t.Cleanup(func() { _ = d.Unplug(context.WithoutCancel(ctx), "i", a); _ = d2.Unplug(context.WithoutCancel(ctx), "i", b) })
+	t.Cleanup(func() {
+		_ = d.Unplug(context.WithoutCancel(ctx), "i", a)
+		_ = d2.Unplug(context.WithoutCancel(ctx), "i", b)
+	})
 	require.NoError(t, d.Attach(ctx, "i", a, network.Target{NetNS: ga.Path, IfName: "eth0"}))
 	require.NoError(t, d2.Attach(ctx, "i", b, network.Target{NetNS: gb.Path, IfName: "eth0"}))
 	ping(t, ga.Path, "10.99.0.3")
