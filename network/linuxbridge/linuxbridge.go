@@ -93,11 +93,10 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) e
 	if err := check(vif); err != nil {
 		return err
 	}
-	host, err := d.core.OpenHost()
+	host, err := d.core.Host()
 	if err != nil {
 		return err
 	}
-	defer host.Close()
 	unlock, err := d.core.LockBridge(ctx, vif.Bridge)
 	if err != nil {
 		return err
@@ -106,6 +105,10 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) e
 	_, _, err = d.core.EnsureBridge(host, vif.Bridge, vif.MTU)
 	return err
 }
+
+// Close releases the driver's handle of the host namespace. It does not
+// unplug anything. It is idempotent.
+func (d *Driver) Close() error { return d.core.Close() }
 
 // Attach creates vif's veth, host end on the bridge and guest end as
 // target.IfName in target's namespace, and configures the guest end.

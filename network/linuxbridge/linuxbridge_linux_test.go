@@ -70,6 +70,7 @@ func newDriver(t *testing.T, opts ...linuxbridge.Option) (*linuxbridge.Driver, t
 	host := testenv.NewHostNetns(t)
 	d, err := linuxbridge.New(append([]linuxbridge.Option{linuxbridge.WithHostNetNS(host.Path)}, opts...)...)
 	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, d.Close()) })
 	return d, host
 }
 

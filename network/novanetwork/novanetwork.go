@@ -113,11 +113,10 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) (
 	if err := check(vif); err != nil {
 		return err
 	}
-	host, err := d.core.OpenHost()
+	host, err := d.core.Host()
 	if err != nil {
 		return err
 	}
-	defer host.Close()
 	unlock, err := d.core.LockBridge(ctx, vif.Bridge)
 	if err != nil {
 		return err
@@ -203,6 +202,10 @@ func (d *Driver) ensureVLAN(host *linkutil.NS, u *undo.Stack, parent netlink.Lin
 	}
 	return host.Link(name)
 }
+
+// Close releases the driver's handle of the host namespace. It does not
+// unplug anything. It is idempotent.
+func (d *Driver) Close() error { return d.core.Close() }
 
 // Attach creates vif's veth, host end on the bridge and guest end as
 // target.IfName in target's namespace, and configures the guest end.

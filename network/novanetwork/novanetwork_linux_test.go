@@ -61,6 +61,7 @@ func setup(t *testing.T) (*novanetwork.Driver, testenv.Netns) {
 	host := testenv.NewHostNetns(t)
 	d, err := novanetwork.New(novanetwork.WithHostNetNS(host.Path))
 	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, d.Close()) })
 	return d, host
 }
 
@@ -197,6 +198,7 @@ func TestVLANMode(t *testing.T) {
 	require.NoError(t, h2.Handle().LinkSetUp(link(t, host2.Path, "trunk1")))
 	d2, err := novanetwork.New(novanetwork.WithHostNetNS(host2.Path))
 	require.NoError(t, err)
+	defer d2.Close()
 	ga, gb := testenv.StartNetnsProcess(t), testenv.StartNetnsProcess(t)
 	require.NoError(t, d.Plug(ctx, "i", a))
 	require.NoError(t, d2.Plug(ctx, "i", b))

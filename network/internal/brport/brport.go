@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 
@@ -34,15 +35,51 @@ type Core struct {
 	AttachHook func(ctx context.Context, vif network.VIF, target network.Target) error
 
 	locks keymutex.Mutex
+
+	mu     sync.Mutex
+	host   *linkutil.NS
+	stale  []*linkutil.NS
+	closed bool
 }
 
-// OpenHost opens the host namespace.
-func (c *Core) OpenHost() (*linkutil.NS, error) {
+// Host returns the host namespace, opened on first use and kept open (its
+// netlink handle is safe for concurrent use). If its path now names
+// another namespace (a named namespace deleted and made again), it is
+// opened again. The caller must not close it; Close does.
+func (c *Core) Host() (*linkutil.NS, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("%w: driver closed", network.ErrUnavailable)
+	}
+	if c.host != nil {
+		if c.host.Alive() == nil {
+			return c.host, nil
+		}
+		// Other calls may still use it: close it with the Core.
+		c.stale = append(c.stale, c.host)
+		c.host = nil
+	}
 	ns, err := linkutil.Open(c.HostNetNS)
-	if err != nil && errors.Is(err, network.ErrNamespaceGone) {
+	if err != nil {
 		return nil, fmt.Errorf("host namespace: %w", err)
 	}
-	return ns, err
+	c.host = ns
+	return ns, nil
+}
+
+// Close releases the host namespace. Calls after Close fail with
+// [network.ErrUnavailable]. It is idempotent.
+func (c *Core) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var errs []error
+	for _, ns := range append(c.stale, c.host) {
+		errs = append(errs, ns.Close())
+	}
+	c.host, c.stale = nil, nil
+	return errors.Join(errs...)
 }
 
 // LockBridge serialises changes to the ports of the bridge name.
@@ -72,11 +109,10 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 	if err != nil {
 		return err
 	}
-	host, err := c.OpenHost()
+	host, err := c.Host()
 	if err != nil {
 		return err
 	}
-	defer host.Close()
 	guest, err := linkutil.Open(target.NetNS)
 	if err != nil {
 		return err
@@ -122,7 +158,7 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 	}()
 	u.Push(func(context.Context) error { return host.DeleteLink(names.Tap) })
 	if _, err := host.AddVeth(linkutil.VethSpec{
-		Name: names.Tap, MTU: vif.MTU, Alias: linkutil.PortAlias(vif.ID), Master: br.Attrs().Index,
+		Name: names.Tap, MTU: vif.MTU, Master: br.Attrs().Index,
 		PeerName: target.IfName, PeerMAC: vif.Address.HardwareAddr(), PeerNS: guest,
 	}); err != nil {
 		return err
@@ -162,11 +198,10 @@ func (c *Core) Detach(ctx context.Context, vif network.VIF) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	host, err := c.OpenHost()
+	host, err := c.Host()
 	if err != nil {
 		return err
 	}
-	defer host.Close()
 	return host.DeleteLink(names.Tap)
 }
 
@@ -179,11 +214,10 @@ func (c *Core) Unplug(ctx context.Context, vif network.VIF, ignore func(netlink.
 	if err != nil {
 		return err
 	}
-	host, err := c.OpenHost()
+	host, err := c.Host()
 	if err != nil {
 		return err
 	}
-	defer host.Close()
 	if err := host.DeleteLink(names.Tap); err != nil {
 		return err
 	}

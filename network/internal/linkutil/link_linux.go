@@ -202,7 +202,12 @@ func (n *NS) AddVeth(spec VethSpec) (netlink.Link, error) {
 		}
 		return nil, fmt.Errorf("linkutil: create veth %s/%s: %w", spec.Name, spec.PeerName, err)
 	}
-	l, err := n.h.LinkByName(spec.Name)
+	// LinkAdd looked the new link's index up.
+	var l netlink.Link = v
+	var err error
+	if v.Index == 0 {
+		l, err = n.h.LinkByName(spec.Name)
+	}
 	if err == nil && spec.Alias != "" {
 		// The kernel ignores IFLA_IFALIAS when it creates a link.
 		err = n.h.LinkSetAlias(l, spec.Alias)
