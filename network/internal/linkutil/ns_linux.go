@@ -17,6 +17,9 @@ import (
 // the default host namespace of the drivers.
 const CurrentNetNS = "/proc/self/ns/net"
 
+// nsGetNSType is the NS_GET_NSTYPE ioctl of <linux/nsfs.h>: _IO(0xb7, 0x3).
+const nsGetNSType = 0xb703
+
 // NS is a network namespace held open by a file descriptor, with a
 // netlink route handle bound to it. Holding the descriptor keeps the
 // namespace alive, so a path that names a process's namespace
@@ -54,6 +57,10 @@ func Open(path string) (*NS, error) {
 	if err := unix.Fstatfs(int(fd), &sfs); err != nil || sfs.Type != unix.NSFS_MAGIC {
 		fd.Close()
 		return nil, fmt.Errorf("%w: %s is not a namespace", network.ErrInvalidTarget, path)
+	}
+	if t, err := unix.IoctlRetInt(int(fd), nsGetNSType); err != nil || t != unix.CLONE_NEWNET {
+		fd.Close()
+		return nil, fmt.Errorf("%w: %s is not a network namespace", network.ErrInvalidTarget, path)
 	}
 	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
 	if err != nil {
