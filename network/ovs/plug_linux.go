@@ -259,20 +259,21 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 		return nil, err
 	}
 	if tap != nil && parked != nil {
-		// Move the parked guest end in, named and configured.
+		if l, err := guest.Link(target.IfName); err != nil || l != nil {
+			return nil, errors.Join(err, fmt.Errorf("%w: %s exists in %s", network.ErrDeviceConflict, target.IfName, target.NetNS))
+		}
+		// Move the parked guest end in and name it; the undo parks it
+		// again, so the plugged port keeps its device.
 		if err := host.Handle().LinkSetNsFd(parked, guest.Fd()); err != nil {
 			return nil, fmt.Errorf("ovs: move %s into %s: %w", names.Guest, target.NetNS, err)
 		}
-		// Undo: deleting it also deletes tapX; the next Attach replugs.
-		u.add(func() error {
-			return errors.Join(guest.DeleteLink(names.Guest), guest.DeleteLink(target.IfName))
-		})
 		l, err := guestLink(guest, names.Guest)
 		if err != nil {
 			return nil, err
 		}
-		h := guest.Handle()
-		if err := h.LinkSetName(l, target.IfName); err != nil {
+		index := l.Attrs().Index
+		u.add(func() error { return park(host, guest, index, names.Guest) })
+		if err := guest.Handle().LinkSetName(l, target.IfName); err != nil {
 			return nil, fmt.Errorf("ovs: rename %s to %s: %w", names.Guest, target.IfName, err)
 		}
 		return guestLink(guest, target.IfName)
@@ -305,6 +306,28 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 		return nil, err
 	}
 	return guestLink(guest, target.IfName)
+}
+
+// park moves the guest end with index back from guest to host, down and
+// named name. A guest end that is gone (its namespace died) is success.
+func park(host, guest *linkutil.NS, index int, name string) error {
+	h := guest.Handle()
+	l, err := h.LinkByIndex(index)
+	if err != nil {
+		if linkutil.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if err := h.LinkSetDown(l); err != nil {
+		return err
+	}
+	if l.Attrs().Name != name {
+		if err := h.LinkSetName(l, name); err != nil {
+			return err
+		}
+	}
+	return h.LinkSetNsFd(l, host.Fd())
 }
 
 // guestLink reads the guest end name in ns.
