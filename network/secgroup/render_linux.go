@@ -119,7 +119,7 @@ func (b *builder) full() {
 
 func (b *builder) portMap() *nftables.Set {
 	return &nftables.Set{Table: b.br, Name: mapPorts, ID: nftutil.SetID(), IsMap: true,
-		KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict}
+		KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
 }
 
 // incremental brings tables that hold cur to next, rewriting only what
