@@ -357,4 +357,3 @@ func (s state) members(g string) (v4, v6 []netip.Addr) {
 	slices.SortFunc(v6, netip.Addr.Compare)
 	return slices.Compact(v4), slices.Compact(v6)
 }
-

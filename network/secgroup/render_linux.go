@@ -111,10 +111,10 @@ func (b *builder) full() {
 		b.groupSets(id, true, true)
 	}
 	for _, id := range slices.Sorted(maps.Keys(b.next.ports)) {
-		b.portChains(b.next.ports[id])
-		b.spoofChain(b.next.ports[id])
+		b.portChains(b.next.ports[id], true)
+		b.spoofChain(b.next.ports[id], true)
 	}
-	b.dispatch()
+	b.dispatch(nil)
 }
 
 func (b *builder) portMap() *nftables.Set {
@@ -136,7 +136,13 @@ func (b *builder) incremental() {
 		_, existed := b.cur.groups[id]
 		b.groupSets(id, !existed, false)
 	}
-	dispatch := len(b.cur.ports) != len(b.next.ports)
+	rewrite := false // the dispatch must be rewritten (ports gone or moved)
+	var added []string
+	for id, old := range b.cur.ports {
+		if p, ok := b.next.ports[id]; !ok || p.Device != old.Device {
+			rewrite = true
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(b.next.ports)) {
 		p := b.next.ports[id]
 		old, existed := b.cur.ports[id]
@@ -145,17 +151,20 @@ func (b *builder) incremental() {
 			dirty = dirty || rulesChanged[g]
 		}
 		if dirty {
-			b.portChains(p)
+			b.portChains(p, !existed)
 		}
 		if !existed || old.Device != p.Device || !reflect.DeepEqual(old.MAC, p.MAC) || !reflect.DeepEqual(old.IPs, p.IPs) {
-			b.spoofChain(p)
+			b.spoofChain(p, !existed)
 		}
-		if !existed || old.Device != p.Device {
-			dispatch = true
+		if !existed {
+			added = append(added, id)
 		}
 	}
-	if dispatch {
-		b.dispatch()
+	switch {
+	case rewrite:
+		b.dispatch(nil)
+	case len(added) > 0:
+		b.dispatch(added)
 	}
 	for _, id := range slices.Sorted(maps.Keys(b.cur.ports)) {
 		if _, ok := b.next.ports[id]; ok {
@@ -198,6 +207,8 @@ func (b *builder) groupSets(id string, create, force bool) {
 			b.fail(b.c.AddSet(s, nil))
 		} else if !force && slices.Equal(want, had) {
 			continue
+		} else if !force && grown(had, want) {
+			want = slices.DeleteFunc(slices.Clone(want), func(a netip.Addr) bool { return slices.Contains(had, a) })
 		} else {
 			b.c.FlushSet(s)
 		}
@@ -212,14 +223,17 @@ func (b *builder) groupSets(id string, create, force bool) {
 }
 
 // dispatch rewrites the physdev dispatch chains and the bridge port map
-// from next.
-func (b *builder) dispatch() {
-	ids := slices.Sorted(maps.Keys(b.next.ports))
+// from next, or, given added, appends the dispatch of those ports only.
+func (b *builder) dispatch(added []string) {
+	ids := added
+	if ids == nil {
+		ids = slices.Sorted(maps.Keys(b.next.ports))
+	}
 	for _, f := range b.fams {
-		eg := &nftables.Chain{Name: chainEgress, Table: f.table}
-		in := &nftables.Chain{Name: chainIngress, Table: f.table}
-		b.c.FlushChain(eg)
-		b.c.FlushChain(in)
+		if added == nil {
+			b.c.FlushChain(&nftables.Chain{Name: chainEgress, Table: f.table})
+			b.c.FlushChain(&nftables.Chain{Name: chainIngress, Table: f.table})
+		}
 		for _, id := range ids {
 			dev := b.next.ports[id].Device
 			b.rule(f.table, chainEgress, nftutil.Physdev(dev, ""), nftutil.Jump(prefixOut+id))
@@ -228,7 +242,9 @@ func (b *builder) dispatch() {
 	}
 	m := b.portMap()
 	m.ID = 0
-	b.c.FlushSet(m)
+	if added == nil {
+		b.c.FlushSet(m)
+	}
 	elems := make([]nftables.SetElement, 0, len(ids))
 	for _, id := range ids {
 		elems = append(elems, nftables.SetElement{Key: nftutil.IfName(b.next.ports[id].Device),
@@ -269,8 +285,10 @@ var (
 	ret    = nftutil.Verdict(expr.VerdictReturn)
 )
 
-// portChains (re)writes the i- and o- chains of p in both families.
-func (b *builder) portChains(p Port) {
+// portChains writes the i- and o- chains of p in both families: new ones
+// (fresh) or emptied first. (A transaction that deletes anything waits for
+// an RCU grace period in the kernel, so new objects are only added.)
+func (b *builder) portChains(p Port, fresh bool) {
 	var rules []compiled
 	for _, g := range p.Groups {
 		for _, r := range b.next.groups[g].Rules {
@@ -285,7 +303,9 @@ func (b *builder) portChains(p Port) {
 		in, out := prefixIn+p.ID, prefixOut+p.ID
 		for _, name := range []string{in, out} {
 			ch := b.c.AddChain(&nftables.Chain{Name: name, Table: f.table})
-			b.c.FlushChain(ch)
+			if !fresh {
+				b.c.FlushChain(ch)
+			}
 		}
 		t := f.table
 		// Traffic to the port.
@@ -375,11 +395,13 @@ func matchRule(c compiled) []expr.Any {
 // (the fixed IPs, the IPv6 link-local address of the MAC, the unspecified
 // address for DHCP and duplicate address detection only), ARP sender, and
 // every other ethertype.
-func (b *builder) spoofChain(p Port) {
+func (b *builder) spoofChain(p Port, fresh bool) {
 	t := b.br
 	name := prefixSpoof + p.ID
 	ch := b.c.AddChain(&nftables.Chain{Name: name, Table: t})
-	b.c.FlushChain(ch)
+	if !fresh {
+		b.c.FlushChain(ch)
+	}
 	mac := []byte(p.MAC)
 	proto := func(eth []byte) []expr.Any { return nftutil.MetaEq(expr.MetaKeyPROTOCOL, eth) }
 	net := func(off uint32, data []byte) []expr.Any {
@@ -413,4 +435,14 @@ func linkLocal(mac []byte) netip.Addr {
 	a[8], a[9], a[10], a[11], a[12] = mac[0]^2, mac[1], mac[2], 0xff, 0xfe
 	a[13], a[14], a[15] = mac[3], mac[4], mac[5]
 	return netip.AddrFrom16(a)
+}
+
+// grown reports whether want holds every address of had.
+func grown(had, want []netip.Addr) bool {
+	for _, a := range had {
+		if !slices.Contains(want, a) {
+			return false
+		}
+	}
+	return true
 }

@@ -17,12 +17,37 @@ import (
 // New returns an nftables connection whose netlink sockets open in the
 // network namespace of the descriptor fd (held open by the caller for the
 // connection's life).
+//
+// Its sockets have large buffers (forced, as nft does), so that one batch,
+// thus one transaction, can hold thousands of rules and their
+// acknowledgements.
 func New(fd int) (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.WithNetNSFd(fd))
+	c, err := nftables.New(nftables.WithNetNSFd(fd), nftables.WithSockOptions(bigBuffers))
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	return c, nil
+}
+
+const sockBuffer = 64 << 20
+
+func bigBuffers(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = errors.Join(
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuffer),
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBuffer))
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("netlink socket buffers: %w", serr)
+	}
+	return nil
 }
 
 var setIDs atomic.Uint32
