@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -42,10 +41,11 @@ func testECDSAKey(t testing.TB) string {
 }
 
 func testVIFs() []network.VIF {
-	mac, _ := net.ParseMAC("fa:16:3e:11:22:33")
-	mac2, _ := net.ParseMAC("fa:16:3e:44:55:66")
+	mac := network.MustParseMAC("fa:16:3e:11:22:33")
+	mac2 := network.MustParseMAC("fa:16:3e:44:55:66")
 	return []network.VIF{{
 		ID: "4e3b2c1a-0000-4000-8000-000000000001", Address: mac, Type: network.VIFTypeOVS, Bridge: "br-int", MTU: 1450,
+		DevName: "tap4e3b2c1a-00", NetworkID: "net-a",
 		Subnets: []network.Subnet{{
 			CIDR: netip.MustParsePrefix("10.0.0.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"),
 			IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")},
@@ -174,16 +174,16 @@ func TestNetworkData(t *testing.T) {
 	assert.JSONEq(t, `{
 	  "links": [
 	    {"id": "tap4e3b2c1a-00", "vif_id": "4e3b2c1a-0000-4000-8000-000000000001", "type": "ovs", "mtu": 1450, "ethernet_mac_address": "fa:16:3e:11:22:33"},
-	    {"id": "tap9a8b7c6d-00", "vif_id": "9a8b7c6d-0000-4000-8000-000000000002", "type": "bridge", "mtu": null, "ethernet_mac_address": "fa:16:3e:44:55:66"}
+	    {"id": "interface1", "vif_id": "9a8b7c6d-0000-4000-8000-000000000002", "type": "bridge", "mtu": null, "ethernet_mac_address": "fa:16:3e:44:55:66"}
 	  ],
 	  "networks": [
 	    {"id": "network0", "type": "ipv4", "link": "tap4e3b2c1a-00", "ip_address": "10.0.0.5", "netmask": "255.255.255.0",
 	     "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.0.0.1"},
 	                {"network": "192.168.0.0", "netmask": "255.255.0.0", "gateway": "10.0.0.254"}],
-	     "network_id": "10.0.0.0/24", "services": [{"type": "dns", "address": "10.0.0.2"}]},
+	     "network_id": "net-a", "services": [{"type": "dns", "address": "10.0.0.2"}]},
 	    {"id": "network1", "type": "ipv6", "link": "tap4e3b2c1a-00", "ip_address": "fd00:1::5", "netmask": "ffff:ffff:ffff:ffff::",
-	     "routes": [{"network": "::", "netmask": "::", "gateway": "fd00:1::1"}], "network_id": "fd00:1::/64", "services": []},
-	    {"id": "network2", "type": "ipv4", "link": "tap9a8b7c6d-00", "ip_address": "172.16.5.9", "netmask": "255.255.255.0",
+	     "routes": [{"network": "::", "netmask": "::", "gateway": "fd00:1::1"}], "network_id": "net-a", "services": []},
+	    {"id": "network2", "type": "ipv4", "link": "interface1", "ip_address": "172.16.5.9", "netmask": "255.255.255.0",
 	     "routes": [], "network_id": "172.16.5.0/24", "services": [{"type": "dns", "address": "10.0.0.2"}]}
 	  ],
 	  "services": [{"type": "dns", "address": "10.0.0.2"}]

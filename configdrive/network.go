@@ -57,25 +57,16 @@ var legacyExposedVIFTypes = map[network.VIFType]bool{
 	"ovs": true, "tap": true, "vhostuser": true, "vif": true,
 }
 
-// LinkName returns the link ID network_data.json gives a VIF: Nova's
-// device name, "tap" and the first 11 characters of the port ID.
-func LinkName(v network.VIF) string {
-	id := v.ID
-	if len(id) > 11 {
-		id = id[:11]
-	}
-	return "tap" + id
-}
-
-// NetworkData returns network_data.json for vifs as Nova builds it: one
+// BuildNetworkData returns network_data.json for vifs as Nova builds it: one
 // link per VIF with a subnet, one network for the first IPv4 and the first
 // IPv6 subnet of each (static: the first fixed IP, the netmask, a default
 // route through the gateway and the host routes), and the DNS servers as
-// services. network_id is the subnet's CIDR, since a VIF carries no
-// network UUID.
+// services. A link's ID is the VIF's DevName, or "interfaceN" by position
+// as in Nova; a network's network_id is the VIF's NetworkID, or the
+// subnet's CIDR when the VIF has none.
 func BuildNetworkData(vifs []network.VIF) NetworkData {
 	nd := NetworkData{Links: []Link{}, Networks: []Network{}, Services: []Service{}}
-	netNum := -1
+	netNum, ifcNum := -1, -1
 	for _, v := range vifs {
 		if len(v.Subnets) == 0 {
 			continue
@@ -90,10 +81,15 @@ func BuildNetworkData(vifs []network.VIF) NetworkData {
 				v6 = s
 			}
 		}
+		ifcNum++
 		if v4 == nil && v6 == nil {
 			continue
 		}
-		l := Link{ID: LinkName(v), VIFID: v.ID, Type: "phy", EthernetMACAddress: v.Address.String()}
+		id := v.DevName
+		if id == "" {
+			id = fmt.Sprintf("interface%d", ifcNum)
+		}
+		l := Link{ID: id, VIFID: v.ID, Type: "phy", EthernetMACAddress: v.Address.String()}
 		if legacyExposedVIFTypes[v.Type] {
 			l.Type = string(v.Type)
 		}
@@ -114,8 +110,11 @@ func BuildNetworkData(vifs []network.VIF) NetworkData {
 				IPAddress: s.IPs[0].String(),
 				Netmask:   netmask(s.CIDR),
 				Routes:    []Route{},
-				NetworkID: s.CIDR.Masked().String(),
+				NetworkID: v.NetworkID,
 				Services:  dnsServices(s),
+			}
+			if n.NetworkID == "" {
+				n.NetworkID = s.CIDR.Masked().String()
 			}
 			if s.CIDR.Addr().Is6() {
 				n.Type = "ipv6"

@@ -2,7 +2,6 @@ package network
 
 import (
 	"encoding/json"
-	"net"
 	"net/netip"
 	"testing"
 
@@ -11,7 +10,7 @@ import (
 )
 
 func validVIF() VIF {
-	mac, _ := net.ParseMAC("fa:16:3e:00:00:01")
+	mac := MustParseMAC("fa:16:3e:00:00:01")
 	return VIF{
 		ID: "4e3b2c1a-0000-4000-8000-000000000001", Address: mac, Type: VIFTypeOVS, Bridge: "br-int", MTU: 1450,
 		Subnets: []Subnet{{

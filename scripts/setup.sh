@@ -21,6 +21,19 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ovs-vsctl >/dev/null 2>&1 || need+=(openvswitch-switch)
 command -v glance-api >/dev/null 2>&1 || need+=(glance-api)
+# Firewall (security groups, floating IPs) and the CNI bridge plugin that
+# the Linux-bridge benchmark compares against.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+# OCI archives made by the real tools.
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+# Placement (the shared inventory) and its CLI, for the multi-host tests.
+command -v placement-api >/dev/null 2>&1 || need+=(placement-api)
+command -v openstack >/dev/null 2>&1 || need+=(python3-openstackclient)
+/usr/bin/python3 -c 'import osc_placement' >/dev/null 2>&1 || need+=(python3-osc-placement)
+# Distro images that boot systemd, and cloud-init's own config-drive reader.
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"
@@ -34,6 +47,7 @@ fi
 # private instances, so make sure no stray distro glance-api holds :9292.
 if command -v pkill >/dev/null 2>&1; then
 	pkill -f '/usr/bin/glance-api$' 2>/dev/null || true
+	pkill -f '/usr/bin/placement-api$' 2>/dev/null || true
 fi
 
 # Start the Docker engine when it does not answer. There is no systemd here.

@@ -2,7 +2,6 @@ package hypervisortest
 
 import (
 	"fmt"
-	"net"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -44,7 +43,7 @@ func NewFakeHarness(t *testing.T, opts ...FakeOption) Harness {
 func FakeVIF(_ *testing.T, n int) network.VIF {
 	return network.VIF{
 		ID:      fmt.Sprintf("port-%04d", n),
-		Address: net.HardwareAddr{0x02, 0, 0, 0, byte(n >> 8), byte(n)},
+		Address: network.MAC{0x02, 0, 0, 0, byte(n >> 8), byte(n)},
 		Type:    network.VIFTypeOVS,
 		Bridge:  "br-int",
 		MTU:     1500,

@@ -1,0 +1,141 @@
+package linkutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/dockervisor/dockervisor/network"
+)
+
+// CurrentNetNS is the path of the calling process's own network namespace,
+// the default host namespace of the drivers.
+const CurrentNetNS = "/proc/self/ns/net"
+
+// nsGetNSType is the NS_GET_NSTYPE ioctl of <linux/nsfs.h>: _IO(0xb7, 0x3).
+const nsGetNSType = 0xb703
+
+// NS is a network namespace held open by a file descriptor, with a
+// netlink route handle bound to it. Holding the descriptor keeps the
+// namespace alive, so a path that names a process's namespace
+// ("/proc/<pid>/ns/net") is resolved once, even if the PID is reused. An
+// NS is safe for concurrent use; Close it when done.
+type NS struct {
+	path string
+	fd   netns.NsHandle
+	h    *netlink.Handle
+	dev  uint64
+	ino  uint64
+}
+
+// Open opens the network namespace at path ("" means [CurrentNetNS]) and
+// binds a netlink route handle to it. A path that does not exist (a dead
+// process, a deleted named namespace) is [network.ErrNamespaceGone]; a
+// path that is not a network namespace is [network.ErrInvalidTarget].
+func Open(path string) (*NS, error) {
+	if path == "" {
+		path = CurrentNetNS
+	}
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			return nil, fmt.Errorf("%w: %s: %w", network.ErrNamespaceGone, path, err)
+		}
+		return nil, fmt.Errorf("%w: open namespace %s: %w", network.ErrInvalidTarget, path, err)
+	}
+	var st unix.Stat_t
+	var sfs unix.Statfs_t
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		fd.Close()
+		return nil, fmt.Errorf("linkutil: stat namespace %s: %w", path, err)
+	}
+	if err := unix.Fstatfs(int(fd), &sfs); err != nil || sfs.Type != unix.NSFS_MAGIC {
+		fd.Close()
+		return nil, fmt.Errorf("%w: %s is not a namespace", network.ErrInvalidTarget, path)
+	}
+	if t, err := unix.IoctlRetInt(int(fd), nsGetNSType); err != nil || t != unix.CLONE_NEWNET {
+		fd.Close()
+		return nil, fmt.Errorf("%w: %s is not a network namespace", network.ErrInvalidTarget, path)
+	}
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	if err != nil {
+		fd.Close()
+		if errors.Is(err, unix.EINVAL) {
+			return nil, fmt.Errorf("%w: %s is not a network namespace: %w", network.ErrInvalidTarget, path, err)
+		}
+		return nil, fmt.Errorf("linkutil: netlink handle in %s: %w", path, err)
+	}
+	return &NS{path: path, fd: fd, h: h, dev: st.Dev, ino: st.Ino}, nil
+}
+
+// Path returns the path the namespace was opened from.
+func (n *NS) Path() string { return n.path }
+
+// Handle returns the netlink handle bound to the namespace.
+func (n *NS) Handle() *netlink.Handle { return n.h }
+
+// Fd returns the namespace's file descriptor, valid until Close.
+func (n *NS) Fd() int { return int(n.fd) }
+
+// Close releases the handle and the descriptor. It is idempotent.
+func (n *NS) Close() error {
+	if n == nil || n.h == nil {
+		return nil
+	}
+	n.h.Close()
+	n.h = nil
+	return n.fd.Close()
+}
+
+// SameAs reports whether n and o are the same namespace.
+func (n *NS) SameAs(o *NS) bool { return n.dev == o.dev && n.ino == o.ino }
+
+// Alive checks that the namespace's path still names the namespace held
+// open: it fails with [network.ErrNamespaceGone] once the process the path
+// belongs to has died (or its PID names another process's namespace), or a
+// named namespace was deleted. The held namespace itself lives until Close,
+// so a caller checks Alive after its work and undoes that work on error.
+func (n *NS) Alive() error {
+	var st unix.Stat_t
+	if err := unix.Stat(n.path, &st); err != nil {
+		return fmt.Errorf("%w: %s: %w", network.ErrNamespaceGone, n.path, err)
+	}
+	if st.Dev != n.dev || st.Ino != n.ino {
+		return fmt.Errorf("%w: %s now names another namespace", network.ErrNamespaceGone, n.path)
+	}
+	return nil
+}
+
+// Do runs f on an OS thread switched into the namespace, for what netlink
+// cannot do (an ioctl, a sysctl write). The thread is locked while f runs
+// and thrown away if it cannot be switched back.
+func (n *NS) Do(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("linkutil: current namespace: %w", err)
+			return // the locked thread ends with the goroutine
+		}
+		defer orig.Close()
+		if err := netns.Set(n.fd); err != nil {
+			errc <- fmt.Errorf("linkutil: enter namespace %s: %w", n.path, err)
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			// Leave the thread locked: it exits with this goroutine.
+			errc <- errors.Join(ferr, fmt.Errorf("linkutil: leave namespace %s: %w", n.path, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}

@@ -1,0 +1,262 @@
+package networktest
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/network"
+)
+
+// Harness is what [TestVIFDriver] needs to test one driver.
+type Harness struct {
+	// Driver is the driver under test.
+	Driver network.VIFDriver
+	// VIF returns a valid VIF the driver serves. Each call returns a VIF
+	// with its own port ID and MAC; n (1 to 50) picks its fixed IP, so
+	// VIFs of different n can share a subnet.
+	VIF func(n int) network.VIF
+	// NewNamespace returns the path of a new, live instance namespace and
+	// a function that makes it gone (kills its process). The harness
+	// cleans it up when the test ends.
+	NewNamespace func(t *testing.T) (path string, kill func())
+	// HostState describes the host side of the driver (device names,
+	// switch ports…) in a form that compares equal when nothing changed.
+	HostState func(t *testing.T) []string
+	// GuestLinks returns the names of the links in the namespace path,
+	// other than loopback.
+	GuestLinks func(t *testing.T, path string) []string
+}
+
+// NewRecorderHarness returns a Harness for a new Recorder serving "bridge"
+// VIFs, with simulated namespaces.
+func NewRecorderHarness(t *testing.T) Harness {
+	r := NewRecorder()
+	return Harness{
+		Driver: r,
+		VIF:    func(n int) network.VIF { return TestVIF(network.VIFTypeBridge, "br-test", n) },
+		NewNamespace: func(t *testing.T) (string, func()) {
+			p := "/fake/netns/" + randomHex(4)
+			r.AddNamespace(p)
+			t.Cleanup(func() { r.RemoveNamespace(p) })
+			return p, func() { r.RemoveNamespace(p) }
+		},
+		HostState:  func(*testing.T) []string { return r.HostState() },
+		GuestLinks: func(_ *testing.T, p string) []string { return r.GuestLinks(p) },
+	}
+}
+
+// TestVIF returns a valid VIF of type typ on bridge, with a random port ID
+// and MAC, MTU 1400, the n-th address of 10.99.0.0/24 and fd00:99::/64
+// (gateways .1 and ::1) and a host route.
+func TestVIF(typ network.VIFType, bridge string, n int) network.VIF {
+	mac := make([]byte, 6)
+	_, _ = rand.Read(mac)
+	mac[0] = 0xfa
+	return network.VIF{
+		ID: RandomPortID(), Address: network.MAC(mac), Type: typ, Bridge: bridge, MTU: 1400,
+		Subnets: []network.Subnet{
+			{
+				CIDR: netip.MustParsePrefix("10.99.0.0/24"), Gateway: netip.MustParseAddr("10.99.0.1"),
+				IPs:    []netip.Addr{netip.AddrFrom4([4]byte{10, 99, 0, byte(n + 1)})},
+				Routes: []network.Route{{Dest: netip.MustParsePrefix("192.168.99.0/24"), Gateway: netip.MustParseAddr("10.99.0.254")}},
+			},
+			{
+				CIDR: netip.MustParsePrefix("fd00:99::/64"), Gateway: netip.MustParseAddr("fd00:99::1"),
+				IPs: []netip.Addr{netip.MustParseAddr(fmt.Sprintf("fd00:99::%x", n+1))},
+			},
+		},
+	}
+}
+
+// RandomPortID returns a random UUID-shaped port ID.
+func RandomPortID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+// TestVIFDriver runs the VIFDriver conformance suite against the drivers
+// newHarness returns, one per subtest: idempotent plug and unplug, unplug
+// of what was never plugged, attach, detach and re-attach, two VIFs in one
+// namespace, a namespace gone before attach, device name conflicts, and
+// the typed errors of bad VIFs and targets — each leaving the host side as
+// it found it.
+func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
+	const inst = "netconf-instance"
+	target := func(path, ifname string) network.Target {
+		return network.Target{NetNS: path, IfName: ifname, DefaultRouteV4: true, DefaultRouteV6: true}
+	}
+	ctx := func(t *testing.T) context.Context { return t.Context() }
+
+	t.Run("PlugTwiceUnplugTwice", func(t *testing.T) {
+		h := newHarness(t)
+		before := h.HostState(t)
+		v := h.VIF(1)
+		require.NoError(t, h.Driver.Plug(ctx(t), inst, v))
+		plugged := h.HostState(t)
+		require.NoError(t, h.Driver.Plug(ctx(t), inst, v), "second plug")
+		assert.Equal(t, plugged, h.HostState(t), "a second plug changes nothing")
+		require.NoError(t, h.Driver.Unplug(ctx(t), inst, v))
+		assert.Equal(t, before, h.HostState(t), "unplug leaves the host side as it was")
+		require.NoError(t, h.Driver.Unplug(ctx(t), inst, v), "unplug of what is gone")
+	})
+
+	t.Run("UnplugNeverPlugged", func(t *testing.T) {
+		h := newHarness(t)
+		before := h.HostState(t)
+		require.NoError(t, h.Driver.Unplug(ctx(t), inst, h.VIF(1)))
+		assert.Equal(t, before, h.HostState(t))
+	})
+
+	t.Run("AttachDetach", func(t *testing.T) {
+		h := newHarness(t)
+		before := h.HostState(t)
+		ns, _ := h.NewNamespace(t)
+		v := h.VIF(1)
+		require.NoError(t, h.Driver.Plug(ctx(t), inst, v))
+		t.Cleanup(func() { _ = h.Driver.Unplug(context.WithoutCancel(ctx(t)), inst, v) })
+		require.NoError(t, h.Driver.Attach(ctx(t), inst, v, target(ns, "eth0")))
+		assert.Equal(t, []string{"eth0"}, h.GuestLinks(t, ns))
+		require.NoError(t, h.Driver.Attach(ctx(t), inst, v, target(ns, "eth0")), "attach again replaces")
+		assert.Equal(t, []string{"eth0"}, h.GuestLinks(t, ns))
+		require.NoError(t, h.Driver.Detach(ctx(t), inst, v, target(ns, "eth0")))
+		assert.Empty(t, h.GuestLinks(t, ns))
+		require.NoError(t, h.Driver.Detach(ctx(t), inst, v, target(ns, "eth0")), "detach of what is gone")
+		require.NoError(t, h.Driver.Attach(ctx(t), inst, v, target(ns, "eth0")), "attach after detach")
+		assert.Equal(t, []string{"eth0"}, h.GuestLinks(t, ns))
+		require.NoError(t, h.Driver.Detach(ctx(t), inst, v, target(ns, "eth0")))
+		require.NoError(t, h.Driver.Unplug(ctx(t), inst, v))
+		assert.Equal(t, before, h.HostState(t))
+	})
+
+	t.Run("TwoVIFsOneNamespace", func(t *testing.T) {
+		h := newHarness(t)
+		before := h.HostState(t)
+		ns, _ := h.NewNamespace(t)
+		a, b := h.VIF(1), h.VIF(2)
+		for i, v := range []network.VIF{a, b} {
+			require.NoError(t, h.Driver.Plug(ctx(t), inst, v))
+			t.Cleanup(func() { _ = h.Driver.Unplug(context.WithoutCancel(ctx(t)), inst, v) })
+			tg := target(ns, fmt.Sprintf("eth%d", i))
+			tg.DefaultRouteV4, tg.DefaultRouteV6 = i == 0, i == 0
+			require.NoError(t, h.Driver.Attach(ctx(t), inst, v, tg))
+		}
+		assert.Equal(t, []string{"eth0", "eth1"}, h.GuestLinks(t, ns))
+		require.NoError(t, h.Driver.Detach(ctx(t), inst, a, target(ns, "eth0")))
+		assert.Equal(t, []string{"eth1"}, h.GuestLinks(t, ns))
+		require.NoError(t, h.Driver.Unplug(ctx(t), inst, a))
+		assert.Equal(t, []string{"eth1"}, h.GuestLinks(t, ns), "unplugging one VIF leaves the other")
+		require.NoError(t, h.Driver.Detach(ctx(t), inst, b, target(ns, "eth1")))
+		require.NoError(t, h.Driver.Unplug(ctx(t), inst, b))
+		assert.Equal(t, before, h.HostState(t))
+	})
+
+	t.Run("NamespaceGone", func(t *testing.T) {
+		h := newHarness(t)
+		before := h.HostState(t)
+		ns, kill := h.NewNamespace(t)
+		v := h.VIF(1)
+		require.NoError(t, h.Driver.Plug(ctx(t), inst, v))
+		t.Cleanup(func() { _ = h.Driver.Unplug(context.WithoutCancel(ctx(t)), inst, v) })
+		plugged := h.HostState(t)
+		kill()
+		err := h.Driver.Attach(ctx(t), inst, v, target(ns, "eth0"))
+		assert.ErrorIs(t, err, network.ErrNamespaceGone)
+		assert.Equal(t, plugged, h.HostState(t), "a failed attach leaves nothing")
+		require.NoError(t, h.Driver.Detach(ctx(t), inst, v, target(ns, "eth0")), "detach from a gone namespace")
+		require.NoError(t, h.Driver.Unplug(ctx(t), inst, v))
+		assert.Equal(t, before, h.HostState(t))
+	})
+
+	t.Run("DeviceConflict", func(t *testing.T) {
+		h := newHarness(t)
+		ns, _ := h.NewNamespace(t)
+		a, b := h.VIF(1), h.VIF(2)
+		for _, v := range []network.VIF{a, b} {
+			require.NoError(t, h.Driver.Plug(ctx(t), inst, v))
+			t.Cleanup(func() { _ = h.Driver.Unplug(context.WithoutCancel(ctx(t)), inst, v) })
+		}
+		require.NoError(t, h.Driver.Attach(ctx(t), inst, a, target(ns, "eth0")))
+		state := h.HostState(t)
+		assert.ErrorIs(t, h.Driver.Attach(ctx(t), inst, b, target(ns, "eth0")), network.ErrDeviceConflict)
+		assert.Equal(t, state, h.HostState(t), "a failed attach leaves nothing")
+		assert.Equal(t, []string{"eth0"}, h.GuestLinks(t, ns), "the other VIF's device is untouched")
+	})
+
+	t.Run("BadVIF", func(t *testing.T) {
+		h := newHarness(t)
+		before := h.HostState(t)
+		ns, _ := h.NewNamespace(t)
+		cases := map[string]struct {
+			mod  func(*network.VIF)
+			want error
+		}{
+			"empty ID":          {func(v *network.VIF) { v.ID = "" }, network.ErrInvalidVIF},
+			"multicast MAC":     {func(v *network.VIF) { v.Address = network.MAC{1, 0, 0, 0, 0, 1} }, network.ErrInvalidVIF},
+			"MTU":               {func(v *network.VIF) { v.MTU = 10 }, network.ErrInvalidVIF},
+			"CIDR":              {func(v *network.VIF) { v.Subnets[0].CIDR = netip.Prefix{} }, network.ErrInvalidVIF},
+			"IP outside subnet": {func(v *network.VIF) { v.Subnets[0].IPs = []netip.Addr{netip.MustParseAddr("10.98.0.1")} }, network.ErrInvalidVIF},
+			"bridge too long":   {func(v *network.VIF) { v.Bridge = "bridge-name-too-long" }, network.ErrDeviceNameTooLong},
+			"unknown type":      {func(v *network.VIF) { v.Type = "no-such-type" }, network.ErrUnsupportedVIFType},
+		}
+		for name, c := range cases {
+			v := h.VIF(1)
+			c.mod(&v)
+			assert.ErrorIs(t, h.Driver.Plug(ctx(t), inst, v), c.want, "plug: %s", name)
+			assert.ErrorIs(t, h.Driver.Attach(ctx(t), inst, v, target(ns, "eth0")), c.want, "attach: %s", name)
+		}
+		assert.Equal(t, before, h.HostState(t), "bad input leaves nothing")
+		assert.Empty(t, h.GuestLinks(t, ns))
+	})
+
+	t.Run("BadTarget", func(t *testing.T) {
+		h := newHarness(t)
+		ns, _ := h.NewNamespace(t)
+		v := h.VIF(1)
+		require.NoError(t, h.Driver.Plug(ctx(t), inst, v))
+		t.Cleanup(func() { _ = h.Driver.Unplug(context.WithoutCancel(ctx(t)), inst, v) })
+		state := h.HostState(t)
+		for name, tg := range map[string]network.Target{
+			"no namespace":   {IfName: "eth0"},
+			"no device name": {NetNS: ns},
+			"bad name":       {NetNS: ns, IfName: "eth 0"},
+			"long name":      {NetNS: ns, IfName: "a-very-long-ifname"},
+		} {
+			assert.ErrorIs(t, h.Driver.Attach(ctx(t), inst, v, tg), network.ErrInvalidTarget, name)
+		}
+		assert.Equal(t, state, h.HostState(t))
+		assert.Empty(t, h.GuestLinks(t, ns))
+	})
+
+	t.Run("CancelledContext", func(t *testing.T) {
+		h := newHarness(t)
+		before := h.HostState(t)
+		ns, _ := h.NewNamespace(t)
+		v := h.VIF(1)
+		c, cancel := context.WithCancel(ctx(t))
+		cancel()
+		if err := h.Driver.Plug(c, inst, v); err == nil {
+			t.Cleanup(func() { _ = h.Driver.Unplug(context.WithoutCancel(ctx(t)), inst, v) })
+			require.NoError(t, h.Driver.Unplug(ctx(t), inst, v))
+		}
+		if err := h.Driver.Attach(c, inst, v, target(ns, "eth0")); err == nil {
+			t.Errorf("attach with a cancelled context succeeded")
+		}
+		_ = h.Driver.Unplug(ctx(t), inst, v)
+		assert.Equal(t, before, h.HostState(t), "cancelled calls leave nothing")
+		assert.False(t, slices.Contains(h.GuestLinks(t, ns), "eth0"))
+	})
+}

@@ -1,0 +1,214 @@
+package novanetwork_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+
+	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/internal/linkutil"
+	"github.com/dockervisor/dockervisor/network/networktest"
+	"github.com/dockervisor/dockervisor/network/novanetwork"
+)
+
+func links(t *testing.T, path string) []string {
+	t.Helper()
+	ns, err := linkutil.Open(path)
+	require.NoError(t, err)
+	defer ns.Close()
+	ls, err := ns.LinkList()
+	require.NoError(t, err)
+	var names []string
+	for _, l := range ls {
+		names = append(names, l.Attrs().Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func link(t *testing.T, path, name string) netlink.Link {
+	t.Helper()
+	ns, err := linkutil.Open(path)
+	require.NoError(t, err)
+	defer ns.Close()
+	l, err := ns.Link(name)
+	require.NoError(t, err)
+	return l
+}
+
+// addVeth adds the veth pair a/b in the namespace at path, both up: the
+// stand-in for a host's physical interfaces (this kernel has no dummy).
+func addVeth(t *testing.T, path, a, b string) {
+	t.Helper()
+	ns, err := linkutil.Open(path)
+	require.NoError(t, err)
+	defer ns.Close()
+	_, err = ns.AddVeth(linkutil.VethSpec{Name: a, PeerName: b})
+	require.NoError(t, err)
+	l, err := ns.Link(b)
+	require.NoError(t, err)
+	require.NoError(t, ns.Handle().LinkSetUp(l))
+}
+
+func setup(t *testing.T) (*novanetwork.Driver, testenv.Netns) {
+	t.Helper()
+	testenv.MustHaveRoot(t)
+	host := testenv.NewHostNetns(t)
+	d, err := novanetwork.New(novanetwork.WithHostNetNS(host.Path))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, d.Close()) })
+	return d, host
+}
+
+func vif(bridge string, n int) network.VIF {
+	v := networktest.TestVIF(network.VIFTypeBridge, bridge, n)
+	return v
+}
+
+func TestConformance(t *testing.T) {
+	testenv.MustHaveRoot(t)
+	t.Parallel()
+	networktest.TestVIFDriver(t, func(t *testing.T) networktest.Harness {
+		d, host := setup(t)
+		bridge := testenv.UniqueName("br")
+		return networktest.Harness{
+			Driver: d,
+			VIF:    func(n int) network.VIF { return vif(bridge, n) },
+			NewNamespace: func(t *testing.T) (string, func()) {
+				p := testenv.StartNetnsProcess(t)
+				return p.Path, p.Kill
+			},
+			HostState: func(t *testing.T) []string { return links(t, host.Path) },
+			GuestLinks: func(t *testing.T, path string) []string {
+				return slices.DeleteFunc(links(t, path), func(n string) bool { return n == "lo" })
+			},
+		}
+	})
+}
+
+func ping(t *testing.T, from, to string) {
+	t.Helper()
+	out, err := testenv.Ping(t, from, to, 2)
+	require.NoError(t, err, "ping %s: %s", to, out)
+}
+
+// TestFlatWithBridgeInterface plugs two instances on a flat network whose
+// bridge has a host interface enslaved, sends packets between them, and
+// checks that unplug releases the interface without deleting it.
+func TestFlatWithBridgeInterface(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, host := setup(t)
+	addVeth(t, host.Path, "phys0", "phys0p")
+	before := links(t, host.Path)
+	bridge := testenv.UniqueName("br")
+	a, b := vif(bridge, 1), vif(bridge, 2)
+	a.BridgeInterface, b.BridgeInterface = "phys0", "phys0"
+	ga, gb := testenv.StartNetnsProcess(t), testenv.StartNetnsProcess(t)
+	for _, p := range []struct {
+		v  network.VIF
+		ns string
+	}{{a, ga.Path}, {b, gb.Path}} {
+		require.NoError(t, d.Plug(ctx, "i", p.v))
+		require.NoError(t, d.Plug(ctx, "i", p.v))
+		t.Cleanup(func() { _ = d.Unplug(context.WithoutCancel(ctx), "i", p.v) })
+		require.NoError(t, d.Attach(ctx, "i", p.v, network.Target{NetNS: p.ns, IfName: "eth0", DefaultRouteV4: true}))
+	}
+	br := link(t, host.Path, bridge)
+	require.NotNil(t, br)
+	assert.Equal(t, br.Attrs().Index, link(t, host.Path, "phys0").Attrs().MasterIndex, "bridge_interface enslaved")
+	ping(t, ga.Path, "10.99.0.3")
+	ping(t, gb.Path, "fd00:99::2")
+
+	require.NoError(t, d.Unplug(ctx, "i", a))
+	require.NotNil(t, link(t, host.Path, bridge), "bridge stays while b is on it")
+	require.NoError(t, d.Unplug(ctx, "i", b))
+	assert.Equal(t, before, links(t, host.Path), "bridge deleted, phys0 kept")
+	assert.Zero(t, link(t, host.Path, "phys0").Attrs().MasterIndex, "phys0 released")
+}
+
+// TestBridgeInterfaceFaults: a missing interface and one enslaved to a
+// foreign bridge are typed errors that leave nothing behind.
+func TestBridgeInterfaceFaults(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, host := setup(t)
+	v := vif(testenv.UniqueName("br"), 1)
+	v.BridgeInterface = "nosuch0"
+	before := links(t, host.Path)
+	assert.ErrorIs(t, d.Plug(ctx, "i", v), network.ErrInvalidVIF)
+	assert.Equal(t, before, links(t, host.Path))
+
+	addVeth(t, host.Path, "phys1", "phys1p")
+	ns, err := linkutil.Open(host.Path)
+	require.NoError(t, err)
+	defer ns.Close()
+	foreign, _, err := ns.EnsureBridge(linkutil.BridgeSpec{Name: "foreign0"})
+	require.NoError(t, err)
+	require.NoError(t, ns.Handle().LinkSetMaster(link(t, host.Path, "phys1"), foreign))
+	before = links(t, host.Path)
+	v.BridgeInterface = "phys1"
+	assert.ErrorIs(t, d.Plug(ctx, "i", v), network.ErrDeviceConflict)
+	assert.Equal(t, before, links(t, host.Path), "the bridge this plug created is gone again")
+	assert.Equal(t, foreign.Attrs().Index, link(t, host.Path, "phys1").Attrs().MasterIndex)
+}
+
+// TestVLANMode plugs two instances on VLAN 42 carried over a veth pair
+// between two bridges and pings across where the kernel has 802.1Q. On a
+// kernel without it (as in this project's CI), it proves Plug returns the
+// typed error naming the missing feature and leaves nothing behind.
+func TestVLANMode(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, host := setup(t)
+	addVeth(t, host.Path, "trunk0", "trunk1")
+	before := links(t, host.Path)
+	a, b := vif(testenv.UniqueName("bra"), 1), vif(testenv.UniqueName("brb"), 2)
+	a.VLAN, b.VLAN = 42, 42
+	a.BridgeInterface, b.BridgeInterface = "trunk0", "trunk1"
+
+	if !linkutil.KernelHasVLAN() {
+		t.Log("kernel without CONFIG_VLAN_8021Q: checking the typed error")
+		err := d.Plug(ctx, "i", a)
+		require.ErrorIs(t, err, network.ErrKernelFeatureMissing)
+		var kf *network.KernelFeatureError
+		require.ErrorAs(t, err, &kf)
+		assert.Equal(t, "CONFIG_VLAN_8021Q", kf.Config)
+		assert.Contains(t, err.Error(), "802.1Q")
+		assert.Equal(t, before, links(t, host.Path), "nothing left behind")
+		require.NoError(t, d.Unplug(ctx, "i", a))
+		return
+	}
+	// Both VLAN devices are called vlan42: with one host namespace, the
+	// second VIF needs its own; put b's host side in a second namespace
+	// joined to the first by the trunk veth.
+	host2 := testenv.NewHostNetns(t)
+	hns, err := linkutil.Open(host.Path)
+	require.NoError(t, err)
+	defer hns.Close()
+	h2, err := linkutil.Open(host2.Path)
+	require.NoError(t, err)
+	defer h2.Close()
+	require.NoError(t, hns.Handle().LinkSetNsFd(link(t, host.Path, "trunk1"), h2.Fd()))
+	require.NoError(t, h2.Handle().LinkSetUp(link(t, host2.Path, "trunk1")))
+	d2, err := novanetwork.New(novanetwork.WithHostNetNS(host2.Path))
+	require.NoError(t, err)
+	defer d2.Close()
+	ga, gb := testenv.StartNetnsProcess(t), testenv.StartNetnsProcess(t)
+	require.NoError(t, d.Plug(ctx, "i", a))
+	require.NoError(t, d2.Plug(ctx, "i", b))
+	t.Cleanup(func() {
+		_ = d.Unplug(context.WithoutCancel(ctx), "i", a)
+		_ = d2.Unplug(context.WithoutCancel(ctx), "i", b)
+	})
+	require.NoError(t, d.Attach(ctx, "i", a, network.Target{NetNS: ga.Path, IfName: "eth0"}))
+	require.NoError(t, d2.Attach(ctx, "i", b, network.Target{NetNS: gb.Path, IfName: "eth0"}))
+	ping(t, ga.Path, "10.99.0.3")
+	require.NoError(t, d.Unplug(ctx, "i", a))
+	assert.NotContains(t, links(t, host.Path), "vlan42", "the VLAN device we made is deleted")
+}

@@ -1,0 +1,70 @@
+package ovs_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/internal/linkutil"
+	"github.com/dockervisor/dockervisor/network/networktest"
+)
+
+// TestConformance runs the VIFDriver suite against the hybrid and the
+// direct plug, each subtest on a private Open vSwitch of its own, so that
+// the host state it compares (links in the host namespace, ports on the
+// integration bridge) is the driver's alone.
+func TestConformance(t *testing.T) {
+	testenv.MustHaveOVS(t) // gate like the other tests
+	for _, hybrid := range []bool{true, false} {
+		t.Run(map[bool]string{true: "hybrid", false: "direct"}[hybrid], func(t *testing.T) {
+			t.Parallel()
+			networktest.TestVIFDriver(t, func(t *testing.T) networktest.Harness {
+				o := testenv.StartOVS(t)
+				d := newDriver(t, o)
+				return networktest.Harness{
+					Driver: d,
+					VIF: func(n int) network.VIF {
+						v := networktest.TestVIF(network.VIFTypeOVS, o.Bridge, n)
+						v.HybridPlug = hybrid
+						return v
+					},
+					NewNamespace: func(t *testing.T) (string, func()) {
+						p := testenv.StartNetnsProcess(t)
+						return p.Path, p.Kill
+					},
+					HostState: func(t *testing.T) []string {
+						state := linkNames(t, o.NetNS)
+						for _, p := range strings.Fields(o.MustVsctl(t, "list-ports", o.Bridge)) {
+							state = append(state, "ovs-port:"+p)
+						}
+						slices.Sort(state)
+						return state
+					},
+					GuestLinks: func(t *testing.T, path string) []string {
+						names := slices.DeleteFunc(linkNames(t, path), func(n string) bool { return n == "lo" })
+						slices.Sort(names)
+						return names
+					},
+				}
+			})
+		})
+	}
+}
+
+func linkNames(t *testing.T, path string) []string {
+	t.Helper()
+	ns, err := linkutil.Open(path)
+	require.NoError(t, err)
+	defer ns.Close()
+	links, err := ns.LinkList()
+	require.NoError(t, err)
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	return names
+}

@@ -1,0 +1,51 @@
+// Package ovs is the Open vSwitch VIF driver: it plugs VIFs of type
+// [network.VIFTypeOVS] on an integration bridge (br-int) the way Nova and
+// os-vif do, so that a Neutron Open vSwitch agent binds them.
+//
+//   - Hybrid plug (VIF.HybridPlug): a per-port Linux bridge qbrX (STP off,
+//     so ports forward at once), a veth qvbX/qvoX with qvbX on qbrX and
+//     transmit checksum offload off on qvbX, qvoX on the integration bridge;
+//     Attach adds a veth tapX/ethN with tapX on qbrX and ethN in the
+//     instance's namespace.
+//   - Direct plug: a veth tapX/nsX with tapX on the integration bridge and
+//     nsX parked in the host namespace until Attach moves it in as ethN
+//     (transmit checksum offload off on it).
+//
+// X is the port ID's start ([network.DeviceNames]). The port is added and
+// its external-ids (iface-id, iface-status, attached-mac, vm-uuid, and
+// created-by=dockervisor, the owner mark) are set in one ovs-vsctl
+// transaction; a port whose device Open vSwitch cannot open (ofport -1) is
+// [ErrPortFailed] and is rolled back. ovs-vsctl runs with --timeout through
+// a [Runner] ([Vsctl]; tests inject a recording one with [WithRunner]);
+// Open vSwitch not answering is [ErrUnavailable], which is also
+// [network.ErrUnavailable].
+//
+// # Userspace datapath
+//
+// The driver works with the userspace datapath (datapath_type=netdev),
+// which is what runs where the kernel has no Open vSwitch module. Two facts
+// of that datapath shape the driver: it reads and writes port devices
+// through packet sockets without completing checksums, so TCP needs
+// transmit checksum offload off on the veth end that sends into the
+// datapath; and it keeps a port's old device open when a device of the same
+// name reappears, so a port whose device was recreated is deleted and
+// added again in two transactions (a direct port after the instance's
+// namespace died, say).
+//
+// # Host namespace
+//
+// [WithHostNetNS] puts the host side (qbr, qvb, qvo, tap) in a given
+// network namespace. The userspace datapath opens port devices by name in
+// ovs-vswitchd's own namespace, so ovs-vswitchd must run in that namespace
+// too (ovsdb-server and ovs-vsctl can run anywhere: they talk over a unix
+// socket). The tests run a private ovs-vswitchd inside a private namespace
+// this way; see internal/testenv.
+//
+// # Idempotency and ownership
+//
+// Plug, Unplug and Detach are idempotent. Unplug deletes only what the
+// driver created: Linux devices carrying the alias "dockervisor:<port ID>"
+// and Open vSwitch ports carrying the owner mark. It never deletes the
+// integration bridge, and a failed Plug or Attach removes what that call
+// created.
+package ovs

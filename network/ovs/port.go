@@ -1,0 +1,170 @@
+package ovs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// OwnerKey and OwnerValue mark the Open vSwitch interfaces this package
+// creates (external-ids:created-by=dockervisor). Unplug deletes a port only
+// when its interface carries the mark, so ports plugged by others (the
+// Neutron agent, os-vif, an operator) under the same name are left alone.
+const (
+	OwnerKey   = "created-by"
+	OwnerValue = "dockervisor"
+)
+
+// portSpec is one port on the integration bridge, with the external-ids a
+// Neutron Open vSwitch agent reads to bind it.
+type portSpec struct {
+	Bridge  string // integration bridge
+	Name    string // port and interface name: qvoX (hybrid) or tapX (direct)
+	IfaceID string // external-ids:iface-id, the Neutron port ID
+	MAC     string // external-ids:attached-mac; empty leaves it out
+	VMUUID  string // external-ids:vm-uuid, the instance ID
+}
+
+// addArgs is the single ovs-vsctl transaction that adds the port (or keeps
+// it, if it exists) and sets its external-ids.
+func (p portSpec) addArgs() []string {
+	args := []string{
+		"--", "--may-exist", "add-port", p.Bridge, p.Name,
+		"--", "set", "Interface", p.Name,
+		"external-ids:iface-id=" + quote(p.IfaceID),
+		"external-ids:iface-status=active",
+	}
+	if p.MAC != "" {
+		args = append(args, "external-ids:attached-mac="+quote(p.MAC))
+	}
+	args = append(args,
+		"external-ids:vm-uuid="+quote(p.VMUUID),
+		"external-ids:"+OwnerKey+"="+OwnerValue,
+	)
+	return args
+}
+
+// quote writes s as an OVSDB string atom (JSON string syntax), so that
+// colons, spaces and quotes in IDs reach the database unchanged.
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// iface is what the driver reads back about an interface.
+type iface struct {
+	Exists     bool
+	OFPort     int // -1 when the device could not be opened; 0 when not yet assigned
+	Error      string
+	ExternalID map[string]string
+}
+
+func (i iface) owned() bool { return i.ExternalID[OwnerKey] == OwnerValue }
+
+// getIface reads an interface by name; a missing one is Exists false.
+func getIface(ctx context.Context, r Runner, name string) (iface, error) {
+	out, err := r.Run(ctx, "--format=json", "--columns=ofport,error,external_ids", "find", "Interface", "name="+quote(name))
+	if err != nil {
+		return iface{}, err
+	}
+	return parseIface(out)
+}
+
+// parseIface decodes the JSON table of a find with the columns ofport,
+// error and external_ids.
+func parseIface(out []byte) (iface, error) {
+	var tbl struct {
+		Data [][]json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(out, &tbl); err != nil {
+		return iface{}, fmt.Errorf("%w: decode interface: %w", ErrCommand, err)
+	}
+	if len(tbl.Data) == 0 {
+		return iface{}, nil
+	}
+	row := tbl.Data[0]
+	if len(row) != 3 {
+		return iface{}, fmt.Errorf("%w: decode interface: %d columns, want 3", ErrCommand, len(row))
+	}
+	i := iface{Exists: true, ExternalID: map[string]string{}}
+	// An unset optional column is ["set",[]].
+	_ = json.Unmarshal(row[0], &i.OFPort)
+	_ = json.Unmarshal(row[1], &i.Error)
+	var m []json.RawMessage
+	if err := json.Unmarshal(row[2], &m); err == nil && len(m) == 2 {
+		var pairs [][2]string
+		if err := json.Unmarshal(m[1], &pairs); err == nil {
+			for _, p := range pairs {
+				i.ExternalID[p[0]] = p[1]
+			}
+		}
+	}
+	return i, nil
+}
+
+// addPort adds p in one transaction and checks that Open vSwitch opened
+// its device. fresh says that the caller has just created the device: a
+// port of that name left from an earlier device is stale (Open vSwitch
+// keeps the old device open when the name reappears) and is deleted first,
+// as is an existing port of ours that failed. It reports whether the port
+// is new, so that a rollback deletes only a port this call added. A port
+// that exists but is not ours is left alone and is an error.
+//
+// The common path is two ovs-vsctl runs: a read of the interface, and the
+// add transaction, after which ovs-vsctl itself reports a new interface
+// that ovs-vswitchd could not open (see [Vsctl]).
+func addPort(ctx context.Context, r Runner, p portSpec, fresh bool) (added bool, err error) {
+	before, err := getIface(ctx, r, p.Name)
+	if err != nil {
+		return false, err
+	}
+	if before.Exists && !before.owned() {
+		return false, fmt.Errorf("%w: interface %s exists and was not created by %s", ErrCommand, p.Name, OwnerValue)
+	}
+	if before.Exists && (fresh || before.check(p.Name) != nil) {
+		if err := delPort(ctx, r, p.Name); err != nil {
+			return false, err
+		}
+		before = iface{}
+	}
+	added = !before.Exists
+	if _, err := r.Run(ctx, p.addArgs()...); err != nil {
+		if added && errors.Is(err, ErrPortFailed) {
+			err = errors.Join(err, delPort(ctx, r, p.Name))
+		}
+		return false, err
+	}
+	return added, nil
+}
+
+// check reports an interface that Open vSwitch could not open.
+func (i iface) check(name string) error {
+	switch {
+	case !i.Exists:
+		return fmt.Errorf("%w: interface %s vanished after add-port", ErrPortFailed, name)
+	case i.OFPort < 0 || i.Error != "":
+		return fmt.Errorf("%w: interface %s: ofport %d: %s", ErrPortFailed, name, i.OFPort, i.Error)
+	}
+	return nil
+}
+
+// delPort deletes the port name from whatever bridge holds it; a missing
+// port is success.
+func delPort(ctx context.Context, r Runner, name string) error {
+	_, err := r.Run(ctx, "--if-exists", "del-port", name)
+	return err
+}
+
+// delOwnedPort deletes the port name if its interface carries the owner
+// mark; a missing port, or one created by others, is left alone.
+func delOwnedPort(ctx context.Context, r Runner, name string) error {
+	i, err := getIface(ctx, r, name)
+	if err != nil {
+		return err
+	}
+	if !i.Exists || !i.owned() {
+		return nil
+	}
+	return delPort(ctx, r, name)
+}

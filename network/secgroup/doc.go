@@ -1,0 +1,73 @@
+// Package secgroup enforces security groups, as Neutron models them, on
+// the ports that the VIF drivers plug on Linux bridges (the linuxbridge
+// and novanetwork drivers, and the per-port bridge of an Open vSwitch
+// hybrid plug). It is a host-wide service a compute agent drives, like
+// Nova's firewall driver; it is not part of hypervisor.Driver.
+//
+// A [Group] holds [Rule]s (direction, ethertype, protocol, port range or
+// ICMP type and code, remote CIDR or remote group). A [Port] is in any
+// number of groups; their rules add up. The [Firewall] drops what no
+// ingress rule admits, drops egress no egress rule admits (Neutron's default
+// group, [DefaultRules], admits all egress), and admits the replies and
+// related packets of admitted connections both ways (stateful). Each port
+// may send only from its MAC and fixed IPs (and its IPv6 link-local
+// address); DHCP, DHCPv6 and IPv6 neighbour discovery and MLD work
+// whatever the rules; a port may not act as a DHCP server or send router
+// advertisements.
+//
+// # Kernel layout (nf_tables, through google/nftables)
+//
+// Three tables named [TableName]:
+//   - ip and ip6: a base chain on the forward hook jumps to "egress" and
+//     then "ingress", which dispatch each bridged packet with the physdev
+//     match (xtables compat) on its input port to the port's "o-<port>"
+//     chain and on its output port to "i-<port>". Under br_netfilter the
+//     IPv4/IPv6 hooks see the bridge, not the port, as input and output
+//     device (iifname is the bridge; meta ibrname is refused outside the
+//     bridge family), so physdev is the match that sees bridge ports, as in
+//     Neutron's hybrid iptables firewall; compat matches exist in the ip and
+//     ip6 families only, hence two tables. Port chains start with
+//     "ct state established,related" (conntrack is the IPv4/IPv6 one: this
+//     kernel has no bridge-family conntrack), hold the flattened rules of
+//     the port's groups and end with drop. Each group has an address set
+//     "rg-<group>" per family, holding its ports' fixed IPs, which
+//     remote-group rules look up: a membership change changes set elements,
+//     not rules.
+//   - bridge: a prerouting base chain dispatches with a verdict map on the
+//     input port to "s-<port>", the stateless anti-spoofing chain (Ethernet
+//     source, IPv4/IPv6 source, ARP sender; other ethertypes dropped).
+//
+// # Atomicity
+//
+// Every call is one netlink batch, committed by the kernel as one
+// transaction: it applies fully or not at all, and packets see the rules
+// before or after it, never half of them. Updates rewrite only the chains
+// and sets that change. Connection tracking is untouched, so established
+// connections still admitted by the new rules keep flowing (and, as in
+// Neutron without conntrack cleanup, established connections stay up even
+// when a rule that admitted them is removed). Bad input is refused before
+// anything is sent.
+//
+// # Idempotency and restarts
+//
+// Applying a state the Firewall already holds sends nothing. RemovePort and
+// DeleteGroup of what is gone succeed; the tables go with the last port.
+// A new Firewall owns the tables: its first change, or [Firewall.Sync],
+// rebuilds them from its own state, removing leftovers. After an agent
+// restart, call Sync with every port and group first.
+//
+// # Errors
+//
+// [ErrInvalidRule], [ErrUnknownGroup], [ErrGroupInUse], [ErrInvalidPort]
+// (also network.ErrInvalidVIF), [ErrPortNotPlugged], and
+// [ErrNotEnforceable] (also errors.ErrUnsupported) for an Open vSwitch port
+// plugged without hybrid plug: there is no Linux bridge to filter on, so
+// [PortFromVIF] refuses it rather than leave it unfiltered.
+//
+// # Host namespace and concurrency
+//
+// [WithHostNetNS] puts the tables in another network namespace than the
+// process's own (tests use a private one). A Firewall is safe for concurrent
+// use; one lock, host-wide and separate from any per-instance lock,
+// serialises its changes. Use one Firewall per host namespace.
+package secgroup
