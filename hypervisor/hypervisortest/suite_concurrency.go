@@ -3,6 +3,7 @@ package hypervisortest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -56,7 +57,8 @@ func testConcurrency(t *testing.T, e *env) {
 // testReadsDuringTransitions checks that Info, ConsoleOutput and
 // InstanceStats are serialised with the transitions of their instance: a
 // read that ran in the middle of a hard reboot would see the instance
-// stopped, or sample a process that is gone.
+// stopped, or sample a process that is gone. Each kind of read loops in
+// its own goroutine while the instance reboots.
 func testReadsDuringTransitions(t *testing.T, e *env) {
 	if !e.caps.Reboot {
 		t.Skip("driver cannot reboot")
@@ -66,35 +68,50 @@ func testReadsDuringTransitions(t *testing.T, e *env) {
 	ctx := t.Context()
 	const reboots = 4
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range reboots {
-			assert.NoError(t, e.d.Reboot(ctx, spec.ID, hypervisor.RebootOptions{Hard: true}), "reboot %d", i)
-		}
-	}()
-	for reads := 0; ; reads++ {
-		select {
-		case <-done:
-			assert.Equal(t, stR, e.info(t, spec.ID).State)
-			return
-		default:
-		}
+	var wg sync.WaitGroup
+	infoRunning := func() error {
 		info, err := e.d.Info(ctx, spec.ID)
-		if assert.NoError(t, err, "Info") {
-			assert.Equal(t, stR, info.State, "Info during a reboot (read %d)", reads)
-			assert.Positive(t, info.PID, "Info during a reboot (read %d)", reads)
+		if err == nil && (info.State != stR || info.PID <= 0) {
+			err = fmt.Errorf("state %s, PID %d: want running with a PID", info.State, info.PID)
 		}
-		_, err = e.d.ConsoleOutput(ctx, spec.ID, hypervisor.ConsoleOptions{TailLines: 1})
-		assert.NoError(t, err, "ConsoleOutput during a reboot")
-		if e.caps.InstanceStats {
-			_, err = e.d.InstanceStats(ctx, spec.ID)
-			assert.NoError(t, err, "InstanceStats during a reboot")
-		}
-		if t.Failed() {
-			<-done
-			return
-		}
+		return err
 	}
+	read := func(what string, fn func() error) {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if !assert.NoError(t, fn(), "%s during a reboot", what) {
+					return
+				}
+			}
+		})
+	}
+	// Several Info readers, since one Info may take a while (a backend
+	// may sample usage over a second) and a reboot leaves the instance
+	// stopped only briefly.
+	for range 3 {
+		read("Info", infoRunning)
+	}
+	read("ConsoleOutput", func() error {
+		_, err := e.d.ConsoleOutput(ctx, spec.ID, hypervisor.ConsoleOptions{TailLines: 1})
+		return err
+	})
+	if e.caps.InstanceStats {
+		read("InstanceStats", func() error {
+			_, err := e.d.InstanceStats(ctx, spec.ID)
+			return err
+		})
+	}
+	for i := range reboots {
+		assert.NoError(t, e.d.Reboot(ctx, spec.ID, hypervisor.RebootOptions{Hard: true}), "reboot %d", i)
+	}
+	close(done)
+	wg.Wait()
+	assert.Equal(t, stR, e.info(t, spec.ID).State)
 }
 
 func testContext(t *testing.T, e *env) {
