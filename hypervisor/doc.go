@@ -36,9 +36,13 @@
 // 0 leaves it shut down.
 //
 // Every transition that starts the instance's process (Spawn, PowerOn,
-// Reboot, Restore, Unpause does not) re-applies the spawn-time resource
-// limits and re-attaches the instance's VIFs from state the backend keeps,
-// so an instance comes back exactly as it was spawned.
+// Reboot, Restore; Unpause does not) re-applies the spawn-time resource
+// limits and, in a backend that plugs VIFs ([Capabilities] VIFs),
+// re-attaches the instance's VIFs from state the backend keeps, so an
+// instance comes back exactly as it was spawned. A start that fails after
+// the process started leaves the instance stopped, in the state it was in
+// before the call (a failed Restore leaves it soft-deleted), and never
+// reported in one state while the backend's engine shows another.
 //
 // # Idempotency
 //
@@ -49,10 +53,16 @@
 //
 // # Concurrency
 //
-// A Driver is safe for concurrent use. Calls for the same instance ID are
-// serialised by the backend in arrival order; calls for different IDs run
-// concurrently. A call whose context ends while it waits for another call on
-// the same ID returns the context's error without doing anything.
+// A Driver is safe for concurrent use. Calls for the same instance ID
+// (every method that takes an ID, Info, ConsoleOutput and InstanceStats
+// included) are serialised by the backend in arrival order, so a read never
+// sees an instance in the middle of a transition; calls for different IDs
+// run concurrently. A call whose context ends while it waits for another
+// call on the same ID returns the context's error without doing anything.
+// List and HostResources take no instance's turn: they never wait for a
+// slow call on one instance, and may show an instance that is in the middle
+// of a transition in an intermediate state (a rebooting instance as shut
+// down).
 //
 // # Errors
 //

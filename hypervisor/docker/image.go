@@ -3,13 +3,9 @@ package docker
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/moby/moby/client"
 
@@ -51,48 +47,19 @@ func (r imageRecord) matches(m image.Metadata) bool {
 	return m.Checksum != "" && r.Checksum == m.Checksum && r.Size == m.Size
 }
 
-func (d *Driver) imageRecordPath(storeID string) string {
-	sum := sha256.Sum256([]byte(storeID))
-	return filepath.Join(d.opts.stateDir, "images", hex.EncodeToString(sum[:16])+".json")
-}
-
-func (d *Driver) loadImageRecord(storeID string) (imageRecord, bool) {
-	b, err := os.ReadFile(d.imageRecordPath(storeID))
-	if err != nil {
-		return imageRecord{}, false
-	}
-	var r imageRecord
-	if json.Unmarshal(b, &r) != nil || r.StoreID != storeID {
-		return imageRecord{}, false
-	}
-	return r, true
-}
-
-func (d *Driver) saveImageRecord(r imageRecord) error {
-	p := d.imageRecordPath(r.StoreID)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(p, b)
-}
-
 // ensureImage returns the engine reference of the instance image: with an
 // image store, the store image loaded into the engine (fetched if missing
 // or stale); without one, ref itself once the engine has it.
 func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
 	if d.opts.images == nil {
 		if _, err := api.ImageInspect(ctx, ref); err != nil {
-			return "", translate(err, hypervisor.ErrImageNotFound)
+			return "", classify(err, hypervisor.ErrImageNotFound)
 		}
 		return ref, nil
 	}
 	meta, err := d.opts.images.Stat(ctx, ref)
 	if err != nil {
-		return "", storeErr(ref, err)
+		return "", fmt.Errorf("store image %s: %w", ref, classify(err, hypervisor.ErrImageNotFound))
 	}
 	if meta.ContainerFormat != "" && meta.ContainerFormat != image.ContainerFormatDocker {
 		return "", fmt.Errorf("%w: store image %s has container format %q: %w",
@@ -124,7 +91,7 @@ func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (st
 
 // cached reports whether tag on the engine holds the store image meta.
 func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) bool {
-	rec, ok := d.loadImageRecord(meta.ID)
+	rec, ok := d.state.loadImage(meta.ID)
 	if !ok || !rec.matches(meta) {
 		return false
 	}
@@ -137,7 +104,7 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 	d.log.DebugContext(ctx, "fetching image", "store_id", meta.ID, "tag", tag, "size", meta.Size)
 	rc, err := d.opts.images.Open(ctx, meta.ID)
 	if err != nil {
-		return storeErr(meta.ID, err)
+		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
 	}
 	// Verify against the metadata the cache record will hold, whatever the
 	// store checks itself: the engine load never gets the end of the
@@ -148,12 +115,12 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 	}
 	src := image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256})
 	defer src.Close()
-	prev, _ := d.loadImageRecord(meta.ID)
+	prev, _ := d.state.loadImage(meta.ID)
 	engineID, err := engine.Load(ctx, api, src, tag)
 	if err != nil {
-		return storeErr(meta.ID, err)
+		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
 	}
-	if err := d.saveImageRecord(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID}); err != nil {
+	if err := d.state.saveImage(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID}); err != nil {
 		return err
 	}
 	if prev.EngineID != "" && prev.EngineID != engineID {
@@ -176,22 +143,6 @@ func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id stri
 	if _, err := api.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !isNotFound(err) && !isConflict(err) {
 		d.log.DebugContext(ctx, "remove superseded image", "image", id, "err", err)
 	}
-}
-
-// storeErr classifies an image store or image load error for a Driver
-// caller, keeping the image package's class in the chain.
-func storeErr(id string, err error) error {
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	case errors.Is(err, image.ErrNotFound):
-		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrImageNotFound, id, err)
-	case errors.Is(err, image.ErrInvalidArgument):
-		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrInvalidArgument, id, err)
-	case errors.Is(err, image.ErrUnavailable):
-		return fmt.Errorf("%w: image store: %w", hypervisor.ErrUnavailable, err)
-	}
-	return fmt.Errorf("fetch store image %s: %w", id, err)
 }
 
 var _ engine.LoadAPI = (APIClient)(nil)

@@ -79,6 +79,7 @@ func TestDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"MissingAndInvalidID", testMissingAndInvalidID},
 		{"Events", testEvents},
 		{"Concurrency", testConcurrency},
+		{"ReadsDuringTransitions", testReadsDuringTransitions},
 		{"Context", testContext},
 		{"PowerOffTimeout", testPowerOffTimeout},
 		{"ConsoleOutput", testConsoleOutput},
