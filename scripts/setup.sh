@@ -21,6 +21,8 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ovs-vsctl >/dev/null 2>&1 || need+=(openvswitch-switch)
 command -v glance-api >/dev/null 2>&1 || need+=(glance-api)
+# OCI image-layout archives for the image tests are made by the real skopeo.
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"
