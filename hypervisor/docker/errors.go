@@ -32,14 +32,38 @@ func translate(err error, notFound error) error {
 	return err
 }
 
-// opErr wraps err in a *hypervisor.OpError, unless it is nil.
+// opErr wraps err in a *hypervisor.OpError, unless it is nil. An error
+// that carries no hypervisor class yet (an engine or state-directory
+// failure nothing classified) gets ErrUnavailable, so that every error a
+// Driver method returns wraps exactly one class; the context's own errors
+// pass as they are.
 func opErr(op, id string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if !hasClass(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, err)
 	}
 	var oe *hypervisor.OpError
 	if errors.As(err, &oe) && oe.Op == op && oe.ID == id {
 		return err
 	}
 	return &hypervisor.OpError{Op: op, ID: id, Err: err}
+}
+
+// classes are the hypervisor error classes.
+var classes = []error{
+	hypervisor.ErrNotFound, hypervisor.ErrAlreadyExists, hypervisor.ErrInvalidState,
+	hypervisor.ErrInvalidArgument, hypervisor.ErrImageNotFound, hypervisor.ErrUnavailable,
+	hypervisor.ErrNotSupported,
+}
+
+// hasClass reports whether err wraps one of the hypervisor error classes.
+func hasClass(err error) bool {
+	for _, c := range classes {
+		if errors.Is(err, c) {
+			return true
+		}
+	}
+	return false
 }

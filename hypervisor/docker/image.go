@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -85,6 +87,9 @@ func (d *Driver) saveImageRecord(r imageRecord) error {
 // or stale); without one, ref itself once the engine has it.
 func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
 	if d.opts.images == nil {
+		if err := checkImageRef(ref); err != nil {
+			return "", err
+		}
 		if _, err := api.ImageInspect(ctx, ref); err != nil {
 			return "", translate(err, hypervisor.ErrImageNotFound)
 		}
@@ -122,6 +127,25 @@ func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (st
 	}
 }
 
+// engineImageID matches an engine image ID, full or short, with or without
+// its algorithm.
+var engineImageID = regexp.MustCompile(`^(?:sha256:[a-f0-9]{64}|[a-f0-9]{12,64})$`)
+
+// checkImageRef checks an engine image reference against the reference
+// grammar (name[:tag][@digest], or an image ID), so that no caller string
+// can reach an engine endpoint other than the image one: the client puts
+// the reference into the request path, where "../containers/x" would be
+// cleaned into another endpoint.
+func checkImageRef(ref string) error {
+	if engineImageID.MatchString(ref) {
+		return nil
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return fmt.Errorf("%w: image reference %q: %w", hypervisor.ErrInvalidArgument, ref, err)
+	}
+	return nil
+}
+
 // cached reports whether tag on the engine holds the store image meta.
 func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) bool {
 	rec, ok := d.loadImageRecord(meta.ID)
@@ -135,26 +159,37 @@ func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta ima
 // fetchImage streams the store image into the engine, verifying it.
 func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metadata, tag string) error {
 	d.log.DebugContext(ctx, "fetching image", "store_id", meta.ID, "tag", tag, "size", meta.Size)
-	rc, err := d.opts.images.Open(ctx, meta.ID)
+	// The engine's platform picks the image of an OCI index.
+	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
-		return storeErr(meta.ID, err)
+		return storeErr(meta.ID, translate(err, hypervisor.ErrUnavailable))
+	}
+	platform := ""
+	if v.Os != "" && v.Arch != "" {
+		platform = v.Os + "/" + v.Arch
 	}
 	// Verify against the metadata the cache record will hold, whatever the
 	// store checks itself: the engine load never gets the end of the
-	// archive on a mismatch.
+	// archive on a mismatch. An OCI layout is opened twice (see
+	// engine.LoadFrom); each read is verified.
 	size := meta.Size
 	if size <= 0 {
 		size = -1 // unknown: check the digest only
 	}
-	src := image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256})
-	defer src.Close()
+	open := func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := d.opts.images.Open(ctx, meta.ID)
+		if err != nil {
+			return nil, err
+		}
+		return image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256}), nil
+	}
 	prev, _ := d.loadImageRecord(meta.ID)
-	engineID, err := engine.Load(ctx, api, src, tag)
+	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform})
 	if err != nil {
 		return storeErr(meta.ID, err)
 	}
 	if err := d.saveImageRecord(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID}); err != nil {
-		return err
+		return fmt.Errorf("%w: record store image %s: %w", hypervisor.ErrUnavailable, meta.ID, err)
 	}
 	if prev.EngineID != "" && prev.EngineID != engineID {
 		// The store image changed: the old version lost its tag. Remove it
@@ -179,19 +214,28 @@ func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id stri
 }
 
 // storeErr classifies an image store or image load error for a Driver
-// caller, keeping the image package's class in the chain.
+// caller, keeping the image package's class in the chain. Every error gets
+// exactly one hypervisor class; only the context's own errors pass as they
+// are, as the package documentation says.
 func storeErr(id string, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	case errors.Is(err, hypervisor.ErrInvalidArgument), errors.Is(err, hypervisor.ErrImageNotFound), errors.Is(err, hypervisor.ErrUnavailable):
+		return err // classified already
+	case errors.Is(err, image.ErrInvalidArgument):
+		// Before ErrNotFound: a store calls a malformed ID both.
+		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrInvalidArgument, id, err)
 	case errors.Is(err, image.ErrNotFound):
 		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrImageNotFound, id, err)
-	case errors.Is(err, image.ErrInvalidArgument):
-		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrInvalidArgument, id, err)
+	case errors.Is(err, image.ErrUnsupportedFormat), errors.Is(err, image.ErrChecksumMismatch), errors.Is(err, engine.ErrLoadFailed):
+		// The image cannot be loaded as it is: retrying will not help.
+		return fmt.Errorf("%w: store image %s cannot be loaded: %w", hypervisor.ErrInvalidArgument, id, err)
 	case errors.Is(err, image.ErrUnavailable):
 		return fmt.Errorf("%w: image store: %w", hypervisor.ErrUnavailable, err)
 	}
-	return fmt.Errorf("fetch store image %s: %w", id, err)
+	// Anything else failed in the backend (the engine, the state directory).
+	return fmt.Errorf("%w: fetch store image %s: %w", hypervisor.ErrUnavailable, id, err)
 }
 
 var _ engine.LoadAPI = (APIClient)(nil)
