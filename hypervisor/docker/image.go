@@ -26,6 +26,16 @@ import (
 // engine's image load, its sha256 verified on the way, and tagged
 // engine.TagFor(ID). Concurrent spawns of the same missing image fetch it
 // once. Loaded images stay on the engine as a cache.
+//
+// Store images (container format "docker") may be docker-save archives or
+// OCI image-layout archives (see engine.LoadFrom); the image of an OCI
+// index is picked for the engine's platform. An archive the engine cannot
+// load is ErrInvalidArgument wrapping image.ErrUnsupportedFormat, a store
+// image whose data does not match its checksum ErrInvalidArgument wrapping
+// image.ErrChecksumMismatch, and a malformed store ID ErrInvalidArgument.
+//
+// Without an image store, the spec's Image is an engine image reference,
+// checked against the reference grammar before any engine call.
 func WithImageStore(s image.Reader) Option {
 	return func(o *options) error {
 		if s == nil {

@@ -479,4 +479,3 @@ func TestSpawnEveryFailurePathHasOneClass(t *testing.T) {
 		requireOneClass(t, err, hypervisor.ErrUnavailable)
 	})
 }
-
