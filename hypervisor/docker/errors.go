@@ -10,6 +10,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/engine"
 )
 
 // classify is the one place where an error from below the Driver (the
@@ -23,9 +24,15 @@ func classify(err error, notFound error) error {
 		return nil
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), hasClass(err):
 		return err
+	case errors.Is(err, image.ErrInvalidArgument):
+		// Before not-found: a store calls a malformed ID both.
+		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
+	case errors.Is(err, image.ErrUnsupportedFormat), errors.Is(err, image.ErrChecksumMismatch), errors.Is(err, engine.ErrLoadFailed):
+		// The image cannot be loaded as it is: retrying will not help.
+		return fmt.Errorf("%w: cannot be loaded: %w", hypervisor.ErrInvalidArgument, err)
 	case errors.Is(err, image.ErrNotFound), cerrdefs.IsNotFound(err):
 		return fmt.Errorf("%w: %w", notFound, err)
-	case errors.Is(err, image.ErrInvalidArgument), cerrdefs.IsInvalidArgument(err):
+	case cerrdefs.IsInvalidArgument(err):
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
 	case errors.Is(err, image.ErrUnavailable), client.IsErrConnectionFailed(err), cerrdefs.IsUnavailable(err):
 		return fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, err)
@@ -35,10 +42,16 @@ func classify(err error, notFound error) error {
 	return err
 }
 
+// classes are the hypervisor error classes.
+var classes = []error{
+	hypervisor.ErrNotFound, hypervisor.ErrAlreadyExists, hypervisor.ErrInvalidState,
+	hypervisor.ErrInvalidArgument, hypervisor.ErrImageNotFound, hypervisor.ErrUnavailable,
+	hypervisor.ErrNotSupported,
+}
+
 // hasClass reports whether err already wraps a hypervisor error class.
 func hasClass(err error) bool {
-	for _, c := range []error{hypervisor.ErrNotFound, hypervisor.ErrAlreadyExists, hypervisor.ErrInvalidState,
-		hypervisor.ErrInvalidArgument, hypervisor.ErrImageNotFound, hypervisor.ErrUnavailable, hypervisor.ErrNotSupported} {
+	for _, c := range classes {
 		if errors.Is(err, c) {
 			return true
 		}
@@ -46,8 +59,17 @@ func hasClass(err error) bool {
 	return false
 }
 
-// opErr wraps err in a *hypervisor.OpError, unless it is nil.
-func opErr(op, id string, err error) error { return hypervisor.WrapOp(op, id, err) }
+// opErr wraps err in a *hypervisor.OpError, unless it is nil. An error
+// that carries no hypervisor class yet (an engine or state-directory
+// failure nothing classified) gets ErrUnavailable, so that every error a
+// Driver method returns wraps exactly one class; the context's own errors
+// pass as they are.
+func opErr(op, id string, err error) error {
+	if err != nil && !hasClass(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, err)
+	}
+	return hypervisor.WrapOp(op, id, err)
+}
 
 // isNotFound reports a missing container or image, from the engine or
 // already classified.

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -180,11 +181,28 @@ func (d *Driver) AvailableNodes(ctx context.Context) ([]string, error) {
 // limit, block I/O, and the counters of every interface in the instance's
 // network namespace, read there through netlink because the engine does
 // not see interfaces it did not create. A stopped instance has zero usage
-// and no interfaces.
+// and no interfaces. A sample that races a restart of the instance (a
+// reboot) is taken again; an instance that restarts during every one of
+// statsAttempts samples gives ErrUnavailable.
 func (d *Driver) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
-	s, err := d.instanceStats(ctx, id)
-	return s, opErr("instance-stats", id, err)
+	for attempt := 1; ; attempt++ {
+		s, err := d.instanceStats(ctx, id)
+		if errors.Is(err, errRestarted) {
+			if attempt < statsAttempts && ctx.Err() == nil {
+				continue
+			}
+			err = fmt.Errorf("%w: %w during each of %d samples", hypervisor.ErrUnavailable, err, attempt)
+		}
+		return s, opErr("instance-stats", id, err)
+	}
 }
+
+// statsAttempts bounds the samples InstanceStats takes of an instance that
+// keeps restarting while it is sampled.
+const statsAttempts = 10
+
+// errRestarted means the instance's process changed while it was sampled.
+var errRestarted = errors.New("instance restarted while it was sampled")
 
 func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, error) {
 	api, unlock, err := d.lockInstance(ctx, id)
@@ -209,7 +227,8 @@ func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, 
 	// give another process's counters.
 	ns, err := openNetNS(c.State.Pid)
 	if err != nil {
-		return stats.Instance{}, fmt.Errorf("%w: open network namespace: %w", hypervisor.ErrInvalidState, err)
+		// The process exited since the inspect: a restart or a stop.
+		return stats.Instance{}, fmt.Errorf("%w: open network namespace: %w", errRestarted, err)
 	}
 	if ns != nil {
 		defer ns.Close()
@@ -238,7 +257,7 @@ func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, 
 		return stats.Instance{}, err
 	}
 	if again.State.Pid != c.State.Pid {
-		return stats.Instance{}, fmt.Errorf("%w: instance restarted while it was sampled", hypervisor.ErrInvalidState)
+		return stats.Instance{}, errRestarted
 	}
 	ifaces, err := interfaceCounters(ctx, ns)
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -20,6 +22,16 @@ import (
 // engine's image load, its sha256 verified on the way, and tagged
 // engine.TagFor(ID). Concurrent spawns of the same missing image fetch it
 // once. Loaded images stay on the engine as a cache.
+//
+// Store images (container format "docker") may be docker-save archives or
+// OCI image-layout archives (see engine.LoadFrom); the image of an OCI
+// index is picked for the engine's platform. An archive the engine cannot
+// load is ErrInvalidArgument wrapping image.ErrUnsupportedFormat, a store
+// image whose data does not match its checksum ErrInvalidArgument wrapping
+// image.ErrChecksumMismatch, and a malformed store ID ErrInvalidArgument.
+//
+// Without an image store, the spec's Image is an engine image reference,
+// checked against the reference grammar before any engine call.
 func WithImageStore(s image.Reader) Option {
 	return func(o *options) error {
 		if s == nil {
@@ -52,6 +64,9 @@ func (r imageRecord) matches(m image.Metadata) bool {
 // or stale); without one, ref itself once the engine has it.
 func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
 	if d.opts.images == nil {
+		if err := checkImageRef(ref); err != nil {
+			return "", err
+		}
 		if _, err := api.ImageInspect(ctx, ref); err != nil {
 			return "", classify(err, hypervisor.ErrImageNotFound)
 		}
@@ -89,6 +104,25 @@ func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (st
 	}
 }
 
+// engineImageID matches an engine image ID, full or short, with or without
+// its algorithm.
+var engineImageID = regexp.MustCompile(`^(?:sha256:[a-f0-9]{64}|[a-f0-9]{12,64})$`)
+
+// checkImageRef checks an engine image reference against the reference
+// grammar (name[:tag][@digest], or an image ID), so that no caller string
+// can reach an engine endpoint other than the image one: the client puts
+// the reference into the request path, where "../containers/x" would be
+// cleaned into another endpoint.
+func checkImageRef(ref string) error {
+	if engineImageID.MatchString(ref) {
+		return nil
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return fmt.Errorf("%w: image reference %q: %w", hypervisor.ErrInvalidArgument, ref, err)
+	}
+	return nil
+}
+
 // cached reports whether tag on the engine holds the store image meta.
 func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) bool {
 	rec, ok := d.state.loadImage(meta.ID)
@@ -102,21 +136,32 @@ func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta ima
 // fetchImage streams the store image into the engine, verifying it.
 func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metadata, tag string) error {
 	d.log.DebugContext(ctx, "fetching image", "store_id", meta.ID, "tag", tag, "size", meta.Size)
-	rc, err := d.opts.images.Open(ctx, meta.ID)
+	// The engine's platform picks the image of an OCI index.
+	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
-		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
+		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrUnavailable))
+	}
+	platform := ""
+	if v.Os != "" && v.Arch != "" {
+		platform = v.Os + "/" + v.Arch
 	}
 	// Verify against the metadata the cache record will hold, whatever the
 	// store checks itself: the engine load never gets the end of the
-	// archive on a mismatch.
+	// archive on a mismatch. An OCI layout is opened twice (see
+	// engine.LoadFrom); each read is verified.
 	size := meta.Size
 	if size <= 0 {
 		size = -1 // unknown: check the digest only
 	}
-	src := image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256})
-	defer src.Close()
+	open := func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := d.opts.images.Open(ctx, meta.ID)
+		if err != nil {
+			return nil, err
+		}
+		return image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256}), nil
+	}
 	prev, _ := d.state.loadImage(meta.ID)
-	engineID, err := engine.Load(ctx, api, src, tag)
+	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform})
 	if err != nil {
 		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
 	}

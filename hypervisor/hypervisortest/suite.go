@@ -86,6 +86,7 @@ func TestDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"VIFs", testVIFs},
 		{"Snapshot", testSnapshot},
 		{"Host", testHost},
+		{"StatsDuringReboot", testStatsDuringReboot},
 		{"Close", testClose},
 	}
 	for _, tt := range tests {
