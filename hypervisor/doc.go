@@ -28,19 +28,24 @@
 //	             created
 //	Restore      soft-deleted                              running       -
 //	Snapshot     running, paused, shutdown, crashed        (unchanged)   -
+//	Exec         running                                   (unchanged)   -
+//	AttachConsole running                                  (unchanged)   -
 //	Destroy      every state                               (gone)        no instance
 //
 // Info, List, ConsoleOutput, InstanceStats and UpdateMetadata are valid in
-// every state; Exec and AttachConsole only in running (else
-// ErrInvalidState, and the instance is untouched). A
-// process that exits by itself with a non-zero status, or is killed without
+// every state. A refused Exec or AttachConsole leaves the instance
+// untouched. A process that exits by itself with a non-zero status, or is killed without
 // the driver asking, leaves the instance crashed; one that exits with status
 // 0 leaves it shut down.
 //
 // Every transition that starts the instance's process (Spawn, PowerOn,
-// Reboot, Restore, Unpause does not) re-applies the spawn-time resource
-// limits and re-attaches the instance's VIFs from state the backend keeps,
-// so an instance comes back exactly as it was spawned.
+// Reboot, Restore; Unpause does not) re-applies the spawn-time resource
+// limits and, in a backend that plugs VIFs ([Capabilities] VIFs),
+// re-attaches the instance's VIFs from state the backend keeps, so an
+// instance comes back exactly as it was spawned. A start that fails after
+// the process started leaves the instance stopped, in the state it was in
+// before the call (a failed Restore leaves it soft-deleted), and never
+// reported in one state while the backend's engine shows another.
 //
 // # Idempotency
 //
@@ -51,13 +56,19 @@
 //
 // # Concurrency
 //
-// A Driver is safe for concurrent use. Calls for the same instance ID are
-// serialised by the backend in arrival order; calls for different IDs run
-// concurrently. A call whose context ends while it waits for another call on
-// the same ID returns the context's error without doing anything. Exec and
-// AttachConsole hold the instance's lock only while they set up, so a long
-// command or an open console does not hold up the instance's other
-// operations.
+// A Driver is safe for concurrent use. Calls for the same instance ID
+// (every method that takes an ID, Info, ConsoleOutput and InstanceStats
+// included) are serialised by the backend in arrival order, so a read never
+// sees an instance in the middle of a transition; calls for different IDs
+// run concurrently. A call whose context ends while it waits for another
+// call on the same ID returns the context's error without doing anything.
+// List and HostResources take no instance's turn: they never wait for a
+// slow call on one instance, and may show an instance that is in the middle
+// of a transition in an intermediate state (a rebooting instance as shut
+// down).
+// Exec and AttachConsole take the instance's turn only while they set up,
+// so a long command or an open console does not hold up the instance's
+// other operations.
 //
 // # Errors
 //

@@ -92,3 +92,16 @@ func CheckState(op, id string, current State, want ...State) error {
 	}
 	return &StateError{Op: op, ID: id, Current: current, Want: want}
 }
+
+// WrapOp returns err as an *[OpError] for op and id: nil for nil, and err
+// itself when it already is an *OpError for the same op and id. Backends
+// use it at the boundary of every Driver method.
+func WrapOp(op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if oe, ok := errors.AsType[*OpError](err); ok && oe.Op == op && oe.ID == id {
+		return err
+	}
+	return &OpError{Op: op, ID: id, Err: err}
+}

@@ -10,7 +10,8 @@ import (
 
 // Formats of store images this SDK reads and writes.
 const (
-	// ContainerFormatDocker marks a `docker save` tarball.
+	// ContainerFormatDocker marks an image archive for a container engine:
+	// a `docker save` tarball or an OCI image-layout archive.
 	ContainerFormatDocker = "docker"
 	// DiskFormatRaw is the disk format stored with docker images.
 	DiskFormatRaw = "raw"
@@ -20,8 +21,9 @@ const (
 var (
 	// ErrNotFound means no image has that ID.
 	ErrNotFound = errors.New("image: not found")
-	// ErrUnsupportedFormat means the image is not a docker archive, or its
-	// container format is not "docker".
+	// ErrUnsupportedFormat means the image is not an archive the engine can
+	// load (docker-save or OCI image layout), or its container format is
+	// not "docker".
 	ErrUnsupportedFormat = errors.New("image: unsupported format")
 	// ErrChecksumMismatch means the data read does not match its recorded
 	// checksum.

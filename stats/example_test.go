@@ -9,16 +9,6 @@ import (
 	"github.com/dockervisor/dockervisor/stats"
 )
 
-func ExampleCPUUtilization() {
-	prev := stats.CPUTimes{User: 1000, System: 500, Idle: 8000, IOWait: 500}
-	cur := stats.CPUTimes{User: 1150, System: 550, Idle: 8550, IOWait: 550}
-	fmt.Printf("%.1f%%\n", stats.CPUUtilization(prev, cur))
-	fmt.Printf("%.1f%%\n", stats.CPUUtilization(cur, cur)) // no time passed
-	// Output:
-	// 25.0%
-	// 0.0%
-}
-
 func ExampleCPUPercent() {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	prev := stats.CPUPoint{CPUTime: 10 * time.Second, Wall: t0}

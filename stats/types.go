@@ -61,3 +61,14 @@ type Interface struct {
 	RxDropped uint64 `json:"rx_dropped"`
 	TxDropped uint64 `json:"tx_dropped"`
 }
+
+// AttachPortIDs sets PortID on each interface whose Device is a key of
+// portByDevice (device name inside the instance → VIF/port ID). Other
+// interfaces, such as "lo", keep an empty PortID.
+func AttachPortIDs(ifaces []Interface, portByDevice map[string]string) {
+	for i := range ifaces {
+		if id, ok := portByDevice[ifaces[i].Device]; ok {
+			ifaces[i].PortID = id
+		}
+	}
+}

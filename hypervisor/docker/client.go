@@ -102,14 +102,17 @@ func tlsConfig(t *TLSConfig) (*tls.Config, error) {
 }
 
 // engine returns the API client after a successful ping with version
-// negotiation. A failed ping is retried on the next call.
+// negotiation. A failed ping is retried on the next call. No lock is held
+// during the ping: concurrent first calls each ping (the client negotiates
+// once), so a slow engine delays only the calls that need it.
 func (d *Driver) engine(ctx context.Context) (APIClient, error) {
-	d.connMu.Lock()
-	defer d.connMu.Unlock()
-	if d.closed {
+	d.conn.mu.Lock()
+	closed, connected := d.conn.closed, d.conn.connected
+	d.conn.mu.Unlock()
+	if closed {
 		return nil, fmt.Errorf("%w: driver is closed", hypervisor.ErrUnavailable)
 	}
-	if d.connected {
+	if connected {
 		return d.api, nil
 	}
 	ping, err := d.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
@@ -122,7 +125,11 @@ func (d *Driver) engine(ctx context.Context) (APIClient, error) {
 	if ping.APIVersion == "" || versions.LessThan(ping.APIVersion, MinAPIVersion) {
 		return nil, fmt.Errorf("%w: docker engine API %q is older than %s", hypervisor.ErrUnavailable, ping.APIVersion, MinAPIVersion)
 	}
-	d.apiVersion = d.api.ClientVersion()
-	d.connected = true
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	if d.conn.closed {
+		return nil, fmt.Errorf("%w: driver is closed", hypervisor.ErrUnavailable)
+	}
+	d.conn.connected = true
 	return d.api, nil
 }

@@ -5,11 +5,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -26,37 +24,32 @@ import (
 	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
-// Every instance gets a config drive: its directory in the state
-// directory, bind-mounted read-only at configdrive.SeedDir, where
-// cloud-init's ConfigDrive datasource reads it without a block device. The
-// mount is part of the container's host config, so it holds after every
-// start, reboot and restore; UpdateMetadata rewrites the tree in place.
-//
-//	<state dir>/<id>.guest/boot.json      the boot data (0600): configdrive.Instance as JSON
-//	<state dir>/<id>.guest/config_drive/  the tree (ec2/, openstack/)
+// Every instance gets a config drive: a tree in the driver's state
+// directory (see driverState), bind-mounted read-only at
+// configdrive.SeedDir, where cloud-init's ConfigDrive datasource reads it
+// without a block device. The create path writes it; the mount is part of
+// the container's host config, so every start (reboot, power-on, restore)
+// keeps it; UpdateMetadata rewrites the tree in place. The boot data it is
+// built from is a record of its own, so the tree can be rebuilt.
 
-func (d *Driver) guestDir(id string) string { return filepath.Join(d.state.dir, id+".guest") }
+// configDriveDir is where instance id's tree lives on the host.
+func (s *driverState) configDriveDir(id string) string { return filepath.Join(s.configDrives, id) }
 
-func (d *Driver) configDriveDir(id string) string {
-	return filepath.Join(d.guestDir(id), "config_drive")
+// removeGuest deletes instance id's boot data and config drive.
+func (s *driverState) removeGuest(id string) error {
+	return errors.Join(s.boot.Remove(id), os.RemoveAll(s.configDriveDir(id)))
 }
 
-func (d *Driver) bootFile(id string) string { return filepath.Join(d.guestDir(id), "boot.json") }
-
 // prepareConfigDrive writes the instance's boot data and config drive and
-// returns the mount that shows the drive in the container. Its undo
-// removes both.
+// returns the mount that shows the drive in the container, registering
+// their removal first.
 func (d *Driver) prepareConfigDrive(spec hypervisor.InstanceSpec, u *undo.Stack) (mount.Mount, error) {
-	in := spec.ConfigDrive(spec.Metadata, nil)
-	dir, err := filepath.Abs(d.configDriveDir(spec.ID))
+	dir, err := filepath.Abs(d.state.configDriveDir(spec.ID))
 	if err != nil {
 		return mount.Mount{}, err
 	}
-	u.Push(func(context.Context) error { return os.RemoveAll(d.guestDir(spec.ID)) })
-	if err := os.MkdirAll(d.guestDir(spec.ID), 0o700); err != nil {
-		return mount.Mount{}, fmt.Errorf("config drive: %w", err)
-	}
-	if err := d.writeConfigDrive(spec.ID, in); err != nil {
+	u.Push(func(context.Context) error { return d.state.removeGuest(spec.ID) })
+	if err := d.writeConfigDrive(spec.ID, spec.ConfigDrive(spec.Metadata, nil)); err != nil {
 		return mount.Mount{}, err
 	}
 	return mount.Mount{Type: mount.TypeBind, Source: dir, Target: configdrive.SeedDir, ReadOnly: true}, nil
@@ -68,36 +61,13 @@ func (d *Driver) writeConfigDrive(id string, in configdrive.Instance) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
 	}
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(d.bootFile(id), b); err != nil {
+	if err := d.state.boot.Save(id, in); err != nil {
 		return fmt.Errorf("config drive: boot data: %w", err)
 	}
-	if err := os.Chmod(d.bootFile(id), 0o600); err != nil {
-		return fmt.Errorf("config drive: %w", err)
-	}
-	if err := configdrive.Write(d.configDriveDir(id), tree); err != nil {
+	if err := configdrive.Write(d.state.configDriveDir(id), tree); err != nil {
 		return fmt.Errorf("config drive: %w", err)
 	}
 	return nil
-}
-
-// loadBoot reads an instance's boot data; ok is false for an instance
-// without a config drive (created by an older driver).
-func (d *Driver) loadBoot(id string) (in configdrive.Instance, ok bool, err error) {
-	b, err := os.ReadFile(d.bootFile(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return in, false, nil
-	}
-	if err != nil {
-		return in, false, fmt.Errorf("config drive: %w", err)
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
-		return in, false, fmt.Errorf("config drive: decode %s: %w", d.bootFile(id), err)
-	}
-	return in, true, nil
 }
 
 var _ hypervisor.MetadataUpdater = (*Driver)(nil)
@@ -115,30 +85,30 @@ func (d *Driver) updateMetadata(ctx context.Context, id string, md map[string]st
 			return fmt.Errorf("%w: empty metadata key", hypervisor.ErrInvalidArgument)
 		}
 	}
-	api, unlock, err := d.begin(ctx, id)
+	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	_, st, _, err := d.current(ctx, api, id)
+	t, err := d.current(ctx, api, id)
 	if err != nil {
 		return err
 	}
-	in, hasDrive, err := d.loadBoot(id)
+	in, hasDrive, err := d.state.boot.Load(id)
 	if err != nil {
 		return err
 	}
-	prev := st
-	st.Metadata, st.MetadataSet = maps.Clone(md), true
-	if err := d.state.save(st); err != nil {
+	rec := t.rec
+	rec.Metadata, rec.MetadataSet = maps.Clone(md), true
+	if err := d.state.save(id, rec); err != nil {
 		return err
 	}
 	if !hasDrive {
-		return nil
+		return nil // an instance created without a config drive
 	}
 	in.Meta = maps.Clone(md)
 	if err := d.writeConfigDrive(id, in); err != nil {
-		return errors.Join(err, d.state.save(prev))
+		return errors.Join(err, d.state.save(id, t.rec))
 	}
 	return nil
 }
@@ -164,7 +134,7 @@ func (d *Driver) injectAuthorizedKeys(ctx context.Context, api APIClient, cid st
 	}
 	existing, err := readContainerFile(ctx, api, cid, path.Join(home, ".ssh/authorized_keys"))
 	if err != nil && !isNotFound(err) {
-		return translate(err, hypervisor.ErrNotFound)
+		return classify(err, hypervisor.ErrNotFound)
 	}
 	content := mergeAuthorizedKeys(existing, configdrive.Instance{Keys: spec.SSHKeys}.AuthorizedKeys())
 	var buf bytes.Buffer
@@ -189,7 +159,7 @@ func (d *Driver) injectAuthorizedKeys(ctx context.Context, api APIClient, cid st
 		if isNotFound(err) {
 			return fmt.Errorf("%w: authorized keys: home %s of %q does not exist in the image: %w", hypervisor.ErrInvalidArgument, home, spec.AuthorizedKeysUser, err)
 		}
-		return translate(err, hypervisor.ErrNotFound)
+		return classify(err, hypervisor.ErrNotFound)
 	}
 	return nil
 }

@@ -23,16 +23,14 @@ func (d *Driver) ConsoleOutput(ctx context.Context, id string, opts hypervisor.C
 }
 
 func (d *Driver) consoleOutput(ctx context.Context, id string, opts hypervisor.ConsoleOptions) ([]byte, error) {
-	if err := hypervisor.ValidateID(id); err != nil {
-		return nil, err
-	}
 	if opts.TailLines < 0 || opts.MaxBytes < 0 {
 		return nil, fmt.Errorf("%w: negative console bounds", hypervisor.ErrInvalidArgument)
 	}
-	api, err := d.engine(ctx)
+	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	c, err := d.inspect(ctx, api, id)
 	if err != nil {
 		return nil, err
@@ -46,7 +44,7 @@ func (d *Driver) consoleOutput(ctx context.Context, id string, opts hypervisor.C
 	}
 	rc, err := api.ContainerLogs(ctx, c.ID, lo)
 	if err != nil {
-		return nil, translate(err, hypervisor.ErrNotFound)
+		return nil, classify(err, hypervisor.ErrNotFound)
 	}
 	defer rc.Close()
 	max := opts.MaxBytes

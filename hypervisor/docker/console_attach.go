@@ -33,17 +33,18 @@ func (d *Driver) attachConsole(ctx context.Context, id string, opts hypervisor.C
 	if err := hypervisor.ValidateID(id); err != nil {
 		return nil, err
 	}
-	api, c, unlock, err := d.running(ctx, "attach-console", id)
+	t, unlock, err := d.running(ctx, hypervisor.OpAttachConsole, id)
 	if err != nil {
 		return nil, err
 	}
+	api, c := t.api, t.c
 	defer unlock()
 	if c.Config == nil || !c.Config.Tty || !c.Config.OpenStdin {
 		return nil, fmt.Errorf("%w: instance %s was created without a console terminal", hypervisor.ErrNotSupported, id)
 	}
 	res, err := api.ContainerAttach(ctx, c.ID, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
-		return nil, translate(err, hypervisor.ErrNotFound)
+		return nil, classify(err, hypervisor.ErrNotFound)
 	}
 	con := &console{api: api, cid: c.ID, hr: res.HijackedResponse}
 	if opts.Size != (hypervisor.TerminalSize{}) {
@@ -82,7 +83,7 @@ func (c *console) Resize(ctx context.Context, size hypervisor.TerminalSize) erro
 		return fmt.Errorf("%w: terminal size %dx%d", hypervisor.ErrInvalidArgument, size.Cols, size.Rows)
 	}
 	_, err := c.api.ContainerResize(ctx, c.cid, client.ContainerResizeOptions{Height: uint(size.Rows), Width: uint(size.Cols)})
-	return translate(err, hypervisor.ErrNotFound)
+	return classify(err, hypervisor.ErrNotFound)
 }
 
 // consoleConfig sets what a container needs for AttachConsole: a terminal

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -52,5 +51,5 @@ func TestSpawnCancelledMidwayRollsBack(t *testing.T) {
 	_, err := e.drv.Spawn(ctx, e.spec("mid"))
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Zero(t, e.containersNamed(e.drv.containerName("mid")), "the container was removed")
-	assert.NoFileExists(t, filepath.Join(e.dir, "mid.json"))
+	assert.NoFileExists(t, e.recordPath("mid"))
 }

@@ -13,10 +13,36 @@
 //
 // The spawn-time spec is kept in labels on the container (immutable). The
 // mutable state (the soft-deleted mark and whether the driver stopped the
-// instance on purpose) is kept in one JSON file per instance in the state
-// directory ([WithStateDir]), written atomically. A new Driver built on the
-// same engine, prefixes and state directory, as after an agent restart,
-// sees every instance exactly as before.
+// instance on purpose) is kept in one versioned record per instance, written
+// atomically, under a subdirectory of the state directory ([WithStateDir])
+// named after the label and name prefixes: drivers with different prefixes
+// share an engine and a state directory without touching each other's
+// state. A new Driver built on the same engine, prefixes and state
+// directory, as after an agent restart, sees every instance exactly as
+// before; a record in the unscoped layout of earlier versions
+// (<state dir>/<id>.json) is read and moved on the next write.
+//
+// # Start and stop
+//
+// Every start of an instance (Spawn, PowerOn, both reboots, Restore) goes
+// through one start path: record the intent, start the container (never
+// passing a host config, so the limits set at create hold), then run the
+// post-start steps in order. A failure after the engine started the
+// process stops it again and writes back the record from before the call,
+// so the driver's view and the engine's agree: a failed Restore leaves the
+// instance soft-deleted, a failed PowerOn or reboot leaves it shut down.
+// Every stop (PowerOff, SoftDelete, both reboots) goes through one stop
+// path, which records the intent before the stop, so the exit reads as a
+// shutdown. Destroy removes the container by force. Rollback steps of a
+// failed operation run even when the caller's context has ended, each
+// bounded by a deadline, so a hung engine cannot make them hang forever.
+//
+// # Concurrency
+//
+// Calls on one instance, reads (Info, ConsoleOutput, InstanceStats)
+// included, take the instance's lock in arrival order. List and
+// HostResources take none. No lock is held across a call to the engine
+// except the instance's own.
 //
 // # Power states
 //
@@ -50,7 +76,9 @@
 //
 // Every instance also gets an OpenStack config drive (package
 // configdrive) built from its spec's boot data (user-data, SSH keys, admin
-// password, injected files, metadata) in <state dir>/<id>.guest, and
+// password, injected files, metadata) in the driver's part of the state
+// directory (drivers/<scope>/configdrive/<ID>, with the boot data it is
+// built from in drivers/<scope>/boot/<ID>.json, mode 0600), and
 // bind-mounted read-only at configdrive.SeedDir, where cloud-init's
 // ConfigDrive datasource reads it without a block device. The mount is part
 // of the container, so it holds after every start; [Driver.UpdateMetadata]

@@ -2,10 +2,9 @@ package docker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -19,28 +18,40 @@ import (
 type Driver struct {
 	opts   options
 	log    *slog.Logger
-	state  *stateStore
-	locks  keymutex.Mutex
-	ownAPI bool // the Driver built the client and closes it
-
-	connMu     sync.Mutex
-	api        APIClient
-	connected  bool
-	closed     bool
-	apiVersion string
+	state  *driverState
+	locks  keymutex.Mutex // per instance ID
+	ownAPI bool           // the Driver built the client and closes it
+	api    APIClient
+	conn   connState
 
 	intents stopIntents
 	host    hostState
 	fetches singleflight.Group // image fetches, by store image version
 
-	// stepHook, when set (by tests in this package), sees each spawn step.
+	// postStart are the steps every start of an instance runs, in order,
+	// once the engine has started its process (see startInstance).
+	postStart []postStartStep
+	// cleanupTimeout bounds each rollback step of a failed operation.
+	cleanupTimeout time.Duration
+
+	// stepHook, when set (by tests in this package), sees each step of
+	// Spawn and of the start path.
 	stepHook func(step string)
+}
+
+// connState is the engine connection's state. Its mutex is never held
+// across a call to the engine.
+type connState struct {
+	mu        sync.Mutex
+	connected bool
+	closed    bool
 }
 
 var _ hypervisor.Driver = (*Driver)(nil)
 
 // The steps of Spawn, in order. Each registers its undo before it runs, and
-// a failure undoes the steps done so far in reverse order.
+// a failure undoes the steps done so far in reverse order. StepStart and
+// StepAttachVIFs are the start path's, which every start runs.
 const (
 	StepValidate    = "validate"
 	StepEnsureImage = "ensure-image"
@@ -49,6 +60,10 @@ const (
 	StepStart       = "start"
 	StepAttachVIFs  = "attach-vifs"
 )
+
+// defaultCleanupTimeout bounds each rollback step, so that a hung engine
+// cannot make a failed operation hang forever.
+const defaultCleanupTimeout = 30 * time.Second
 
 // New returns a Driver configured by opts. It does not dial: the first call
 // that needs the engine pings it with API version negotiation, and fails
@@ -67,11 +82,14 @@ func New(opts ...Option) (*Driver, error) {
 			return nil, opErr("new", "", err)
 		}
 	}
-	st, err := newStateStore(o.stateDir)
+	st, err := openDriverState(o.stateDir, o.labelPrefix, o.namePrefix)
 	if err != nil {
 		return nil, opErr("new", "", err)
 	}
-	d := &Driver{opts: o, log: o.logger, state: st, api: o.api}
+	d := &Driver{opts: o, log: o.logger, state: st, api: o.api, cleanupTimeout: defaultCleanupTimeout}
+	d.postStart = []postStartStep{
+		{name: "record-start", run: d.recordStart},
+	}
 	if d.api == nil {
 		c, err := newClient(&o)
 		if err != nil {
@@ -105,32 +123,30 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 // Close releases the engine connection. Instances keep running. Calls after
 // Close fail with ErrUnavailable. Close is idempotent.
 func (d *Driver) Close() error {
-	d.connMu.Lock()
-	defer d.connMu.Unlock()
-	if d.closed {
+	d.conn.mu.Lock()
+	closed := d.conn.closed
+	d.conn.closed = true
+	d.conn.mu.Unlock()
+	if closed || !d.ownAPI {
 		return nil
 	}
-	d.closed = true
-	if d.ownAPI {
-		return d.api.Close()
-	}
-	return nil
+	return d.api.Close()
 }
 
-// begin validates id, takes its lock and returns the engine client: the
-// common start of every per-instance operation.
-func (d *Driver) begin(ctx context.Context, id string) (APIClient, func(), error) {
+// lockInstance validates id, takes its lock and returns the engine client:
+// the common start of every per-instance call. The caller runs unlock.
+func (d *Driver) lockInstance(ctx context.Context, id string) (api APIClient, unlock func(), err error) {
 	if err := hypervisor.ValidateID(id); err != nil {
 		return nil, nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	unlock, err := d.locks.Lock(ctx, id)
+	unlock, err = d.locks.Lock(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	api, err := d.engine(ctx)
+	api, err = d.engine(ctx)
 	if err != nil {
 		unlock()
 		return nil, nil, err
@@ -138,10 +154,16 @@ func (d *Driver) begin(ctx context.Context, id string) (APIClient, func(), error
 	return api, unlock, nil
 }
 
-func (d *Driver) containerName(id string) string { return d.opts.namePrefix + id }
-
-func notSupported(what string) error {
-	return fmt.Errorf("%w: %s is not available in the Docker backend yet", hypervisor.ErrNotSupported, what)
+// cleanupContext returns the context of one rollback step: not cancelled
+// when ctx is (a cancelled operation still cleans up), but bounded.
+func (d *Driver) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d.cleanupTimeout)
 }
 
-var errNotOurs = errors.New("container was not created by this driver")
+func (d *Driver) step(name string) {
+	if d.stepHook != nil {
+		d.stepHook(name)
+	}
+}
+
+func (d *Driver) containerName(id string) string { return d.opts.namePrefix + id }

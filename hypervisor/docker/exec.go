@@ -73,22 +73,22 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-// running checks, under the instance's lock, that the instance runs, and
-// returns its container.
-func (d *Driver) running(ctx context.Context, op, id string) (APIClient, container.InspectResponse, func(), error) {
-	api, unlock, err := d.begin(ctx, id)
+// running returns instance id under its lock after checking op's row of
+// the state table (valid only in running). The caller runs unlock.
+func (d *Driver) running(ctx context.Context, op hypervisor.Operation, id string) (*target, func(), error) {
+	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
-		return nil, container.InspectResponse{}, nil, err
+		return nil, nil, err
 	}
-	c, _, cur, err := d.current(ctx, api, id)
+	t, err := d.current(ctx, api, id)
 	if err == nil {
-		err = hypervisor.CheckState(op, id, cur, hypervisor.StateRunning)
+		_, err = op.Check(id, t.cur)
 	}
 	if err != nil {
 		unlock()
-		return nil, container.InspectResponse{}, nil, err
+		return nil, nil, err
 	}
-	return api, c, unlock, nil
+	return t, unlock, nil
 }
 
 func (d *Driver) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
@@ -98,10 +98,11 @@ func (d *Driver) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) 
 	if err := validateExec(spec); err != nil {
 		return hypervisor.ExecResult{}, err
 	}
-	api, c, unlock, err := d.running(ctx, "exec", id)
+	t, unlock, err := d.running(ctx, hypervisor.OpExec, id)
 	if err != nil {
 		return hypervisor.ExecResult{}, err
 	}
+	api, c := t.api, t.c
 	size := client.ConsoleSize{Height: uint(spec.Size.Rows), Width: uint(spec.Size.Cols)}
 	created, err := api.ExecCreate(ctx, c.ID, client.ExecCreateOptions{
 		User:         spec.User,
@@ -116,12 +117,12 @@ func (d *Driver) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) 
 	})
 	if err != nil {
 		unlock()
-		return hypervisor.ExecResult{}, translate(err, hypervisor.ErrNotFound)
+		return hypervisor.ExecResult{}, classify(err, hypervisor.ErrNotFound)
 	}
 	att, err := api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: spec.TTY, ConsoleSize: size})
 	unlock()
 	if err != nil {
-		return hypervisor.ExecResult{}, translate(err, hypervisor.ErrNotFound)
+		return hypervisor.ExecResult{}, classify(err, hypervisor.ErrNotFound)
 	}
 	hr := att.HijackedResponse
 	if spec.TTY && spec.Size != (hypervisor.TerminalSize{}) {
@@ -186,7 +187,7 @@ func (d *Driver) execResult(ctx context.Context, api APIClient, c container.Insp
 	for {
 		ins, err := api.ExecInspect(ctx, execID, client.ExecInspectOptions{})
 		if err != nil {
-			return hypervisor.ExecResult{}, translate(err, hypervisor.ErrNotFound)
+			return hypervisor.ExecResult{}, classify(err, hypervisor.ErrNotFound)
 		}
 		if !ins.Running {
 			if ins.PID == 0 && ins.ExitCode != 0 {

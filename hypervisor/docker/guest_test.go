@@ -197,7 +197,7 @@ func TestConfigDriveCloudInit(t *testing.T) {
 	spec.AuthorizedKeysUser = "root"
 	e.spawn(spec)
 
-	out, err := exec.CommandContext(t.Context(), py, "../../configdrive/testdata/read_config_drive.py", e.drv.configDriveDir("cdci")).Output()
+	out, err := exec.CommandContext(t.Context(), py, "../../configdrive/testdata/read_config_drive.py", e.drv.state.configDriveDir("cdci")).Output()
 	require.NoError(t, err)
 	var v struct {
 		UserData  []byte            `json:"userdata"`
@@ -227,8 +227,11 @@ func TestConfigDriveCloudInit(t *testing.T) {
 	assert.Regexp(t, `-rw-------\s+1\s+0\s+0\s.*authorized_keys`, ls, "authorized_keys is 0600 root's")
 
 	require.NoError(t, e.drv.Destroy(t.Context(), "cdci"))
-	_, err = os.Stat(e.drv.guestDir("cdci"))
+	_, err = os.Stat(e.drv.state.configDriveDir("cdci"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "the config drive goes with the instance")
+	_, ok, err := e.drv.state.boot.Load("cdci")
+	require.NoError(t, err)
+	assert.False(t, ok, "the boot data goes with the instance")
 }
 
 // TestAuthorizedKeysUnknownUser: a user missing from the image fails the
@@ -241,10 +244,14 @@ func TestAuthorizedKeysUnknownUser(t *testing.T) {
 	_, err := e.drv.Spawn(t.Context(), spec)
 	require.ErrorIs(t, err, hypervisor.ErrInvalidArgument)
 	assert.Equal(t, 0, e.containersNamed(e.drv.containerName("nouser")))
-	_, err = os.Stat(e.drv.guestDir("nouser"))
+	_, err = os.Stat(e.drv.state.configDriveDir("nouser"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
-	_, err = os.Stat(e.drv.state.path("nouser"))
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	_, ok, err := e.drv.state.boot.Load("nouser")
+	require.NoError(t, err)
+	assert.False(t, ok, "no boot data left")
+	_, ok, err = e.drv.state.instances.Load("nouser")
+	require.NoError(t, err)
+	assert.False(t, ok, "no instance record left")
 }
 
 func sshKey(t *testing.T) string {

@@ -175,3 +175,8 @@ func readKernelLimits(t *testing.T, pid int) kernelLimits {
 		CFSQuota:    read(filepath.Join(cpuDir, paths["cpu"], "cpu.cfs_quota_us")),
 	}
 }
+
+// recordPath is the file of instance id's state record.
+func (e *env) recordPath(id string) string {
+	return filepath.Join(e.drv.state.instances.Dir(), id+".json")
+}

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/enginestats"
@@ -19,11 +21,18 @@ import (
 const HypervisorType = "docker"
 
 // hostState is what the Driver keeps between host and instance samples.
+// Its mutex guards the fields only and is never held across I/O.
 type hostState struct {
 	mu      sync.Mutex
 	facts   *engineFacts
-	sampler *stats.HostSampler // made on first use, for the engine's data root
+	sampler localSampler // made on first use, for the engine's data root
 	cpu     map[string]stats.CPUPoint
+	reads   singleflight.Group // the engine's info call, one at a time
+}
+
+// localSampler samples the host this process runs on.
+type localSampler interface {
+	Sample(ctx context.Context) (stats.Host, error)
 }
 
 // engineFacts are the engine's static facts: they do not change while the
@@ -34,27 +43,56 @@ type engineFacts struct {
 	memTotal               uint64
 }
 
-// facts returns the engine's static facts, reading them on first use. A
-// failed read is retried on the next call.
+// facts returns the engine's static facts, reading them on first use.
+// Concurrent first callers share one read; a failed read is retried on the
+// next call.
 func (d *Driver) facts(ctx context.Context, api APIClient) (engineFacts, error) {
 	d.host.mu.Lock()
+	f := d.host.facts
+	d.host.mu.Unlock()
+	if f != nil {
+		return *f, nil
+	}
+	ch := d.host.reads.DoChan("info", func() (any, error) {
+		info, err := api.Info(ctx, client.InfoOptions{})
+		if err != nil {
+			return nil, classify(err, hypervisor.ErrNotFound)
+		}
+		f := &engineFacts{
+			name:     info.Info.Name,
+			version:  info.Info.ServerVersion,
+			rootDir:  info.Info.DockerRootDir,
+			ncpu:     info.Info.NCPU,
+			memTotal: uint64(max(info.Info.MemTotal, 0)),
+		}
+		d.host.mu.Lock()
+		d.host.facts = f
+		d.host.mu.Unlock()
+		return f, nil
+	})
+	select {
+	case <-ctx.Done():
+		return engineFacts{}, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return engineFacts{}, res.Err
+		}
+		return *res.Val.(*engineFacts), nil
+	}
+}
+
+// localSampler returns the sampler of this machine when the engine runs
+// on it and this system has /proc, and nil otherwise.
+func (d *Driver) localSampler(rootDir string) localSampler {
+	if !d.isLocalEngine() {
+		return nil
+	}
+	d.host.mu.Lock()
 	defer d.host.mu.Unlock()
-	if d.host.facts != nil {
-		return *d.host.facts, nil
+	if d.host.sampler == nil {
+		d.host.sampler = newLocalSampler(rootDir)
 	}
-	info, err := api.Info(ctx, client.InfoOptions{})
-	if err != nil {
-		return engineFacts{}, translate(err, hypervisor.ErrNotFound)
-	}
-	f := engineFacts{
-		name:     info.Info.Name,
-		version:  info.Info.ServerVersion,
-		rootDir:  info.Info.DockerRootDir,
-		ncpu:     info.Info.NCPU,
-		memTotal: uint64(max(info.Info.MemTotal, 0)),
-	}
-	d.host.facts = &f
-	return f, nil
+	return d.host.sampler
 }
 
 // isLocalEngine reports whether the engine runs on this machine (a unix
@@ -89,13 +127,7 @@ func (d *Driver) hostResources(ctx context.Context) (stats.Host, error) {
 		return stats.Host{}, err
 	}
 	var h stats.Host
-	if d.isLocalEngine() {
-		d.host.mu.Lock()
-		if d.host.sampler == nil {
-			d.host.sampler = stats.NewHostSampler(f.rootDir)
-		}
-		sampler := d.host.sampler
-		d.host.mu.Unlock()
+	if sampler := d.localSampler(f.rootDir); sampler != nil {
 		if h, err = sampler.Sample(ctx); err != nil {
 			return stats.Host{}, err
 		}
@@ -149,25 +181,41 @@ func (d *Driver) AvailableNodes(ctx context.Context) ([]string, error) {
 // limit, block I/O, and the counters of every interface in the instance's
 // network namespace, read there through netlink because the engine does
 // not see interfaces it did not create. A stopped instance has zero usage
-// and no interfaces.
+// and no interfaces. A sample that races a restart of the instance (a
+// reboot) is taken again; an instance that restarts during every one of
+// statsAttempts samples gives ErrUnavailable.
 func (d *Driver) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
-	s, err := d.instanceStats(ctx, id)
-	return s, opErr("instance-stats", id, err)
+	for attempt := 1; ; attempt++ {
+		s, err := d.instanceStats(ctx, id)
+		if errors.Is(err, errRestarted) {
+			if attempt < statsAttempts && ctx.Err() == nil {
+				continue
+			}
+			err = fmt.Errorf("%w: %w during each of %d samples", hypervisor.ErrUnavailable, err, attempt)
+		}
+		return s, opErr("instance-stats", id, err)
+	}
 }
 
+// statsAttempts bounds the samples InstanceStats takes of an instance that
+// keeps restarting while it is sampled.
+const statsAttempts = 10
+
+// errRestarted means the instance's process changed while it was sampled.
+var errRestarted = errors.New("instance restarted while it was sampled")
+
 func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, error) {
-	if err := hypervisor.ValidateID(id); err != nil {
-		return stats.Instance{}, err
-	}
-	api, err := d.engine(ctx)
+	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
 		return stats.Instance{}, err
 	}
-	c, _, cur, err := d.current(ctx, api, id)
+	defer unlock()
+	t, err := d.current(ctx, api, id)
 	if err != nil {
 		return stats.Instance{}, err
 	}
-	if cur != hypervisor.StateRunning && cur != hypervisor.StatePaused {
+	c := t.c
+	if t.cur != hypervisor.StateRunning && t.cur != hypervisor.StatePaused {
 		d.host.mu.Lock()
 		delete(d.host.cpu, id)
 		d.host.mu.Unlock()
@@ -177,18 +225,21 @@ func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, 
 	// Hold the namespace open before anything else, then check that the
 	// pid still belongs to the container, so that a reused pid cannot
 	// give another process's counters.
-	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", c.State.Pid))
+	ns, err := openNetNS(c.State.Pid)
 	if err != nil {
-		return stats.Instance{}, fmt.Errorf("%w: open network namespace: %w", hypervisor.ErrInvalidState, err)
+		// The process exited since the inspect: a restart or a stop.
+		return stats.Instance{}, fmt.Errorf("%w: open network namespace: %w", errRestarted, err)
 	}
-	defer ns.Close()
+	if ns != nil {
+		defer ns.Close()
+	}
 
 	d.host.mu.Lock()
 	prev, havePrev := d.host.cpu[id]
 	d.host.mu.Unlock()
 	s, err := enginestats.Fetch(ctx, api, c.ID, enginestats.Options{IncludePreviousSample: !havePrev})
 	if err != nil {
-		return stats.Instance{}, translate(err, hypervisor.ErrNotFound)
+		return stats.Instance{}, classify(err, hypervisor.ErrNotFound)
 	}
 	s.ID = id
 	if havePrev {
@@ -206,9 +257,9 @@ func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, 
 		return stats.Instance{}, err
 	}
 	if again.State.Pid != c.State.Pid {
-		return stats.Instance{}, fmt.Errorf("%w: instance restarted while it was sampled", hypervisor.ErrInvalidState)
+		return stats.Instance{}, errRestarted
 	}
-	ifaces, err := stats.InterfaceCountersAt(ctx, ns)
+	ifaces, err := interfaceCounters(ctx, ns)
 	if err != nil {
 		return stats.Instance{}, err
 	}

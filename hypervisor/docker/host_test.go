@@ -13,6 +13,7 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/stats"
+	"github.com/dockervisor/dockervisor/stats/procfs"
 )
 
 func TestHostResourcesCountOnlyOwnInstances(t *testing.T) {
@@ -25,7 +26,7 @@ func TestHostResourcesCountOnlyOwnInstances(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ver.Version, before.HypervisorVersion)
 	assert.Equal(t, ver.APIVersion, before.APIVersion)
-	assert.Equal(t, stats.NumCPU(), before.VCPUs)
+	assert.Equal(t, procfs.NumCPU(), before.VCPUs)
 	assert.Positive(t, before.MemoryMB)
 	assert.InDelta(t, before.MemoryMB, before.MemoryUsedMB+before.MemoryFreeMB, 1)
 	assert.Positive(t, before.DiskGB)

@@ -3,14 +3,12 @@ package docker
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"regexp"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -24,6 +22,16 @@ import (
 // engine's image load, its sha256 verified on the way, and tagged
 // engine.TagFor(ID). Concurrent spawns of the same missing image fetch it
 // once. Loaded images stay on the engine as a cache.
+//
+// Store images (container format "docker") may be docker-save archives or
+// OCI image-layout archives (see engine.LoadFrom); the image of an OCI
+// index is picked for the engine's platform. An archive the engine cannot
+// load is ErrInvalidArgument wrapping image.ErrUnsupportedFormat, a store
+// image whose data does not match its checksum ErrInvalidArgument wrapping
+// image.ErrChecksumMismatch, and a malformed store ID ErrInvalidArgument.
+//
+// Without an image store, the spec's Image is an engine image reference,
+// checked against the reference grammar before any engine call.
 func WithImageStore(s image.Reader) Option {
 	return func(o *options) error {
 		if s == nil {
@@ -51,48 +59,22 @@ func (r imageRecord) matches(m image.Metadata) bool {
 	return m.Checksum != "" && r.Checksum == m.Checksum && r.Size == m.Size
 }
 
-func (d *Driver) imageRecordPath(storeID string) string {
-	sum := sha256.Sum256([]byte(storeID))
-	return filepath.Join(d.opts.stateDir, "images", hex.EncodeToString(sum[:16])+".json")
-}
-
-func (d *Driver) loadImageRecord(storeID string) (imageRecord, bool) {
-	b, err := os.ReadFile(d.imageRecordPath(storeID))
-	if err != nil {
-		return imageRecord{}, false
-	}
-	var r imageRecord
-	if json.Unmarshal(b, &r) != nil || r.StoreID != storeID {
-		return imageRecord{}, false
-	}
-	return r, true
-}
-
-func (d *Driver) saveImageRecord(r imageRecord) error {
-	p := d.imageRecordPath(r.StoreID)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(p, b)
-}
-
 // ensureImage returns the engine reference of the instance image: with an
 // image store, the store image loaded into the engine (fetched if missing
 // or stale); without one, ref itself once the engine has it.
 func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
 	if d.opts.images == nil {
+		if err := checkImageRef(ref); err != nil {
+			return "", err
+		}
 		if _, err := api.ImageInspect(ctx, ref); err != nil {
-			return "", translate(err, hypervisor.ErrImageNotFound)
+			return "", classify(err, hypervisor.ErrImageNotFound)
 		}
 		return ref, nil
 	}
 	meta, err := d.opts.images.Stat(ctx, ref)
 	if err != nil {
-		return "", storeErr(ref, err)
+		return "", fmt.Errorf("store image %s: %w", ref, classify(err, hypervisor.ErrImageNotFound))
 	}
 	if meta.ContainerFormat != "" && meta.ContainerFormat != image.ContainerFormatDocker {
 		return "", fmt.Errorf("%w: store image %s has container format %q: %w",
@@ -122,9 +104,28 @@ func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (st
 	}
 }
 
+// engineImageID matches an engine image ID, full or short, with or without
+// its algorithm.
+var engineImageID = regexp.MustCompile(`^(?:sha256:[a-f0-9]{64}|[a-f0-9]{12,64})$`)
+
+// checkImageRef checks an engine image reference against the reference
+// grammar (name[:tag][@digest], or an image ID), so that no caller string
+// can reach an engine endpoint other than the image one: the client puts
+// the reference into the request path, where "../containers/x" would be
+// cleaned into another endpoint.
+func checkImageRef(ref string) error {
+	if engineImageID.MatchString(ref) {
+		return nil
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return fmt.Errorf("%w: image reference %q: %w", hypervisor.ErrInvalidArgument, ref, err)
+	}
+	return nil
+}
+
 // cached reports whether tag on the engine holds the store image meta.
 func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) bool {
-	rec, ok := d.loadImageRecord(meta.ID)
+	rec, ok := d.state.loadImage(meta.ID)
 	if !ok || !rec.matches(meta) {
 		return false
 	}
@@ -135,25 +136,36 @@ func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta ima
 // fetchImage streams the store image into the engine, verifying it.
 func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metadata, tag string) error {
 	d.log.DebugContext(ctx, "fetching image", "store_id", meta.ID, "tag", tag, "size", meta.Size)
-	rc, err := d.opts.images.Open(ctx, meta.ID)
+	// The engine's platform picks the image of an OCI index.
+	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
-		return storeErr(meta.ID, err)
+		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrUnavailable))
+	}
+	platform := ""
+	if v.Os != "" && v.Arch != "" {
+		platform = v.Os + "/" + v.Arch
 	}
 	// Verify against the metadata the cache record will hold, whatever the
 	// store checks itself: the engine load never gets the end of the
-	// archive on a mismatch.
+	// archive on a mismatch. An OCI layout is opened twice (see
+	// engine.LoadFrom); each read is verified.
 	size := meta.Size
 	if size <= 0 {
 		size = -1 // unknown: check the digest only
 	}
-	src := image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256})
-	defer src.Close()
-	prev, _ := d.loadImageRecord(meta.ID)
-	engineID, err := engine.Load(ctx, api, src, tag)
-	if err != nil {
-		return storeErr(meta.ID, err)
+	open := func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := d.opts.images.Open(ctx, meta.ID)
+		if err != nil {
+			return nil, err
+		}
+		return image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256}), nil
 	}
-	if err := d.saveImageRecord(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID}); err != nil {
+	prev, _ := d.state.loadImage(meta.ID)
+	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform})
+	if err != nil {
+		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
+	}
+	if err := d.state.saveImage(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID}); err != nil {
 		return err
 	}
 	if prev.EngineID != "" && prev.EngineID != engineID {
@@ -176,22 +188,6 @@ func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id stri
 	if _, err := api.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !isNotFound(err) && !isConflict(err) {
 		d.log.DebugContext(ctx, "remove superseded image", "image", id, "err", err)
 	}
-}
-
-// storeErr classifies an image store or image load error for a Driver
-// caller, keeping the image package's class in the chain.
-func storeErr(id string, err error) error {
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	case errors.Is(err, image.ErrNotFound):
-		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrImageNotFound, id, err)
-	case errors.Is(err, image.ErrInvalidArgument):
-		return fmt.Errorf("%w: store image %s: %w", hypervisor.ErrInvalidArgument, id, err)
-	case errors.Is(err, image.ErrUnavailable):
-		return fmt.Errorf("%w: image store: %w", hypervisor.ErrUnavailable, err)
-	}
-	return fmt.Errorf("fetch store image %s: %w", id, err)
 }
 
 var _ engine.LoadAPI = (APIClient)(nil)

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -51,7 +50,7 @@ func TestSpawnInfoDestroy(t *testing.T) {
 
 	require.NoError(t, e.drv.Destroy(ctx, "a1"))
 	assert.Zero(t, e.containersNamed(e.drv.containerName("a1")))
-	assert.NoFileExists(t, filepath.Join(e.dir, "a1.json"))
+	assert.NoFileExists(t, e.recordPath("a1"))
 	_, err = e.drv.Info(ctx, "a1")
 	assert.ErrorIs(t, err, hypervisor.ErrNotFound)
 	require.NoError(t, e.drv.Destroy(ctx, "a1"), "destroy is idempotent")
@@ -291,7 +290,7 @@ func TestBadInputLeavesNothing(t *testing.T) {
 			assert.Equal(t, "spawn", oe.Op)
 			if spec.ID != "" {
 				assert.Zero(t, e.containersNamed(e.drv.containerName(spec.ID)), "no container left behind")
-				assert.NoFileExists(t, filepath.Join(e.dir, spec.ID+".json"), "no state left behind")
+				assert.NoFileExists(t, e.recordPath(spec.ID), "no state left behind")
 			}
 		})
 	}
@@ -315,7 +314,7 @@ func TestSpawnStepsAndRollback(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, []string{StepValidate, StepEnsureImage, StepCreate, StepPlugVIFs, StepStart}, steps)
 	assert.Zero(t, e.containersNamed(e.drv.containerName("failstart")), "the created container was rolled back")
-	_, statErr := os.Stat(filepath.Join(e.dir, "failstart.json"))
+	_, statErr := os.Stat(e.recordPath("failstart"))
 	assert.ErrorIs(t, statErr, os.ErrNotExist)
 }
 

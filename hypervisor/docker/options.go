@@ -124,9 +124,11 @@ func WithNamePrefix(p string) Option {
 	}
 }
 
-// WithStateDir sets the directory where the Driver keeps each instance's
-// mutable state (soft-deleted mark, power intent, VIFs) as one JSON file.
-// The default is /var/lib/dockervisor. It is created if missing.
+// WithStateDir sets the directory where the Driver keeps its durable state:
+// a record per instance (soft-deleted mark, power intent) and per store
+// image, under a subdirectory named after the label and name prefixes, so
+// that drivers with different prefixes can share the directory. The
+// default is /var/lib/dockervisor. It is created if missing.
 func WithStateDir(dir string) Option {
 	return func(o *options) error {
 		if dir == "" {

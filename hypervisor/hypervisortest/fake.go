@@ -234,14 +234,6 @@ func (f *Fake) Close() error {
 	return nil
 }
 
-// opErr wraps err in an OpError, unless it is nil.
-func opErr(op, id string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &hypervisor.OpError{Op: op, ID: id, Err: err}
-}
-
 func errUnavailable() error { return fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, errClosed) }
 
 func errNotFound(id string) error {
@@ -288,54 +280,37 @@ func (f *Fake) isClosed() bool {
 func (f *Fake) with(ctx context.Context, op, id string, fn func(fi *fakeInstance) error) error {
 	unlock, err := f.begin(ctx, id)
 	if err != nil {
-		return opErr(op, id, err)
+		return hypervisor.WrapOp(op, id, err)
 	}
 	defer unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return opErr(op, id, errUnavailable())
+		return hypervisor.WrapOp(op, id, errUnavailable())
 	}
 	fi := f.instances[id]
 	if fi == nil {
-		return opErr(op, id, errNotFound(id))
+		return hypervisor.WrapOp(op, id, errNotFound(id))
 	}
-	return opErr(op, id, fn(fi))
+	return hypervisor.WrapOp(op, id, fn(fi))
 }
 
-// transition applies one row of the state table: nil if the instance is in
-// one of noop, a *StateError unless it is in one of valid, and do otherwise.
-func transition(op string, fi *fakeInstance, valid, noop []hypervisor.State, do func()) error {
-	if slices.Contains(noop, fi.inst.State) {
-		return nil
+// transition applies op's row of the state table (package hypervisor):
+// nil if it is a no-op in fi's state, a *StateError if op is not valid
+// there, and do otherwise.
+func transition(op hypervisor.Operation, fi *fakeInstance, do func()) error {
+	act, err := op.Check(fi.inst.ID, fi.inst.State)
+	if act {
+		do()
 	}
-	if err := hypervisor.CheckState(op, fi.inst.ID, fi.inst.State, valid...); err != nil {
-		return err
-	}
-	do()
-	return nil
+	return err
 }
 
-// The rows of the state table in package hypervisor.
-var (
-	stPowerOffValid = []hypervisor.State{hypervisor.StateRunning, hypervisor.StatePaused}
-	stPowerOffNoop  = []hypervisor.State{hypervisor.StateShutdown, hypervisor.StateCrashed, hypervisor.StateCreated}
-	stPowerOnValid  = []hypervisor.State{hypervisor.StateShutdown, hypervisor.StateCrashed, hypervisor.StateCreated}
-	stPowerOnNoop   = []hypervisor.State{hypervisor.StateRunning}
-	stPauseValid    = []hypervisor.State{hypervisor.StateRunning}
-	stPauseNoop     = []hypervisor.State{hypervisor.StatePaused}
-	stUnpauseValid  = []hypervisor.State{hypervisor.StatePaused}
-	stUnpauseNoop   = []hypervisor.State{hypervisor.StateRunning}
-	stRebootSoft    = []hypervisor.State{hypervisor.StateRunning}
-	stRebootHard    = []hypervisor.State{hypervisor.StateRunning, hypervisor.StatePaused, hypervisor.StateShutdown, hypervisor.StateCrashed, hypervisor.StateCreated}
-	stSoftDelete    = []hypervisor.State{hypervisor.StateRunning, hypervisor.StatePaused, hypervisor.StateShutdown, hypervisor.StateCrashed, hypervisor.StateCreated}
-	stSoftDelNoop   = []hypervisor.State{hypervisor.StateSoftDeleted}
-	stRestore       = []hypervisor.State{hypervisor.StateSoftDeleted}
-	stSnapshot      = []hypervisor.State{hypervisor.StateRunning, hypervisor.StatePaused, hypervisor.StateShutdown, hypervisor.StateCrashed}
-	stHasProcess    = []hypervisor.State{hypervisor.StateRunning, hypervisor.StatePaused}
-)
+// stHasProcess are the states with a running or frozen process.
+var stHasProcess = []hypervisor.State{hypervisor.StateRunning, hypervisor.StatePaused}
 
-// start starts fi's process: a new PID, a new run, VIFs re-attached.
+// start starts fi's process: a new PID and a new run; its VIFs stay
+// plugged.
 // Caller holds f.mu.
 func (f *Fake) start(fi *fakeInstance) {
 	now := f.now()
@@ -372,23 +347,23 @@ func (f *Fake) stop(fi *fakeInstance, to hypervisor.State, exitCode int) {
 func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
 	const op = "spawn"
 	if err := spec.Validate(); err != nil {
-		return hypervisor.Instance{}, opErr(op, spec.ID, err)
+		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
 	}
 	unlock, err := f.begin(ctx, spec.ID)
 	if err != nil {
-		return hypervisor.Instance{}, opErr(op, spec.ID, err)
+		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
 	}
 	defer unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return hypervisor.Instance{}, opErr(op, spec.ID, errUnavailable())
+		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, errUnavailable())
 	}
 	if f.instances[spec.ID] != nil {
-		return hypervisor.Instance{}, opErr(op, spec.ID, fmt.Errorf("%w: %q", hypervisor.ErrAlreadyExists, spec.ID))
+		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, fmt.Errorf("%w: %q", hypervisor.ErrAlreadyExists, spec.ID))
 	}
 	if !f.images[spec.Image] {
-		return hypervisor.Instance{}, opErr(op, spec.ID, fmt.Errorf("%w: %q is not registered with the fake", hypervisor.ErrImageNotFound, spec.Image))
+		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, fmt.Errorf("%w: %q is not registered with the fake", hypervisor.ErrImageNotFound, spec.Image))
 	}
 	fi := &fakeInstance{inst: hypervisor.Instance{
 		ID:        spec.ID,
@@ -403,7 +378,7 @@ func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervi
 		Metadata:  maps.Clone(spec.Metadata),
 	}}
 	if err := fi.guest.init(spec); err != nil {
-		return hypervisor.Instance{}, opErr(op, spec.ID, err)
+		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
 	}
 	f.instances[spec.ID] = fi
 	f.start(fi)
@@ -423,13 +398,13 @@ func (f *Fake) Destroy(ctx context.Context, id string) error {
 	const op = "destroy"
 	unlock, err := f.begin(ctx, id)
 	if err != nil {
-		return opErr(op, id, err)
+		return hypervisor.WrapOp(op, id, err)
 	}
 	defer unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return opErr(op, id, errUnavailable())
+		return hypervisor.WrapOp(op, id, errUnavailable())
 	}
 	fi := f.instances[id]
 	if fi == nil {
@@ -445,7 +420,7 @@ func (f *Fake) Destroy(ctx context.Context, id string) error {
 func (f *Fake) SoftDelete(ctx context.Context, id string) error {
 	const op = "soft-delete"
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
-		return transition(op, fi, stSoftDelete, stSoftDelNoop, func() {
+		return transition(hypervisor.OpSoftDelete, fi, func() {
 			f.stop(fi, hypervisor.StateSoftDeleted, 0)
 		})
 	})
@@ -455,19 +430,19 @@ func (f *Fake) SoftDelete(ctx context.Context, id string) error {
 func (f *Fake) Restore(ctx context.Context, id string) error {
 	const op = "restore"
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
-		return transition(op, fi, stRestore, nil, func() { f.start(fi) })
+		return transition(hypervisor.OpRestore, fi, func() { f.start(fi) })
 	})
 }
 
 // Reboot restarts an instance, softly or hard.
 func (f *Fake) Reboot(ctx context.Context, id string, opts hypervisor.RebootOptions) error {
 	const op = "reboot"
-	valid := stRebootSoft
+	row := hypervisor.OpRebootSoft
 	if opts.Hard {
-		valid = stRebootHard
+		row = hypervisor.OpRebootHard
 	}
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
-		return transition(op, fi, valid, nil, func() {
+		return transition(row, fi, func() {
 			f.stop(fi, hypervisor.StateShutdown, 0)
 			f.start(fi)
 		})
@@ -478,7 +453,7 @@ func (f *Fake) Reboot(ctx context.Context, id string, opts hypervisor.RebootOpti
 func (f *Fake) PowerOff(ctx context.Context, id string, _ hypervisor.StopOptions) error {
 	const op = "power-off"
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
-		return transition(op, fi, stPowerOffValid, stPowerOffNoop, func() {
+		return transition(hypervisor.OpPowerOff, fi, func() {
 			f.stop(fi, hypervisor.StateShutdown, 0)
 		})
 	})
@@ -488,7 +463,7 @@ func (f *Fake) PowerOff(ctx context.Context, id string, _ hypervisor.StopOptions
 func (f *Fake) PowerOn(ctx context.Context, id string) error {
 	const op = "power-on"
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
-		return transition(op, fi, stPowerOnValid, stPowerOnNoop, func() { f.start(fi) })
+		return transition(hypervisor.OpPowerOn, fi, func() { f.start(fi) })
 	})
 }
 
@@ -496,7 +471,7 @@ func (f *Fake) PowerOn(ctx context.Context, id string) error {
 func (f *Fake) Pause(ctx context.Context, id string) error {
 	const op = "pause"
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
-		return transition(op, fi, stPauseValid, stPauseNoop, func() {
+		return transition(hypervisor.OpPause, fi, func() {
 			now := f.now()
 			fi.cpuAcc += now.Sub(fi.runSince)
 			fi.runSince = time.Time{}
@@ -510,7 +485,7 @@ func (f *Fake) Pause(ctx context.Context, id string) error {
 func (f *Fake) Unpause(ctx context.Context, id string) error {
 	const op = "unpause"
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
-		return transition(op, fi, stUnpauseValid, stUnpauseNoop, func() {
+		return transition(hypervisor.OpUnpause, fi, func() {
 			now := f.now()
 			fi.runSince = now
 			fi.inst.State = hypervisor.StateRunning
@@ -556,12 +531,12 @@ func (f *Fake) Info(ctx context.Context, id string) (hypervisor.InstanceInfo, er
 func (f *Fake) List(ctx context.Context, opts hypervisor.ListOptions) ([]hypervisor.Instance, error) {
 	const op = "list"
 	if err := ctx.Err(); err != nil {
-		return nil, opErr(op, "", err)
+		return nil, hypervisor.WrapOp(op, "", err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil, opErr(op, "", errUnavailable())
+		return nil, hypervisor.WrapOp(op, "", errUnavailable())
 	}
 	var out []hypervisor.Instance
 	for _, fi := range f.instances {

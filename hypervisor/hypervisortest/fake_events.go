@@ -40,7 +40,7 @@ func (f *Fake) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan erro
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		errc <- opErr("events", "", errUnavailable())
+		errc <- hypervisor.WrapOp("events", "", errUnavailable())
 		close(out)
 		close(errc)
 		return out, errc
@@ -87,6 +87,6 @@ func (f *Fake) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan erro
 // closedStream reports that Close ended a stream, unless ctx ended it too.
 func closedStream(ctx context.Context, errc chan<- error) {
 	if ctx.Err() == nil {
-		errc <- opErr("events", "", errUnavailable())
+		errc <- hypervisor.WrapOp("events", "", errUnavailable())
 	}
 }

@@ -83,7 +83,7 @@ func (f *Fake) UpdateMetadata(ctx context.Context, id string, md map[string]stri
 	const op = "update-metadata"
 	for k := range md {
 		if k == "" {
-			return opErr(op, id, fmt.Errorf("%w: empty metadata key", hypervisor.ErrInvalidArgument))
+			return hypervisor.WrapOp(op, id, fmt.Errorf("%w: empty metadata key", hypervisor.ErrInvalidArgument))
 		}
 	}
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
@@ -124,7 +124,7 @@ var _ hypervisor.GuestAccess = (*Fake)(nil)
 // terminal does.
 func (f *Fake) Exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
 	res, err := f.exec(ctx, id, spec)
-	return res, opErr("exec", id, err)
+	return res, hypervisor.WrapOp("exec", id, err)
 }
 
 func (f *Fake) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
@@ -137,7 +137,7 @@ func (f *Fake) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (h
 	var g fakeGuest
 	var pid int
 	err := f.with(ctx, "exec", id, func(fi *fakeInstance) error {
-		if err := hypervisor.CheckState("exec", id, fi.inst.State, hypervisor.StateRunning); err != nil {
+		if _, err := hypervisor.OpExec.Check(id, fi.inst.State); err != nil {
 			return err
 		}
 		g, pid = fi.guest, fi.inst.PID
@@ -268,7 +268,7 @@ func (t *ttyWriter) Write(p []byte) (int, error) {
 func (f *Fake) AttachConsole(ctx context.Context, id string, opts hypervisor.ConsoleAttachOptions) (hypervisor.Console, error) {
 	var c *fakeConsole
 	err := f.with(ctx, "attach-console", id, func(fi *fakeInstance) error {
-		if err := hypervisor.CheckState("attach-console", id, fi.inst.State, hypervisor.StateRunning); err != nil {
+		if _, err := hypervisor.OpAttachConsole.Check(id, fi.inst.State); err != nil {
 			return err
 		}
 		c = &fakeConsole{f: f, id: id, pid: fi.inst.PID, next: len(fi.console), closed: make(chan struct{})}

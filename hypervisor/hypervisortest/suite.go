@@ -86,6 +86,7 @@ func TestDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"MissingAndInvalidID", testMissingAndInvalidID},
 		{"Events", testEvents},
 		{"Concurrency", testConcurrency},
+		{"ReadsDuringTransitions", testReadsDuringTransitions},
 		{"Context", testContext},
 		{"PowerOffTimeout", testPowerOffTimeout},
 		{"ConsoleOutput", testConsoleOutput},
@@ -98,6 +99,7 @@ func TestDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ConfigDrive", testConfigDrive},
 		{"BootDataInvalid", testBootDataInvalid},
 		{"UpdateMetadata", testUpdateMetadata},
+		{"StatsDuringReboot", testStatsDuringReboot},
 		{"Close", testClose},
 	}
 	for _, tt := range tests {

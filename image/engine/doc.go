@@ -1,7 +1,32 @@
 // Package engine moves images between image stores and a Docker engine:
 // [Load] streams a `docker save` tarball (from an [image.Reader]'s Open)
-// into the engine and tags it deterministically, [Save] streams an engine
-// image out as a tarball (for an [image.Writer]'s Create).
+// into the engine and tags it deterministically, [LoadFrom] does the same
+// for every archive format the engine can be fed from (docker-save, OCI
+// image layout, both in one archive), and [Save] streams an engine image
+// out as a tarball (for an [image.Writer]'s Create).
+//
+// # Archive formats
+//
+// The engine's image load (Docker 20.10, API 1.41) reads docker-save
+// archives only. [LoadFrom] tells the formats apart by the first entries
+// of the archive:
+//   - docker-save (`docker save`, `skopeo copy … docker-archive:`): one
+//     pass, re-encoded as described below.
+//   - OCI image layout (`skopeo copy … oci-archive:`, `podman save
+//     --format oci-archive`, and newer engines' `docker save`, which
+//     carries both layouts): tools write the blobs first and index.json
+//     last, so the archive is read twice. The first read sends nothing to
+//     the engine: it keeps the entry list, oci-layout, index.json and the
+//     small JSON blobs (manifests, indexes, config; at most 32 MiB), then
+//     checks the layout version, picks the one image manifest for the
+//     platform (through nested indexes), and checks the config, each
+//     layer's media type, its presence, size and compression (read from
+//     its first bytes: uncompressed and gzip tars load, zstd and others do
+//     not). The second read streams only the picked config and layers,
+//     verifying each blob's sha256 digest, under their layout paths,
+//     followed by a manifest.json naming them: a docker-save archive made
+//     on the fly, with no temporary file and memory independent of the
+//     image size.
 //
 // # Load is all or nothing
 //
@@ -23,8 +48,12 @@
 //
 // # Errors
 //
-// Archives that are not docker-save archives, or are corrupt or truncated,
-// give errors wrapping [image.ErrUnsupportedFormat]. Errors of the source
+// Archives that are not image archives, are corrupt or truncated, or hold
+// what the engine cannot load (no image for the platform, zstd layers, a
+// missing blob, an unknown layout version) give errors wrapping
+// [image.ErrUnsupportedFormat]; for an OCI layout these come before any
+// engine call, except a blob whose data does not match its digest, which
+// the second read finds (the engine then never gets manifest.json). Errors of the source
 // reader (such as [image.ErrChecksumMismatch]) and of ctx are returned
 // wrapped as they are. Errors the engine reports in its load stream wrap
 // [ErrLoadFailed]; a missing image is [image.ErrNotFound]; an unreachable

@@ -11,12 +11,14 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
@@ -128,6 +130,10 @@ var errLoadEnded = errors.New("engine: load request ended")
 // engine's image ID ("sha256:..."). On failure nothing it loaded or tagged
 // stays on the engine (see the package documentation). Loading the same
 // archive under the same tag again is a no-op that returns the same ID.
+//
+// Load reads r once, so it takes docker-save archives only (including
+// those that also carry an OCI layout); [LoadFrom] takes OCI image layouts
+// as well.
 func Load(ctx context.Context, api LoadAPI, r io.Reader, tag string) (string, error) {
 	if err := checkRef(tag); err != nil {
 		return "", err
@@ -135,6 +141,107 @@ func Load(ctx context.Context, api LoadAPI, r io.Reader, tag string) (string, er
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) })
+}
+
+// Opener opens an archive's data from its start, such as an
+// [image.Reader]'s Open of one image (wrapped in [image.Verify]). [LoadFrom]
+// may call it twice; each reader must yield the same data, and is closed
+// by LoadFrom.
+type Opener func(ctx context.Context) (io.ReadCloser, error)
+
+// LoadOptions tunes [LoadFrom]. The zero value is the default.
+type LoadOptions struct {
+	// Platform selects the image of an OCI index: "os/arch" or
+	// "os/arch/variant", as the engine reports it. Empty means
+	// "linux/" + runtime.GOARCH.
+	Platform string
+}
+
+// LoadFrom loads the archive that open yields, as [Load] does, and takes
+// every archive format the engine's image load can be fed from:
+//   - a docker-save archive (`docker save`, `skopeo copy … docker-archive:`),
+//     streamed in one pass as by [Load];
+//   - an OCI image layout archive (`skopeo copy … oci-archive:`,
+//     `podman save --format oci-archive`), with uncompressed or gzip layers
+//     and an index that names one image manifest for the platform, directly
+//     or through nested indexes;
+//   - an archive with both layouts (newer engines' `docker save`), loaded
+//     through its OCI layout.
+//
+// An OCI layout is read twice. The first read (no engine call) checks the
+// whole layout and picks the image: an unknown layout version, no image
+// for the platform, a compression the engine cannot read (zstd), a missing
+// or mismatched blob are all refused here with [image.ErrUnsupportedFormat],
+// before anything reaches the engine. The second read streams the picked
+// config and layers, as a docker-save archive made on the fly, into the
+// engine's load, verifying each blob's digest; as with [Load], manifest.json
+// and the end of the archive go to the engine only after the source ended
+// cleanly. Memory stays bounded by a copy buffer and the layout's JSON
+// documents (at most 32 MiB of them), whatever the image size.
+func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts LoadOptions) (string, error) {
+	if err := checkRef(tag); err != nil {
+		return "", err
+	}
+	platform, err := parsePlatform(opts.Platform)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	rc, err := open(ctx)
+	if err != nil {
+		return "", err
+	}
+	kind, r, err := sniff(rc)
+	if err == nil && kind == kindDockerSave {
+		defer rc.Close()
+		return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) })
+	}
+	lay, err := scan(ctx, r)
+	rc.Close()
+	if err != nil {
+		return "", err
+	}
+	produce := func(r io.Reader, w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) }
+	switch {
+	case lay.isOCI():
+		p, err := lay.plan(platform)
+		if err != nil {
+			return "", fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
+		}
+		produce = func(r io.Reader, w io.Writer) (archiveInfo, error) { return emit(ctx, r, w, tag, p) }
+	case lay.manifestJSON == nil:
+		return "", fmt.Errorf("engine: %w: neither manifest.json nor index.json: not an image archive", image.ErrUnsupportedFormat)
+	}
+	rc, err = open(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return produce(rc, w) })
+}
+
+// parsePlatform parses "os/arch[/variant]"; empty is this machine's.
+func parsePlatform(s string) (ocispec.Platform, error) {
+	if s == "" {
+		return ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}, nil
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+		return ocispec.Platform{}, fmt.Errorf("%w: platform %q is not os/arch[/variant]", image.ErrInvalidArgument, s)
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// load runs produce, which writes a docker-save archive, into the engine's
+// image load, then tags the image (see [Load]).
+func load(ctx context.Context, api LoadAPI, tag string, produce func(w io.Writer) (archiveInfo, error)) (string, error) {
 	priorID := ""
 	if prior, err := api.ImageInspect(ctx, tag); err == nil {
 		priorID = prior.ID
@@ -149,7 +256,7 @@ func Load(ctx context.Context, api LoadAPI, r io.Reader, tag string) (string, er
 	}
 	done := make(chan result, 1)
 	go func() {
-		info, err := retar(ctx, r, pw, tag)
+		info, err := produce(pw)
 		pw.CloseWithError(err)
 		done <- result{info, err}
 	}()
@@ -384,6 +491,9 @@ func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveIn
 	// checksum mismatch only there, after the tar's end blocks.
 	if _, err := io.CopyBuffer(io.Discard, src, buf); err != nil {
 		return fail(err)
+	}
+	if manifest == nil && files[ocispec.ImageIndexFile] {
+		return fail(errors.New("no manifest.json: an OCI image layout, which only LoadFrom loads"))
 	}
 	if manifest == nil {
 		return fail(errors.New("no manifest.json: not a docker-save archive"))

@@ -2,7 +2,9 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log"
 
 	"github.com/moby/moby/client"
@@ -50,4 +52,30 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println("saved as", meta.ID, meta.SHA256)
+}
+
+// Load a store image that may be a docker-save or an OCI image-layout
+// archive (`skopeo copy … oci-archive:`). LoadFrom opens it again for the
+// second read an OCI layout needs.
+func ExampleLoadFrom() {
+	ctx := context.Background()
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+	store, err := localdir.New("/var/lib/dockervisor/images")
+	if err != nil {
+		log.Fatal(err)
+	}
+	const storeID = "4f1d2b9e-0a57-4c1e-8f0e-6d8b1c2a3e4f"
+	open := func(ctx context.Context) (io.ReadCloser, error) { return store.Open(ctx, storeID) }
+	id, err := engine.LoadFrom(ctx, cli, open, engine.TagFor(storeID), engine.LoadOptions{Platform: "linux/amd64"})
+	if errors.Is(err, image.ErrUnsupportedFormat) {
+		log.Fatalf("the engine cannot load this archive: %v", err)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("loaded", id)
 }

@@ -2,7 +2,6 @@ package localdir
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
+	"github.com/dockervisor/dockervisor/internal/atomicfile"
 )
 
 const (
@@ -263,7 +263,7 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 	if err != nil {
 		return image.Metadata{}, fmt.Errorf("create image %q: %w", meta.ID, err)
 	}
-	defer os.Remove(tmpData)
+	defer tmpData.Remove()
 	meta.Size = n
 	meta.SHA256 = sum
 	meta.Checksum = ""
@@ -276,7 +276,7 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 	if err != nil {
 		return image.Metadata{}, fmt.Errorf("create image %q: %w", meta.ID, err)
 	}
-	defer os.Remove(tmpMeta)
+	defer tmpMeta.Remove()
 	if err := ctx.Err(); err != nil {
 		return image.Metadata{}, fmt.Errorf("create image %q: %w", meta.ID, err)
 	}
@@ -285,67 +285,47 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 	defer s.mu.Unlock()
 	// Link fails when <id>.tar exists, so an existing (or concurrently
 	// created) image is never overwritten.
-	if err := os.Link(tmpData, s.dataPath(meta.ID)); err != nil {
+	if err := tmpData.Link(s.dataPath(meta.ID)); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return image.Metadata{}, fmt.Errorf("%w: %q", image.ErrAlreadyExists, meta.ID)
 		}
 		return image.Metadata{}, fmt.Errorf("%w: create image %q: %w", image.ErrUnavailable, meta.ID, err)
 	}
-	if err := os.Rename(tmpMeta, s.metaPath(meta.ID)); err != nil {
+	if err := tmpMeta.Rename(s.metaPath(meta.ID)); err != nil {
 		_ = os.Remove(s.dataPath(meta.ID))
 		return image.Metadata{}, fmt.Errorf("%w: create image %q: %w", image.ErrUnavailable, meta.ID, err)
-	}
-	if err := s.syncDir(); err != nil {
-		s.log.Debug("localdir: fsync directory", "dir", s.dir, "err", err)
 	}
 	s.log.Debug("localdir: created image", "id", meta.ID, "size", meta.Size)
 	return meta, nil
 }
 
 // writeTemp copies r into a new temporary file in the store directory,
-// fsyncs it, and returns its path, size and sha256. On error the file is
-// removed.
-func (s *Store) writeTemp(ctx context.Context, r io.Reader) (path string, n int64, sum string, err error) {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(s.dir, tmpPref+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// synced unless WithoutSync, and returns it with its size and sha256. On
+// error nothing is left behind.
+func (s *Store) writeTemp(ctx context.Context, r io.Reader) (f *atomicfile.File, n int64, sum string, err error) {
+	f, err = atomicfile.Create(s.dir, tmpPref, 0o644, s.sync)
 	if err != nil {
-		return "", 0, "", fmt.Errorf("%w: %w", image.ErrUnavailable, err)
+		return nil, 0, "", fmt.Errorf("%w: %w", image.ErrUnavailable, err)
 	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
 	h := sha256.New()
 	buf := make([]byte, 256<<10)
 	n, err = io.CopyBuffer(io.MultiWriter(f, h), stream.WithContext(ctx, r), buf)
 	if err != nil {
-		return "", 0, "", err
-	}
-	if s.sync {
-		if err = f.Sync(); err != nil {
-			return "", 0, "", fmt.Errorf("%w: %w", image.ErrUnavailable, err)
-		}
+		f.Remove()
+		return nil, 0, "", err
 	}
 	if err = f.Close(); err != nil {
-		return "", 0, "", fmt.Errorf("%w: %w", image.ErrUnavailable, err)
+		f.Remove()
+		return nil, 0, "", fmt.Errorf("%w: %w", image.ErrUnavailable, err)
 	}
-	return tmp, n, hex.EncodeToString(h.Sum(nil)), nil
+	return f, n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (s *Store) syncDir() error {
 	if !s.sync {
 		return nil
 	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(s.dir)
 }
 
 // Delete removes image id. A missing image is not an error; an invalid ID

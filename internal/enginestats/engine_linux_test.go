@@ -18,7 +18,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/stats"
+	"github.com/dockervisor/dockervisor/stats/netcounters"
+	"github.com/dockervisor/dockervisor/stats/procfs"
 )
 
 // startContainer creates and starts a busybox container without network
@@ -93,7 +96,7 @@ func TestFetchMemoryLimit(t *testing.T) {
 	// Without a limit the engine reports the host's memory.
 	in, err = Fetch(t.Context(), cli, unlimited, Options{})
 	require.NoError(t, err)
-	host, err := stats.ReadHostMemory()
+	host, err := procfs.ReadHostMemory()
 	require.NoError(t, err)
 	require.Equal(t, host.TotalBytes, in.MemoryLimitBytes)
 }
@@ -122,7 +125,7 @@ func TestFetchCPUBusyVersusIdle(t *testing.T) {
 	t.Logf("busy %.1f%% (cpu %s), idle %.1f%% (cpu %s)", b.CPUPercent, b.CPUTime, i.CPUPercent, i.CPUTime)
 	require.Greater(t, b.CPUPercent, 10.0)
 	require.Greater(t, b.CPUPercent, 5*i.CPUPercent+1)
-	require.LessOrEqual(t, b.CPUPercent, 100*float64(stats.NumCPU())+1)
+	require.LessOrEqual(t, b.CPUPercent, 100*float64(procfs.NumCPU())+1)
 	require.Greater(t, b.CPUTime, i.CPUTime)
 }
 
@@ -198,14 +201,14 @@ func TestContainerInterfaceCounters(t *testing.T) {
 	require.NoError(t, err)
 	defer ns.Close()
 
-	before, err := stats.InterfaceCountersAt(t.Context(), ns)
+	before, err := netcounters.InterfaceCountersAt(t.Context(), ns)
 	require.NoError(t, err)
 	require.Len(t, before, 1, "NetworkMode none: loopback only")
 	require.Equal(t, "lo", before[0].Device)
 
 	execIn(t, cli, id, "ping", "-c", "5", "-i", "0.2", "127.0.0.1")
 
-	after, err := stats.InterfaceCounters(t.Context(), fmt.Sprintf("/proc/%d/ns/net", pid))
+	after, err := netcounters.InterfaceCounters(t.Context(), fmt.Sprintf("/proc/%d/ns/net", pid))
 	require.NoError(t, err)
 	require.Len(t, after, 1)
 	// 5 requests and 5 replies, each sent and received on lo.
@@ -221,10 +224,10 @@ func TestContainerInterfaceCounters(t *testing.T) {
 	// Once the container is gone, so is the namespace (for new opens).
 	_, err = cli.ContainerRemove(t.Context(), id, client.ContainerRemoveOptions{Force: true})
 	require.NoError(t, err)
-	_, err = stats.InterfaceCounters(t.Context(), fmt.Sprintf("/proc/%d/ns/net", pid))
-	require.ErrorIs(t, err, stats.ErrNamespaceGone)
+	_, err = netcounters.InterfaceCounters(t.Context(), fmt.Sprintf("/proc/%d/ns/net", pid))
+	require.ErrorIs(t, err, network.ErrNamespaceGone)
 	// The held file keeps the namespace alive and readable until closed.
-	held, err := stats.InterfaceCountersAt(t.Context(), ns)
+	held, err := netcounters.InterfaceCountersAt(t.Context(), ns)
 	require.NoError(t, err)
 	require.Len(t, held, 1)
 	require.Equal(t, "lo", held[0].Device)

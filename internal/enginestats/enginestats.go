@@ -6,7 +6,7 @@
 // Network counters: the engine reports only the interfaces of networks it
 // manages (none with NetworkMode "none"), so Convert copies those, and a
 // caller that plugs its own interfaces reads them inside the container's
-// network namespace with stats.InterfaceCounters instead.
+// network namespace with stats/netcounters instead.
 package enginestats
 
 import (

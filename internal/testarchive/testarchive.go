@@ -27,12 +27,13 @@ import (
 // the engine, and a random seed, so its big layer is not cached either.
 // The exported fields may be changed before the archive is written.
 type Spec struct {
-	BigSize  int64  // size of the big file in the second layer; 0: no second layer
-	RepoTag  string // put into manifest RepoTags and repositories
-	Images   int    // manifest entries; 0 means 1
-	BadDiff  bool   // config names a wrong diff ID: the engine refuses it
-	NoLayer  bool   // manifest names a layer the archive lacks
-	DupLayer bool   // the busybox layer appears again, as a symlink (as docker save does)
+	BigSize  int64    // size of the big file in the second layer; 0: no second layer
+	RepoTag  string   // put into manifest RepoTags and repositories
+	Images   int      // manifest entries; 0 means 1
+	BadDiff  bool     // config names a wrong diff ID: the engine refuses it
+	NoLayer  bool     // manifest names a layer the archive lacks
+	DupLayer bool     // the busybox layer appears again, as a symlink (as docker save does)
+	Cmd      []string // the image's command; nil means /bin/sh
 	seed     [32]byte
 	label    string
 	bbRootfs []byte
@@ -68,11 +69,15 @@ func digest(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(
 
 // config returns the image config JSON.
 func (s *Spec) config(diffIDs []string) []byte {
+	cmd := s.Cmd
+	if cmd == nil {
+		cmd = []string{"/bin/sh"}
+	}
 	cfg := map[string]any{
 		"architecture": "amd64",
 		"os":           "linux",
 		"created":      "2026-01-01T00:00:00Z",
-		"config":       map[string]any{"Cmd": []string{"/bin/sh"}, "Labels": map[string]string{"dockervisor.test": s.label}},
+		"config":       map[string]any{"Cmd": cmd, "Labels": map[string]string{"dockervisor.test": s.label}},
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": diffIDs},
 	}
 	b, _ := json.Marshal(cfg)

@@ -1,5 +1,5 @@
 // Package testenv gates tests on the real parts they need (root, a Docker
-// engine, Glance, Open vSwitch) and builds what they share, such as the
+// engine, Glance) and builds what they share, such as the
 // busybox test image.
 //
 // A missing part skips the test with a message naming the setup command.

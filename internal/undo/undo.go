@@ -6,11 +6,20 @@ package undo
 import (
 	"context"
 	"errors"
+	"time"
 )
+
+// DefaultStepTimeout bounds each undo function of a Stack whose
+// StepTimeout is zero.
+const DefaultStepTimeout = 30 * time.Second
 
 // Stack is a list of undo functions. The zero value is ready to use. It is
 // not safe for concurrent use.
 type Stack struct {
+	// StepTimeout bounds each undo function, so that a hung backend
+	// cannot make a rollback hang forever. Zero means DefaultStepTimeout.
+	StepTimeout time.Duration
+
 	fns  []func(context.Context) error
 	done bool
 }
@@ -22,17 +31,25 @@ func (s *Stack) Push(fn func(context.Context) error) { s.fns = append(s.fns, fn)
 func (s *Stack) Release() { s.fns, s.done = nil, true }
 
 // Rollback runs the registered functions in reverse order, once, and joins
-// their errors. It runs them with a context that is not cancelled when ctx
-// is, so that a cancelled operation still cleans up.
+// their errors. Each runs with a context that is not cancelled when ctx is,
+// so that a cancelled operation still cleans up, and that ends after
+// StepTimeout.
 func (s *Stack) Rollback(ctx context.Context) error {
 	if s.done {
 		return nil
 	}
 	s.done = true
-	ctx = context.WithoutCancel(ctx)
+	timeout := s.StepTimeout
+	if timeout <= 0 {
+		timeout = DefaultStepTimeout
+	}
+	base := context.WithoutCancel(ctx)
 	var errs []error
 	for i := len(s.fns) - 1; i >= 0; i-- {
-		if err := s.fns[i](ctx); err != nil {
+		stepCtx, cancel := context.WithTimeout(base, timeout)
+		err := s.fns[i](stepCtx)
+		cancel()
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,4 +45,18 @@ func TestReleaseForgets(t *testing.T) {
 	s.Release()
 	require.NoError(t, s.Rollback(t.Context()))
 	assert.False(t, ran)
+}
+
+func TestRollbackStepsAreBounded(t *testing.T) {
+	s := Stack{StepTimeout: 10 * time.Millisecond}
+	var ran bool
+	s.Push(func(context.Context) error { ran = true; return nil })
+	// A step that would wait forever on a hung backend ends at its deadline.
+	s.Push(func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	err := s.Rollback(t.Context())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, ran, "the steps after a timed-out one still run")
 }

@@ -1,4 +1,4 @@
-package stats
+package netcounters
 
 import (
 	"context"
@@ -14,13 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/stats"
 )
-
-func TestAttachPortIDs(t *testing.T) {
-	ifs := []Interface{{Device: "lo"}, {Device: "eth0"}, {Device: "eth1"}}
-	AttachPortIDs(ifs, map[string]string{"eth0": "port-a", "eth1": "port-b", "eth9": "port-x"})
-	require.Equal(t, []Interface{{Device: "lo"}, {Device: "eth0", PortID: "port-a"}, {Device: "eth1", PortID: "port-b"}}, ifs)
-}
 
 func mustRoot(t *testing.T) {
 	t.Helper()
@@ -75,7 +71,7 @@ func TestInterfaceCountersPrivateNamespace(t *testing.T) {
 	name, path := newNetns(t)
 	ifs, err := InterfaceCounters(t.Context(), path)
 	require.NoError(t, err)
-	require.Equal(t, []Interface{{Device: "lo"}}, ifs, "fresh namespace: only lo, no traffic")
+	require.Equal(t, []stats.Interface{{Device: "lo"}}, ifs, "fresh namespace: only lo, no traffic")
 
 	run(t, "ip", "-n", name, "link", "set", "lo", "up")
 	bb, err := exec.LookPath("busybox")
@@ -104,19 +100,19 @@ func TestInterfaceCountersNamespaceGone(t *testing.T) {
 		name, path := newNetns(t)
 		run(t, "ip", "netns", "del", name)
 		_, err := InterfaceCounters(t.Context(), path)
-		require.ErrorIs(t, err, ErrNamespaceGone)
+		require.ErrorIs(t, err, network.ErrNamespaceGone)
 	})
 	t.Run("exited process", func(t *testing.T) {
 		cmd := exec.CommandContext(t.Context(), "true")
 		require.NoError(t, cmd.Run())
 		_, err := InterfaceCounters(t.Context(), filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "ns", "net"))
-		require.ErrorIs(t, err, ErrNamespaceGone)
+		require.ErrorIs(t, err, network.ErrNamespaceGone)
 	})
 	t.Run("not a namespace", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "leftover")
 		require.NoError(t, os.WriteFile(p, nil, 0o600))
 		_, err := InterfaceCounters(t.Context(), p)
-		require.ErrorIs(t, err, ErrNamespaceGone)
+		require.ErrorIs(t, err, network.ErrNamespaceGone)
 	})
 }
 

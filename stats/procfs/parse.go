@@ -1,13 +1,17 @@
-package stats
+package procfs
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// ErrMalformed means a kernel file could not be parsed.
+var ErrMalformed = errors.New("procfs: malformed kernel data")
 
 // MemInfo is the host's memory as /proc/meminfo reports it, in bytes (the
 // kernel reports KiB; the readers multiply by 1024).
@@ -207,26 +211,27 @@ func CPUUtilization(prev, cur CPUTimes) float64 {
 	return min(max(p, 0), 100)
 }
 
-// CPUPoint is one reading of an instance's cumulative CPU time together
-// with the wall-clock time it was taken at.
-type CPUPoint struct {
-	CPUTime time.Duration // cumulative CPU time of the instance
-	Wall    time.Time     // when it was read
-}
-
-// CPUPoint returns the instance sample's CPU time and sampling time, for
-// CPUPercent.
-func (i Instance) CPUPoint() CPUPoint { return CPUPoint{CPUTime: i.CPUTime, Wall: i.Time} }
-
-// CPUPercent returns the CPU use of an instance between two points, in
-// percent of one CPU (so 200 means two CPUs fully busy): 100 * ΔCPUTime /
-// ΔWall. It returns 0 when the wall time did not advance or the CPU time
-// went backwards (the instance restarted).
-func CPUPercent(prev, cur CPUPoint) float64 {
-	dw := cur.Wall.Sub(prev.Wall)
-	dc := cur.CPUTime - prev.CPUTime
-	if dw <= 0 || dc < 0 {
-		return 0
+// ParseCPUList counts the CPUs in a kernel CPU list such as "0-3,8,10-11"
+// (the format of /sys/devices/system/cpu/online).
+func ParseCPUList(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
 	}
-	return 100 * float64(dc) / float64(dw)
+	n := 0
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return 0, fmt.Errorf("%w: cpu list %q", ErrMalformed, s)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return 0, fmt.Errorf("%w: cpu list %q", ErrMalformed, s)
+			}
+		}
+		n += b - a + 1
+	}
+	return n, nil
 }

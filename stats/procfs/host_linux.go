@@ -1,16 +1,16 @@
-package stats
+package procfs
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dockervisor/dockervisor/stats"
 )
 
 // procRoot is where the readers find procfs; tests of this package do not
@@ -21,7 +21,7 @@ const procRoot = "/proc"
 func ReadHostMemory() (MemInfo, error) {
 	b, err := os.ReadFile(procRoot + "/meminfo")
 	if err != nil {
-		return MemInfo{}, fmt.Errorf("stats: read meminfo: %w", err)
+		return MemInfo{}, fmt.Errorf("procfs: read meminfo: %w", err)
 	}
 	return ParseMemInfo(b)
 }
@@ -31,7 +31,7 @@ func ReadHostMemory() (MemInfo, error) {
 func ReadLoadAverage() ([3]float64, error) {
 	b, err := os.ReadFile(procRoot + "/loadavg")
 	if err != nil {
-		return [3]float64{}, fmt.Errorf("stats: read loadavg: %w", err)
+		return [3]float64{}, fmt.Errorf("procfs: read loadavg: %w", err)
 	}
 	return ParseLoadAverage(b)
 }
@@ -40,7 +40,7 @@ func ReadLoadAverage() ([3]float64, error) {
 func ReadUptime() (time.Duration, error) {
 	b, err := os.ReadFile(procRoot + "/uptime")
 	if err != nil {
-		return 0, fmt.Errorf("stats: read uptime: %w", err)
+		return 0, fmt.Errorf("procfs: read uptime: %w", err)
 	}
 	return ParseUptime(b)
 }
@@ -49,7 +49,7 @@ func ReadUptime() (time.Duration, error) {
 func ReadCPUTimes() (CPUTimes, error) {
 	b, err := os.ReadFile(procRoot + "/stat")
 	if err != nil {
-		return CPUTimes{}, fmt.Errorf("stats: read /proc/stat: %w", err)
+		return CPUTimes{}, fmt.Errorf("procfs: read /proc/stat: %w", err)
 	}
 	return ParseCPUTimes(b)
 }
@@ -62,7 +62,7 @@ func ReadCPUTimes() (CPUTimes, error) {
 func DiskUsage(path string) (totalBytes, usedBytes uint64, err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
-		return 0, 0, fmt.Errorf("stats: statfs %s: %w", path, err)
+		return 0, 0, fmt.Errorf("procfs: statfs %s: %w", path, err)
 	}
 	bs := uint64(st.Frsize)
 	if bs == 0 {
@@ -93,39 +93,14 @@ func NumCPU() int {
 	return n
 }
 
-// ParseCPUList counts the CPUs in a kernel CPU list such as "0-3,8,10-11"
-// (the format of /sys/devices/system/cpu/online).
-func ParseCPUList(s string) (int, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, nil
-	}
-	n := 0
-	for part := range strings.SplitSeq(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return 0, fmt.Errorf("%w: cpu list %q", ErrMalformed, s)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return 0, fmt.Errorf("%w: cpu list %q", ErrMalformed, s)
-			}
-		}
-		n += b - a + 1
-	}
-	return n, nil
-}
-
-// HostSampler samples the host side of a Host: hostname, CPUs, memory,
+// HostSampler samples the host side of a stats.Host: hostname, CPUs, memory,
 // disk, CPU utilisation, load average and uptime. It keeps the previous
 // /proc/stat reading so that each Sample reports the CPU utilisation over
 // the interval since the previous call; the first call reports it since
 // boot. It is safe for concurrent use (calls are serialised, so each
 // interval is measured between two consecutive calls).
 //
-// The instance side of Host — VCPUsUsed, MemoryClaimedMB, Instances,
+// The instance side of stats.Host — VCPUsUsed, MemoryClaimedMB, Instances,
 // HypervisorType, HypervisorVersion and APIVersion — is left zero: the
 // caller (the hypervisor backend) knows its instances and its engine and
 // fills those fields in.
@@ -146,27 +121,27 @@ func NewHostSampler(diskPath string) *HostSampler {
 // Sample reads the host's resources. Memory is in MiB and disk in GiB,
 // both rounded down. ctx is checked before any reading starts; the reads
 // themselves are from procfs and statfs and do not block.
-func (s *HostSampler) Sample(ctx context.Context) (Host, error) {
+func (s *HostSampler) Sample(ctx context.Context) (stats.Host, error) {
 	if err := ctx.Err(); err != nil {
-		return Host{}, err
+		return stats.Host{}, err
 	}
 	name, err := os.Hostname()
 	if err != nil {
-		return Host{}, fmt.Errorf("stats: hostname: %w", err)
+		return stats.Host{}, fmt.Errorf("procfs: hostname: %w", err)
 	}
 	mem, err := ReadHostMemory()
 	if err != nil {
-		return Host{}, err
+		return stats.Host{}, err
 	}
 	la, err := ReadLoadAverage()
 	if err != nil {
-		return Host{}, err
+		return stats.Host{}, err
 	}
 	up, err := ReadUptime()
 	if err != nil {
-		return Host{}, err
+		return stats.Host{}, err
 	}
-	h := Host{
+	h := stats.Host{
 		Hostname:     name,
 		VCPUs:        NumCPU(),
 		MemoryMB:     int64(mem.TotalBytes >> 20),
@@ -178,7 +153,7 @@ func (s *HostSampler) Sample(ctx context.Context) (Host, error) {
 	if s.diskPath != "" {
 		total, used, err := DiskUsage(s.diskPath)
 		if err != nil {
-			return Host{}, err
+			return stats.Host{}, err
 		}
 		h.DiskGB, h.DiskUsedGB = int64(total>>30), int64(used>>30)
 	}
@@ -187,7 +162,7 @@ func (s *HostSampler) Sample(ctx context.Context) (Host, error) {
 	defer s.mu.Unlock()
 	cur, err := ReadCPUTimes()
 	if err != nil {
-		return Host{}, err
+		return stats.Host{}, err
 	}
 	h.CPUUtilization = CPUUtilization(s.prev, cur)
 	s.prev = cur

@@ -1,4 +1,4 @@
-package stats
+package netcounters
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/stats"
 )
 
 // defaultNetlinkTimeout bounds one netlink receive when ctx has no
@@ -26,18 +29,18 @@ const defaultNetlinkTimeout = 5 * time.Second
 //
 // If the namespace no longer exists (the path is missing, the process
 // has exited, or the bind mount was removed) the error wraps
-// ErrNamespaceGone. Reading another namespace needs CAP_SYS_ADMIN.
+// network.ErrNamespaceGone. Reading another namespace needs CAP_SYS_ADMIN.
 //
 // A pid can be reused once its process has exited: callers that work on
 // one instance for a while should open the namespace once and use
 // InterfaceCountersAt with the open file.
-func InterfaceCounters(ctx context.Context, nsPath string) ([]Interface, error) {
+func InterfaceCounters(ctx context.Context, nsPath string) ([]stats.Interface, error) {
 	f, err := os.Open(nsPath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-			return nil, fmt.Errorf("%w: open %s: %w", ErrNamespaceGone, nsPath, err)
+			return nil, fmt.Errorf("%w: open %s: %w", network.ErrNamespaceGone, nsPath, err)
 		}
-		return nil, fmt.Errorf("stats: open network namespace: %w", err)
+		return nil, fmt.Errorf("netcounters: open network namespace: %w", err)
 	}
 	defer f.Close()
 	return InterfaceCountersAt(ctx, f)
@@ -47,27 +50,27 @@ func InterfaceCounters(ctx context.Context, nsPath string) ([]Interface, error) 
 // caller holds open (an open file of /proc/<pid>/ns/net or of a netns bind
 // mount). Holding the file keeps the namespace alive, so the namespace
 // cannot be gone; a file that is not a network namespace gives an error
-// wrapping ErrNamespaceGone (that is what a path left behind by a removed
+// wrapping network.ErrNamespaceGone (that is what a path left behind by a removed
 // bind mount becomes).
 //
 // It lists the links through a netlink handle bound to the namespace
 // (netlink.NewHandleAt), so the calling thread never changes namespace.
 // ctx's deadline (5 s without one) bounds each netlink read.
-func InterfaceCountersAt(ctx context.Context, ns *os.File) ([]Interface, error) {
+func InterfaceCountersAt(ctx context.Context, ns *os.File) ([]stats.Interface, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(ns.Fd()), &st); err != nil || st.Type != unix.NSFS_MAGIC {
-		return nil, fmt.Errorf("%w: %s is not a namespace file", ErrNamespaceGone, ns.Name())
+		return nil, fmt.Errorf("%w: %s is not a namespace file", network.ErrNamespaceGone, ns.Name())
 	}
 	h, err := netlink.NewHandleAt(netns.NsHandle(int(ns.Fd())), unix.NETLINK_ROUTE)
 	runtime.KeepAlive(ns)
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) {
-			return nil, fmt.Errorf("%w: %s: %w", ErrNamespaceGone, ns.Name(), err)
+			return nil, fmt.Errorf("%w: %s: %w", network.ErrNamespaceGone, ns.Name(), err)
 		}
-		return nil, fmt.Errorf("stats: netlink handle in %s: %w", ns.Name(), err)
+		return nil, fmt.Errorf("netcounters: netlink handle in %s: %w", ns.Name(), err)
 	}
 	defer h.Close()
 	timeout := defaultNetlinkTimeout
@@ -75,7 +78,7 @@ func InterfaceCountersAt(ctx context.Context, ns *os.File) ([]Interface, error) 
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
 	if err := h.SetSocketTimeout(timeout); err != nil {
-		return nil, fmt.Errorf("stats: netlink timeout: %w", err)
+		return nil, fmt.Errorf("netcounters: netlink timeout: %w", err)
 	}
 	var links []netlink.Link
 	for attempt := 0; ; attempt++ {
@@ -86,12 +89,12 @@ func InterfaceCountersAt(ctx context.Context, ns *os.File) ([]Interface, error) 
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("stats: list links in %s: %w", ns.Name(), err)
+		return nil, fmt.Errorf("netcounters: list links in %s: %w", ns.Name(), err)
 	}
-	out := make([]Interface, 0, len(links))
+	out := make([]stats.Interface, 0, len(links))
 	for _, l := range links {
 		a := l.Attrs()
-		ifc := Interface{Device: a.Name}
+		ifc := stats.Interface{Device: a.Name}
 		if s := a.Statistics; s != nil {
 			ifc.RxBytes, ifc.TxBytes = s.RxBytes, s.TxBytes
 			ifc.RxPackets, ifc.TxPackets = s.RxPackets, s.TxPackets
@@ -104,15 +107,4 @@ func InterfaceCountersAt(ctx context.Context, ns *os.File) ([]Interface, error) 
 		return nil, err
 	}
 	return out, nil
-}
-
-// AttachPortIDs sets PortID on each interface whose Device is a key of
-// portByDevice (device name inside the instance → VIF/port ID). Other
-// interfaces, such as "lo", keep an empty PortID.
-func AttachPortIDs(ifaces []Interface, portByDevice map[string]string) {
-	for i := range ifaces {
-		if id, ok := portByDevice[ifaces[i].Device]; ok {
-			ifaces[i].PortID = id
-		}
-	}
 }

@@ -1,0 +1,141 @@
+package docker
+
+import (
+	"context"
+
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+)
+
+// transition runs fn for instance id under the instance's lock, after
+// checking op's row of the state table (package hypervisor): a no-op
+// state returns nil without calling fn, a state op is not valid in
+// returns the *hypervisor.StateError.
+func (d *Driver) transition(ctx context.Context, op hypervisor.Operation, id string, fn func(t *target) error) error {
+	api, unlock, err := d.lockInstance(ctx, id)
+	if err != nil {
+		return opErr(op.String(), id, err)
+	}
+	defer unlock()
+	t, err := d.current(ctx, api, id)
+	if err != nil {
+		return opErr(op.String(), id, err)
+	}
+	act, err := op.Check(id, t.cur)
+	if !act || err != nil {
+		return opErr(op.String(), id, err)
+	}
+	return opErr(op.String(), id, fn(t))
+}
+
+// PowerOff stops the instance gracefully and kills it after the timeout. A
+// paused instance is thawed first. Nil if it is not running.
+func (d *Driver) PowerOff(ctx context.Context, id string, opts hypervisor.StopOptions) error {
+	return d.transition(ctx, hypervisor.OpPowerOff, id, func(t *target) error {
+		return d.stopInstance(ctx, t, t.rec, stopRequest{Timeout: opts.Timeout})
+	})
+}
+
+// PowerOn starts a shut-down or crashed instance. Nil if it runs.
+func (d *Driver) PowerOn(ctx context.Context, id string) error {
+	return d.transition(ctx, hypervisor.OpPowerOn, id, func(t *target) error {
+		_, err := d.startInstance(ctx, t, t.rec)
+		return err
+	})
+}
+
+// Pause freezes the instance's processes. Nil if it is paused.
+func (d *Driver) Pause(ctx context.Context, id string) error {
+	return d.transition(ctx, hypervisor.OpPause, id, func(t *target) error {
+		_, err := t.api.ContainerPause(ctx, t.cid, client.ContainerPauseOptions{})
+		return classify(err, hypervisor.ErrNotFound)
+	})
+}
+
+// Unpause thaws a paused instance. Nil if it runs.
+func (d *Driver) Unpause(ctx context.Context, id string) error {
+	return d.transition(ctx, hypervisor.OpUnpause, id, func(t *target) error {
+		_, err := t.api.ContainerUnpause(ctx, t.cid, client.ContainerUnpauseOptions{})
+		return classify(err, hypervisor.ErrNotFound)
+	})
+}
+
+// Reboot restarts the instance. A soft reboot stops a running instance
+// gracefully (killing it after opts.Timeout) and starts it; a hard reboot
+// kills it at once and starts it, and also starts a stopped instance. A
+// reboot whose start fails leaves the instance shut down.
+func (d *Driver) Reboot(ctx context.Context, id string, opts hypervisor.RebootOptions) error {
+	op := hypervisor.OpRebootSoft
+	if opts.Hard {
+		op = hypervisor.OpRebootHard
+	}
+	return d.transition(ctx, op, id, func(t *target) error {
+		if t.cur == hypervisor.StateRunning || t.cur == hypervisor.StatePaused {
+			if err := d.stopInstance(ctx, t, t.rec, stopRequest{Timeout: opts.Timeout, Kill: opts.Hard}); err != nil {
+				return err
+			}
+		}
+		_, err := d.startInstance(ctx, t, t.rec)
+		return err
+	})
+}
+
+// SoftDelete stops the instance and marks it soft-deleted. Nil if it is
+// soft-deleted already.
+func (d *Driver) SoftDelete(ctx context.Context, id string) error {
+	return d.transition(ctx, hypervisor.OpSoftDelete, id, func(t *target) error {
+		want := t.rec
+		want.SoftDeleted = true
+		if t.cur == hypervisor.StateRunning || t.cur == hypervisor.StatePaused {
+			return d.stopInstance(ctx, t, want, stopRequest{})
+		}
+		want.PoweredOff = true
+		return d.state.save(t.id, want)
+	})
+}
+
+// Restore starts a soft-deleted instance again and clears the mark. A
+// Restore whose start fails leaves the instance soft-deleted and stopped.
+func (d *Driver) Restore(ctx context.Context, id string) error {
+	return d.transition(ctx, hypervisor.OpRestore, id, func(t *target) error {
+		want := t.rec
+		want.SoftDeleted = false
+		_, err := d.startInstance(ctx, t, want)
+		return err
+	})
+}
+
+// Destroy removes the instance's container and state. A missing instance
+// is not an error.
+func (d *Driver) Destroy(ctx context.Context, id string) error {
+	return opErr("destroy", id, d.destroy(ctx, id))
+}
+
+func (d *Driver) destroy(ctx context.Context, id string) error {
+	api, unlock, err := d.lockInstance(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := d.inspect(ctx, api, id)
+	switch {
+	case isNotFound(err):
+		// Not this driver's (or gone): only this driver's own record of
+		// the ID, if one was left behind, goes.
+		return d.state.remove(id, false)
+	case err != nil:
+		return err
+	}
+	d.intents.record(c.ID) // the exit that a forced remove causes is no crash
+	if _, err := api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+		return classify(err, hypervisor.ErrNotFound)
+	}
+	d.log.DebugContext(ctx, "destroyed", "id", id)
+	if spec, _ := d.specFromLabels(c.Config.Labels); d.opts.images != nil && spec.EngineImage != spec.Image {
+		// A store image whose newer version replaced it goes with its last
+		// instance.
+		d.removeUntaggedImage(ctx, api, c.Image)
+	}
+	return d.state.remove(id, true)
+}

@@ -1,0 +1,182 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/internal/undo"
+)
+
+// cpuSharesPerVCPU maps a flavor's vCPUs to CPU shares.
+const cpuSharesPerVCPU = 1024
+
+// Spawn creates and starts an instance: validate, ensure-image, create,
+// plug-vifs, then the start path (start, attach-vifs and the other
+// post-start steps). A failure in any step undoes the steps before it,
+// each undo bounded in time, so a failed Spawn leaves no container and no
+// state behind. A taken ID returns ErrAlreadyExists and leaves the existing
+// instance alone.
+func (d *Driver) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
+	inst, err := d.spawn(ctx, spec)
+	return inst, opErr("spawn", spec.ID, err)
+}
+
+func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
+	d.step(StepValidate)
+	if err := spec.Validate(); err != nil {
+		return hypervisor.Instance{}, err
+	}
+	if err := d.checkUserLabels(spec.Labels); err != nil {
+		return hypervisor.Instance{}, err
+	}
+	api, unlock, err := d.lockInstance(ctx, spec.ID)
+	if err != nil {
+		return hypervisor.Instance{}, err
+	}
+	defer unlock()
+
+	if _, err := d.inspect(ctx, api, spec.ID); err == nil {
+		return hypervisor.Instance{}, fmt.Errorf("%w: %s", hypervisor.ErrAlreadyExists, spec.ID)
+	} else if !isNotFound(err) {
+		return hypervisor.Instance{}, err
+	}
+
+	u := undo.Stack{StepTimeout: d.cleanupTimeout}
+	defer func() {
+		if rerr := u.Rollback(ctx); rerr != nil {
+			d.log.DebugContext(ctx, "spawn rollback failed", "id", spec.ID, "err", rerr)
+		}
+	}()
+
+	d.step(StepEnsureImage)
+	engineImage, err := d.ensureImage(ctx, api, spec.Image)
+	if err != nil {
+		return hypervisor.Instance{}, err
+	}
+
+	d.step(StepCreate)
+	cid, err := d.create(ctx, api, newContainerSpec(spec, engineImage), &u)
+	if err != nil {
+		return hypervisor.Instance{}, err
+	}
+
+	d.step(StepPlugVIFs)
+	// No VIF driver yet: instances are created with networking off.
+
+	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated}
+	c, err := d.startInstance(ctx, t, instanceRecord{})
+	if err != nil {
+		return hypervisor.Instance{}, err
+	}
+	u.Release()
+	d.log.DebugContext(ctx, "spawned", "id", spec.ID, "container", cid)
+	return d.toInstance(c, t.rec), nil
+}
+
+// containerSpec is what create needs to make an instance's container.
+type containerSpec struct {
+	spec        hypervisor.InstanceSpec
+	engineImage string // the engine's reference of the instance image
+}
+
+func newContainerSpec(spec hypervisor.InstanceSpec, engineImage string) containerSpec {
+	return containerSpec{spec: spec, engineImage: engineImage}
+}
+
+// stored returns the spawn-time spec kept in the container's labels.
+func (cs containerSpec) stored() storedSpec {
+	s := cs.spec
+	return storedSpec{
+		Version:      specLabelVersion,
+		ID:           s.ID,
+		Name:         s.Hostname(),
+		Image:        s.Image,
+		EngineImage:  cs.engineImage,
+		VCPUs:        s.EffectiveVCPUs(),
+		HardCPULimit: s.HardCPULimit,
+		MemoryMB:     s.MemoryMB,
+		Labels:       s.Labels,
+		Metadata:     s.Metadata,
+	}
+}
+
+// resources maps the flavor to the engine's limits: CPU shares per vCPU,
+// a CFS quota with HardCPULimit, memory without extra swap.
+func (cs containerSpec) resources() container.Resources {
+	vcpus := cs.spec.EffectiveVCPUs()
+	res := container.Resources{CPUShares: int64(vcpus) * cpuSharesPerVCPU}
+	if cs.spec.HardCPULimit {
+		res.NanoCPUs = int64(vcpus) * 1e9
+	}
+	if cs.spec.MemoryMB > 0 {
+		res.Memory = cs.spec.MemoryMB << 20
+		res.MemorySwap = res.Memory // no swap beyond the limit
+	}
+	return res
+}
+
+// env returns the environment in a stable order.
+func (cs containerSpec) env() []string {
+	env := make([]string, 0, len(cs.spec.Env))
+	for _, k := range slices.Sorted(maps.Keys(cs.spec.Env)) {
+		env = append(env, k+"="+cs.spec.Env[k])
+	}
+	return env
+}
+
+// create creates the container and its state record, registering their
+// undo first.
+func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+	labels, err := d.containerLabels(cs.stored())
+	if err != nil {
+		return "", err
+	}
+	name := d.containerName(cs.spec.ID)
+	drive, err := d.prepareConfigDrive(cs.spec, u)
+	if err != nil {
+		return "", err
+	}
+	cfg := &container.Config{
+		Hostname: cs.spec.Hostname(),
+		Image:    cs.engineImage,
+		Cmd:      cs.spec.Command,
+		Env:      cs.env(),
+		Labels:   labels,
+	}
+	hc := &container.HostConfig{
+		NetworkMode: "none",
+		Resources:   cs.resources(),
+	}
+	guestConfig(cfg, hc, drive)
+	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       name,
+		Config:     cfg,
+		HostConfig: hc,
+	})
+	if err != nil {
+		if isConflict(err) {
+			// Another caller created the same name between our check and
+			// our create.
+			return "", fmt.Errorf("%w: container %s: %w", hypervisor.ErrAlreadyExists, name, err)
+		}
+		return "", classify(err, hypervisor.ErrImageNotFound)
+	}
+	u.Push(func(ctx context.Context) error {
+		_, err := api.ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
+	if err := d.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {
+		return "", err
+	}
+	return created.ID, nil
+}
