@@ -39,6 +39,7 @@ type APIClient interface {
 	ImageInspect(ctx context.Context, id string, options ...client.ImageInspectOption) (client.ImageInspectResult, error)
 	imageAPI
 	guestAPI
+	osAPI
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	Close() error
 }

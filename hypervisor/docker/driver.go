@@ -24,6 +24,7 @@ type Driver struct {
 	api    APIClient
 	conn   connState
 
+	os      cgroupCache // the engine host's cgroup version, for OS instances
 	intents stopIntents
 	host    hostState
 	fetches singleflight.Group // image fetches, by store image version
@@ -117,6 +118,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		ConfigDrive:    true,
 		MetadataUpdate: true,
 		AuthorizedKeys: true,
+		OSInstances:    true,
 	}
 }
 

@@ -31,6 +31,8 @@ type storedSpec struct {
 	MemoryMB     int64             `json:"memory_mb"`
 	Labels       map[string]string `json:"labels,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
+	// Boot is "os" for an OS instance.
+	Boot string `json:"boot,omitempty"`
 }
 
 func (d *Driver) label(key string) string { return d.opts.labelPrefix + key }

@@ -60,8 +60,13 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 		return hypervisor.Instance{}, err
 	}
 
+	cs := newContainerSpec(spec, engineImage)
+	if cs.os, err = d.resolveBoot(ctx, api, spec, engineImage); err != nil {
+		return hypervisor.Instance{}, err
+	}
+
 	d.step(StepCreate)
-	cid, err := d.create(ctx, api, newContainerSpec(spec, engineImage), &u)
+	cid, err := d.create(ctx, api, cs, &u)
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
@@ -83,6 +88,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 type containerSpec struct {
 	spec        hypervisor.InstanceSpec
 	engineImage string // the engine's reference of the instance image
+	os          bool   // an OS instance (see osinstance.go)
 }
 
 func newContainerSpec(spec hypervisor.InstanceSpec, engineImage string) containerSpec {
@@ -103,7 +109,16 @@ func (cs containerSpec) stored() storedSpec {
 		MemoryMB:     s.MemoryMB,
 		Labels:       s.Labels,
 		Metadata:     s.Metadata,
+		Boot:         cs.boot(),
 	}
+}
+
+// boot is the stored boot mode: "os" for an OS instance.
+func (cs containerSpec) boot() string {
+	if cs.os {
+		return string(hypervisor.BootOS)
+	}
+	return ""
 }
 
 // resources maps the flavor to the engine's limits: CPU shares per vCPU,
@@ -154,6 +169,13 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		Resources:   cs.resources(),
 	}
 	guestConfig(cfg, hc, drive)
+	if cs.os {
+		v, err := d.cgroupVersion(ctx, api)
+		if err != nil {
+			return "", err
+		}
+		cs.osConfig(cfg, hc, v)
+	}
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
 		Config:     cfg,
@@ -175,6 +197,11 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		return err
 	})
 	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
+	if cs.os {
+		if err := checkInit(ctx, api, created.ID, cs.initCommand()[0]); err != nil {
+			return "", err
+		}
+	}
 	if err := d.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {
 		return "", err
 	}
