@@ -338,27 +338,32 @@ func (d *Driver) waitBooted(ctx context.Context, id string, opts hypervisor.Wait
 	}
 }
 
-// bootDone reports whether st is the end of a boot, and its error.
+// bootDone reports whether st is the end of a boot, and its error. With
+// opts.CloudInit a cloud-init error is reported before a degraded system,
+// which it usually causes (cloud-final.service fails with it).
 func bootDone(st hypervisor.OSStatus, opts hypervisor.WaitBootOptions) (bool, error) {
 	switch st.System {
-	case hypervisor.SystemRunning:
-	case hypervisor.SystemDegraded, hypervisor.SystemMaintenance:
-		return true, fmt.Errorf("%w: system %s, failed units: %s", hypervisor.ErrDegraded, st.System, strings.Join(st.FailedUnits, ", "))
+	case hypervisor.SystemRunning, hypervisor.SystemDegraded, hypervisor.SystemMaintenance:
 	default:
 		return false, nil // initializing, starting, or systemd not answering yet
 	}
-	if !opts.CloudInit {
-		return true, nil
+	if opts.CloudInit {
+		switch st.CloudInit.Status {
+		case "":
+			return true, fmt.Errorf("%w: the image has no cloud-init", hypervisor.ErrNotSupported)
+		case "error":
+			return true, fmt.Errorf("%w: %s", hypervisor.ErrCloudInit, strings.Join(st.CloudInit.Errors, "; "))
+		case "disabled":
+			return true, fmt.Errorf("%w: cloud-init is disabled in the instance", hypervisor.ErrCloudInit)
+		case "done":
+		default:
+			if st.System == hypervisor.SystemRunning {
+				return false, nil // not run yet, or running
+			}
+		}
 	}
-	switch st.CloudInit.Status {
-	case "":
-		return true, fmt.Errorf("%w: the image has no cloud-init", hypervisor.ErrNotSupported)
-	case "done":
-		return true, nil
-	case "error":
-		return true, fmt.Errorf("%w: %s", hypervisor.ErrCloudInit, strings.Join(st.CloudInit.Errors, "; "))
-	case "disabled":
-		return true, fmt.Errorf("%w: cloud-init is disabled in the instance", hypervisor.ErrCloudInit)
+	if st.System != hypervisor.SystemRunning {
+		return true, fmt.Errorf("%w: system %s, failed units: %s", hypervisor.ErrDegraded, st.System, strings.Join(st.FailedUnits, ", "))
 	}
-	return false, nil
+	return true, nil
 }
