@@ -79,6 +79,7 @@ func (d *Driver) toInstance(c container.InspectResponse, rec instanceRecord) hyp
 	if rec.MetadataSet {
 		inst.Metadata = rec.Metadata
 	}
+	inst.VIFs = recordedVIFs(rec.VIFs)
 	return inst
 }
 
@@ -195,6 +196,7 @@ func (d *Driver) list(ctx context.Context, opts hypervisor.ListOptions) ([]hyper
 		}
 		inst.State = powerState(es, rec)
 		inst.ExitCode = es.ExitCode
+		inst.VIFs = recordedVIFs(rec.VIFs)
 		if len(opts.States) > 0 && !slices.Contains(opts.States, inst.State) {
 			continue
 		}

@@ -403,4 +403,3 @@ func TestParseOSStatus(t *testing.T) {
 		}
 	}
 }
-
