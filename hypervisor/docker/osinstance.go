@@ -28,10 +28,21 @@ import (
 // What systemd needs in an unprivileged container:
 //   - the init as PID 1 (the image's /sbin/init, or the spec's command);
 //   - tmpfs on /run and /run/lock;
-//   - the cgroup file system as systemd expects it: on a cgroup v1 host the
-//     host's /sys/fs/cgroup bound read-only; on a cgroup v2 host a private
-//     cgroup namespace (the engine then mounts the container's own
-//     cgroup2 tree);
+//   - the cgroup file system as systemd expects it. On a cgroup v2 host: a
+//     private cgroup namespace, where the engine mounts the container's
+//     own cgroup2 tree. On a cgroup v1 host: the engine's own read-only
+//     mounts of the container's cgroups for every controller, plus the
+//     host's name=systemd hierarchy (/sys/fs/cgroup/systemd, which has no
+//     controller and sets no limit) bound writable, where systemd creates
+//     its units' cgroups. The usual recipe, binding the host's whole
+//     /sys/fs/cgroup read-only, is not used: the engine (20.10) makes only
+//     the top of such a bind read-only, so the controller hierarchies
+//     under it stay writable and a process in the instance can move
+//     itself to the host's root memory cgroup and escape its limits.
+//     Here the controllers stay read-only (a test proves the escape
+//     fails). What the instance can do in the name=systemd hierarchy is
+//     create and remove cgroups there and move its own processes: no
+//     limit depends on it;
 //   - container=docker in its environment (systemd's virtualization
 //     detection), and SIGRTMIN+3, systemd's halt request, as the stop
 //     signal, so that the engine's stop is an orderly shutdown;
@@ -46,6 +57,9 @@ const (
 	defaultInit = "/sbin/init"
 	// haltSignal is systemd's request for an orderly halt.
 	haltSignal = "SIGRTMIN+3"
+	// systemdHierarchy is where a cgroup v1 host mounts systemd's
+	// controller-less name=systemd hierarchy.
+	systemdHierarchy = "/sys/fs/cgroup/systemd"
 	// killedExitCode is the exit status of a process ended by SIGKILL.
 	killedExitCode = 128 + 9
 )
@@ -112,7 +126,7 @@ func (cs containerSpec) osConfig(cfg *container.Config, hc *container.HostConfig
 		hc.CgroupnsMode = container.CgroupnsModePrivate
 	} else {
 		hc.Mounts = append(hc.Mounts, mount.Mount{
-			Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup", ReadOnly: true,
+			Type: mount.TypeBind, Source: systemdHierarchy, Target: systemdHierarchy,
 		})
 	}
 }

@@ -125,7 +125,9 @@ func TestOSInstanceBoots(t *testing.T) {
 	assert.False(t, c.HostConfig.PidMode.IsHost())
 	assert.False(t, c.HostConfig.IpcMode.IsHost())
 	assert.False(t, c.HostConfig.UTSMode.IsHost())
-	assert.False(t, c.HostConfig.CgroupnsMode.IsHost() && c.HostConfig.CgroupnsMode != "")
+	if v, _ := e.drv.cgroupVersion(t.Context(), e.drv.api); v == "2" {
+		assert.Equal(t, container.CgroupnsModePrivate, c.HostConfig.CgroupnsMode)
+	}
 	assert.Equal(t, "SIGRTMIN+3", c.Config.StopSignal)
 	assert.Contains(t, c.Config.Env, "container=docker")
 	assert.Contains(t, c.HostConfig.Tmpfs, "/run")
@@ -133,6 +135,17 @@ func TestOSInstanceBoots(t *testing.T) {
 	assert.Equal(t, "t1", c.Config.Labels["tenant"])
 	mounts := e.execOut("boot", "findmnt", "-n", "-o", "FSTYPE", "/run")
 	assert.Equal(t, "tmpfs\n", mounts)
+
+	// The limits hold: the instance's processes cannot leave their
+	// cgroup for the host's root cgroup of a controller.
+	var escOut, escErr bytes.Buffer
+	_, err = e.drv.Exec(t.Context(), "boot", hypervisor.ExecSpec{
+		Args:   []string{"sh", "-c", "for c in memory cpu pids; do echo $$ > /sys/fs/cgroup/$c/cgroup.procs && echo escaped $c; done; cat /proc/self/cgroup"},
+		Stdout: &escOut, Stderr: &escErr,
+	})
+	require.NoError(t, err)
+	assert.NotContains(t, escOut.String(), "escaped", "stderr: %s", escErr.String())
+	assert.Contains(t, escErr.String(), "Read-only file system")
 
 	lim := readKernelLimits(t, c.State.Pid)
 	assert.Equal(t, int64(256<<20), lim.MemoryBytes)
@@ -192,7 +205,7 @@ runcmd:
 	require.NoError(t, json.Unmarshal([]byte(e.execOut("ci", "cloud-init", "query", "v1")), &q))
 	assert.Equal(t, "ci", q.InstanceID)
 	assert.Equal(t, "os-ci", q.Hostname)
-	assert.Equal(t, "openstack", q.Platform)
+	assert.Equal(t, "configdrive", q.Platform)
 	assert.Equal(t, "web", strings.TrimSpace(e.execOut("ci", "cloud-init", "query", "ds.meta_data.meta.role")))
 
 	require.NoError(t, e.drv.Destroy(t.Context(), "ci"))
@@ -355,8 +368,8 @@ func TestOSConfig(t *testing.T) {
 		} else {
 			assert.Empty(t, hc.CgroupnsMode)
 			require.Len(t, hc.Mounts, 1)
-			assert.Equal(t, "/sys/fs/cgroup", hc.Mounts[0].Source)
-			assert.True(t, hc.Mounts[0].ReadOnly)
+			assert.Equal(t, "/sys/fs/cgroup/systemd", hc.Mounts[0].Source)
+			assert.Equal(t, "/sys/fs/cgroup/systemd", hc.Mounts[0].Target)
 		}
 	}
 	cs := containerSpec{spec: hypervisor.InstanceSpec{Command: []string{"/lib/systemd/systemd", "--log-level=debug"}}, os: true}
