@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -248,13 +250,19 @@ func (d *Driver) OSStatus(ctx context.Context, id string) (hypervisor.OSStatus, 
 }
 
 // osStatusScript prints the init's state, the failed units and
-// cloud-init's status as JSON, separated by marker lines. It needs only
-// a POSIX shell, systemctl and (when installed) cloud-init.
+// cloud-init's own status files, separated by marker lines. It needs only
+// a POSIX shell and systemctl: cloud-init's status is read from the files
+// its stages write (what `cloud-init status` reads), without starting
+// Python on every poll.
 const osStatusScript = `systemctl is-system-running 2>/dev/null
 echo @@
 systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null
 echo @@
-if command -v cloud-init >/dev/null 2>&1; then cloud-init status --format json 2>/dev/null; fi
+if command -v cloud-init >/dev/null 2>&1; then
+if [ -e /run/cloud-init/disabled ]; then echo disabled; else echo installed; fi
+echo @@; cat /run/cloud-init/status.json 2>/dev/null
+echo @@; cat /run/cloud-init/result.json 2>/dev/null
+fi
 `
 
 // osStatus returns the status and whether the instance runs.
@@ -290,29 +298,74 @@ func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, 
 	return st, true, nil
 }
 
-// parseOSStatus reads osStatusScript's output into st.
+// parseOSStatus reads osStatusScript's output into st. cloud-init's
+// status follows `cloud-init status`: done once result.json is written
+// (error if it lists errors), running while only status.json exists
+// (error if a stage reported one), "not run" before, "disabled" when its
+// generator disabled it.
 func parseOSStatus(out string, st *hypervisor.OSStatus) {
-	parts := strings.SplitN(out, "@@\n", 3)
-	if len(parts) > 0 {
-		st.System = strings.TrimSpace(parts[0])
+	parts := strings.Split(out, "@@\n")
+	for len(parts) < 5 {
+		parts = append(parts, "")
 	}
-	if len(parts) > 1 {
-		for _, line := range strings.Split(parts[1], "\n") {
-			if f := strings.Fields(line); len(f) > 0 {
-				st.FailedUnits = append(st.FailedUnits, f[0])
+	st.System = strings.TrimSpace(parts[0])
+	for _, line := range strings.Split(parts[1], "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			st.FailedUnits = append(st.FailedUnits, f[0])
+		}
+	}
+	switch strings.TrimSpace(parts[2]) {
+	case "":
+		return // no cloud-init
+	case "disabled":
+		st.CloudInit.Status = "disabled"
+		return
+	}
+	var status struct {
+		V1 map[string]json.RawMessage `json:"v1"`
+	}
+	var result struct {
+		V1 struct {
+			Datasource string   `json:"datasource"`
+			Errors     []string `json:"errors"`
+		} `json:"v1"`
+	}
+	hasStatus := json.Unmarshal([]byte(parts[3]), &status) == nil && status.V1 != nil
+	hasResult := json.Unmarshal([]byte(parts[4]), &result) == nil && strings.TrimSpace(parts[4]) != ""
+	ci := hypervisor.CloudInitStatus{Status: "not run"}
+	if hasStatus {
+		ci.Status = "running"
+		var ds string
+		_ = json.Unmarshal(status.V1["datasource"], &ds)
+		ci.Datasource = datasourceName(ds)
+		for _, k := range slices.Sorted(maps.Keys(status.V1)) {
+			var stage struct {
+				Errors []string `json:"errors"`
+			}
+			if json.Unmarshal(status.V1[k], &stage) == nil {
+				ci.Errors = append(ci.Errors, stage.Errors...)
 			}
 		}
 	}
-	if len(parts) > 2 && strings.TrimSpace(parts[2]) != "" {
-		var ci struct {
-			Status     string   `json:"status"`
-			Datasource string   `json:"datasource"`
-			Errors     []string `json:"errors"`
+	if hasResult {
+		ci.Status = "done"
+		if ds := datasourceName(result.V1.Datasource); ds != "" {
+			ci.Datasource = ds
 		}
-		if err := json.Unmarshal([]byte(parts[2]), &ci); err == nil {
-			st.CloudInit = hypervisor.CloudInitStatus{Status: ci.Status, Datasource: ci.Datasource, Errors: ci.Errors}
-		}
+		ci.Errors = append(ci.Errors, result.V1.Errors...)
 	}
+	ci.Errors = slices.Compact(slices.Sorted(slices.Values(ci.Errors)))
+	if len(ci.Errors) > 0 {
+		ci.Status = "error"
+	}
+	st.CloudInit = ci
+}
+
+// datasourceName turns cloud-init's "DataSourceConfigDrive [net,ver=2]
+// [source=...]" into "configdrive", as `cloud-init status` does.
+func datasourceName(s string) string {
+	s, _, _ = strings.Cut(s, " ")
+	return strings.ToLower(strings.TrimPrefix(s, "DataSource"))
 }
 
 // bootPoll is how often WaitBooted asks the instance.

@@ -191,6 +191,15 @@ runcmd:
 	assert.Equal(t, hypervisor.SystemRunning, st.System)
 	assert.Empty(t, st.FailedUnits)
 
+	// cloud-init's own status command agrees with the driver's reading.
+	var own struct {
+		Status     string `json:"status"`
+		Datasource string `json:"datasource"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(e.execOut("ci", "cloud-init", "status", "--format", "json")), &own))
+	assert.Equal(t, st.CloudInit.Status, own.Status)
+	assert.Equal(t, st.CloudInit.Datasource, own.Datasource)
+
 	assert.Equal(t, "ran os-ci\n", e.execOut("ci", "cat", "/run/user-data-ran"))
 	assert.Equal(t, "written by cloud-init", strings.TrimSpace(e.execOut("ci", "cat", "/etc/dockervisor-test")))
 	keys := e.execOut("ci", "cat", "/home/debian/.ssh/authorized_keys")
@@ -378,19 +387,29 @@ func TestOSConfig(t *testing.T) {
 
 func TestParseOSStatus(t *testing.T) {
 	var st hypervisor.OSStatus
-	parseOSStatus("degraded\n@@\ndv-broken.service loaded failed failed A unit that fails\nx.service loaded failed failed X\n@@\n"+
-		`{"status": "error", "datasource": "configdrive", "errors": ["('scripts_user', RuntimeError('runparts: 1 failures'))"]}`, &st)
+	parseOSStatus("degraded\n@@\ndv-broken.service loaded failed failed A unit that fails\nx.service loaded failed failed X\n@@\ninstalled\n@@\n"+
+		`{"v1": {"datasource": "DataSourceConfigDrive [net,ver=2][source=/var/lib/cloud/seed/config_drive]", "init": {"errors": []}, "modules-final": {"errors": ["('scripts_user', RuntimeError('runparts: 1 failures'))"]}, "stage": null}}`+
+		"\n@@\n"+`{"v1": {"datasource": "DataSourceConfigDrive [net,ver=2][source=/var/lib/cloud/seed/config_drive]", "errors": ["('scripts_user', RuntimeError('runparts: 1 failures'))"]}}`, &st)
 	assert.Equal(t, "degraded", st.System)
 	assert.Equal(t, []string{"dv-broken.service", "x.service"}, st.FailedUnits)
 	assert.Equal(t, "error", st.CloudInit.Status)
 	assert.Equal(t, "configdrive", st.CloudInit.Datasource)
 	assert.Len(t, st.CloudInit.Errors, 1)
 
-	st = hypervisor.OSStatus{}
-	parseOSStatus("starting\n@@\n@@\n", &st)
-	assert.Equal(t, "starting", st.System)
-	assert.Empty(t, st.FailedUnits)
-	assert.Empty(t, st.CloudInit.Status)
+	for _, c := range []struct {
+		out, want string
+	}{
+		{"starting\n@@\n@@\n", ""},
+		{"starting\n@@\n@@\ninstalled\n@@\n@@\n", "not run"},
+		{"starting\n@@\n@@\ndisabled\n", "disabled"},
+		{"starting\n@@\n@@\ninstalled\n@@\n{\"v1\": {\"datasource\": null, \"init-local\": {\"errors\": []}}}\n@@\n", "running"},
+		{"running\n@@\n@@\ninstalled\n@@\n{\"v1\": {\"datasource\": \"DataSourceNone\"}}\n@@\n{\"v1\": {\"datasource\": \"DataSourceNone\", \"errors\": []}}\n", "done"},
+	} {
+		st = hypervisor.OSStatus{}
+		parseOSStatus(c.out, &st)
+		assert.Equal(t, c.want, st.CloudInit.Status, "%q", c.out)
+		assert.Empty(t, st.CloudInit.Errors)
+	}
 
 	for _, c := range []struct {
 		st   hypervisor.OSStatus
