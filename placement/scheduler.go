@@ -311,6 +311,11 @@ func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, ex
 		}
 		cands = slices.DeleteFunc(cands, func(c Candidate) bool { return exclude[c.ProviderUUID] || s.isDown(c.ProviderUUID) })
 		if len(cands) == 0 {
+			// The capacity may be gone because this very consumer holds
+			// it: another scheduler placed it.
+			if held, err := s.claimer.Allocations(ctx, id); err == nil && len(held) > 0 {
+				return d, fmt.Errorf("%w: %s", ErrAlreadyClaimed, id)
+			}
 			return d, fmt.Errorf("%w: for %s (%v)", ErrNoCandidates, id, req.Resources)
 		}
 		best := cands[0]
