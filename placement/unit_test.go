@@ -13,7 +13,7 @@ import (
 func TestCapabilityTraits(t *testing.T) {
 	assert.Equal(t, []string{TraitComputeNode}, CapabilityTraits(hypervisor.Capabilities{}))
 	got := CapabilityTraits(hypervisor.Capabilities{HotplugVIF: true, Pause: true, Snapshot: true})
-	assert.Equal(t, []string{TraitComputeNode, TraitAttachInterface, "CUSTOM_DOCKERVISOR_PAUSE", "CUSTOM_DOCKERVISOR_SNAPSHOT"}, got)
+	assert.Equal(t, []string{TraitAttachInterface, TraitComputeNode, "CUSTOM_DOCKERVISOR_PAUSE", "CUSTOM_DOCKERVISOR_SNAPSHOT"}, got)
 	for _, tr := range CapabilityTraits(hypervisor.Capabilities{Pause: true, Reboot: true, SoftDelete: true, Snapshot: true, ImageStore: true, VIFs: true, HotplugVIF: true, HostResources: true, InstanceStats: true, Events: true}) {
 		assert.True(t, validTrait(tr), tr)
 		assert.True(t, managedTrait(tr), tr)

@@ -21,6 +21,10 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ovs-vsctl >/dev/null 2>&1 || need+=(openvswitch-switch)
 command -v glance-api >/dev/null 2>&1 || need+=(glance-api)
+# Placement, its CLI plugin and the openstack CLI: tests run a private placement-api.
+command -v placement-api >/dev/null 2>&1 || need+=(placement-api)
+dpkg-query -W -f='${Status}' python3-osc-placement 2>/dev/null | grep -q 'ok installed' || need+=(python3-osc-placement)
+command -v openstack >/dev/null 2>&1 || need+=(python3-openstackclient)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"
