@@ -28,10 +28,13 @@
 //	             created
 //	Restore      soft-deleted                              running       -
 //	Snapshot     running, paused, shutdown, crashed        (unchanged)   -
+//	Exec         running                                   (unchanged)   -
+//	AttachConsole running                                  (unchanged)   -
 //	Destroy      every state                               (gone)        no instance
 //
-// Info, List, ConsoleOutput and InstanceStats are valid in every state. A
-// process that exits by itself with a non-zero status, or is killed without
+// Info, List, ConsoleOutput, InstanceStats and UpdateMetadata are valid in
+// every state. A refused Exec or AttachConsole leaves the instance
+// untouched. A process that exits by itself with a non-zero status, or is killed without
 // the driver asking, leaves the instance crashed; one that exits with status
 // 0 leaves it shut down.
 //
@@ -63,6 +66,9 @@
 // slow call on one instance, and may show an instance that is in the middle
 // of a transition in an intermediate state (a rebooting instance as shut
 // down).
+// Exec and AttachConsole take the instance's turn only while they set up,
+// so a long command or an open console does not hold up the instance's
+// other operations.
 //
 // # Errors
 //
@@ -70,7 +76,8 @@
 // the instance, and wrap exactly one class, tested with [errors.Is]:
 // [ErrNotFound] (no such instance), [ErrAlreadyExists], [ErrInvalidState],
 // [ErrInvalidArgument] (the input was rejected before anything changed),
-// [ErrImageNotFound], [ErrUnavailable] (the engine cannot be reached, or is
+// [ErrImageNotFound], [ErrCommandNotFound] (Exec could not start its
+// command), [ErrUnavailable] (the engine cannot be reached, or is
 // too old) and [ErrNotSupported] (the backend, as configured, cannot do it;
 // it wraps [errors.ErrUnsupported], and [Driver.Capabilities] says so up
 // front). The backend's own error stays in the chain too. A failed Spawn,

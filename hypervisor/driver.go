@@ -99,6 +99,8 @@ type Driver interface {
 	VIFManager
 	Snapshotter
 	HostReporter
+	GuestAccess
+	MetadataUpdater
 	// Capabilities reports which operations work as configured.
 	Capabilities() Capabilities
 	// Close releases the driver's resources. It does not touch instances.

@@ -18,6 +18,8 @@ const (
 	OpSoftDelete
 	OpRestore
 	OpSnapshot
+	OpExec
+	OpAttachConsole
 )
 
 // Transition is one row of the state table: the states in which an
@@ -28,7 +30,7 @@ type Transition struct {
 	Valid []State // the operation acts in these states
 	Noop  []State // the operation returns nil and changes nothing
 	// To is the state a valid call leads to; StateUnknown when the state
-	// does not change (Snapshot).
+	// does not change (Snapshot, Exec, AttachConsole).
 	To State
 }
 
@@ -49,18 +51,23 @@ var stateTable = [...]Transition{
 	OpSoftDelete: {Op: OpSoftDelete, Valid: notDeleted, Noop: []State{StateSoftDeleted}, To: StateSoftDeleted},
 	OpRestore:    {Op: OpRestore, Valid: []State{StateSoftDeleted}, To: StateRunning},
 	OpSnapshot:   {Op: OpSnapshot, Valid: []State{StateRunning, StatePaused, StateShutdown, StateCrashed}},
+	// Guest access reaches into a running process and changes no state.
+	OpExec:          {Op: OpExec, Valid: []State{StateRunning}},
+	OpAttachConsole: {Op: OpAttachConsole, Valid: []State{StateRunning}},
 }
 
 var opNames = [...]string{
-	OpPowerOff:   "power-off",
-	OpPowerOn:    "power-on",
-	OpPause:      "pause",
-	OpUnpause:    "unpause",
-	OpRebootSoft: "reboot",
-	OpRebootHard: "reboot",
-	OpSoftDelete: "soft-delete",
-	OpRestore:    "restore",
-	OpSnapshot:   "snapshot",
+	OpPowerOff:      "power-off",
+	OpPowerOn:       "power-on",
+	OpPause:         "pause",
+	OpUnpause:       "unpause",
+	OpRebootSoft:    "reboot",
+	OpRebootHard:    "reboot",
+	OpSoftDelete:    "soft-delete",
+	OpRestore:       "restore",
+	OpSnapshot:      "snapshot",
+	OpExec:          "exec",
+	OpAttachConsole: "attach-console",
 }
 
 // String returns the operation's name as it appears in an [OpError], such

@@ -10,7 +10,7 @@ import (
 
 func TestStateTableRows(t *testing.T) {
 	rows := StateTable()
-	require.Len(t, rows, int(OpSnapshot))
+	require.Len(t, rows, int(OpAttachConsole))
 	for i, r := range rows {
 		assert.Equal(t, Operation(i+1), r.Op)
 		for _, s := range r.Valid {
@@ -44,4 +44,10 @@ func TestOperationCheck(t *testing.T) {
 	require.NotNil(t, se)
 	assert.Equal(t, "reboot", se.Op)
 	assert.Equal(t, "unknown", Operation(0).String())
+
+	_, err = OpExec.Check("x", StatePaused)
+	se, _ = errors.AsType[*StateError](err)
+	require.NotNil(t, se)
+	assert.Equal(t, "exec", se.Op)
+	assert.Equal(t, []State{StateRunning}, se.Want)
 }

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/dockervisor/dockervisor/configdrive"
 )
 
 // Limits applied by [InstanceSpec.Validate].
@@ -49,8 +51,27 @@ type InstanceSpec struct {
 	// must not use the backend's reserved prefix.
 	Labels map[string]string
 	// Metadata is free-form instance metadata (Nova's instance metadata),
-	// stored with the spec and returned by Info and List.
+	// stored with the spec and returned by Info and List. UpdateMetadata
+	// replaces it later.
 	Metadata map[string]string
+
+	// Boot data, given to the guest on its config drive (see package
+	// configdrive) where cloud-init finds it.
+
+	// UserData is the user-data, decoded (Nova takes it base64-encoded),
+	// at most configdrive.MaxUserDataBytes.
+	UserData []byte
+	// SSHKeys are public keys in authorized_keys format.
+	SSHKeys []configdrive.Key
+	// AdminPassword is the admin password; empty means none.
+	AdminPassword string
+	// Files are injected through the config drive (Nova's personality
+	// files): absolute guest paths, not in /proc, /sys or /dev.
+	Files []configdrive.File
+	// AuthorizedKeysUser, when set, also writes SSHKeys to that guest
+	// user's ~/.ssh/authorized_keys before the first start, for images
+	// without cloud-init (the user must exist in the image's /etc/passwd).
+	AuthorizedKeysUser string
 }
 
 var (
@@ -131,7 +152,7 @@ func (s InstanceSpec) Validate() error {
 			return fmt.Errorf("%w: empty label key", ErrInvalidArgument)
 		}
 	}
-	return nil
+	return s.validateBootData()
 }
 
 // Instance is what a backend knows of an instance: its spec as spawned and
@@ -243,4 +264,15 @@ type Capabilities struct {
 	HostResources bool `json:"host_resources"`
 	InstanceStats bool `json:"instance_stats"`
 	Events        bool `json:"events"`
+	// Exec: GuestAccess.Exec works.
+	Exec bool `json:"exec"`
+	// ConsoleAttach: GuestAccess.AttachConsole works.
+	ConsoleAttach bool `json:"console_attach"`
+	// ConfigDrive: instances get a config drive with their boot data
+	// (InstanceSpec.UserData and the rest).
+	ConfigDrive bool `json:"config_drive"`
+	// MetadataUpdate: UpdateMetadata works.
+	MetadataUpdate bool `json:"metadata_update"`
+	// AuthorizedKeys: InstanceSpec.AuthorizedKeysUser works.
+	AuthorizedKeys bool `json:"authorized_keys"`
 }

@@ -38,6 +38,7 @@ type APIClient interface {
 	ContainerStats(ctx context.Context, id string, options client.ContainerStatsOptions) (client.ContainerStatsResult, error)
 	ImageInspect(ctx context.Context, id string, options ...client.ImageInspectOption) (client.ImageInspectResult, error)
 	imageAPI
+	guestAPI
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	Close() error
 }

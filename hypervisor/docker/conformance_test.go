@@ -39,6 +39,8 @@ func TestConformance(t *testing.T) {
 			ConsoleCommand: func(lines []string) []string {
 				return append([]string{"sh", "-c", `for l in "$@"; do echo "$l"; done; trap 'exit 0' TERM; sleep 3600 & wait`, "sh"}, lines...)
 			},
+			Exec:               busyboxExecCommands(),
+			ConsoleEchoCommand: consoleEcho,
 		}
 	})
 }

@@ -53,7 +53,10 @@ func (d *Driver) consoleOutput(ctx context.Context, id string, opts hypervisor.C
 	}
 	tb := &tailBuffer{max: max}
 	if c.Config != nil && c.Config.Tty {
-		_, err = io.Copy(tb, rc)
+		cw := &crlfWriter{w: tb}
+		if _, err = io.Copy(cw, rc); err == nil {
+			err = cw.Flush()
+		}
 	} else {
 		_, err = stdcopy.StdCopy(tb, tb, rc)
 	}

@@ -63,6 +63,29 @@
 // newer one is removed once no instance uses it. A failed fetch leaves no
 // image and no tag behind.
 //
+// # Guest access and boot data
+//
+// Every container is created with a terminal and an input that stays open
+// (a TTY with OpenStdin), so [Driver.AttachConsole] can attach to its main
+// process the way one attaches to a VM's serial console; closing the
+// console detaches and leaves the instance running. The engine logs a
+// terminal's output as one stream; ConsoleOutput turns its "\r\n" line
+// ends back into "\n". [Driver.Exec] runs a command through the engine's
+// exec API, optionally on its own terminal, and kills it when its context
+// ends.
+//
+// Every instance also gets an OpenStack config drive (package
+// configdrive) built from its spec's boot data (user-data, SSH keys, admin
+// password, injected files, metadata) in the driver's part of the state
+// directory (drivers/<scope>/configdrive/<ID>, with the boot data it is
+// built from in drivers/<scope>/boot/<ID>.json, mode 0600), and
+// bind-mounted read-only at configdrive.SeedDir, where cloud-init's
+// ConfigDrive datasource reads it without a block device. The mount is part
+// of the container, so it holds after every start; [Driver.UpdateMetadata]
+// rebuilds the tree in place. With InstanceSpec.AuthorizedKeysUser the keys
+// are also written to that user's ~/.ssh/authorized_keys before the first
+// start, for images without cloud-init.
+//
 // # Host and instance statistics
 //
 // HostResources reads the host's /proc and the engine's data-root file

@@ -111,6 +111,12 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 
 		HostResources: true,
 		InstanceStats: true,
+
+		Exec:           true,
+		ConsoleAttach:  true,
+		ConfigDrive:    true,
+		MetadataUpdate: true,
+		AuthorizedKeys: true,
 	}
 }
 

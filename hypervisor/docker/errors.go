@@ -46,7 +46,7 @@ func classify(err error, notFound error) error {
 var classes = []error{
 	hypervisor.ErrNotFound, hypervisor.ErrAlreadyExists, hypervisor.ErrInvalidState,
 	hypervisor.ErrInvalidArgument, hypervisor.ErrImageNotFound, hypervisor.ErrUnavailable,
-	hypervisor.ErrNotSupported,
+	hypervisor.ErrNotSupported, hypervisor.ErrCommandNotFound,
 }
 
 // hasClass reports whether err already wraps a hypervisor error class.

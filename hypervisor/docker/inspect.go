@@ -76,6 +76,9 @@ func (d *Driver) toInstance(c container.InspectResponse, rec instanceRecord) hyp
 		inst.StartedAt = parseTime(c.State.StartedAt)
 	}
 	inst.CreatedAt = parseTime(c.Created)
+	if rec.MetadataSet {
+		inst.Metadata = rec.Metadata
+	}
 	return inst
 }
 
@@ -172,6 +175,9 @@ func (d *Driver) list(ctx context.Context, opts hypervisor.ListOptions) ([]hyper
 			return nil, err
 		}
 		inst := instanceFromSpec(spec)
+		if rec.MetadataSet {
+			inst.Metadata = rec.Metadata
+		}
 		inst.BackendID = c.ID
 		inst.CreatedAt = time.Unix(c.Created, 0)
 		es := engineState{Status: c.State}

@@ -138,19 +138,26 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		return "", err
 	}
 	name := d.containerName(cs.spec.ID)
+	drive, err := d.prepareConfigDrive(cs.spec, u)
+	if err != nil {
+		return "", err
+	}
+	cfg := &container.Config{
+		Hostname: cs.spec.Hostname(),
+		Image:    cs.engineImage,
+		Cmd:      cs.spec.Command,
+		Env:      cs.env(),
+		Labels:   labels,
+	}
+	hc := &container.HostConfig{
+		NetworkMode: "none",
+		Resources:   cs.resources(),
+	}
+	guestConfig(cfg, hc, drive)
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: name,
-		Config: &container.Config{
-			Hostname: cs.spec.Hostname(),
-			Image:    cs.engineImage,
-			Cmd:      cs.spec.Command,
-			Env:      cs.env(),
-			Labels:   labels,
-		},
-		HostConfig: &container.HostConfig{
-			NetworkMode: "none",
-			Resources:   cs.resources(),
-		},
+		Name:       name,
+		Config:     cfg,
+		HostConfig: hc,
 	})
 	if err != nil {
 		if isConflict(err) {
@@ -168,5 +175,8 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		return err
 	})
 	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
+	if err := d.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {
+		return "", err
+	}
 	return created.ID, nil
 }

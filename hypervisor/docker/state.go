@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/statestore"
 )
@@ -30,6 +31,10 @@ type instanceRecord struct {
 	// PoweredOff records that the driver stopped the instance on purpose,
 	// so that its exit is a shutdown, not a crash.
 	PoweredOff bool `json:"powered_off,omitempty"`
+	// Metadata replaces the spawn-time metadata of the labels once
+	// MetadataSet (by UpdateMetadata).
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	MetadataSet bool              `json:"metadata_set,omitempty"`
 }
 
 // driverState is a Driver's part of the state directory. Each Driver keeps
@@ -39,12 +44,19 @@ type instanceRecord struct {
 //
 //	<state dir>/drivers/<label prefix>_<name prefix>/instances/<instance ID>.json
 //	<state dir>/drivers/<label prefix>_<name prefix>/images/<hash of store ID>.json
+//	<state dir>/drivers/<label prefix>_<name prefix>/boot/<instance ID>.json
+//	<state dir>/drivers/<label prefix>_<name prefix>/configdrive/<instance ID>/
 //
+// boot holds an instance's boot data (configdrive.Instance), configdrive
+// its config drive tree, bind-mounted into the instance (configdrive.go).
 // The label prefix cannot hold '_', so the directory name is unambiguous.
 // Both are statestore records (versioned, written atomically).
 type driverState struct {
 	instances *statestore.Store[instanceRecord]
 	images    *statestore.Store[imageRecord]
+	boot      *statestore.Store[configdrive.Instance]
+	// configDrives holds one config drive tree per instance.
+	configDrives string
 	// legacyDir is the state directory itself, where earlier versions kept
 	// <instance ID>.json for every driver; see load.
 	legacyDir string
@@ -60,7 +72,11 @@ func openDriverState(stateDir, labelPrefix, namePrefix string) (*driverState, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: state directory: %w", hypervisor.ErrInvalidArgument, err)
 	}
-	return &driverState{instances: inst, images: img, legacyDir: stateDir}, nil
+	boot, err := statestore.Open(filepath.Join(scope, "boot"), statestore.Options[configdrive.Instance]{Version: stateVersion})
+	if err != nil {
+		return nil, fmt.Errorf("%w: state directory: %w", hypervisor.ErrInvalidArgument, err)
+	}
+	return &driverState{instances: inst, images: img, boot: boot, configDrives: filepath.Join(scope, "configdrive"), legacyDir: stateDir}, nil
 }
 
 // load returns the record of instance id; none is the zero record. Callers
@@ -99,7 +115,7 @@ func (s *driverState) save(id string, rec instanceRecord) error {
 // instance's container, so the id is this driver's) it also deletes the
 // unscoped record of an earlier version.
 func (s *driverState) remove(id string, owned bool) error {
-	err := s.instances.Remove(id)
+	err := errors.Join(s.instances.Remove(id), s.removeGuest(id))
 	if owned {
 		err = errors.Join(err, s.removeLegacy(id))
 	}

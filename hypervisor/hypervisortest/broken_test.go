@@ -87,6 +87,27 @@ func (b broken) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan err
 	return out, errc
 }
 
+func (b broken) Exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
+	res, err := b.Fake.Exec(ctx, id, spec)
+	if b.mode == "exec-exit-zero" {
+		res.ExitCode = 0
+	}
+	return res, b.fix(err)
+}
+
+func (b broken) AttachConsole(ctx context.Context, id string, opts hypervisor.ConsoleAttachOptions) (hypervisor.Console, error) {
+	c, err := b.Fake.AttachConsole(ctx, id, opts)
+	if err == nil && b.mode == "console-drops-input" {
+		c = dropInput{c}
+	}
+	return c, b.fix(err)
+}
+
+// dropInput is a console whose input goes nowhere.
+type dropInput struct{ hypervisor.Console }
+
+func (dropInput) Write(p []byte) (int, error) { return len(p), nil }
+
 // fix applies the "plain-errors" bug: errors without their *OpError.
 func (b broken) fix(err error) error {
 	if oe, ok := errors.AsType[*hypervisor.OpError](err); ok && b.mode == "plain-errors" {
@@ -126,6 +147,8 @@ func TestSuiteCatchesBrokenDrivers(t *testing.T) {
 		"spawn-replaces":        "SpawnDuplicate",
 		"no-pause-events":       "Events",
 		"plain-errors":          "MissingAndInvalidID",
+		"exec-exit-zero":        "Exec",
+		"console-drops-input":   "ConsoleAttach",
 	}
 	for mode, wantFail := range cases {
 		t.Run(mode, func(t *testing.T) {

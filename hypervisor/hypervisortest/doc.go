@@ -31,6 +31,8 @@
 //				ConsoleCommand: func(lines []string) []string {
 //					return append([]string{"sh", "-c", `for l in "$@"; do echo "$l"; done; exec sleep 3600`, "sh"}, lines...)
 //				},
+//				Exec:               busyboxExecCommands(), // see ExecCommands
+//				ConsoleEchoCommand: []string{"sh", "-c", `while read -r l; do echo "echo: $l"; done`},
 //			}
 //		})
 //	}

@@ -79,6 +79,7 @@ type fakeInstance struct {
 	console []consoleChunk
 	vifs    []network.VIF
 
+	guest    fakeGuest     // boot data, config drive, console input (fake_guest.go)
 	cpuAcc   time.Duration // CPU time of the current run before runSince
 	runSince time.Time     // when the instance last started or unpaused; zero unless running
 }
@@ -211,6 +212,12 @@ func (f *Fake) Capabilities() hypervisor.Capabilities {
 		HostResources: true,
 		InstanceStats: true,
 		Events:        true,
+
+		Exec:           true,
+		ConsoleAttach:  true,
+		ConfigDrive:    true,
+		MetadataUpdate: true,
+		AuthorizedKeys: true,
 	}
 }
 
@@ -370,6 +377,9 @@ func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervi
 		Labels:    maps.Clone(spec.Labels),
 		Metadata:  maps.Clone(spec.Metadata),
 	}}
+	if err := fi.guest.init(spec); err != nil {
+		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
+	}
 	f.instances[spec.ID] = fi
 	f.start(fi)
 	return fi.snapshotInstance(), nil

@@ -32,7 +32,9 @@ func NewFakeHarness(t *testing.T, opts ...FakeOption) Harness {
 			t.Helper()
 			require.NoError(t, f.WriteConsole(id, data), "WriteConsole(%q)", id)
 		},
-		VIF: FakeVIF,
+		VIF:                FakeVIF,
+		Exec:               FakeExecCommands(),
+		ConsoleEchoCommand: FakeConsoleEchoCommand,
 	}
 }
 

@@ -46,6 +46,13 @@ type Harness struct {
 	// driver can plug into an instance. Nil skips the VIF checks of a
 	// driver whose Capabilities().VIFs is true.
 	VIF func(t *testing.T, n int) network.VIF
+	// Exec, if not nil, names commands for the exec and config drive
+	// checks (see ExecCommands). Nil skips them.
+	Exec *ExecCommands
+	// ConsoleEchoCommand, if not nil, is a command for Image that answers
+	// every line typed into its console with "echo: <line>" and runs until
+	// stopped. Nil skips the console attach checks.
+	ConsoleEchoCommand []string
 
 	// StateTimeout bounds waits for the driver to notice asynchronous
 	// changes (a crash, console output, events). Zero means 30 seconds.
@@ -86,6 +93,12 @@ func TestDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"VIFs", testVIFs},
 		{"Snapshot", testSnapshot},
 		{"Host", testHost},
+		{"Exec", testExec},
+		{"ExecInvalidState", testExecInvalidState},
+		{"ConsoleAttach", testConsoleAttach},
+		{"ConfigDrive", testConfigDrive},
+		{"BootDataInvalid", testBootDataInvalid},
+		{"UpdateMetadata", testUpdateMetadata},
 		{"StatsDuringReboot", testStatsDuringReboot},
 		{"Close", testClose},
 	}
@@ -193,7 +206,7 @@ func (e *env) waitState(t *testing.T, id string, want hypervisor.State) hypervis
 var classes = []error{
 	hypervisor.ErrNotFound, hypervisor.ErrAlreadyExists, hypervisor.ErrInvalidState,
 	hypervisor.ErrInvalidArgument, hypervisor.ErrImageNotFound, hypervisor.ErrUnavailable,
-	hypervisor.ErrNotSupported,
+	hypervisor.ErrNotSupported, hypervisor.ErrCommandNotFound,
 }
 
 // requireClass requires err to be an *OpError for id that wraps class and

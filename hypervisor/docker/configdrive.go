@@ -1,0 +1,231 @@
+package docker
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/configdrive"
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/internal/undo"
+)
+
+// Every instance gets a config drive: a tree in the driver's state
+// directory (see driverState), bind-mounted read-only at
+// configdrive.SeedDir, where cloud-init's ConfigDrive datasource reads it
+// without a block device. The create path writes it; the mount is part of
+// the container's host config, so every start (reboot, power-on, restore)
+// keeps it; UpdateMetadata rewrites the tree in place. The boot data it is
+// built from is a record of its own, so the tree can be rebuilt.
+
+// configDriveDir is where instance id's tree lives on the host.
+func (s *driverState) configDriveDir(id string) string { return filepath.Join(s.configDrives, id) }
+
+// removeGuest deletes instance id's boot data and config drive.
+func (s *driverState) removeGuest(id string) error {
+	return errors.Join(s.boot.Remove(id), os.RemoveAll(s.configDriveDir(id)))
+}
+
+// prepareConfigDrive writes the instance's boot data and config drive and
+// returns the mount that shows the drive in the container, registering
+// their removal first.
+func (d *Driver) prepareConfigDrive(spec hypervisor.InstanceSpec, u *undo.Stack) (mount.Mount, error) {
+	dir, err := filepath.Abs(d.state.configDriveDir(spec.ID))
+	if err != nil {
+		return mount.Mount{}, err
+	}
+	u.Push(func(context.Context) error { return d.state.removeGuest(spec.ID) })
+	if err := d.writeConfigDrive(spec.ID, spec.ConfigDrive(spec.Metadata, nil)); err != nil {
+		return mount.Mount{}, err
+	}
+	return mount.Mount{Type: mount.TypeBind, Source: dir, Target: configdrive.SeedDir, ReadOnly: true}, nil
+}
+
+// writeConfigDrive saves the boot data and (re)builds the tree from it.
+func (d *Driver) writeConfigDrive(id string, in configdrive.Instance) error {
+	tree, err := configdrive.Build(in)
+	if err != nil {
+		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
+	}
+	if err := d.state.boot.Save(id, in); err != nil {
+		return fmt.Errorf("config drive: boot data: %w", err)
+	}
+	if err := configdrive.Write(d.state.configDriveDir(id), tree); err != nil {
+		return fmt.Errorf("config drive: %w", err)
+	}
+	return nil
+}
+
+var _ hypervisor.MetadataUpdater = (*Driver)(nil)
+
+// UpdateMetadata replaces the instance's metadata without a restart: Info
+// and List report it, and the config drive (meta_data.json "meta") is
+// rebuilt in place, so the guest sees it at configdrive.SeedDir.
+func (d *Driver) UpdateMetadata(ctx context.Context, id string, metadata map[string]string) error {
+	return opErr("update-metadata", id, d.updateMetadata(ctx, id, metadata))
+}
+
+func (d *Driver) updateMetadata(ctx context.Context, id string, md map[string]string) error {
+	for k := range md {
+		if k == "" {
+			return fmt.Errorf("%w: empty metadata key", hypervisor.ErrInvalidArgument)
+		}
+	}
+	api, unlock, err := d.lockInstance(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	t, err := d.current(ctx, api, id)
+	if err != nil {
+		return err
+	}
+	in, hasDrive, err := d.state.boot.Load(id)
+	if err != nil {
+		return err
+	}
+	rec := t.rec
+	rec.Metadata, rec.MetadataSet = maps.Clone(md), true
+	if err := d.state.save(id, rec); err != nil {
+		return err
+	}
+	if !hasDrive {
+		return nil // an instance created without a config drive
+	}
+	in.Meta = maps.Clone(md)
+	if err := d.writeConfigDrive(id, in); err != nil {
+		return errors.Join(err, d.state.save(id, t.rec))
+	}
+	return nil
+}
+
+// injectAuthorizedKeys writes the spec's SSH keys into the home of
+// spec.AuthorizedKeysUser in a created container, keeping the keys an
+// authorized_keys there already has: ~/.ssh (0700) and
+// ~/.ssh/authorized_keys (0600), owned by the user.
+func (d *Driver) injectAuthorizedKeys(ctx context.Context, api APIClient, cid string, spec hypervisor.InstanceSpec) error {
+	if spec.AuthorizedKeysUser == "" {
+		return nil
+	}
+	passwd, err := readContainerFile(ctx, api, cid, "/etc/passwd")
+	if err != nil {
+		return fmt.Errorf("%w: authorized keys: read /etc/passwd: %w", hypervisor.ErrInvalidArgument, err)
+	}
+	uid, gid, home, ok := lookupUser(passwd, spec.AuthorizedKeysUser)
+	if !ok {
+		return fmt.Errorf("%w: authorized keys: user %q is not in the image's /etc/passwd", hypervisor.ErrInvalidArgument, spec.AuthorizedKeysUser)
+	}
+	if !path.IsAbs(home) || strings.Contains(home, "..") {
+		return fmt.Errorf("%w: authorized keys: user %q has home %q", hypervisor.ErrInvalidArgument, spec.AuthorizedKeysUser, home)
+	}
+	existing, err := readContainerFile(ctx, api, cid, path.Join(home, ".ssh/authorized_keys"))
+	if err != nil && !isNotFound(err) {
+		return classify(err, hypervisor.ErrNotFound)
+	}
+	content := mergeAuthorizedKeys(existing, configdrive.Instance{Keys: spec.SSHKeys}.AuthorizedKeys())
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	hdrs := []*tar.Header{
+		{Typeflag: tar.TypeDir, Name: ".ssh/", Mode: 0o700, Uid: uid, Gid: gid},
+		{Typeflag: tar.TypeReg, Name: ".ssh/authorized_keys", Mode: 0o600, Uid: uid, Gid: gid, Size: int64(len(content))},
+	}
+	for _, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+	}
+	if _, err := tw.Write(content); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	_, err = api.CopyToContainer(ctx, cid, client.CopyToContainerOptions{DestinationPath: home, Content: &buf})
+	if err != nil {
+		if isNotFound(err) {
+			return fmt.Errorf("%w: authorized keys: home %s of %q does not exist in the image: %w", hypervisor.ErrInvalidArgument, home, spec.AuthorizedKeysUser, err)
+		}
+		return classify(err, hypervisor.ErrNotFound)
+	}
+	return nil
+}
+
+// readContainerFile returns the content of a regular file in a container.
+func readContainerFile(ctx context.Context, api APIClient, cid, p string) ([]byte, error) {
+	res, err := api.CopyFromContainer(ctx, cid, client.CopyFromContainerOptions{SourcePath: p})
+	if err != nil {
+		return nil, err
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: empty archive", p)
+			}
+			return nil, err
+		}
+		if h.Typeflag == tar.TypeReg {
+			return io.ReadAll(io.LimitReader(tr, 4<<20))
+		}
+	}
+}
+
+// lookupUser finds name in an /etc/passwd file.
+func lookupUser(passwd []byte, name string) (uid, gid int, home string, ok bool) {
+	sc := bufio.NewScanner(bytes.NewReader(passwd))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ":")
+		if len(f) < 7 || f[0] != name {
+			continue
+		}
+		u, err1 := strconv.Atoi(f[2])
+		g, err2 := strconv.Atoi(f[3])
+		if err1 != nil || err2 != nil {
+			return 0, 0, "", false
+		}
+		return u, g, f[5], true
+	}
+	return 0, 0, "", false
+}
+
+// mergeAuthorizedKeys appends the lines of add that existing lacks.
+func mergeAuthorizedKeys(existing, add []byte) []byte {
+	have := map[string]bool{}
+	out := bytes.Clone(existing)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	for _, l := range strings.Split(string(existing), "\n") {
+		have[strings.TrimSpace(l)] = true
+	}
+	for _, l := range strings.Split(string(add), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !have[l] {
+			out = append(out, l+"\n"...)
+			have[l] = true
+		}
+	}
+	return out
+}
+
+// guestConfig adds to a new container's config what guest access needs: a
+// console terminal, and the config drive mount.
+func guestConfig(cfg *container.Config, hc *container.HostConfig, drive mount.Mount) {
+	consoleConfig(cfg)
+	hc.Mounts = append(hc.Mounts, drive)
+}
