@@ -19,6 +19,8 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	StopGlance()
+	StopPlacement()
+	StopEngines()
 	os.Exit(code)
 }
 

@@ -1,0 +1,123 @@
+package placement_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/docker"
+	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/placement"
+)
+
+// newClient returns a noauth client of the shared private Placement.
+func newClient(t testing.TB) (*gophercloud.ServiceClient, string) {
+	t.Helper()
+	ep := testenv.MustHavePlacement(t)
+	c, err := placement.NewNoAuthClient(ep, testenv.PlacementToken)
+	require.NoError(t, err)
+	return c, ep
+}
+
+// newDriver returns a Driver of engine e with a label prefix of its own,
+// so that it sees only the instances of this test. The instances it
+// spawned are destroyed when the test ends.
+func newDriver(t testing.TB, e *testenv.Engine, node string) *docker.Driver {
+	t.Helper()
+	opts := []docker.Option{
+		docker.WithStateDir(t.TempDir()),
+		docker.WithLabelPrefix(testenv.UniqueName("t") + "."),
+		docker.WithNodeName(node),
+	}
+	if e.TCP != "" {
+		opts = append(opts, docker.WithDockerHost(e.TCP), docker.WithTLS(docker.TLSConfig{
+			CAFile: e.TLS.CAFile, CertFile: e.TLS.CertFile, KeyFile: e.TLS.KeyFile,
+		}))
+	} else {
+		opts = append(opts, docker.WithDockerHost(e.Socket))
+	}
+	d, err := docker.New(opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(t.Context())
+		if list, err := d.List(ctx, hypervisor.ListOptions{}); err == nil {
+			for _, in := range list {
+				_ = d.Destroy(ctx, in.ID)
+			}
+		}
+		_ = d.Close()
+	})
+	return d
+}
+
+// newReporter returns a Reporter of d tagged with trait, whose provider
+// is deleted (with its allocations) when the test ends.
+func newReporter(t testing.TB, c *gophercloud.ServiceClient, d placement.HostDriver, trait string, opts ...placement.ReporterOption) *placement.Reporter {
+	t.Helper()
+	opts = append([]placement.ReporterOption{
+		placement.WithStateFile(filepath.Join(t.TempDir(), "node.json")),
+		placement.WithTraits(trait),
+	}, opts...)
+	r, err := placement.NewReporter(c, d, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { deleteProvider(t, c, r) })
+	return r
+}
+
+// deleteProvider releases every allocation on r's provider and deletes it.
+func deleteProvider(t testing.TB, c *gophercloud.ServiceClient, r *placement.Reporter) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	uuid, err := r.NodeUUID()
+	if err != nil {
+		return
+	}
+	held, err := placement.ProviderAllocations(ctx, c, uuid)
+	if err == nil {
+		cl, _ := placement.NewClaimer(c, placement.Owner{})
+		for consumer := range held {
+			if err := cl.Release(ctx, consumer); err != nil {
+				t.Errorf("cleanup: release %s: %v", consumer, err)
+			}
+		}
+	}
+	if err := placement.DeleteProvider(ctx, c, uuid); err != nil {
+		t.Errorf("cleanup: delete provider %s: %v", uuid, err)
+	}
+}
+
+// rawGet reads a Placement URL path directly over HTTP, as any other
+// Placement user would, and decodes the JSON answer into v.
+func rawGet(t testing.TB, endpoint, path string, v any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, strings.TrimSuffix(endpoint, "/")+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Auth-Token", testenv.PlacementToken)
+	req.Header.Set("OpenStack-API-Version", "placement "+placement.Microversion)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	require.NoError(t, json.Unmarshal(b, v), "%s", b)
+}
+
+// busyboxSpec is a sleeping instance of the shared engines' image.
+func busyboxSpec(id string) hypervisor.InstanceSpec {
+	return hypervisor.InstanceSpec{
+		ID:       id,
+		Image:    testenv.EngineBusybox,
+		Command:  []string{"sleep", "3600"},
+		VCPUs:    1,
+		MemoryMB: 64,
+	}
+}
