@@ -23,8 +23,10 @@
 // cloud-init reads only the ConfigDrive datasource (the Docker backend
 // mounts the config drive at /var/lib/cloud/seed/config_drive), keeps the
 // host name the engine set, uses the C.UTF-8 locale (a minbase system has
-// no locales package) and makes only the quick host key types; the
-// journal is forwarded to the console, so that the instance's console
-// output shows its boot and shutdown as a VM's serial console does;
+// no locales package), makes only the quick host key types and leaves
+// the network configuration alone (the driver configures the instance's
+// interfaces); the journal's notices and errors are forwarded to the
+// console, where systemd prints its boot and shutdown status, so that the
+// instance's console output reads as a VM's serial console;
 // /etc/machine-id is empty, so every instance gets its own.
 package osimage

@@ -191,12 +191,16 @@ preserve_hostname: true
 locale: C.UTF-8
 # Quick host keys on first boot.
 ssh_genkeytypes: [ ed25519, ecdsa ]
+# The driver configures the instance's interfaces (its VIFs) from outside.
+network:
+  config: disabled
 `},
-	{"/etc/systemd/journald.conf.d/90-dockervisor-console.conf", `# Written by dockervisor's image builder: the console shows the journal,
-# as a VM's serial console does.
+	{"/etc/systemd/journald.conf.d/90-dockervisor-console.conf", `# Written by dockervisor's image builder: the console shows the journal's
+# notices, warnings and errors, as a VM's serial console does (systemd's
+# own status lines and the services' console output are there already).
 [Journal]
 ForwardToConsole=yes
-MaxLevelConsole=info
+MaxLevelConsole=notice
 TTYPath=/dev/console
 `},
 }
