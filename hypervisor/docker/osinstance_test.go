@@ -320,7 +320,10 @@ func TestOSInstanceFaults(t *testing.T) {
 		assert.Contains(t, err.Error(), "dv-broken.service")
 		assert.Equal(t, hypervisor.SystemDegraded, st.System)
 		assert.Equal(t, []string{"dv-broken.service"}, st.FailedUnits)
-		assert.Contains(t, e.console("bad"), "Failed to start")
+		con := e.console("bad")
+		assert.Contains(t, con, "Failed to start")
+		// The journal's warning, forwarded to the console.
+		assert.Contains(t, con, "dv-broken.service: Failed with result 'exit-code'")
 
 		start := time.Now()
 		require.NoError(t, e.drv.PowerOff(t.Context(), "bad", hypervisor.StopOptions{Timeout: 2 * time.Second}))
@@ -332,7 +335,7 @@ func TestOSInstanceFaults(t *testing.T) {
 		assert.False(t, st.LastShutdown.Orderly)
 		assert.Equal(t, 137, st.LastShutdown.ExitCode)
 		assert.GreaterOrEqual(t, took, 2*time.Second, "killed after the timeout, not before")
-		con := e.console("bad")
+		con = e.console("bad")
 		assert.Contains(t, con, "Stopping")
 		assert.Contains(t, con, "dv-hang.service")
 		assert.NotContains(t, con, "Exiting container", "the shutdown never finished")

@@ -25,8 +25,9 @@
 // host name the engine set, uses the C.UTF-8 locale (a minbase system has
 // no locales package), makes only the quick host key types and leaves
 // the network configuration alone (the driver configures the instance's
-// interfaces); the journal's notices and errors are forwarded to the
-// console, where systemd prints its boot and shutdown status, so that the
-// instance's console output reads as a VM's serial console;
+// interfaces); the journal is forwarded to the console, where systemd
+// prints its boot and shutdown status, so that the instance's console
+// output reads as a VM's serial console (with the services' output, such
+// as the user-data's);
 // /etc/machine-id is empty, so every instance gets its own.
 package osimage

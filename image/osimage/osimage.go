@@ -195,12 +195,12 @@ ssh_genkeytypes: [ ed25519, ecdsa ]
 network:
   config: disabled
 `},
-	{"/etc/systemd/journald.conf.d/90-dockervisor-console.conf", `# Written by dockervisor's image builder: the console shows the journal's
-# notices, warnings and errors, as a VM's serial console does (systemd's
-# own status lines and the services' console output are there already).
+	{"/etc/systemd/journald.conf.d/90-dockervisor-console.conf", `# Written by dockervisor's image builder: the console shows the journal
+# (services' output, such as the user-data's, and their errors) next to
+# systemd's status lines, as a VM's serial console does.
 [Journal]
 ForwardToConsole=yes
-MaxLevelConsole=notice
+MaxLevelConsole=info
 TTYPath=/dev/console
 `},
 }
