@@ -265,22 +265,22 @@ echo @@; cat /run/cloud-init/result.json 2>/dev/null
 fi
 `
 
-// osStatus returns the status and whether the instance runs.
-func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, bool, error) {
+// osStatus returns the status and the instance's state.
+func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, hypervisor.State, error) {
 	if err := hypervisor.ValidateID(id); err != nil {
-		return hypervisor.OSStatus{}, false, err
+		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
 	}
 	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
-		return hypervisor.OSStatus{}, false, err
+		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
 	}
 	t, err := d.current(ctx, api, id)
 	unlock()
 	if err != nil {
-		return hypervisor.OSStatus{}, false, err
+		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
 	}
 	if !d.isOS(t.c) {
-		return hypervisor.OSStatus{}, false, fmt.Errorf("%w: %s is not an OS instance", hypervisor.ErrNotSupported, id)
+		return hypervisor.OSStatus{}, t.cur, fmt.Errorf("%w: %s is not an OS instance", hypervisor.ErrNotSupported, id)
 	}
 	var st hypervisor.OSStatus
 	if t.rec.LastShutdown != nil {
@@ -288,14 +288,14 @@ func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, 
 	}
 	if t.cur != hypervisor.StateRunning {
 		st.System = hypervisor.SystemOffline
-		return st, false, nil
+		return st, t.cur, nil
 	}
 	var out bytes.Buffer
 	if _, err := d.exec(ctx, id, hypervisor.ExecSpec{Args: []string{"/bin/sh", "-c", osStatusScript}, Stdout: &out}); err != nil {
-		return st, true, err
+		return st, t.cur, err
 	}
 	parseOSStatus(out.String(), &st)
-	return st, true, nil
+	return st, t.cur, nil
 }
 
 // parseOSStatus reads osStatusScript's output into st. cloud-init's
@@ -387,12 +387,12 @@ func (d *Driver) waitBooted(ctx context.Context, id string, opts hypervisor.Wait
 	tick := time.NewTicker(bootPoll)
 	defer tick.Stop()
 	for {
-		st, running, err := d.osStatus(ctx, id)
+		st, cur, err := d.osStatus(ctx, id)
 		switch {
 		case err != nil && !errors.Is(err, hypervisor.ErrCommandNotFound):
 			return st, err
-		case !running:
-			return st, &hypervisor.StateError{Op: "wait-booted", ID: id, Current: hypervisor.StateShutdown, Want: []hypervisor.State{hypervisor.StateRunning}}
+		case cur != hypervisor.StateRunning:
+			return st, &hypervisor.StateError{Op: "wait-booted", ID: id, Current: cur, Want: []hypervisor.State{hypervisor.StateRunning}}
 		}
 		if done, err := bootDone(st, opts); done {
 			return st, err

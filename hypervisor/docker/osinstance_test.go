@@ -240,6 +240,8 @@ func TestOSInstancePowerCycle(t *testing.T) {
 	assert.False(t, st.LastShutdown.TimedOut)
 	assert.Equal(t, 0, st.LastShutdown.ExitCode)
 	assert.Equal(t, 0, e.inspect("pc").State.ExitCode)
+	_, err = e.drv.WaitBooted(t.Context(), "pc", hypervisor.WaitBootOptions{})
+	require.ErrorIs(t, err, hypervisor.ErrInvalidState, "no boot to wait for while shut down")
 	con := e.console("pc")
 	assert.Contains(t, con, "Reached target")
 	assert.Contains(t, con, "System Halt")
