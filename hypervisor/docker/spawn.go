@@ -90,7 +90,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 		}
 	}
 
-	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated}
+	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, saved: len(rec.VIFs) > 0}
 	c, err := d.startInstance(ctx, t, rec)
 	if err != nil {
 		return hypervisor.Instance{}, err
