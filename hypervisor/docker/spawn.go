@@ -103,7 +103,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 // containerSpec is what create needs to make an instance's container.
 type containerSpec struct {
 	spec        hypervisor.InstanceSpec
-	engineImage string        // the engine's reference of the instance image
+	engineImage string            // the engine's reference of the instance image
 	mounts      []mount.Mount     // the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
 }
