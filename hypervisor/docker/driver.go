@@ -14,7 +14,8 @@ import (
 )
 
 // Driver is the Docker backend of hypervisor.Driver: each instance is a
-// container, created with networking off, limits from its flavor and its
+// container, created without an engine network (VIFs come from the VIF
+// driver, see WithVIFDriver), limits from its flavor and its
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	opts   options
