@@ -4,7 +4,11 @@
 // store (the image is fetched into the engine on the first spawn), shows
 // host resources before and after, shows instance info and statistics,
 // pauses and unpauses one, reboots both, prints console output and
-// lifecycle events, and destroys everything it made, even on failure.
+// lifecycle events. Then it gives instances networks: two on a Linux bridge
+// and two on a private Open vSwitch ping each other (also after a hard
+// reboot), a security group admits one TCP port and drops another, and a
+// floating IP is reached from an "external" namespace. It destroys
+// everything it made, even on failure.
 //
 // Run it as root on a machine where scripts/setup.sh has run.
 package main
@@ -188,7 +192,8 @@ func run(ctx context.Context) (err error) {
 	}
 	step("instances left: %d", len(list))
 	time.Sleep(300 * time.Millisecond) // let the last events arrive
-	return nil
+
+	return networkDemo(ctx, cli, store, imageID, stateDir)
 }
 
 // buildStoreImage makes the demo image and stores it: the busybox root file

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
 	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/network"
 )
 
 // TestConformance runs the backend-independent conformance suite against
@@ -18,11 +19,13 @@ func TestConformance(t *testing.T) {
 	img := testenv.BusyboxImage(t)
 	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
 		uniq := testenv.UniqueName("c")
+		lab := newBridgeLab(t) // VIFs on a Linux bridge in a private host namespace
 		d, err := New(
 			WithLabelPrefix("io.dockervisor."+uniq+"."),
 			WithNamePrefix("dv-"+uniq+"-"),
 			WithStateDir(t.TempDir()),
 			WithStopTimeout(2*time.Second),
+			WithVIFDriver(lab.drv),
 		)
 		require.NoError(t, err)
 		return hypervisortest.Harness{
@@ -36,6 +39,7 @@ func TestConformance(t *testing.T) {
 				_, err = cli.ContainerKill(t.Context(), info.BackendID, client.ContainerKillOptions{Signal: "KILL"})
 				require.NoError(t, err)
 			},
+			VIF: func(_ *testing.T, n int) network.VIF { return lab.vif(1, n+2) },
 			ConsoleCommand: func(lines []string) []string {
 				return append([]string{"sh", "-c", `for l in "$@"; do echo "$l"; done; trap 'exit 0' TERM; sleep 3600 & wait`, "sh"}, lines...)
 			},

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,7 +14,8 @@ import (
 )
 
 // Driver is the Docker backend of hypervisor.Driver: each instance is a
-// container, created with networking off, limits from its flavor and its
+// container, created without an engine network (VIFs come from the VIF
+// driver, see WithVIFDriver), limits from its flavor and its
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	opts   options
@@ -82,6 +84,9 @@ func New(opts ...Option) (*Driver, error) {
 			return nil, opErr("new", "", err)
 		}
 	}
+	if o.ports != nil && o.vifs == nil {
+		return nil, opErr("new", "", fmt.Errorf("%w: a port observer needs a VIF driver (WithVIFDriver)", hypervisor.ErrInvalidArgument))
+	}
 	st, err := openDriverState(o.stateDir, o.labelPrefix, o.namePrefix)
 	if err != nil {
 		return nil, opErr("new", "", err)
@@ -89,6 +94,7 @@ func New(opts ...Option) (*Driver, error) {
 	d := &Driver{opts: o, log: o.logger, state: st, api: o.api, cleanupTimeout: defaultCleanupTimeout}
 	d.postStart = []postStartStep{
 		{name: "record-start", run: d.recordStart},
+		{name: StepAttachVIFs, run: d.attachVIFs},
 	}
 	if d.api == nil {
 		c, err := newClient(&o)
@@ -108,6 +114,8 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		SoftDelete: true,
 		Events:     true,
 		ImageStore: d.opts.images != nil,
+		VIFs:       d.opts.vifs != nil,
+		HotplugVIF: d.opts.vifs != nil,
 
 		HostResources: true,
 		InstanceStats: true,

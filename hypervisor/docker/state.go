@@ -35,6 +35,9 @@ type instanceRecord struct {
 	// MetadataSet (by UpdateMetadata).
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	MetadataSet bool              `json:"metadata_set,omitempty"`
+	// VIFs are the instance's plugged VIFs with their guest devices, in
+	// device order: what every start attaches (see attachVIFs).
+	VIFs []vifRecord `json:"vifs,omitempty"`
 }
 
 // driverState is a Driver's part of the state directory. Each Driver keeps

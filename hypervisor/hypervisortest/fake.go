@@ -376,7 +376,7 @@ func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervi
 		CreatedAt: f.now(),
 		Labels:    maps.Clone(spec.Labels),
 		Metadata:  maps.Clone(spec.Metadata),
-	}}
+	}, vifs: hypervisor.CloneVIFs(spec.VIFs)}
 	if err := fi.guest.init(spec); err != nil {
 		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
 	}
@@ -390,6 +390,7 @@ func (fi *fakeInstance) snapshotInstance() hypervisor.Instance {
 	inst := fi.inst
 	inst.Labels = maps.Clone(fi.inst.Labels)
 	inst.Metadata = maps.Clone(fi.inst.Metadata)
+	inst.VIFs = hypervisor.CloneVIFs(fi.vifs)
 	return inst
 }
 
