@@ -93,6 +93,13 @@ func envOr(key, def string) string {
 	return def
 }
 
+func envDuration(key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(key)); err == nil {
+		return d
+	}
+	return def
+}
+
 func envBool(key string) bool {
 	v := strings.ToLower(os.Getenv(key))
 	return v != "" && v != "0" && v != "false" && v != "no"
@@ -114,6 +121,13 @@ takes a store image ID and fetches it into the engine; without one, an image
 reference the engine has.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q (see dvctl --help)", args[0])}
+			}
+			return cmd.Help()
+		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			switch a.g.output {
 			case "table", "json":
@@ -134,7 +148,7 @@ reference the engine has.`,
 	f.StringVar(&a.g.labelPrefix, "label-prefix", envOr("DVCTL_LABEL_PREFIX", docker.DefaultLabelPrefix), "label prefix of the driver's containers (env DVCTL_LABEL_PREFIX)")
 	f.StringVar(&a.g.namePrefix, "name-prefix", envOr("DVCTL_NAME_PREFIX", docker.DefaultNamePrefix), "container name prefix (env DVCTL_NAME_PREFIX)")
 	f.StringVar(&a.g.node, "node", envOr("DVCTL_NODE", ""), "node name to report (env DVCTL_NODE; default the engine's host name)")
-	f.DurationVar(&a.g.stopTimeout, "default-stop-timeout", docker.DefaultStopTimeout, "graceful stop timeout when a command does not set one")
+	f.DurationVar(&a.g.stopTimeout, "default-stop-timeout", envDuration("DVCTL_STOP_TIMEOUT", docker.DefaultStopTimeout), "graceful stop timeout when a command does not set one (env DVCTL_STOP_TIMEOUT)")
 	f.StringVar(&a.g.store, "store", envOr("DVCTL_STORE", ""), "image store: local or glance (env DVCTL_STORE; default: local with --image-dir, glance with --glance)")
 	f.StringVar(&a.g.imageDir, "image-dir", envOr("DVCTL_IMAGE_DIR", ""), "local image store directory (env DVCTL_IMAGE_DIR)")
 	f.StringVar(&a.g.glance, "glance", envOr("DVCTL_GLANCE_URL", ""), "endpoint of a Glance without keystone (env DVCTL_GLANCE_URL)")

@@ -200,9 +200,9 @@ func (a *app) imageExportCommand() *cobra.Command {
 			defer rc.Close()
 			var dst io.Writer = a.out
 			if args[1] != "-" {
-				tmp, err := os.CreateTemp(filepath.Dir(args[1]), ".dvctl-export-*")
-				if err != nil {
-					return err
+				tmp, terr := os.CreateTemp(filepath.Dir(args[1]), ".dvctl-export-*")
+				if terr != nil {
+					return terr
 				}
 				defer func() {
 					if err == nil {
