@@ -3,8 +3,11 @@ package hypervisor
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/dockervisor/dockervisor/network"
 )
 
 // Limits applied by [InstanceSpec.Validate].
@@ -51,6 +54,13 @@ type InstanceSpec struct {
 	// Metadata is free-form instance metadata (Nova's instance metadata),
 	// stored with the spec and returned by Info and List.
 	Metadata map[string]string
+	// VIFs are the instance's virtual interfaces (from Nova's network_info,
+	// see [network.ParseNetworkInfo]), plugged at spawn and configured
+	// inside the instance as eth0, eth1… in this order. They must pass
+	// [network.ValidateVIFs]. A backend without VIF support
+	// ([Capabilities] VIFs false) refuses a spec with VIFs as
+	// ErrNotSupported.
+	VIFs []network.VIF
 }
 
 var (
@@ -131,7 +141,30 @@ func (s InstanceSpec) Validate() error {
 			return fmt.Errorf("%w: empty label key", ErrInvalidArgument)
 		}
 	}
+	if err := network.ValidateVIFs(s.VIFs); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
 	return nil
+}
+
+// CloneVIFs returns a copy of vifs that shares no slices with it.
+func CloneVIFs(vifs []network.VIF) []network.VIF {
+	if vifs == nil {
+		return nil
+	}
+	out := make([]network.VIF, len(vifs))
+	for i, v := range vifs {
+		v.Address = slices.Clone(v.Address)
+		v.Subnets = slices.Clone(v.Subnets)
+		for j, sn := range v.Subnets {
+			sn.IPs = slices.Clone(sn.IPs)
+			sn.DNS = slices.Clone(sn.DNS)
+			sn.Routes = slices.Clone(sn.Routes)
+			v.Subnets[j] = sn
+		}
+		out[i] = v
+	}
+	return out
 }
 
 // Instance is what a backend knows of an instance: its spec as spawned and
@@ -150,6 +183,10 @@ type Instance struct {
 	StartedAt time.Time         `json:"started_at,omitzero"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
+	// VIFs are the VIFs plugged into the instance (at spawn, by PlugVIFs
+	// or AttachInterface), in the order of their guest devices: they are
+	// what every start of the instance attaches again.
+	VIFs []network.VIF `json:"vifs,omitempty"`
 }
 
 // InstanceInfo is an instance with its resource usage, as a compute agent

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -82,6 +83,9 @@ func New(opts ...Option) (*Driver, error) {
 			return nil, opErr("new", "", err)
 		}
 	}
+	if o.ports != nil && o.vifs == nil {
+		return nil, opErr("new", "", fmt.Errorf("%w: a port observer needs a VIF driver (WithVIFDriver)", hypervisor.ErrInvalidArgument))
+	}
 	st, err := openDriverState(o.stateDir, o.labelPrefix, o.namePrefix)
 	if err != nil {
 		return nil, opErr("new", "", err)
@@ -89,6 +93,7 @@ func New(opts ...Option) (*Driver, error) {
 	d := &Driver{opts: o, log: o.logger, state: st, api: o.api, cleanupTimeout: defaultCleanupTimeout}
 	d.postStart = []postStartStep{
 		{name: "record-start", run: d.recordStart},
+		{name: StepAttachVIFs, run: d.attachVIFs},
 	}
 	if d.api == nil {
 		c, err := newClient(&o)
@@ -108,6 +113,8 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		SoftDelete: true,
 		Events:     true,
 		ImageStore: d.opts.images != nil,
+		VIFs:       d.opts.vifs != nil,
+		HotplugVIF: d.opts.vifs != nil,
 
 		HostResources: true,
 		InstanceStats: true,

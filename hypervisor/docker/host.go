@@ -263,6 +263,7 @@ func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, 
 	if err != nil {
 		return stats.Instance{}, err
 	}
+	stats.AttachPortIDs(ifaces, portsByDevice(t.rec.VIFs))
 	s.Interfaces = ifaces
 	return s, nil
 }

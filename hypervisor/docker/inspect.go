@@ -76,6 +76,7 @@ func (d *Driver) toInstance(c container.InspectResponse, rec instanceRecord) hyp
 		inst.StartedAt = parseTime(c.State.StartedAt)
 	}
 	inst.CreatedAt = parseTime(c.Created)
+	inst.VIFs = recordedVIFs(rec.VIFs)
 	return inst
 }
 
@@ -188,6 +189,7 @@ func (d *Driver) list(ctx context.Context, opts hypervisor.ListOptions) ([]hyper
 		}
 		inst.State = powerState(es, rec)
 		inst.ExitCode = es.ExitCode
+		inst.VIFs = recordedVIFs(rec.VIFs)
 		if len(opts.States) > 0 && !slices.Contains(opts.States, inst.State) {
 			continue
 		}

@@ -7,9 +7,11 @@ import (
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 
-// TestMain stops the private glance-api that tests may have started.
+// TestMain stops the private glance-api and Open vSwitch that tests may
+// have started.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.StopGlance()
+	testenv.StopOVS()
 	os.Exit(code)
 }

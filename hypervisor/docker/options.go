@@ -8,6 +8,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/network"
 )
 
 // Defaults of the options.
@@ -40,6 +41,8 @@ type options struct {
 	stopTimeout time.Duration
 	images      image.Reader
 	nodeName    string
+	vifs        network.VIFDriver // nil: no networking
+	ports       PortObserver      // nil: nobody watches ports
 }
 
 // Option configures a Driver. Options are applied in order; an option that

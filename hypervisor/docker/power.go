@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 
 	"github.com/moby/moby/client"
 
@@ -106,8 +107,10 @@ func (d *Driver) Restore(ctx context.Context, id string) error {
 	})
 }
 
-// Destroy removes the instance's container and state. A missing instance
-// is not an error.
+// Destroy removes the instance's container, unplugs its VIFs (telling the
+// port observer first) and removes its state. A missing instance is not an
+// error. A VIF whose unplug fails stays recorded, and Destroy returns the
+// error: calling Destroy again (the container is gone by then) unplugs it.
 func (d *Driver) Destroy(ctx context.Context, id string) error {
 	return opErr("destroy", id, d.destroy(ctx, id))
 }
@@ -122,8 +125,9 @@ func (d *Driver) destroy(ctx context.Context, id string) error {
 	switch {
 	case isNotFound(err):
 		// Not this driver's (or gone): only this driver's own record of
-		// the ID, if one was left behind, goes.
-		return d.state.remove(id, false)
+		// the ID, if one was left behind, goes, with the VIFs it still
+		// names (a Destroy whose unplug failed).
+		return d.finishDestroy(ctx, id, false)
 	case err != nil:
 		return err
 	}
@@ -137,5 +141,19 @@ func (d *Driver) destroy(ctx context.Context, id string) error {
 		// instance.
 		d.removeUntaggedImage(ctx, api, c.Image)
 	}
-	return d.state.remove(id, true)
+	return d.finishDestroy(ctx, id, true)
+}
+
+// finishDestroy unplugs the VIFs that the record of the destroyed instance
+// id names and removes the record and the instance's resolv.conf. If a VIF
+// cannot be unplugged, the record stays with the VIFs left.
+func (d *Driver) finishDestroy(ctx context.Context, id string, owned bool) error {
+	rec, err := d.state.load(id)
+	if err != nil {
+		return err
+	}
+	if left, err := d.unplugRecorded(ctx, id, rec); err != nil {
+		return errors.Join(err, d.state.save(id, left))
+	}
+	return errors.Join(d.removeResolvConf(id), d.state.remove(id, owned))
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -35,6 +36,9 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 	if err := d.checkUserLabels(spec.Labels); err != nil {
 		return hypervisor.Instance{}, err
 	}
+	if err := d.checkVIFsSupported(spec.VIFs); err != nil {
+		return hypervisor.Instance{}, err
+	}
 	api, unlock, err := d.lockInstance(ctx, spec.ID)
 	if err != nil {
 		return hypervisor.Instance{}, err
@@ -61,16 +65,33 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 	}
 
 	d.step(StepCreate)
-	cid, err := d.create(ctx, api, newContainerSpec(spec, engineImage), &u)
+	cs := newContainerSpec(spec, engineImage)
+	if cs.mounts, err = d.resolvConfMounts(spec.ID, spec.VIFs, &u); err != nil {
+		return hypervisor.Instance{}, err
+	}
+	cs.sysctls = d.netSysctls()
+	cid, err := d.create(ctx, api, cs, &u)
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
 
+	// The VIFs are recorded before they are plugged, so that whatever is
+	// plugged is found again (by a retry, or Destroy after a crash).
 	d.step(StepPlugVIFs)
-	// No VIF driver yet: instances are created with networking off.
+	rec := instanceRecord{VIFs: newVIFRecords(hypervisor.CloneVIFs(spec.VIFs))}
+	if len(rec.VIFs) > 0 {
+		if err := d.state.save(spec.ID, rec); err != nil {
+			return hypervisor.Instance{}, err
+		}
+		for _, r := range rec.VIFs {
+			if err := d.plugVIF(ctx, spec.ID, r.VIF, &u); err != nil {
+				return hypervisor.Instance{}, err
+			}
+		}
+	}
 
 	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated}
-	c, err := d.startInstance(ctx, t, instanceRecord{})
+	c, err := d.startInstance(ctx, t, rec)
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
@@ -82,7 +103,9 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 // containerSpec is what create needs to make an instance's container.
 type containerSpec struct {
 	spec        hypervisor.InstanceSpec
-	engineImage string // the engine's reference of the instance image
+	engineImage string        // the engine's reference of the instance image
+	mounts      []mount.Mount     // the instance's resolv.conf, with a VIF driver
+	sysctls     map[string]string // IPv6 on, with a VIF driver
 }
 
 func newContainerSpec(spec hypervisor.InstanceSpec, engineImage string) containerSpec {
@@ -150,6 +173,8 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		HostConfig: &container.HostConfig{
 			NetworkMode: "none",
 			Resources:   cs.resources(),
+			Mounts:      cs.mounts,
+			Sysctls:     cs.sysctls,
 		},
 	})
 	if err != nil {

@@ -30,6 +30,9 @@ type instanceRecord struct {
 	// PoweredOff records that the driver stopped the instance on purpose,
 	// so that its exit is a shutdown, not a crash.
 	PoweredOff bool `json:"powered_off,omitempty"`
+	// VIFs are the instance's plugged VIFs with their guest devices, in
+	// device order: what every start attaches (see attachVIFs).
+	VIFs []vifRecord `json:"vifs,omitempty"`
 }
 
 // driverState is a Driver's part of the state directory. Each Driver keeps

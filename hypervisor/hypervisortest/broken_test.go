@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,13 +14,26 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/stats"
 )
 
 // broken is a Fake with one deliberate bug, selected by mode, of the kind
 // real backends have had (nova-docker reported paused instances as running).
 type broken struct {
 	*hypervisortest.Fake
-	mode string
+	mode      string
+	poweredOn *sync.Map // instance IDs started by PowerOn, for "vifs-lost-on-poweron"
+}
+
+// InstanceStats, in mode "vifs-lost-on-poweron", shows an instance that
+// PowerOn started without its interfaces, as nova-docker's power-on left
+// it (the namespace, and the VIFs in it, die with the process).
+func (b broken) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
+	s, err := b.Fake.InstanceStats(ctx, id)
+	if _, ok := b.poweredOn.Load(id); ok && b.mode == "vifs-lost-on-poweron" {
+		s.Interfaces = nil
+	}
+	return s, b.fix(err)
 }
 
 func (b broken) Info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
@@ -34,6 +48,7 @@ func (b broken) PowerOn(ctx context.Context, id string) error {
 	if b.mode == "poweron-restarts" {
 		return b.Fake.Reboot(ctx, id, hypervisor.RebootOptions{Hard: true})
 	}
+	b.poweredOn.Store(id, true)
 	return b.fix(b.Fake.PowerOn(ctx, id))
 }
 
@@ -106,7 +121,7 @@ func TestBrokenDriverConformance(t *testing.T) {
 	}
 	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
 		h := hypervisortest.NewFakeHarness(t)
-		h.Driver = broken{Fake: h.Driver.(*hypervisortest.Fake), mode: mode}
+		h.Driver = broken{Fake: h.Driver.(*hypervisortest.Fake), mode: mode, poweredOn: new(sync.Map)}
 		h.StateTimeout = 2 * time.Second
 		return h
 	})
@@ -126,6 +141,7 @@ func TestSuiteCatchesBrokenDrivers(t *testing.T) {
 		"spawn-replaces":        "SpawnDuplicate",
 		"no-pause-events":       "Events",
 		"plain-errors":          "MissingAndInvalidID",
+		"vifs-lost-on-poweron":  "VIFs",
 	}
 	for mode, wantFail := range cases {
 		t.Run(mode, func(t *testing.T) {

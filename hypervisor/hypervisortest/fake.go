@@ -369,7 +369,7 @@ func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervi
 		CreatedAt: f.now(),
 		Labels:    maps.Clone(spec.Labels),
 		Metadata:  maps.Clone(spec.Metadata),
-	}}
+	}, vifs: hypervisor.CloneVIFs(spec.VIFs)}
 	f.instances[spec.ID] = fi
 	f.start(fi)
 	return fi.snapshotInstance(), nil
@@ -380,6 +380,7 @@ func (fi *fakeInstance) snapshotInstance() hypervisor.Instance {
 	inst := fi.inst
 	inst.Labels = maps.Clone(fi.inst.Labels)
 	inst.Metadata = maps.Clone(fi.inst.Metadata)
+	inst.VIFs = hypervisor.CloneVIFs(fi.vifs)
 	return inst
 }
 

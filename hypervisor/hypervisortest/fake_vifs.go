@@ -26,6 +26,19 @@ func validateVIF(vif network.VIF) error {
 	return nil
 }
 
+// checkPlug checks that fi's VIFs with vifs plugged are still a valid
+// set (no two with one MAC, say).
+func (fi *fakeInstance) checkPlug(vifs ...network.VIF) error {
+	after := &fakeInstance{vifs: slices.Clone(fi.vifs)}
+	for _, v := range vifs {
+		after.plug(v)
+	}
+	if err := network.ValidateVIFs(after.vifs); err != nil {
+		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
+	}
+	return nil
+}
+
 // plug records vif, replacing a plugged VIF with the same ID.
 func (fi *fakeInstance) plug(vif network.VIF) {
 	if i := slices.IndexFunc(fi.vifs, func(v network.VIF) bool { return v.ID == vif.ID }); i >= 0 {
@@ -50,6 +63,9 @@ func (f *Fake) PlugVIFs(ctx context.Context, id string, vifs []network.VIF) erro
 		}
 	}
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
+		if err := fi.checkPlug(vifs...); err != nil {
+			return err
+		}
 		for _, v := range vifs {
 			fi.plug(v)
 		}
@@ -75,6 +91,9 @@ func (f *Fake) AttachInterface(ctx context.Context, id string, vif network.VIF) 
 	}
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
 		if err := hypervisor.CheckState(op, id, fi.inst.State, hypervisor.StateRunning); err != nil {
+			return err
+		}
+		if err := fi.checkPlug(vif); err != nil {
 			return err
 		}
 		fi.plug(vif)
