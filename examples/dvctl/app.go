@@ -13,9 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dockervisor/dockervisor/examples/dvctl/lab"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/network/linuxbridge"
 )
 
 // globals are the flags every command takes. Each has an environment
@@ -38,6 +40,8 @@ type globals struct {
 	imageDir string // DVCTL_IMAGE_DIR
 	glance   string // DVCTL_GLANCE_URL: a Glance without keystone
 	osCloud  string // OS_CLOUD: a cloud of clouds.yaml
+
+	hostNetns string // DVCTL_HOST_NETNS: host side of VIFs outside labs
 }
 
 // app holds what the commands of one run share: the streams, the flags,
@@ -153,6 +157,7 @@ reference the engine has.`,
 	f.StringVar(&a.g.imageDir, "image-dir", envOr("DVCTL_IMAGE_DIR", ""), "local image store directory (env DVCTL_IMAGE_DIR)")
 	f.StringVar(&a.g.glance, "glance", envOr("DVCTL_GLANCE_URL", ""), "endpoint of a Glance without keystone (env DVCTL_GLANCE_URL)")
 	f.StringVar(&a.g.osCloud, "os-cloud", envOr("OS_CLOUD", ""), "cloud in clouds.yaml for Glance (env OS_CLOUD); without it the OS_* variables")
+	f.StringVar(&a.g.hostNetns, "host-netns", envOr("DVCTL_HOST_NETNS", ""), "network namespace path for the host side of VIFs of instances outside labs (env DVCTL_HOST_NETNS; default this process's)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("store", cobra.FixedCompletions([]string{"local", "glance"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.MarkPersistentFlagDirname("state-dir")
@@ -161,7 +166,7 @@ reference the engine has.`,
 
 	root.AddGroup(&cobra.Group{ID: "instance", Title: "Instances:"},
 		&cobra.Group{ID: "observe", Title: "Observing:"},
-		&cobra.Group{ID: "more", Title: "Images and labs:"})
+		&cobra.Group{ID: "more", Title: "Images, labs and networking:"})
 	for _, c := range a.instanceCommands() {
 		c.GroupID = "instance"
 		root.AddCommand(c)
@@ -170,7 +175,7 @@ reference the engine has.`,
 		c.GroupID = "observe"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.imageCommand(), a.labCommand()} {
+	for _, c := range []*cobra.Command{a.imageCommand(), a.labCommand(), a.vifCommand()} {
 		c.GroupID = "more"
 		root.AddCommand(c)
 	}
@@ -246,6 +251,20 @@ func (a *app) driver() (*docker.Driver, error) {
 	if st != nil {
 		opts = append(opts, docker.WithImageStore(progressReader{Reader: st, a: a}))
 	}
+	// VIFs of lab instances are plugged in their lab's namespace, others
+	// by a Linux bridge driver in --host-netns.
+	var lbOpts []linuxbridge.Option
+	if a.g.hostNetns != "" {
+		lbOpts = append(lbOpts, linuxbridge.WithHostNetNS(a.g.hostNetns))
+	}
+	lb, err := linuxbridge.New(lbOpts...)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, lb.Close)
+	router := lab.NewVIFRouter(a.labDir(), lb)
+	a.closers = append(a.closers, router.Close)
+	opts = append(opts, docker.WithVIFDriver(router))
 	drv, err := docker.New(opts...)
 	if err != nil {
 		return nil, err
@@ -254,6 +273,9 @@ func (a *app) driver() (*docker.Driver, error) {
 	a.closers = append(a.closers, drv.Close)
 	return drv, nil
 }
+
+// labDir is where the labs' state files live.
+func (a *app) labDir() string { return filepath.Join(a.g.stateDir, "labs") }
 
 func existing(path string) string {
 	if _, err := os.Stat(path); err != nil {

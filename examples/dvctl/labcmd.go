@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +28,7 @@ each resource before it is made).`,
 	var parallel int
 	c.PersistentFlags().IntVar(&parallel, "parallel", 4, "instances made or removed at once")
 	opts := func() lab.Options {
-		o := lab.Options{StateDir: filepath.Join(a.g.stateDir, "labs"), Parallel: parallel}
+		o := lab.Options{StateDir: a.labDir(), Parallel: parallel}
 		if a.g.output != "json" && isTerminal(a.errOut) {
 			o.Progress = func(ac lab.Action) { fmt.Fprintf(a.errOut, "%s %s: %s\n", ac.Kind, ac.Name, ac.Action) }
 		}
@@ -135,7 +134,7 @@ each resource before it is made).`,
 		Short: "List the labs that have a state file",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			names, err := lab.ListStates(filepath.Join(a.g.stateDir, "labs"))
+			names, err := lab.ListStates(a.labDir())
 			if err != nil {
 				return err
 			}
@@ -167,7 +166,7 @@ func (a *app) emitActions(acts []lab.Action, d time.Duration) error {
 		res.Actions = []lab.Action{}
 	}
 	for _, ac := range acts {
-		if ac.Action != "unchanged" {
+		if ac.Action != "unchanged" && ac.Action != "absent" {
 			res.Changed++
 		}
 	}

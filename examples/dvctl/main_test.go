@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,12 +207,16 @@ func jsonPath(v any, path string) (string, bool) {
 // 30 seconds: waitfor REGEXP dvctl ARGS...
 func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: waitfor TEXT COMMAND [ARGS...]")
+		ts.Fatalf("usage: waitfor REGEXP COMMAND [ARGS...]")
+	}
+	re, err := regexp.Compile(args[0])
+	if err != nil {
+		ts.Fatalf("waitfor: %v", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_ = ts.Exec(args[1], args[2:]...)
-		if strings.Contains(ts.ReadFile("stdout"), args[0]) {
+		if re.MatchString(ts.ReadFile("stdout")) {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -17,7 +17,7 @@ type Action struct {
 	Kind   string `json:"kind"`   // "instance"
 	Name   string `json:"name"`   // the name in the lab file
 	ID     string `json:"id"`     // the resource's ID
-	Action string `json:"action"` // created, replaced, started, unpaused, restored, removed, destroyed, unchanged
+	Action string `json:"action"` // created, replaced, started, unpaused, restored, removed, destroyed; unchanged and absent change nothing
 }
 
 // Options tunes Up and Down.
@@ -50,6 +50,15 @@ func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) ([
 	waves, err := f.Waves()
 	if err != nil {
 		return nil, err
+	}
+	if f.HasNetworks() {
+		// The namespace is recorded before it is made, so Down finds it.
+		if err := st.SetNetns(NetnsName(f.Name)); err != nil {
+			return nil, err
+		}
+		if err := ensureNetns(st.Netns); err != nil {
+			return nil, err
+		}
 	}
 	var (
 		mu      sync.Mutex
@@ -152,12 +161,14 @@ func Down(ctx context.Context, drv hypervisor.Lifecycle, name string, opts Optio
 	}
 	ids := slices.Clone(st.Instances)
 	names := map[string]string{}
+	exists := map[string]bool{}
 	labelled, err := drv.List(ctx, hypervisor.ListOptions{Labels: map[string]string{LabelLab: name}})
 	if err != nil {
 		return nil, err
 	}
 	for _, in := range labelled {
 		names[in.ID] = in.Labels[LabelInstance]
+		exists[in.ID] = true
 		if !slices.Contains(ids, in.ID) {
 			ids = append(ids, in.ID)
 		}
@@ -182,6 +193,9 @@ func Down(ctx context.Context, drv hypervisor.Lifecycle, name string, opts Optio
 				return nil
 			}
 			a := Action{Kind: "instance", Name: names[id], ID: id, Action: "destroyed"}
+			if !exists[id] {
+				a.Action = "absent" // recorded by an Up that failed before making it
+			}
 			actions = append(actions, a)
 			if opts.Progress != nil {
 				opts.Progress(a)
@@ -192,6 +206,17 @@ func Down(ctx context.Context, drv hypervisor.Lifecycle, name string, opts Optio
 	_ = g.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return actions, err
+	}
+	// The bridges live in the namespace and go with it.
+	if st.Netns != "" {
+		if err := deleteNetns(st.Netns); err != nil {
+			return actions, err
+		}
+		a := Action{Kind: "netns", Name: st.Netns, ID: "/run/netns/" + st.Netns, Action: "destroyed"}
+		actions = append(actions, a)
+		if opts.Progress != nil {
+			opts.Progress(a)
+		}
 	}
 	return actions, st.Remove()
 }

@@ -2,6 +2,8 @@ package lab
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"io"
 	"strings"
 )
@@ -17,7 +19,14 @@ func (f *File) Graph(w io.Writer, format string) error {
 			in := f.Instances[name]
 			fmt.Fprintf(&b, "  %q [label=%q];\n", "i:"+name, instanceLabel(name, in, `\n`))
 		}
+		for _, n := range f.networkNames() {
+			net := f.Networks[n]
+			fmt.Fprintf(&b, "  %q [shape=ellipse, label=%q];\n", "n:"+n, n+`\n`+net.CIDR+`\n`+f.BridgeName(n))
+		}
 		for _, name := range f.InstanceNames() {
+			for i, p := range f.Instances[name].Ports {
+				fmt.Fprintf(&b, "  %q -- %q [label=%q];\n", "i:"+name, "n:"+p.Network, fmt.Sprintf("eth%d %s", i, p.IP))
+			}
 			for _, d := range f.Instances[name].DependsOn {
 				fmt.Fprintf(&b, "  %q -- %q [dir=forward, style=dashed, label=\"after\"];\n", "i:"+d, "i:"+name)
 			}
@@ -28,7 +37,13 @@ func (f *File) Graph(w io.Writer, format string) error {
 		for _, name := range f.InstanceNames() {
 			fmt.Fprintf(&b, "  i_%s[\"%s\"]\n", mermaidID(name), instanceLabel(name, f.Instances[name], "<br/>"))
 		}
+		for _, n := range f.networkNames() {
+			fmt.Fprintf(&b, "  n_%s((\"%s<br/>%s\"))\n", mermaidID(n), n, f.Networks[n].CIDR)
+		}
 		for _, name := range f.InstanceNames() {
+			for i, p := range f.Instances[name].Ports {
+				fmt.Fprintf(&b, "  i_%s ---|\"eth%d %s\"| n_%s\n", mermaidID(name), i, p.IP, mermaidID(p.Network))
+			}
 			for _, d := range f.Instances[name].DependsOn {
 				fmt.Fprintf(&b, "  i_%s -.->|after| i_%s\n", mermaidID(d), mermaidID(name))
 			}
@@ -49,3 +64,5 @@ func instanceLabel(name string, in Instance, nl string) string {
 }
 
 func mermaidID(s string) string { return strings.NewReplacer("-", "_", ".", "_").Replace(s) }
+
+func (f *File) networkNames() []string { return slices.Sorted(maps.Keys(f.Networks)) }

@@ -41,6 +41,25 @@ type File struct {
 	Name string `yaml:"name" json:"name"`
 	// Instances by name.
 	Instances map[string]Instance `yaml:"instances" json:"instances"`
+	// Networks by name: Linux bridges in the lab's host namespace.
+	Networks map[string]Network `yaml:"networks" json:"networks,omitempty"`
+}
+
+// Network is a lab network: a Linux bridge with one IPv4 or IPv6 subnet.
+type Network struct {
+	// CIDR is the subnet, such as 10.10.1.0/24.
+	CIDR string `yaml:"cidr" json:"cidr"`
+	// Gateway is the subnet's router; empty means none (no default route).
+	Gateway string `yaml:"gateway" json:"gateway,omitempty"`
+	// MTU of the network; 0 leaves the kernel's default.
+	MTU int `yaml:"mtu" json:"mtu,omitempty"`
+}
+
+// Port is an instance's interface on a lab network: eth0, eth1… in order.
+type Port struct {
+	Network string `yaml:"network" json:"network"`
+	IP      string `yaml:"ip" json:"ip"`
+	MAC     string `yaml:"mac" json:"mac,omitempty"` // default: derived from the lab, instance and port
 }
 
 // Flavor is an instance's size.
@@ -57,6 +76,7 @@ type Instance struct {
 	Env       map[string]string `yaml:"env" json:"env,omitempty"`
 	Metadata  map[string]string `yaml:"metadata" json:"metadata,omitempty"`
 	DependsOn []string          `yaml:"depends_on" json:"depends_on,omitempty"`
+	Ports     []Port            `yaml:"ports" json:"ports,omitempty"`
 }
 
 var (
@@ -64,15 +84,30 @@ var (
 	hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
-// Load reads and validates the lab file at path.
+// Load reads and validates the lab file at path, after replacing each
+// ${NAME} with the environment variable NAME (other $ signs stay as they are,
+// so shell commands in the file keep theirs).
 func Load(path string) (*File, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	defer f.Close()
-	return Parse(f)
+	var missing []string
+	b = envRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		name := string(m[2 : len(m)-1])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: %s: unset environment variables %s", ErrInvalid, path, strings.Join(missing, ", "))
+	}
+	return Parse(bytes.NewReader(b))
 }
+
+var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
 
 // Parse reads and validates a lab file. Unknown keys are errors, so a typo
 // never passes silently.
@@ -100,6 +135,14 @@ func (f *File) Validate() error {
 	if len(f.Instances) == 0 {
 		return bad("no instances")
 	}
+	for _, name := range slices.Sorted(maps.Keys(f.Networks)) {
+		if !hostName.MatchString(name) {
+			return bad("network %q: lower-case letters, digits, '-'", name)
+		}
+		if _, err := f.subnet(name); err != nil {
+			return err
+		}
+	}
 	for _, name := range f.InstanceNames() {
 		in := f.Instances[name]
 		if !hostName.MatchString(name) {
@@ -113,7 +156,11 @@ func (f *File) Validate() error {
 				return bad("instance %q depends on %q, which is not in the lab", name, d)
 			}
 		}
-		if err := f.Spec(name).Validate(); err != nil {
+		spec, err := f.spec(name)
+		if err != nil {
+			return err
+		}
+		if err := spec.Validate(); err != nil {
 			return bad("instance %q: %w", name, err)
 		}
 	}
@@ -171,9 +218,19 @@ func (f *File) Waves() ([][]string, error) {
 }
 
 // Spec returns the InstanceSpec the lab spawns for the named instance,
-// labelled with the lab, the instance name and the hash of its spec.
+// labelled with the lab, the instance name and the hash of its spec, with a
+// VIF per port. The file must have passed Validate.
 func (f *File) Spec(name string) hypervisor.InstanceSpec {
+	s, _ := f.spec(name)
+	return s
+}
+
+func (f *File) spec(name string) (hypervisor.InstanceSpec, error) {
 	in := f.Instances[name]
+	vifs, err := f.vifs(name)
+	if err != nil {
+		return hypervisor.InstanceSpec{}, err
+	}
 	spec := hypervisor.InstanceSpec{
 		ID:       f.InstanceID(name),
 		Name:     name,
@@ -183,9 +240,10 @@ func (f *File) Spec(name string) hypervisor.InstanceSpec {
 		VCPUs:    in.Flavor.VCPUs,
 		MemoryMB: in.Flavor.Memory,
 		Metadata: in.Metadata,
+		VIFs:     vifs,
 	}
 	spec.Labels = map[string]string{LabelLab: f.Name, LabelInstance: name, LabelSpec: specHash(spec)}
-	return spec
+	return spec, nil
 }
 
 // specHash is a short hash of what the spec says, to tell a changed instance

@@ -17,6 +17,7 @@ type State struct {
 	Name      string   `json:"name"`
 	File      string   `json:"file,omitempty"` // the lab file Up read last
 	Instances []string `json:"instances"`      // instance IDs
+	Netns     string   `json:"netns,omitempty"` // the lab's host namespace, under /run/netns
 
 	mu   sync.Mutex
 	path string
@@ -77,6 +78,14 @@ func (s *State) RemoveInstance(id string) error {
 		return nil
 	}
 	s.Instances = slices.Delete(s.Instances, i, i+1)
+	return s.saveLocked()
+}
+
+// SetNetns records the lab's host namespace and writes the state.
+func (s *State) SetNetns(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Netns = name
 	return s.saveLocked()
 }
 
