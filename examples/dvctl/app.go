@@ -341,4 +341,3 @@ func (a *app) completeImages(cmd *cobra.Command, args []string, toComplete strin
 	}
 	return ids, cobra.ShellCompDirectiveNoFileComp
 }
-

@@ -20,7 +20,9 @@ func (a *app) imageCommand() *cobra.Command {
 		Aliases: []string{"images"},
 		Short:   "Manage images in the image store (a local directory or Glance)",
 		Args:    noArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return usageError{errors.New("image: name a subcommand (see dvctl image --help)")} },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{errors.New("image: name a subcommand (see dvctl image --help)")}
+		},
 	}
 	c.AddCommand(a.imageListCommand(), a.imageShowCommand(), a.imageImportCommand(), a.imageExportCommand(), a.imageDeleteCommand())
 	return c

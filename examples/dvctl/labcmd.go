@@ -23,7 +23,9 @@ when the lab is as the file says. 'lab down' removes everything the lab made,
 even after a failed 'up' (a state file per lab, under --state-dir/labs, records
 each resource before it is made).`,
 		Args: noArgs,
-		RunE: func(*cobra.Command, []string) error { return usageError{fmt.Errorf("lab: name a subcommand (see dvctl lab --help)")} },
+		RunE: func(*cobra.Command, []string) error {
+			return usageError{fmt.Errorf("lab: name a subcommand (see dvctl lab --help)")}
+		},
 	}
 	var parallel int
 	c.PersistentFlags().IntVar(&parallel, "parallel", 4, "instances made or removed at once")

@@ -16,7 +16,9 @@ func (a *app) vifCommand() *cobra.Command {
 		Use:   "vif",
 		Short: "List, hot-plug and hot-unplug an instance's interfaces (Linux bridge ports)",
 		Args:  noArgs,
-		RunE:  func(*cobra.Command, []string) error { return usageError{fmt.Errorf("vif: name a subcommand (see dvctl vif --help)")} },
+		RunE: func(*cobra.Command, []string) error {
+			return usageError{fmt.Errorf("vif: name a subcommand (see dvctl vif --help)")}
+		},
 	}
 	list := &cobra.Command{
 		Use:               "list ID",

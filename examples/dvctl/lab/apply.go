@@ -227,7 +227,7 @@ type InstanceStatus struct {
 	ID      string `json:"id"`
 	State   string `json:"state"` // "missing" when the lab names it and it does not exist
 	Image   string `json:"image"`
-	Changed bool            `json:"changed,omitempty"` // its spec differs from the file's
+	Changed bool   `json:"changed,omitempty"` // its spec differs from the file's
 }
 
 // Status reports each instance the file names, and any other instance

@@ -2,9 +2,9 @@ package lab
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"slices"
-	"io"
 	"strings"
 )
 

@@ -15,8 +15,8 @@ import (
 // make, recorded before it is made, so that Down finds it whatever happened.
 type State struct {
 	Name      string   `json:"name"`
-	File      string   `json:"file,omitempty"` // the lab file Up read last
-	Instances []string `json:"instances"`      // instance IDs
+	File      string   `json:"file,omitempty"`  // the lab file Up read last
+	Instances []string `json:"instances"`       // instance IDs
 	Netns     string   `json:"netns,omitempty"` // the lab's host namespace, under /run/netns
 
 	mu   sync.Mutex
