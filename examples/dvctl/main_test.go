@@ -86,7 +86,7 @@ func needsGlance() bool {
 // cleanupDriver destroys every instance of the script's driver, through
 // the SDK, and any store image it cached on the engine is left to the
 // engine's tag cleanup below.
-func cleanupDriver(t *testing.T, state, labelPrefix, namePrefix, imageDir string) {
+func cleanupDriver(t testing.TB, state, labelPrefix, namePrefix, imageDir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// Spawns from the script's local store cached its images on the engine.
