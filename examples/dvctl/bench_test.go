@@ -32,7 +32,9 @@ func BenchmarkLab(b *testing.B) {
 	b.Setenv("DVCTL_STOP_TIMEOUT", "1s")
 	host := testenv.NewHostNetns(b)
 	b.Setenv("DVCTL_HOST_NETNS", host.Path)
-	defer func() { cleanupDriver(b, filepath.Join(dir, "state"), "io."+u+".", u+"-", filepath.Join(dir, "images")) }()
+	defer func() {
+		cleanupDriver(b, filepath.Join(dir, "state"), "io."+u+".", u+"-", filepath.Join(dir, "images"))
+	}()
 
 	const n = 10
 	var file strings.Builder
