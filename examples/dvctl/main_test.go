@@ -17,11 +17,10 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/dockervisor/dockervisor/examples/dvctl/lab"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
-	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
-	"github.com/dockervisor/dockervisor/image/localdir"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 
@@ -89,14 +88,30 @@ func needsGlance() bool {
 func cleanupDriver(t testing.TB, state, labelPrefix, namePrefix, imageDir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// Spawns from the script's local store cached its images on the engine.
-	if st, err := localdir.New(imageDir); err == nil {
-		cli := testenv.MustHaveDocker(t)
-		list, _ := st.List(ctx, image.ListOptions{})
-		for _, m := range list {
-			_, _ = cli.ImageRemove(ctx, engine.TagFor(m.ID), client.ImageRemoveOptions{Force: true})
+	// Spawns from the script's local store cached its images on the engine
+	// under tags named after the store IDs, which all start with the
+	// script's unique name.
+	cli := testenv.MustHaveDocker(t)
+	unique := strings.TrimSuffix(namePrefix, "-")
+	imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("reference", engine.TagRepository+":"+unique+"-*")})
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, im := range imgs.Items {
+		for _, tag := range im.RepoTags {
+			if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{Force: true}); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
 		}
-		_ = os.RemoveAll(imageDir)
+	}
+	_ = os.RemoveAll(imageDir)
+	// A failed lab script may leave its lab's namespace.
+	nss, _ := filepath.Glob("/run/netns/" + lab.NetnsName(unique) + "*")
+	for _, ns := range nss {
+		t.Errorf("cleanup: network namespace %s left behind", ns)
+		if out, err := exec.Command("ip", "netns", "del", filepath.Base(ns)).CombinedOutput(); err != nil {
+			t.Errorf("cleanup: ip netns del: %v: %s", err, out)
+		}
 	}
 	drv, err := docker.New(docker.WithStateDir(state), docker.WithLabelPrefix(labelPrefix), docker.WithNamePrefix(namePrefix), docker.WithStopTimeout(time.Second))
 	if err != nil {
