@@ -16,7 +16,8 @@ func (a *app) labCommand() *cobra.Command {
 		Use:   "lab",
 		Short: "Bring labs of instances up and down from a YAML file",
 		Long: `A lab file describes instances (image, flavor, command, environment,
-metadata, dependencies). 'lab up FILE' builds it in dependency order and is
+metadata, dependencies, ports) and networks (Linux bridges with a subnet, in a
+private host network namespace per lab). 'lab up FILE' builds it in dependency order and is
 idempotent: it creates what is missing, starts what is stopped, replaces what
 changed in the file, removes what the file no longer names, and changes nothing
 when the lab is as the file says. 'lab down' removes everything the lab made,
