@@ -28,6 +28,7 @@
 //	             created
 //	Restore      soft-deleted                              running       -
 //	Snapshot     running, paused, shutdown, crashed        (unchanged)   -
+//	Rebuild      running, shutdown, crashed, created       (unchanged)   -
 //	Destroy      every state                               (gone)        no instance
 //
 // Info, List, ConsoleOutput and InstanceStats are valid in every state. A

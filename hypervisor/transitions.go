@@ -18,6 +18,7 @@ const (
 	OpSoftDelete
 	OpRestore
 	OpSnapshot
+	OpRebuild
 )
 
 // Transition is one row of the state table: the states in which an
@@ -28,7 +29,7 @@ type Transition struct {
 	Valid []State // the operation acts in these states
 	Noop  []State // the operation returns nil and changes nothing
 	// To is the state a valid call leads to; StateUnknown when the state
-	// does not change (Snapshot).
+	// does not change (Snapshot, Rebuild).
 	To State
 }
 
@@ -49,6 +50,7 @@ var stateTable = [...]Transition{
 	OpSoftDelete: {Op: OpSoftDelete, Valid: notDeleted, Noop: []State{StateSoftDeleted}, To: StateSoftDeleted},
 	OpRestore:    {Op: OpRestore, Valid: []State{StateSoftDeleted}, To: StateRunning},
 	OpSnapshot:   {Op: OpSnapshot, Valid: []State{StateRunning, StatePaused, StateShutdown, StateCrashed}},
+	OpRebuild:    {Op: OpRebuild, Valid: []State{StateRunning, StateShutdown, StateCrashed, StateCreated}},
 }
 
 var opNames = [...]string{
@@ -61,6 +63,7 @@ var opNames = [...]string{
 	OpSoftDelete: "soft-delete",
 	OpRestore:    "restore",
 	OpSnapshot:   "snapshot",
+	OpRebuild:    "rebuild",
 }
 
 // String returns the operation's name as it appears in an [OpError], such

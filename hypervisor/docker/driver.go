@@ -25,6 +25,7 @@ type Driver struct {
 	conn   connState
 
 	intents stopIntents
+	marks   snapshotMarks
 	host    hostState
 	fetches singleflight.Group // image fetches, by store image version
 
@@ -108,6 +109,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		SoftDelete: true,
 		Events:     true,
 		ImageStore: d.opts.images != nil,
+		Snapshot:   d.snapshotWriter() != nil,
 
 		HostResources: true,
 		InstanceStats: true,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/snapshot"
 )
 
 // Defaults of the options.
@@ -40,6 +41,9 @@ type options struct {
 	stopTimeout time.Duration
 	images      image.Reader
 	nodeName    string
+
+	snapshots        image.Writer                         // see WithSnapshotStore
+	snapshotProgress func(id string, p snapshot.Progress) // see WithSnapshotProgress
 }
 
 // Option configures a Driver. Options are applied in order; an option that

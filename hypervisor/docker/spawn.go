@@ -103,6 +103,8 @@ func (cs containerSpec) stored() storedSpec {
 		MemoryMB:     s.MemoryMB,
 		Labels:       s.Labels,
 		Metadata:     s.Metadata,
+		Command:      s.Command,
+		Env:          s.Env,
 	}
 }
 
@@ -133,6 +135,17 @@ func (cs containerSpec) env() []string {
 // create creates the container and its state record, registering their
 // undo first.
 func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+	cid, err := d.createContainer(ctx, api, cs, u)
+	if err != nil {
+		return "", err
+	}
+	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
+	return cid, nil
+}
+
+// createContainer creates the instance's container (the one create path
+// of Spawn and Rebuild) and registers its removal.
+func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
 	labels, err := d.containerLabels(cs.stored())
 	if err != nil {
 		return "", err
@@ -167,6 +180,5 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		}
 		return err
 	})
-	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
 	return created.ID, nil
 }

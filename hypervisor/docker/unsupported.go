@@ -3,8 +3,6 @@ package docker
 import (
 	"context"
 
-	"github.com/dockervisor/dockervisor/hypervisor"
-	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/network"
 )
 
@@ -26,9 +24,4 @@ func (d *Driver) AttachInterface(ctx context.Context, id string, vif network.VIF
 // DetachInterface returns ErrNotSupported: VIF drivers are not wired yet.
 func (d *Driver) DetachInterface(ctx context.Context, id string, vif network.VIF) error {
 	return opErr("detach-interface", id, notSupported("interface hot-plug"))
-}
-
-// Snapshot returns ErrNotSupported: snapshots are not wired yet.
-func (d *Driver) Snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (image.Metadata, error) {
-	return image.Metadata{}, opErr("snapshot", id, notSupported("snapshot"))
 }

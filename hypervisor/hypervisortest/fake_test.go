@@ -348,8 +348,8 @@ func TestFakeSnapshot(t *testing.T) {
 
 	meta, err := f.Snapshot(ctx, "a", hypervisor.SnapshotRequest{Properties: map[string]string{"k": "v"}})
 	require.NoError(t, err)
-	assert.Equal(t, "snapshot-a", meta.Name)
-	assert.Equal(t, map[string]string{"k": "v", "instance_id": "a"}, meta.Properties)
+	assert.Equal(t, "snapshot of a", meta.Name)
+	assert.Equal(t, map[string]string{"k": "v", "instance_uuid": "a", "image_type": "snapshot", "base_image_ref": "img"}, meta.Properties)
 	assert.Equal(t, image.ContainerFormatDocker, meta.ContainerFormat)
 
 	tr := tar.NewReader(bytes.NewReader(w.images[meta.ID]))
