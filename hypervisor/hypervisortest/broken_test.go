@@ -13,6 +13,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/image/imagetest"
 )
 
 // broken is a Fake with one deliberate bug, selected by mode, of the kind
@@ -72,19 +73,39 @@ func (b broken) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyperv
 
 func (b broken) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan error) {
 	in, errc := b.Fake.Events(ctx)
-	if b.mode != "no-pause-events" {
+	if b.mode != "no-pause-events" && b.mode != "snapshot-pause-unmarked" {
 		return in, errc
 	}
 	out := make(chan hypervisor.Event)
 	go func() {
 		defer close(out)
 		for ev := range in {
-			if ev.Type != hypervisor.EventPaused {
+			switch {
+			case b.mode == "snapshot-pause-unmarked":
+				ev.Cause = ""
+				out <- ev
+			case ev.Type != hypervisor.EventPaused:
 				out <- ev
 			}
 		}
 	}()
 	return out, errc
+}
+
+func (b broken) Rebuild(ctx context.Context, id, img string) error {
+	if b.mode != "rebuild-forgets-metadata" {
+		return b.fix(b.Fake.Rebuild(ctx, id, img))
+	}
+	// Delete and spawn again from what Info shows, without the metadata.
+	info, err := b.Fake.Info(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := b.Fake.Destroy(ctx, id); err != nil {
+		return err
+	}
+	_, err = b.Fake.Spawn(ctx, hypervisor.InstanceSpec{ID: id, Name: info.Name, Image: img, VCPUs: info.VCPUs, MemoryMB: info.MemoryMB, Labels: info.Labels, Command: []string{"sleep", "3600"}})
+	return err
 }
 
 // fix applies the "plain-errors" bug: errors without their *OpError.
@@ -105,7 +126,9 @@ func TestBrokenDriverConformance(t *testing.T) {
 		t.Skip("run by TestSuiteCatchesBrokenDrivers")
 	}
 	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
-		h := hypervisortest.NewFakeHarness(t)
+		store := imagetest.NewMemStore()
+		h := hypervisortest.NewFakeHarness(t, hypervisortest.WithSnapshotStore(store))
+		h.Snapshots, h.BootFromSnapshot = store, true
 		h.Driver = broken{Fake: h.Driver.(*hypervisortest.Fake), mode: mode}
 		h.StateTimeout = 2 * time.Second
 		return h
@@ -119,13 +142,15 @@ func TestSuiteCatchesBrokenDrivers(t *testing.T) {
 		t.Skip("runs the suite in subprocesses")
 	}
 	cases := map[string]string{
-		"paused-as-running":     "StateTable/paused",
-		"poweron-restarts":      "StateTable/running",
-		"restore-anything":      "StateTable/shutdown",
-		"destroy-missing-fails": "Destroy",
-		"spawn-replaces":        "SpawnDuplicate",
-		"no-pause-events":       "Events",
-		"plain-errors":          "MissingAndInvalidID",
+		"paused-as-running":        "StateTable/paused",
+		"poweron-restarts":         "StateTable/running",
+		"restore-anything":         "StateTable/shutdown",
+		"destroy-missing-fails":    "Destroy",
+		"spawn-replaces":           "SpawnDuplicate",
+		"no-pause-events":          "Events",
+		"plain-errors":             "MissingAndInvalidID",
+		"snapshot-pause-unmarked":  "Snapshot",
+		"rebuild-forgets-metadata": "Rebuild",
 	}
 	for mode, wantFail := range cases {
 		t.Run(mode, func(t *testing.T) {

@@ -20,12 +20,24 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/imagetest"
 	"github.com/dockervisor/dockervisor/network"
 )
 
 func TestFakeConformance(t *testing.T) {
 	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
 		return hypervisortest.NewFakeHarness(t)
+	})
+}
+
+// TestFakeConformanceSnapshotStore runs the suite against a Fake whose
+// snapshots go to an in-memory store it can boot from.
+func TestFakeConformanceSnapshotStore(t *testing.T) {
+	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
+		store := imagetest.NewMemStore()
+		h := hypervisortest.NewFakeHarness(t, hypervisortest.WithSnapshotStore(store))
+		h.Snapshots, h.BootFromSnapshot = store, true
+		return h
 	})
 }
 
