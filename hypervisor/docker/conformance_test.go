@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/image/localdir"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 
@@ -18,17 +19,21 @@ func TestConformance(t *testing.T) {
 	img := testenv.BusyboxImage(t)
 	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
 		uniq := testenv.UniqueName("c")
+		snaps, err := localdir.New(t.TempDir())
+		require.NoError(t, err)
 		d, err := New(
 			WithLabelPrefix("io.dockervisor."+uniq+"."),
 			WithNamePrefix("dv-"+uniq+"-"),
 			WithStateDir(t.TempDir()),
 			WithStopTimeout(2*time.Second),
+			WithSnapshotStore(snaps),
 		)
 		require.NoError(t, err)
 		return hypervisortest.Harness{
-			Driver:  d,
-			Image:   img,
-			Command: sleeper,
+			Driver:    d,
+			Image:     img,
+			Command:   sleeper,
+			Snapshots: snaps,
 			Crash: func(t *testing.T, id string) {
 				// Killed behind the driver's back: a crash.
 				info, err := d.Info(t.Context(), id)

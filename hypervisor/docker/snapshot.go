@@ -126,7 +126,15 @@ type snapshotMarks struct {
 	at map[string][]markWindow
 }
 
-type markWindow struct{ from, to time.Time } // to is zero while the snapshot runs
+// markWindow is one snapshot of a running container: from and to on the
+// driver's clock (to is zero while the snapshot runs), and the engine's
+// times of the first pause and unpause seen in it. A snapshot pauses and
+// unpauses once, so only those two events are its own; a user's pause
+// just after the snapshot, within the allowed skew, is not.
+type markWindow struct {
+	from, to           time.Time
+	pausedAt, unpaused time.Time
+}
 
 // markSkew is the clock skew allowed between the engine and the driver.
 const markSkew = time.Second
@@ -162,14 +170,25 @@ func (s *snapshotMarks) begin(cid string) func() {
 
 // cause returns hypervisor.CauseSnapshot when a pause or unpause of
 // container cid at t (engine clock) falls in one of its snapshot windows.
-func (s *snapshotMarks) cause(cid string, t time.Time) string {
+// Every event stream of the driver sees the same engine times, so the
+// first pause (unpause) a stream maps claims the window for all of them.
+func (s *snapshotMarks) cause(cid string, t time.Time, pause bool) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, w := range s.at[cid] {
-		if t.Before(w.from.Add(-markSkew)) {
+	ws := s.at[cid]
+	for i := range ws {
+		w := &ws[i]
+		if t.Before(w.from.Add(-markSkew)) || (!w.to.IsZero() && t.After(w.to.Add(markSkew))) {
 			continue
 		}
-		if w.to.IsZero() || !t.After(w.to.Add(markSkew)) {
+		at := &w.unpaused
+		if pause {
+			at = &w.pausedAt
+		}
+		if at.IsZero() {
+			*at = t
+		}
+		if at.Equal(t) {
 			return hypervisor.CauseSnapshot
 		}
 	}
