@@ -301,7 +301,9 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 	defer rc.Close()
 	id := meta.ID
 	p.u.Push(func(ctx context.Context) error { return p.deleteStoreImage(ctx, id) })
-	cr := &countingReader{r: rc, report: func(n int64) { p.report(PhaseUploading, n) }}
+	ra := newReadAhead(rc, readAheadChunk, readAheadChunks)
+	defer ra.Close()
+	cr := &countingReader{r: ra, report: func(n int64) { p.report(PhaseUploading, n) }}
 	stored, err := p.w.Create(ctx, meta, cr)
 	if err != nil {
 		return image.Metadata{}, err
@@ -354,6 +356,92 @@ func (p *pipeline) deleteStoreImage(ctx context.Context, id string) error {
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
+}
+
+// Read-ahead between the engine's save stream and the store: a bounded
+// number of fixed chunks, so memory stays the same whatever the size.
+const (
+	readAheadChunk  = 1 << 20
+	readAheadChunks = 4
+)
+
+// readAhead reads its source in a goroutine into at most n chunks of size
+// bytes, so that the engine's save and the store's upload (and its
+// hashing) overlap instead of taking turns.
+type readAhead struct {
+	ch    chan []byte
+	free  chan []byte
+	errc  chan error
+	cur   []byte // the unread part of chunk
+	chunk []byte
+	err   error
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newReadAhead(r io.Reader, size, n int) *readAhead {
+	ra := &readAhead{ch: make(chan []byte, n), free: make(chan []byte, n), errc: make(chan error, 1), done: make(chan struct{})}
+	for range n {
+		ra.free <- make([]byte, size)
+	}
+	go func() {
+		defer close(ra.ch)
+		for {
+			var buf []byte
+			select {
+			case buf = <-ra.free:
+			case <-ra.done:
+				return
+			}
+			k, err := io.ReadFull(r, buf[:cap(buf)])
+			if k > 0 {
+				select {
+				case ra.ch <- buf[:k]:
+				case <-ra.done:
+					return
+				}
+			}
+			if err != nil {
+				if err == io.ErrUnexpectedEOF {
+					err = io.EOF
+				}
+				ra.errc <- err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.err != nil {
+			return 0, ra.err
+		}
+		buf, ok := <-ra.ch
+		if !ok {
+			ra.err = <-ra.errc
+			continue
+		}
+		ra.cur, ra.chunk = buf, buf
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	if len(ra.cur) == 0 {
+		// The chunk is consumed: give it back (its full capacity).
+		select {
+		case ra.free <- ra.chunk[:cap(ra.chunk)]:
+		default:
+		}
+	}
+	return n, nil
+}
+
+// Close stops the read-ahead goroutine (the caller closes the source,
+// which ends a read in progress).
+func (ra *readAhead) Close() error {
+	ra.once.Do(func() { close(ra.done) })
+	return nil
 }
 
 // countingReader counts the bytes read and reports them every

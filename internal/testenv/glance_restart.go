@@ -111,4 +111,3 @@ func (p *GlanceProcess) DataFiles(t testing.TB) []string {
 	}
 	return out
 }
-
