@@ -28,7 +28,9 @@
 //	             created
 //	Restore      soft-deleted                              running       -
 //	Snapshot     running, paused, shutdown, crashed        (unchanged)   -
-//	Rebuild      running, shutdown, crashed, created       (unchanged)   -
+//	Rebuild      running, shutdown, crashed, created       running if it -
+//	                                                       ran, else
+//	                                                       shutdown
 //	Destroy      every state                               (gone)        no instance
 //
 // Info, List, ConsoleOutput and InstanceStats are valid in every state. A
