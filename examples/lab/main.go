@@ -4,7 +4,11 @@
 // store (the image is fetched into the engine on the first spawn), shows
 // host resources before and after, shows instance info and statistics,
 // pauses and unpauses one, reboots both, prints console output and
-// lifecycle events, and destroys everything it made, even on failure.
+// lifecycle events. Then it gives instances networks: two on a Linux bridge
+// and two on a private Open vSwitch ping each other (also after a hard
+// reboot), a security group admits one TCP port and drops another, and a
+// floating IP is reached from an "external" namespace. It destroys
+// everything it made, even on failure.
 //
 // Run it as root on a machine where scripts/setup.sh has run.
 package main
@@ -92,7 +96,7 @@ func run(ctx context.Context) (err error) {
 	go func() {
 		defer wg.Done()
 		for ev := range evc {
-			fmt.Printf("    event: %-9s %s\n", ev.Type, ev.ID)
+			fmt.Printf("    event: %-9s %s %s\n", ev.Type, ev.ID, ev.Cause)
 		}
 		if err := <-errc; err != nil {
 			fmt.Printf("    event stream: %v\n", err)
@@ -176,6 +180,10 @@ func run(ctx context.Context) (err error) {
 		}
 	}
 
+	if err := demoSnapshot(ctx, cli, drv, store, imageID); err != nil {
+		return err
+	}
+
 	for _, s := range specs {
 		step("destroy %s", s.ID)
 		if err := drv.Destroy(ctx, s.ID); err != nil {
@@ -188,7 +196,8 @@ func run(ctx context.Context) (err error) {
 	}
 	step("instances left: %d", len(list))
 	time.Sleep(300 * time.Millisecond) // let the last events arrive
-	return nil
+
+	return networkDemo(ctx, cli, store, imageID, stateDir)
 }
 
 // buildStoreImage makes the demo image and stores it: the busybox root file
@@ -272,4 +281,67 @@ func showInfo(ctx context.Context, drv hypervisor.Driver) error {
 			float64(info.MemoryBytes)/(1<<20), info.MaxMemoryBytes>>20, info.CPUTime.Round(time.Millisecond))
 	}
 	return tw.Flush()
+}
+
+// demoSnapshot writes a file inside an instance, snapshots the instance
+// into the store, boots a second instance from the snapshot and shows the
+// file there, then cleans up.
+func demoSnapshot(ctx context.Context, cli *client.Client, drv *docker.Driver, store image.Store, imageID string) (err error) {
+	note := "written before the snapshot at " + time.Now().Format(time.TimeOnly)
+	src := hypervisor.InstanceSpec{ID: "snap-src", Image: imageID, MemoryMB: 64,
+		Command: []string{"sh", "-c", fmt.Sprintf(`echo '%s' > /note; echo saved; trap 'exit 0' TERM; while :; do sleep 1 & wait; done`, note)}}
+	boot := hypervisor.InstanceSpec{ID: "snap-boot", MemoryMB: 64,
+		Command: []string{"sh", "-c", `echo "found: $(cat /note)"; trap 'exit 0' TERM; while :; do sleep 1 & wait; done`}}
+	defer func() {
+		for _, id := range []string{boot.ID, src.ID} {
+			err = errors.Join(err, drv.Destroy(context.WithoutCancel(ctx), id))
+		}
+	}()
+	step("spawn %s, which writes /note", src.ID)
+	if _, err := drv.Spawn(ctx, src); err != nil {
+		return err
+	}
+	if err := waitConsole(ctx, drv, src.ID, "saved"); err != nil {
+		return err
+	}
+	step("snapshot %s into the store", src.ID)
+	t0 := time.Now()
+	meta, err := drv.Snapshot(ctx, src.ID, hypervisor.SnapshotRequest{Name: "Lab snapshot – " + src.ID})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_, rerr := cli.ImageRemove(context.WithoutCancel(ctx), engine.TagFor(meta.ID), client.ImageRemoveOptions{Force: true})
+		err = errors.Join(err, rerr, store.Delete(context.WithoutCancel(ctx), meta.ID))
+	}()
+	fmt.Printf("    %q: %s, %d bytes, sha256 %.12s…, in %s\n", meta.Name, meta.ID, meta.Size, meta.SHA256, time.Since(t0).Round(time.Millisecond))
+	fmt.Printf("    properties: %v\n", meta.Properties)
+	step("boot %s from the snapshot", boot.ID)
+	boot.Image = meta.ID
+	if _, err := drv.Spawn(ctx, boot); err != nil {
+		return err
+	}
+	if err := waitConsole(ctx, drv, boot.ID, "found: "+note); err != nil {
+		return err
+	}
+	fmt.Printf("    | found: %s\n", note)
+	return nil
+}
+
+// waitConsole waits until the console of id holds the line want.
+func waitConsole(ctx context.Context, drv hypervisor.Driver, id, want string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := drv.ConsoleOutput(ctx, id, hypervisor.ConsoleOptions{})
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(out), want+"\n") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("console of %s: %q, want the line %q", id, out, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/undo"
+	"github.com/dockervisor/dockervisor/network"
 )
 
 // Every instance gets a config drive: a tree in the driver's state
@@ -44,12 +46,18 @@ func (s *driverState) removeGuest(id string) error {
 // returns the mount that shows the drive in the container, registering
 // their removal first.
 func (d *Driver) prepareConfigDrive(spec hypervisor.InstanceSpec, u *undo.Stack) (mount.Mount, error) {
-	dir, err := filepath.Abs(d.state.configDriveDir(spec.ID))
-	if err != nil {
+	u.Push(func(context.Context) error { return d.state.removeGuest(spec.ID) })
+	if err := d.writeConfigDrive(spec.ID, spec.ConfigDrive(spec.Metadata, spec.VIFs)); err != nil {
 		return mount.Mount{}, err
 	}
-	u.Push(func(context.Context) error { return d.state.removeGuest(spec.ID) })
-	if err := d.writeConfigDrive(spec.ID, spec.ConfigDrive(spec.Metadata, nil)); err != nil {
+	return d.configDriveMount(spec.ID)
+}
+
+// configDriveMount returns the read-only bind mount that shows instance
+// id's config drive at configdrive.SeedDir.
+func (d *Driver) configDriveMount(id string) (mount.Mount, error) {
+	dir, err := filepath.Abs(d.state.configDriveDir(id))
+	if err != nil {
 		return mount.Mount{}, err
 	}
 	return mount.Mount{Type: mount.TypeBind, Source: dir, Target: configdrive.SeedDir, ReadOnly: true}, nil
@@ -68,6 +76,31 @@ func (d *Driver) writeConfigDrive(id string, in configdrive.Instance) error {
 		return fmt.Errorf("config drive: %w", err)
 	}
 	return nil
+}
+
+// refreshNetworkData rebuilds the config drive of instance id when its
+// VIFs differ from the ones its network_data.json was built from. An
+// instance without a config drive has nothing to refresh.
+func (d *Driver) refreshNetworkData(id string, vifs []network.VIF) error {
+	in, ok, err := d.state.boot.Load(id)
+	if err != nil || !ok {
+		return err
+	}
+	have, _ := json.Marshal(normVIFs(in.VIFs))
+	want, _ := json.Marshal(normVIFs(vifs))
+	if bytes.Equal(have, want) {
+		return nil
+	}
+	in.VIFs = vifs
+	return d.writeConfigDrive(id, in)
+}
+
+// normVIFs makes an empty VIF list compare equal to a missing one.
+func normVIFs(v []network.VIF) []network.VIF {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
 }
 
 var _ hypervisor.MetadataUpdater = (*Driver)(nil)
@@ -225,7 +258,6 @@ func mergeAuthorizedKeys(existing, add []byte) []byte {
 
 // guestConfig adds to a new container's config what guest access needs: a
 // console terminal, and the config drive mount.
-func guestConfig(cfg *container.Config, hc *container.HostConfig, drive mount.Mount) {
+func guestConfig(cfg *container.Config) {
 	consoleConfig(cfg)
-	hc.Mounts = append(hc.Mounts, drive)
 }

@@ -4,8 +4,9 @@
 //
 // # Instances
 //
-// An instance is a container named prefix+ID (see [WithNamePrefix]) with
-// networking off, its hostname set from the spec, its flavor mapped to CPU
+// An instance is a container named prefix+ID (see [WithNamePrefix]) without
+// an engine network (its VIFs, if any, come from a VIF driver: see
+// Networking), its hostname set from the spec, its flavor mapped to CPU
 // shares (1024 a vCPU), an optional CFS quota ([hypervisor.InstanceSpec]
 // HardCPULimit) and a memory limit without extra swap. The limits are set
 // when the container is created and never passed again, so they hold after
@@ -21,6 +22,37 @@
 // directory, as after an agent restart, sees every instance exactly as
 // before; a record in the unscoped layout of earlier versions
 // (<state dir>/<id>.json) is read and moved on the next write.
+//
+// # Networking
+//
+// With [WithVIFDriver] (a [network.Dispatcher] composes drivers by VIF
+// type) the Driver plugs VIFs: Spawn plugs the host side of
+// InstanceSpec.VIFs (step plug-vifs, after recording them), starts the
+// instance and attaches each VIF inside its new network namespace
+// (/proc/<pid>/ns/net of the started process) as eth0, eth1… in VIF order,
+// with one default route per address family (through the first VIF with a
+// gateway of that family). The VIFs, with their guest devices, live in the
+// instance's durable record, and attaching them is a post-start step
+// (attach-vifs), so every start — power-on, both reboots, restore, and a
+// start by a new Driver after an agent restart — brings them back; the host
+// side stays plugged while the instance is stopped. PlugVIFs and
+// AttachInterface add VIFs (as the next free ethN; attached at once when
+// the instance has a process, at its next start otherwise), UnplugVIFs
+// and DetachInterface remove them, and Destroy unplugs them all; a VIF
+// whose unplug fails stays recorded and a second Destroy unplugs it. The
+// subnets' DNS servers go into the instance's /etc/resolv.conf, a file
+// the Driver owns in its state directory, bind-mounted at create and
+// rewritten in place when the VIFs change. IPv6 is turned on in the
+// instance's namespace. Interface counters of InstanceStats carry the
+// VIF's port ID. [WithPortObserver] tells a host-wide service (such as a
+// security-group firewall, see secgroup.NewPortHook) about every port
+// plugged and unplugged, so a port's rules come and go with the port.
+//
+// VIF errors get hypervisor classes: a malformed VIF, an unknown VIF type
+// or a conflicting device is ErrInvalidArgument, a missing kernel feature
+// ErrNotSupported, an unreachable switch ErrUnavailable, and an instance
+// whose process died during the attach (its namespace is gone)
+// ErrInvalidState.
 //
 // # Start and stop
 //

@@ -14,7 +14,8 @@ import (
 )
 
 // Driver is the Docker backend of hypervisor.Driver: each instance is a
-// container, created with networking off, limits from its flavor and its
+// container, created without an engine network (VIFs come from the VIF
+// driver, see WithVIFDriver), limits from its flavor and its
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	opts   options
@@ -27,6 +28,7 @@ type Driver struct {
 
 	os      cgroupCache // the engine host's cgroup version, for OS instances
 	intents stopIntents
+	marks   snapshotMarks
 	host    hostState
 	fetches singleflight.Group // image fetches, by store image version
 
@@ -116,6 +118,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		ImageStore: d.opts.images != nil,
 		VIFs:       d.opts.vifs != nil,
 		HotplugVIF: d.opts.vifs != nil,
+		Snapshot:   d.snapshotWriter() != nil,
 
 		HostResources: true,
 		InstanceStats: true,

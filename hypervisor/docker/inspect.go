@@ -24,6 +24,9 @@ type target struct {
 	c   container.InspectResponse
 	rec instanceRecord
 	cur hypervisor.State
+	// saved: rec is what the state directory holds, so writing it again
+	// can be skipped.
+	saved bool
 }
 
 // inspect returns the container of instance id, or ErrNotFound, also for a
@@ -51,7 +54,7 @@ func (d *Driver) current(ctx context.Context, api APIClient, id string) (*target
 	if err != nil {
 		return nil, err
 	}
-	return &target{id: id, api: api, cid: c.ID, c: c, rec: rec, cur: powerState(engineStateOf(c), rec)}, nil
+	return &target{id: id, api: api, cid: c.ID, c: c, rec: rec, cur: powerState(engineStateOf(c), rec), saved: true}, nil
 }
 
 func engineStateOf(c container.InspectResponse) engineState {

@@ -100,6 +100,16 @@ func (d *Driver) resolveBoot(ctx context.Context, api APIClient, spec hypervisor
 	}
 }
 
+// rebuildBoot decides whether a rebuilt instance is an OS instance: an OS
+// instance stays one; an application instance becomes one when the new
+// image carries the OS label.
+func (d *Driver) rebuildBoot(ctx context.Context, api APIClient, old storedSpec, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
+	if old.Boot == string(hypervisor.BootOS) {
+		return true, nil
+	}
+	return d.resolveBoot(ctx, api, spec, engineImage)
+}
+
 // initCommand is the init an OS instance boots.
 func (cs containerSpec) initCommand() []string {
 	if len(cs.spec.Command) > 0 {

@@ -160,6 +160,18 @@ func TestOSInstanceBoots(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hypervisor.BootOS, info.Boot)
 
+	// A rebuild boots the OS afresh, with the same limits.
+	require.NoError(t, e.drv.Rebuild(t.Context(), "boot", e.image))
+	_, err = e.waitBooted("boot", hypervisor.WaitBootOptions{})
+	require.NoError(t, err)
+	c2 := e.inspect("boot")
+	assert.NotEqual(t, c.ID, c2.ID)
+	assert.Equal(t, "SIGRTMIN+3", c2.Config.StopSignal)
+	assert.Equal(t, lim, readKernelLimits(t, c2.State.Pid))
+	info, err = e.drv.Info(t.Context(), "boot")
+	require.NoError(t, err)
+	assert.Equal(t, hypervisor.BootOS, info.Boot)
+
 	require.NoError(t, e.drv.Destroy(t.Context(), "boot"))
 	e.requireGone("boot")
 }

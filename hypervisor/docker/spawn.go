@@ -94,7 +94,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 		}
 	}
 
-	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated}
+	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, saved: len(rec.VIFs) > 0}
 	c, err := d.startInstance(ctx, t, rec)
 	if err != nil {
 		return hypervisor.Instance{}, err
@@ -108,7 +108,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 type containerSpec struct {
 	spec        hypervisor.InstanceSpec
 	engineImage string            // the engine's reference of the instance image
-	mounts      []mount.Mount     // the instance's resolv.conf, with a VIF driver
+	mounts      []mount.Mount     // the config drive; the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
 	os          bool              // an OS instance (see osinstance.go)
 }
@@ -131,6 +131,8 @@ func (cs containerSpec) stored() storedSpec {
 		MemoryMB:     s.MemoryMB,
 		Labels:       s.Labels,
 		Metadata:     s.Metadata,
+		Command:      s.Command,
+		Env:          s.Env,
 		Boot:         cs.boot(),
 	}
 }
@@ -170,15 +172,27 @@ func (cs containerSpec) env() []string {
 // create creates the container and its state record, registering their
 // undo first.
 func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+	drive, err := d.prepareConfigDrive(cs.spec, u)
+	if err != nil {
+		return "", err
+	}
+	cs.mounts = append(cs.mounts, drive)
+	cid, err := d.createContainer(ctx, api, cs, u)
+	if err != nil {
+		return "", err
+	}
+	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
+	return cid, nil
+}
+
+// createContainer creates the instance's container (the one create path
+// of Spawn and Rebuild) and registers its removal.
+func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
 	labels, err := d.containerLabels(cs.stored())
 	if err != nil {
 		return "", err
 	}
 	name := d.containerName(cs.spec.ID)
-	drive, err := d.prepareConfigDrive(cs.spec, u)
-	if err != nil {
-		return "", err
-	}
 	cfg := &container.Config{
 		Hostname: cs.spec.Hostname(),
 		Image:    cs.engineImage,
@@ -192,7 +206,7 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		Mounts:      cs.mounts,
 		Sysctls:     cs.sysctls,
 	}
-	guestConfig(cfg, hc, drive)
+	guestConfig(cfg)
 	if cs.os {
 		v, err := d.cgroupVersion(ctx, api)
 		if err != nil {
@@ -220,7 +234,6 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		}
 		return err
 	})
-	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
 	if cs.os {
 		if err := checkInit(ctx, api, created.ID, cs.initCommand()[0]); err != nil {
 			return "", err

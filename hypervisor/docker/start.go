@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -56,8 +57,10 @@ func (d *Driver) recordStart(_ context.Context, s startedInstance) error {
 func (d *Driver) startInstance(ctx context.Context, t *target, want instanceRecord) (c container.InspectResponse, err error) {
 	prev := t.rec
 	want.PoweredOff = false
-	if err := d.state.save(t.id, want); err != nil {
-		return c, err
+	if !t.saved || !reflect.DeepEqual(prev, want) {
+		if err := d.state.save(t.id, want); err != nil {
+			return c, err
+		}
 	}
 	t.rec = want
 	defer func() {

@@ -242,7 +242,7 @@ func (d *Driver) attachVIFs(ctx context.Context, s startedInstance) error {
 	if d.opts.vifs == nil {
 		return fmt.Errorf("%w: the instance has VIFs, but the Driver has no VIF driver (WithVIFDriver)", hypervisor.ErrNotSupported)
 	}
-	if err := d.writeResolvConf(s.ID, s.Record.VIFs); err != nil {
+	if err := d.writeGuestNetwork(s.ID, s.Record.VIFs); err != nil {
 		return err
 	}
 	for _, r := range s.Record.VIFs {
@@ -291,6 +291,15 @@ func resolvConf(recs []vifRecord) []byte {
 	return []byte(b.String())
 }
 
+// writeGuestNetwork rewrites what the guest reads of its network: its
+// resolv.conf and, for an instance with a config drive, network_data.json.
+func (d *Driver) writeGuestNetwork(id string, recs []vifRecord) error {
+	if err := d.writeResolvConf(id, recs); err != nil {
+		return err
+	}
+	return d.refreshNetworkData(id, recordedVIFs(recs))
+}
+
 // writeResolvConf rewrites the instance's resolv.conf in place: the file
 // is bind-mounted into the instance, and the mount holds its inode, so it
 // is truncated and written, never replaced.
@@ -319,7 +328,12 @@ func (d *Driver) resolvConfMounts(id string, vifs []network.VIF, u *undo.Stack) 
 	if err := d.writeResolvConf(id, newVIFRecords(vifs)); err != nil {
 		return nil, err
 	}
-	return []mount.Mount{{Type: mount.TypeBind, Source: d.resolvConfPath(id), Target: "/etc/resolv.conf"}}, nil
+	return []mount.Mount{d.resolvConfMount(id)}, nil
+}
+
+// resolvConfMount is the bind mount of instance id's resolv.conf.
+func (d *Driver) resolvConfMount(id string) mount.Mount {
+	return mount.Mount{Type: mount.TypeBind, Source: d.resolvConfPath(id), Target: "/etc/resolv.conf"}
 }
 
 func (d *Driver) removeResolvConf(id string) error {
@@ -489,7 +503,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	want.VIFs = recs
 	u.Push(func(context.Context) error {
 		t.rec = prev
-		return errors.Join(d.state.save(t.id, prev), d.writeResolvConf(t.id, prev.VIFs))
+		return errors.Join(d.state.save(t.id, prev), d.writeGuestNetwork(t.id, prev.VIFs))
 	})
 	if err := d.state.save(t.id, want); err != nil {
 		return err
@@ -500,7 +514,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 			return err
 		}
 	}
-	if err := d.writeResolvConf(t.id, recs); err != nil {
+	if err := d.writeGuestNetwork(t.id, recs); err != nil {
 		return err
 	}
 	if pid > 0 {
@@ -552,7 +566,7 @@ func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) 
 			return errors.Join(append(errs, err)...)
 		}
 		t.rec = want
-		errs = append(errs, d.writeResolvConf(t.id, recs))
+		errs = append(errs, d.writeGuestNetwork(t.id, recs))
 	}
 	return errors.Join(errs...)
 }

@@ -44,7 +44,7 @@ func labNet() int {
 	return 100 + int((labSeq.Add(1)+int32(rand.IntN(50)))%150)
 }
 
-func newBridgeLab(t *testing.T) *netLab {
+func newBridgeLab(t testing.TB) *netLab {
 	t.Helper()
 	host := testenv.NewHostNetns(t)
 	drv, err := linuxbridge.New(linuxbridge.WithHostNetNS(host.Path))

@@ -1,17 +1,12 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,20 +16,8 @@ import (
 // glance-api's config is paired with.
 const GlancePasteIni = "/etc/glance/glance-api-paste.ini"
 
-// glanceServer is the private glance-api of this test process.
-type glanceServer struct {
-	endpoint string // http://127.0.0.1:<port>/
-	dir      string // config, sqlite database, log, image files
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the process has been reaped
-}
-
-var (
-	glanceMu      sync.Mutex
-	glanceStopped bool
-	glanceStart   = sync.OnceValues(startGlance)
-	glanceStop    sync.Once
-)
+// glance is the private glance-api of this test process.
+var glance = &sharedService{start: newGlance}
 
 // MustHaveGlance returns the endpoint ("http://127.0.0.1:<port>/") of a
 // private, unauthenticated glance-api (Debian's, configured as in
@@ -48,16 +31,7 @@ var (
 // remove its files.
 func MustHaveGlance(t testing.TB) string {
 	t.Helper()
-	g, err := glanceStart()
-	if err != nil {
-		Missing(t, "glance-api: %v", err)
-	}
-	select {
-	case <-g.exited:
-		t.Fatalf("glance-api (pid %d) has exited; log in %s", g.cmd.Process.Pid, filepath.Join(g.dir, "glance-api.log"))
-	default:
-	}
-	return g.endpoint
+	return glance.mustHave(t, "glance-api").endpoint
 }
 
 // GlanceDataDir returns the directory where the private glance-api of
@@ -65,9 +39,7 @@ func MustHaveGlance(t testing.TB) string {
 // damage stored data behind Glance's back.
 func GlanceDataDir(t testing.TB) string {
 	t.Helper()
-	MustHaveGlance(t)
-	g, _ := glanceStart()
-	return filepath.Join(g.dir, "images")
+	return filepath.Join(glance.mustHave(t, "glance-api").dir, "images")
 }
 
 // StopGlance stops the private glance-api if one was started, waits for it
@@ -79,35 +51,25 @@ func GlanceDataDir(t testing.TB) string {
 //		testenv.StopGlance()
 //		os.Exit(code)
 //	}
-func StopGlance() {
-	glanceStop.Do(func() {
-		glanceMu.Lock()
-		glanceStopped = true
-		glanceMu.Unlock()
-		g, err := glanceStart() // returns at once if started; otherwise refuses to start
-		if err != nil || g == nil {
-			return
-		}
-		g.stop(syscall.SIGTERM)
-	})
-}
+func StopGlance() { glance.stop() }
 
-var errGlanceStopped = errors.New("StopGlance was called")
-
-// startGlance starts the per-process glance-api of MustHaveGlance, unless
-// StopGlance was called first.
-func startGlance() (*glanceServer, error) {
-	glanceMu.Lock()
-	stopped := glanceStopped
-	glanceMu.Unlock()
-	if stopped {
-		return nil, errGlanceStopped
-	}
-	return newGlance()
+// StartGlance starts an extra private glance-api owned by t, configured
+// like the one of [MustHaveGlance] but with its own port, database and
+// files, for tests that stop Glance and so must not share it. It returns
+// the endpoint ("http://127.0.0.1:<port>/") and stop, which kills the
+// process with SIGKILL, as a crash would, waits for it to exit and removes
+// its files. stop is idempotent and also runs at t's cleanup; the process
+// dies with the test binary too. Each call costs a few seconds of start-up.
+// It skips (or fails in CI) when glance-api is not installed or does not
+// come up.
+func StartGlance(t testing.TB) (endpoint string, stop func()) {
+	t.Helper()
+	g, stop := ownedService(t, "glance-api", newGlance, syscall.SIGKILL)
+	return g.endpoint, stop
 }
 
 // newGlance starts a glance-api in a new temporary directory.
-func newGlance() (*glanceServer, error) {
+func newGlance() (*service, error) {
 	api, err := exec.LookPath("glance-api")
 	if err != nil {
 		return nil, fmt.Errorf("not installed: %w", err)
@@ -132,47 +94,19 @@ func newGlance() (*glanceServer, error) {
 	return g, nil
 }
 
-// stop sends sig to the glance-api, waits for it to exit (killing it after
-// 10 s) and removes its directory.
-func (g *glanceServer) stop(sig syscall.Signal) {
-	_ = g.cmd.Process.Signal(sig)
-	select {
-	case <-g.exited:
-	case <-time.After(10 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.exited
-	}
-	_ = os.RemoveAll(g.dir)
-}
-
-// StartGlance starts an extra private glance-api owned by t, configured
-// like the one of [MustHaveGlance] but with its own port, database and
-// files, for tests that stop Glance and so must not share it. It returns
-// the endpoint ("http://127.0.0.1:<port>/") and stop, which kills the
-// process with SIGKILL, as a crash would, waits for it to exit and removes
-// its files. stop is idempotent and also runs at t's cleanup; the process
-// dies with the test binary too. Each call costs a few seconds of start-up.
-// It skips (or fails in CI) when glance-api is not installed or does not
-// come up.
-func StartGlance(t testing.TB) (endpoint string, stop func()) {
-	t.Helper()
-	g, err := newGlance()
-	if err != nil {
-		Missing(t, "glance-api: %v", err)
-	}
-	var once sync.Once
-	stop = func() { once.Do(func() { g.stop(syscall.SIGKILL) }) }
-	t.Cleanup(stop)
-	return g.endpoint, stop
-}
-
-func launchGlance(api, manage, dir string, paste []byte) (*glanceServer, error) {
+func launchGlance(api, manage, dir string, paste []byte) (*service, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	return launchGlanceOn(api, manage, dir, paste, port)
+}
+
+// launchGlanceOn starts a glance-api on port with its files in dir, which
+// may hold the files of an earlier run (a restart).
+func launchGlanceOn(api, manage, dir string, paste []byte, port int) (*service, error) {
 	for _, d := range []string{"images", "lock"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
 		}
 	}
@@ -203,81 +137,16 @@ lock_path = %[2]s/lock
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dbSync := exec.CommandContext(ctx, manage, "--config-file", conf, "db_sync")
-	dbSync.Dir = dir
-	if out, err := dbSync.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("glance-manage db_sync: %w: %s", err, tail(out, 2000))
+	if err := runSetup(ctx, dir, manage, "--config-file", conf, "db_sync"); err != nil {
+		return nil, err
 	}
-
 	cmd := exec.Command(api, "--config-file", conf)
 	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	// Die with the test process, even when it is killed; own process
-	// group so signals to the test's group do not race our shutdown.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start glance-api: %w", err)
-	}
-	g := &glanceServer{
-		endpoint: "http://127.0.0.1:" + strconv.Itoa(port) + "/",
-		dir:      dir,
-		cmd:      cmd,
-		exited:   make(chan struct{}),
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(g.exited)
-	}()
-	if err := waitGlance(ctx, g); err != nil {
-		_ = cmd.Process.Kill()
-		<-g.exited
+	endpoint := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	g, err := launchService(ctx, "glance-api", dir, endpoint, endpoint+"versions", cmd)
+	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "glance-api.log"))
-		return nil, fmt.Errorf("%w: %s %s", err, tail(stderr.Bytes(), 1000), tail(log, 2000))
+		return nil, fmt.Errorf("%w: %s", err, tail(log, 2000))
 	}
 	return g, nil
-}
-
-// waitGlance polls /versions until glance answers, the process exits or
-// ctx ends.
-func waitGlance(ctx context.Context, g *glanceServer) error {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.endpoint+"versions", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-g.exited:
-			return fmt.Errorf("glance-api exited during startup (%s)", g.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("glance-api did not answer on %s: %w", g.endpoint, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }

@@ -42,7 +42,7 @@ func TestGlanceChild(t *testing.T) {
 		t.Skip("helper process for TestGlanceDiesWithTestProcess")
 	}
 	MustHaveGlance(t)
-	g, _ := glanceStart()
+	g, _ := glance.get()
 	fmt.Printf("glance-pid=%d dir=%s\n", g.cmd.Process.Pid, g.dir)
 	time.Sleep(time.Minute)
 }

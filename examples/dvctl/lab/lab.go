@@ -1,0 +1,256 @@
+package lab
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+)
+
+// Errors of the package. Test with errors.Is.
+var (
+	// ErrInvalid means the lab file is malformed or inconsistent.
+	ErrInvalid = errors.New("lab: invalid lab file")
+	// ErrNotFound means no lab of that name is known.
+	ErrNotFound = errors.New("lab: no such lab")
+)
+
+// Labels that Up puts on a lab's instances, so that a lab's instances can be
+// found on the engine even without the state file.
+const (
+	LabelLab      = "dvctl-lab"
+	LabelInstance = "dvctl-lab-instance"
+	LabelSpec     = "dvctl-lab-spec" // hash of the instance's spec in the file
+)
+
+// File is a lab file.
+type File struct {
+	// Name names the lab; instance IDs are Name-<instance>.
+	Name string `yaml:"name" json:"name"`
+	// Instances by name.
+	Instances map[string]Instance `yaml:"instances" json:"instances"`
+	// Networks by name: Linux bridges in the lab's host namespace.
+	Networks map[string]Network `yaml:"networks" json:"networks,omitempty"`
+}
+
+// Network is a lab network: a Linux bridge with one IPv4 or IPv6 subnet.
+type Network struct {
+	// CIDR is the subnet, such as 10.10.1.0/24.
+	CIDR string `yaml:"cidr" json:"cidr"`
+	// Gateway is the subnet's router; empty means none (no default route).
+	Gateway string `yaml:"gateway" json:"gateway,omitempty"`
+	// MTU of the network; 0 leaves the kernel's default.
+	MTU int `yaml:"mtu" json:"mtu,omitempty"`
+}
+
+// Port is an instance's interface on a lab network: eth0, eth1… in order.
+type Port struct {
+	Network string `yaml:"network" json:"network"`
+	IP      string `yaml:"ip" json:"ip"`
+	MAC     string `yaml:"mac" json:"mac,omitempty"` // default: derived from the lab, instance and port
+}
+
+// Flavor is an instance's size.
+type Flavor struct {
+	VCPUs  int   `yaml:"vcpus" json:"vcpus,omitempty"`
+	Memory int64 `yaml:"memory" json:"memory,omitempty"` // MiB
+}
+
+// Instance is one instance of a lab.
+type Instance struct {
+	Image     string            `yaml:"image" json:"image"`
+	Flavor    Flavor            `yaml:"flavor" json:"flavor,omitzero"`
+	Command   []string          `yaml:"command" json:"command,omitempty"`
+	Env       map[string]string `yaml:"env" json:"env,omitempty"`
+	Metadata  map[string]string `yaml:"metadata" json:"metadata,omitempty"`
+	DependsOn []string          `yaml:"depends_on" json:"depends_on,omitempty"`
+	Ports     []Port            `yaml:"ports" json:"ports,omitempty"`
+}
+
+var (
+	labName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+	hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// Load reads and validates the lab file at path, after replacing each
+// ${NAME} with the environment variable NAME (other $ signs stay as they are,
+// so shell commands in the file keep theirs).
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	var missing []string
+	b = envRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		name := string(m[2 : len(m)-1])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: %s: unset environment variables %s", ErrInvalid, path, strings.Join(missing, ", "))
+	}
+	return Parse(bytes.NewReader(b))
+}
+
+var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+
+// Parse reads and validates a lab file. Unknown keys are errors, so a typo
+// never passes silently.
+func Parse(r io.Reader) (*File, error) {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// Validate checks names, references and cycles.
+func (f *File) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+	}
+	if !labName.MatchString(f.Name) {
+		return bad("name %q: 1 to 32 lower-case letters, digits and '-'", f.Name)
+	}
+	if len(f.Instances) == 0 {
+		return bad("no instances")
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.Networks)) {
+		if !hostName.MatchString(name) {
+			return bad("network %q: lower-case letters, digits, '-'", name)
+		}
+		if _, err := f.subnet(name); err != nil {
+			return err
+		}
+	}
+	for _, name := range f.InstanceNames() {
+		in := f.Instances[name]
+		if !hostName.MatchString(name) {
+			return bad("instance %q: a host name (lower-case letters, digits, '-')", name)
+		}
+		if in.Image == "" {
+			return bad("instance %q: no image", name)
+		}
+		for _, d := range in.DependsOn {
+			if _, ok := f.Instances[d]; !ok {
+				return bad("instance %q depends on %q, which is not in the lab", name, d)
+			}
+		}
+		spec, err := f.spec(name)
+		if err != nil {
+			return err
+		}
+		if err := spec.Validate(); err != nil {
+			return bad("instance %q: %w", name, err)
+		}
+	}
+	if _, err := f.Waves(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// InstanceNames returns the instance names, sorted.
+func (f *File) InstanceNames() []string {
+	return slices.Sorted(maps.Keys(f.Instances))
+}
+
+// InstanceID returns the instance ID of the named instance.
+func (f *File) InstanceID(name string) string { return f.Name + "-" + name }
+
+// Waves returns the instance names in dependency order: each wave depends
+// only on earlier waves, and the instances of one wave can be made in
+// parallel. A dependency cycle is ErrInvalid.
+func (f *File) Waves() ([][]string, error) {
+	done := map[string]bool{}
+	var waves [][]string
+	for len(done) < len(f.Instances) {
+		var wave []string
+		for _, name := range f.InstanceNames() {
+			if done[name] {
+				continue
+			}
+			ready := true
+			for _, d := range f.Instances[name].DependsOn {
+				if !done[d] {
+					ready = false
+				}
+			}
+			if ready {
+				wave = append(wave, name)
+			}
+		}
+		if len(wave) == 0 {
+			var left []string
+			for _, name := range f.InstanceNames() {
+				if !done[name] {
+					left = append(left, name)
+				}
+			}
+			return nil, fmt.Errorf("%w: dependency cycle among %s", ErrInvalid, strings.Join(left, ", "))
+		}
+		for _, n := range wave {
+			done[n] = true
+		}
+		waves = append(waves, wave)
+	}
+	return waves, nil
+}
+
+// Spec returns the InstanceSpec the lab spawns for the named instance,
+// labelled with the lab, the instance name and the hash of its spec, with a
+// VIF per port. The file must have passed Validate.
+func (f *File) Spec(name string) hypervisor.InstanceSpec {
+	s, _ := f.spec(name)
+	return s
+}
+
+func (f *File) spec(name string) (hypervisor.InstanceSpec, error) {
+	in := f.Instances[name]
+	vifs, err := f.vifs(name)
+	if err != nil {
+		return hypervisor.InstanceSpec{}, err
+	}
+	spec := hypervisor.InstanceSpec{
+		ID:       f.InstanceID(name),
+		Name:     name,
+		Image:    in.Image,
+		Command:  in.Command,
+		Env:      in.Env,
+		VCPUs:    in.Flavor.VCPUs,
+		MemoryMB: in.Flavor.Memory,
+		Metadata: in.Metadata,
+		VIFs:     vifs,
+	}
+	spec.Labels = map[string]string{LabelLab: f.Name, LabelInstance: name, LabelSpec: specHash(spec)}
+	return spec, nil
+}
+
+// specHash is a short hash of what the spec says, to tell a changed instance
+// from an unchanged one.
+func specHash(s hypervisor.InstanceSpec) string {
+	var b bytes.Buffer
+	_ = json.NewEncoder(&b).Encode(s) // maps encode in key order
+	sum := sha256.Sum256(b.Bytes())
+	return hex.EncodeToString(sum[:8])
+}

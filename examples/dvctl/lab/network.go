@@ -1,0 +1,99 @@
+package lab
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+
+	"github.com/dockervisor/dockervisor/network"
+)
+
+// NetnsName returns the name of the lab's private host network namespace
+// (under /run/netns), where its bridges live.
+func NetnsName(lab string) string { return "dvlab-" + lab }
+
+// NetnsPath returns the path of the lab's host namespace.
+func NetnsPath(lab string) string { return "/run/netns/" + NetnsName(lab) }
+
+// HasNetworks reports whether the lab has networks, and so a host namespace.
+func (f *File) HasNetworks() bool { return len(f.Networks) > 0 }
+
+func hash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// BridgeName returns the Linux bridge of a lab network: "dvl" and 11 hex
+// digits of a hash of the lab and network names (14 bytes, within the
+// kernel's limit, unique per lab and network).
+func (f *File) BridgeName(net string) string { return "dvl" + hash(f.Name, net)[:11] }
+
+// PortID returns the deterministic port ID of an instance's i-th port, in
+// UUID form; its first 11 characters name the host devices.
+func (f *File) PortID(instance string, i int) string {
+	h := hash(f.Name, instance, fmt.Sprint(i))
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func (f *File) subnet(net string) (network.Subnet, error) {
+	n := f.Networks[net]
+	pfx, err := netip.ParsePrefix(n.CIDR)
+	if err != nil || pfx != pfx.Masked() {
+		return network.Subnet{}, fmt.Errorf("%w: network %q: cidr %q: want a network prefix such as 10.10.1.0/24", ErrInvalid, net, n.CIDR)
+	}
+	s := network.Subnet{CIDR: pfx}
+	if n.Gateway != "" {
+		if s.Gateway, err = netip.ParseAddr(n.Gateway); err != nil || !pfx.Contains(s.Gateway) {
+			return s, fmt.Errorf("%w: network %q: gateway %q not in %s", ErrInvalid, net, n.Gateway, pfx)
+		}
+	}
+	return s, nil
+}
+
+// vifs returns the VIFs of the named instance's ports.
+func (f *File) vifs(name string) ([]network.VIF, error) {
+	var vifs []network.VIF
+	for i, p := range f.Instances[name].Ports {
+		n, ok := f.Networks[p.Network]
+		if !ok {
+			return nil, fmt.Errorf("%w: instance %q port %d: no network %q", ErrInvalid, name, i, p.Network)
+		}
+		sub, err := f.subnet(p.Network)
+		if err != nil {
+			return nil, err
+		}
+		ip, err := netip.ParseAddr(p.IP)
+		if err != nil || !sub.CIDR.Contains(ip) {
+			return nil, fmt.Errorf("%w: instance %q port %d: ip %q not in %s", ErrInvalid, name, i, p.IP, sub.CIDR)
+		}
+		sub.IPs = []netip.Addr{ip}
+		id := f.PortID(name, i)
+		mac := network.MAC{0xfa, 0x16, 0x3e, 0, 0, 0}
+		if p.MAC != "" {
+			if mac, err = network.ParseMAC(p.MAC); err != nil {
+				return nil, fmt.Errorf("%w: instance %q port %d: %w", ErrInvalid, name, i, err)
+			}
+		} else {
+			b, _ := hex.DecodeString(hash("mac", id)[:6])
+			copy(mac[3:], b)
+		}
+		vifs = append(vifs, network.VIF{
+			ID:        id,
+			Address:   mac,
+			Type:      network.VIFTypeBridge,
+			Bridge:    f.BridgeName(p.Network),
+			NetworkID: f.Name + "/" + p.Network,
+			MTU:       n.MTU,
+			Subnets:   []network.Subnet{sub},
+		})
+	}
+	if err := network.ValidateVIFs(vifs); err != nil {
+		return nil, fmt.Errorf("%w: instance %q: %w", ErrInvalid, name, err)
+	}
+	return vifs, nil
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dockervisor/dockervisor/examples/dvctl/lab"
+)
+
+func (a *app) labCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "lab",
+		Short: "Bring labs of instances up and down from a YAML file",
+		Long: `A lab file describes instances (image, flavor, command, environment,
+metadata, dependencies, ports) and networks (Linux bridges with a subnet, in a
+private host network namespace per lab). 'lab up FILE' builds it in dependency order and is
+idempotent: it creates what is missing, starts what is stopped, replaces what
+changed in the file, removes what the file no longer names, and changes nothing
+when the lab is as the file says. 'lab down' removes everything the lab made,
+even after a failed 'up' (a state file per lab, under --state-dir/labs, records
+each resource before it is made).`,
+		Args: noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usageError{fmt.Errorf("lab: name a subcommand (see dvctl lab --help)")}
+		},
+	}
+	var parallel int
+	c.PersistentFlags().IntVar(&parallel, "parallel", 4, "instances made or removed at once")
+	opts := func() lab.Options {
+		o := lab.Options{StateDir: a.labDir(), Parallel: parallel}
+		if a.g.output != "json" && isTerminal(a.errOut) {
+			o.Progress = func(ac lab.Action) { fmt.Fprintf(a.errOut, "%s %s: %s\n", ac.Kind, ac.Name, ac.Action) }
+		}
+		return o
+	}
+	yamlFiles := func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+	}
+
+	up := &cobra.Command{
+		Use:               "up FILE",
+		Short:             "Build the lab FILE describes, or bring it back to what FILE says",
+		Args:              exactArgs(1),
+		ValidArgsFunction: yamlFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := lab.Load(args[0])
+			if err != nil {
+				return err
+			}
+			drv, err := a.driver()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			acts, err := lab.Up(cmd.Context(), drv, f, opts())
+			if err != nil {
+				return err
+			}
+			return a.emitActions(acts, time.Since(start))
+		},
+	}
+	down := &cobra.Command{
+		Use:               "down FILE|NAME",
+		Short:             "Remove everything a lab made",
+		Args:              exactArgs(1),
+		ValidArgsFunction: yamlFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if _, err := os.Stat(args[0]); err == nil {
+				f, err := lab.Load(args[0])
+				if err != nil {
+					return err
+				}
+				name = f.Name
+			}
+			drv, err := a.driver()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			acts, err := lab.Down(cmd.Context(), drv, name, opts())
+			if err != nil {
+				return err
+			}
+			return a.emitActions(acts, time.Since(start))
+		},
+	}
+	status := &cobra.Command{
+		Use:               "status FILE",
+		Short:             "Show each instance of the lab and its state",
+		Args:              exactArgs(1),
+		ValidArgsFunction: yamlFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := lab.Load(args[0])
+			if err != nil {
+				return err
+			}
+			drv, err := a.driver()
+			if err != nil {
+				return err
+			}
+			list, err := lab.Status(cmd.Context(), drv, f)
+			if err != nil {
+				return err
+			}
+			return a.emit(map[string]any{"name": f.Name, "instances": list}, func(w io.Writer) {
+				row(w, "NAME", "ID", "STATE", "IMAGE", "CHANGED")
+				for _, s := range list {
+					row(w, s.Name, s.ID, s.State, s.Image, s.Changed)
+				}
+			})
+		},
+	}
+	var format string
+	graph := &cobra.Command{
+		Use:               "graph FILE",
+		Short:             "Print the lab's topology as Graphviz dot or Mermaid",
+		Example:           "  dvctl lab graph lab.yaml | dot -Tsvg > lab.svg\n  dvctl lab graph --format mermaid lab.yaml",
+		Args:              exactArgs(1),
+		ValidArgsFunction: yamlFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := lab.Load(args[0])
+			if err != nil {
+				return err
+			}
+			return f.Graph(a.out, format)
+		},
+	}
+	graph.Flags().StringVar(&format, "format", "dot", "dot or mermaid")
+	_ = graph.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"dot", "mermaid"}, cobra.ShellCompDirectiveNoFileComp))
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the labs that have a state file",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			names, err := lab.ListStates(a.labDir())
+			if err != nil {
+				return err
+			}
+			if names == nil {
+				names = []string{}
+			}
+			return a.emit(names, func(w io.Writer) {
+				row(w, "LAB")
+				for _, n := range names {
+					row(w, n)
+				}
+			})
+		},
+	}
+	c.AddCommand(up, down, status, graph, list)
+	return c
+}
+
+// labResult is the JSON of lab up and lab down.
+type labResult struct {
+	Actions  []lab.Action `json:"actions"`
+	Changed  int          `json:"changed"`
+	Duration float64      `json:"duration_seconds"`
+}
+
+func (a *app) emitActions(acts []lab.Action, d time.Duration) error {
+	res := labResult{Actions: acts, Duration: d.Seconds()}
+	if res.Actions == nil {
+		res.Actions = []lab.Action{}
+	}
+	for _, ac := range acts {
+		if ac.Action != "unchanged" && ac.Action != "absent" {
+			res.Changed++
+		}
+	}
+	return a.emit(res, func(w io.Writer) {
+		row(w, "KIND", "NAME", "ID", "ACTION")
+		for _, ac := range acts {
+			row(w, ac.Kind, ac.Name, ac.ID, ac.Action)
+		}
+		fmt.Fprintf(w, "%d changed in %s\n", res.Changed, dur(d))
+	})
+}
