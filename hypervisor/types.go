@@ -228,6 +228,12 @@ type Event struct {
 	ID       string    `json:"id"`
 	Time     time.Time `json:"time"`
 	ExitCode int       `json:"exit_code,omitempty"` // for stopped and crashed
+	// Reason says why it happened (empty where the backend cannot tell).
+	Reason EventReason `json:"reason,omitempty"`
+	// Operation names the driver operation behind a ReasonRequested event.
+	Operation string `json:"operation,omitempty"`
+	// Flavor is the new flavor of an EventResized event.
+	Flavor *Flavor `json:"flavor,omitempty"`
 }
 
 // Capabilities reports what a Driver, as configured, can do. A method whose
