@@ -12,7 +12,6 @@ const (
 	EventRestored    EventType = "restored"
 	EventRebooted    EventType = "rebooted"
 	EventResized     EventType = "resized"
-	EventCreated     EventType = "created"
 )
 
 // EventReason says why an event happened.

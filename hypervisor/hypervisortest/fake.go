@@ -390,7 +390,6 @@ func (f *Fake) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceSpe
 	f.instances[spec.ID] = fi
 	f.touchImage(spec.Image)
 	if opts.CreateOnly {
-		f.emit(hypervisor.Event{Type: hypervisor.EventCreated, ID: spec.ID, Time: f.now()})
 		return fi.snapshotInstance(), nil
 	}
 	f.start(fi)
