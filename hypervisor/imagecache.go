@@ -3,6 +3,8 @@ package hypervisor
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -53,4 +55,44 @@ type ImageCache interface {
 	// PruneImages removes cached images no instance uses, by age and by a
 	// total size bound (see PruneOptions), least recently used first.
 	PruneImages(ctx context.Context, opts PruneOptions) (PruneReport, error)
+}
+
+// PlanPrune splits cached images into kept and removed by opts at time
+// now, as [hypervisor.ImageCache] defines it: images in use are kept; the
+// others are removed when unused for opts.OlderThan, then least recently
+// used first while the total exceeds opts.MaxTotalBytes. Both lists are
+// sorted by StoreID.
+func PlanPrune(all []CachedImage, opts PruneOptions, now time.Time) (keep, drop []CachedImage) {
+	var total int64
+	for _, c := range all {
+		total += c.Size
+	}
+	cand := slices.Clone(all)
+	slices.SortFunc(cand, func(a, b CachedImage) int {
+		if c := a.LastUsed.Compare(b.LastUsed); c != 0 {
+			return c
+		}
+		return strings.Compare(a.StoreID, b.StoreID)
+	})
+	for _, c := range cand {
+		remove := false
+		if !c.InUse {
+			if opts.OlderThan > 0 && now.Sub(c.LastUsed) >= opts.OlderThan {
+				remove = true
+			}
+			if opts.MaxTotalBytes > 0 && total > opts.MaxTotalBytes {
+				remove = true
+			}
+		}
+		if remove {
+			total -= c.Size
+			drop = append(drop, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	byID := func(a, b CachedImage) int { return strings.Compare(a.StoreID, b.StoreID) }
+	slices.SortFunc(keep, byID)
+	slices.SortFunc(drop, byID)
+	return keep, drop
 }

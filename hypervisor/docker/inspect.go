@@ -24,6 +24,7 @@ type target struct {
 	c   container.InspectResponse
 	rec instanceRecord
 	cur hypervisor.State
+	op  string // the driver operation at work, for the event stream
 }
 
 // inspect returns the container of instance id, or ErrNotFound, also for a
@@ -65,6 +66,7 @@ func engineStateOf(c container.InspectResponse) engineState {
 func (d *Driver) toInstance(c container.InspectResponse, rec instanceRecord) hypervisor.Instance {
 	spec, _ := d.specFromLabels(c.Config.Labels)
 	inst := instanceFromSpec(spec)
+	rec.applyFlavor(&inst)
 	inst.BackendID = c.ID
 	inst.State = powerState(engineStateOf(c), rec)
 	if c.State != nil {
@@ -172,6 +174,7 @@ func (d *Driver) list(ctx context.Context, opts hypervisor.ListOptions) ([]hyper
 			return nil, err
 		}
 		inst := instanceFromSpec(spec)
+		rec.applyFlavor(&inst)
 		inst.BackendID = c.ID
 		inst.CreatedAt = time.Unix(c.Created, 0)
 		es := engineState{Status: c.State}

@@ -40,6 +40,7 @@ type options struct {
 	stopTimeout time.Duration
 	images      image.Reader
 	nodeName    string
+	eventBuffer int
 }
 
 // Option configures a Driver. Options are applied in order; an option that

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -23,11 +24,17 @@ const cpuSharesPerVCPU = 1024
 // state behind. A taken ID returns ErrAlreadyExists and leaves the existing
 // instance alone.
 func (d *Driver) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
-	inst, err := d.spawn(ctx, spec)
+	return d.SpawnWithOptions(ctx, spec, hypervisor.SpawnOptions{})
+}
+
+// SpawnWithOptions is Spawn; with opts.CreateOnly it stops after
+// plug-vifs and leaves the instance created (see hypervisor.Creator).
+func (d *Driver) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
+	inst, err := d.spawn(ctx, spec, opts)
 	return inst, opErr("spawn", spec.ID, err)
 }
 
-func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
+func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
 	d.step(StepValidate)
 	if err := spec.Validate(); err != nil {
 		return hypervisor.Instance{}, err
@@ -61,6 +68,11 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 	}
 
 	d.step(StepCreate)
+	rec := instanceRecord{Spawning: true, CreatedAt: time.Now()}
+	if err := d.state.save(spec.ID, rec); err != nil {
+		return hypervisor.Instance{}, err
+	}
+	u.Push(func(context.Context) error { return d.state.remove(spec.ID, true) })
 	cid, err := d.create(ctx, api, newContainerSpec(spec, engineImage), &u)
 	if err != nil {
 		return hypervisor.Instance{}, err
@@ -69,8 +81,23 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 	d.step(StepPlugVIFs)
 	// No VIF driver yet: instances are created with networking off.
 
-	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated}
-	c, err := d.startInstance(ctx, t, instanceRecord{})
+	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, op: "spawn"}
+	rec.Spawning = false
+	if opts.CreateOnly {
+		rec.Intent = intentCreated
+		if err := d.state.save(spec.ID, rec); err != nil {
+			return hypervisor.Instance{}, err
+		}
+		u.Release()
+		res, err := api.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+		if err != nil {
+			return hypervisor.Instance{}, classify(err, hypervisor.ErrNotFound)
+		}
+		return d.toInstance(res.Container, rec), nil
+	}
+	done := d.ops.begin(cid, t.op)
+	defer done()
+	c, err := d.startInstance(ctx, t, rec)
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}

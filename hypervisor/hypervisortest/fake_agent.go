@@ -423,7 +423,7 @@ func (f *Fake) PruneImages(ctx context.Context, opts hypervisor.PruneOptions) (h
 	for id, c := range f.agent.cache {
 		all = append(all, hypervisor.CachedImage{StoreID: id, Size: c.size, LastUsed: c.lastUsed, InUse: used[id]})
 	}
-	keep, drop := PlanPrune(all, opts, f.now())
+	keep, drop := hypervisor.PlanPrune(all, opts, f.now())
 	for _, c := range drop {
 		delete(f.agent.cache, c.StoreID)
 		delete(f.images, c.StoreID)
@@ -431,46 +431,6 @@ func (f *Fake) PruneImages(ctx context.Context, opts hypervisor.PruneOptions) (h
 	}
 	rep.Removed, rep.Kept = drop, keep
 	return rep, nil
-}
-
-// PlanPrune splits cached images into kept and removed by opts at time
-// now, as [hypervisor.ImageCache] defines it: images in use are kept; the
-// others are removed when unused for opts.OlderThan, then least recently
-// used first while the total exceeds opts.MaxTotalBytes. Both lists are
-// sorted by StoreID.
-func PlanPrune(all []hypervisor.CachedImage, opts hypervisor.PruneOptions, now time.Time) (keep, drop []hypervisor.CachedImage) {
-	var total int64
-	for _, c := range all {
-		total += c.Size
-	}
-	cand := slices.Clone(all)
-	slices.SortFunc(cand, func(a, b hypervisor.CachedImage) int {
-		if c := a.LastUsed.Compare(b.LastUsed); c != 0 {
-			return c
-		}
-		return strings.Compare(a.StoreID, b.StoreID)
-	})
-	for _, c := range cand {
-		remove := false
-		if !c.InUse {
-			if opts.OlderThan > 0 && now.Sub(c.LastUsed) >= opts.OlderThan {
-				remove = true
-			}
-			if opts.MaxTotalBytes > 0 && total > opts.MaxTotalBytes {
-				remove = true
-			}
-		}
-		if remove {
-			total -= c.Size
-			drop = append(drop, c)
-		} else {
-			keep = append(keep, c)
-		}
-	}
-	byID := func(a, b hypervisor.CachedImage) int { return strings.Compare(a.StoreID, b.StoreID) }
-	slices.SortFunc(keep, byID)
-	slices.SortFunc(drop, byID)
-	return keep, drop
 }
 
 // AllInstanceStats samples every instance as InstanceStats does. See

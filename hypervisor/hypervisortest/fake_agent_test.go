@@ -34,14 +34,14 @@ func TestPlanPrune(t *testing.T) {
 		}
 		return out
 	}
-	keep, drop := hypervisortest.PlanPrune(all, hypervisor.PruneOptions{}, now)
+	keep, drop := hypervisor.PlanPrune(all, hypervisor.PruneOptions{}, now)
 	assert.Empty(t, drop, "no bound, nothing removed")
 	assert.Len(t, keep, 4)
-	_, drop = hypervisortest.PlanPrune(all, hypervisor.PruneOptions{OlderThan: 3 * time.Hour}, now)
+	_, drop = hypervisor.PlanPrune(all, hypervisor.PruneOptions{OlderThan: 3 * time.Hour}, now)
 	assert.Equal(t, []string{"old"}, ids(drop), "age bound")
-	_, drop = hypervisortest.PlanPrune(all, hypervisor.PruneOptions{MaxTotalBytes: 250}, now)
+	_, drop = hypervisor.PlanPrune(all, hypervisor.PruneOptions{MaxTotalBytes: 250}, now)
 	assert.Equal(t, []string{"mid", "old"}, ids(drop), "size bound: least recently used first, in-use kept")
-	keep, drop = hypervisortest.PlanPrune(all, hypervisor.PruneOptions{MaxTotalBytes: 1}, now)
+	keep, drop = hypervisor.PlanPrune(all, hypervisor.PruneOptions{MaxTotalBytes: 1}, now)
 	assert.Equal(t, []string{"mid", "new", "old"}, ids(drop), "in use is never removed")
 	assert.Equal(t, []string{"old-used"}, ids(keep))
 }
