@@ -36,6 +36,24 @@ func (e *agentEnv) collect(t *testing.T, evs <-chan hypervisor.Event, errc <-cha
 	return got
 }
 
+// prompt reads evs promptly into a large buffer, as a consumer that keeps
+// up does, until evs closes; the returned channels replace evs and errc.
+func prompt(evs <-chan hypervisor.Event, errc <-chan error) (<-chan hypervisor.Event, <-chan error) {
+	out := make(chan hypervisor.Event, 1<<14)
+	outErr := make(chan error, 1)
+	go func() {
+		defer close(outErr)
+		defer close(out)
+		for ev := range evs {
+			out <- ev
+		}
+		if err, ok := <-errc; ok {
+			outErr <- err
+		}
+	}()
+	return out, outErr
+}
+
 func types(evs []hypervisor.Event) []hypervisor.EventType {
 	out := make([]hypervisor.EventType, len(evs))
 	for i, ev := range evs {
@@ -57,7 +75,7 @@ func find(evs []hypervisor.Event, typ hypervisor.EventType, from int) (hyperviso
 func testEventReasons(t *testing.T, e *agentEnv) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	evs, errc := e.a.EventsSince(ctx, hypervisor.EventOptions{})
+	evs, errc := prompt(e.a.EventsSince(ctx, hypervisor.EventOptions{}))
 	spec := e.spec("reasons")
 	e.spawn(t, spec)
 	id := spec.ID
@@ -127,7 +145,7 @@ func testEventReplay(t *testing.T, e *agentEnv) {
 	// A subscriber that was not there gets the past events, then live ones.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	evs, errc := e.a.EventsSince(sctx, hypervisor.EventOptions{Since: since})
+	evs, errc := prompt(e.a.EventsSince(sctx, hypervisor.EventOptions{Since: since}))
 	got := e.collect(t, evs, errc, spec.ID, func(got []hypervisor.Event) bool { return containsSubsequence(types(got), want) })
 	assert.Equal(t, want, types(got), "replayed events, in order")
 	for i := 1; i < len(got); i++ {
@@ -143,7 +161,7 @@ func testEventReplay(t *testing.T, e *agentEnv) {
 	cut := time.Now()
 	time.Sleep(5 * time.Millisecond)
 	c2, cancel2 := context.WithCancel(ctx)
-	evs2, errc2 := e.a.EventsSince(c2, hypervisor.EventOptions{Since: cut})
+	evs2, errc2 := prompt(e.a.EventsSince(c2, hypervisor.EventOptions{Since: cut}))
 	require.NoError(t, e.d.Pause(ctx, spec.ID))
 	later := e.collect(t, evs2, errc2, spec.ID, func(g []hypervisor.Event) bool { _, j := find(g, hypervisor.EventPaused, 0); return j >= 0 })
 	for _, ev := range later {
@@ -209,7 +227,7 @@ read:
 	}
 	c2, cancel2 := context.WithCancel(t.Context())
 	defer cancel2()
-	evs2, errc2 := e.a.EventsSince(c2, hypervisor.EventOptions{Since: since})
+	evs2, errc2 := prompt(e.a.EventsSince(c2, hypervisor.EventOptions{Since: since}))
 	rest := e.collect(t, evs2, errc2, spec.ID, func(g []hypervisor.Event) bool {
 		n := 0
 		for _, ev := range g {

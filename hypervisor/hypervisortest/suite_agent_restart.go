@@ -34,7 +34,7 @@ func testEngineRestart(t *testing.T, e *agentEnv) {
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	evs, errc := e.a.EventsSince(sctx, hypervisor.EventOptions{})
+	evs, errc := prompt(e.a.EventsSince(sctx, hypervisor.EventOptions{}))
 	time.Sleep(100 * time.Millisecond)
 	before := time.Now()
 	e.ah.RestartEngine(t)
@@ -73,7 +73,7 @@ func testEngineRestart(t *testing.T, e *agentEnv) {
 
 	// A resubscription since before the restart tells why the instance
 	// stopped, and sees the resume.
-	evs2, errc2 := e.a.EventsSince(sctx, hypervisor.EventOptions{Since: before})
+	evs2, errc2 := prompt(e.a.EventsSince(sctx, hypervisor.EventOptions{Since: before}))
 	got := e.collect(t, evs2, errc2, run.ID, func(g []hypervisor.Event) bool {
 		_, i := find(g, hypervisor.EventStarted, 0)
 		return i >= 0
