@@ -148,6 +148,9 @@ func (d *Driver) allInstanceStats(ctx context.Context) ([]stats.Instance, error)
 // cgroupReader reads a container's counters from the kernel.
 type cgroupReader interface {
 	sample(ctx context.Context, cid string, memTotal uint64) (stats.Instance, error)
+	// memoryUsage is the memory the container uses, without the inactive
+	// file cache (as the engine reports it).
+	memoryUsage(cid string) (uint64, error)
 }
 
 // bulkState caches where the engine puts its containers' cgroups.

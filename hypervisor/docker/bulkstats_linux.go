@@ -78,6 +78,26 @@ func newCgroupReader(pid int, cid string) cgroupReader {
 	return r
 }
 
+func (r cgroupV1) memoryUsage(cid string) (uint64, error) {
+	return memoryNoCache(filepath.Join(r.memory, cid, "memory.usage_in_bytes"), filepath.Join(r.memory, cid, "memory.stat"), "total_inactive_file")
+}
+
+func (r cgroupV2) memoryUsage(cid string) (uint64, error) {
+	dir := filepath.Join(r.parent, cid)
+	return memoryNoCache(filepath.Join(dir, "memory.current"), filepath.Join(dir, "memory.stat"), "inactive_file")
+}
+
+func memoryNoCache(usageFile, statFile, inactiveKey string) (uint64, error) {
+	usage, err := readUint(usageFile)
+	if err != nil {
+		return 0, err
+	}
+	if inactive, err := statField(statFile, inactiveKey); err == nil && inactive < usage {
+		return usage - inactive, nil
+	}
+	return usage, nil
+}
+
 func (r cgroupV1) sample(ctx context.Context, cid string, memTotal uint64) (stats.Instance, error) {
 	s := stats.Instance{Time: time.Now()}
 	mem := filepath.Join(r.memory, cid)

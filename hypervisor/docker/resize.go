@@ -66,12 +66,12 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 		return fmt.Errorf("%w: the memory limit of a live instance cannot be removed", hypervisor.ErrInvalidArgument)
 	}
 	if f.MemoryMB > 0 && (t.cur == hypervisor.StateRunning || t.cur == hypervisor.StatePaused) {
-		s, err := enginestats.Fetch(ctx, api, t.cid, enginestats.Options{})
+		used, err := d.memoryUsage(ctx, api, t.cid)
 		if err != nil {
-			return classify(err, hypervisor.ErrNotFound)
+			return err
 		}
-		if want := uint64(f.MemoryMB) << 20; want < s.MemoryBytes {
-			return &hypervisor.LimitError{ID: id, Resource: "memory", Want: int64(want), Have: int64(s.MemoryBytes)}
+		if want := uint64(f.MemoryMB) << 20; want < used {
+			return &hypervisor.LimitError{ID: id, Resource: "memory", Want: int64(want), Have: int64(used)}
 		}
 	}
 	res := resizeResources(f, old, facts.ncpu)
@@ -124,4 +124,23 @@ func (d *Driver) update(ctx context.Context, api APIClient, cid string, res, _ c
 		return classify(err, hypervisor.ErrNotFound)
 	}
 	return nil
+}
+
+// memoryUsage returns what container cid uses now: read from its cgroup
+// when the engine is local (a file read), else from the engine's
+// statistics (which the engine answers on its next collection tick, up to
+// a second later).
+func (d *Driver) memoryUsage(ctx context.Context, api APIClient, cid string) (uint64, error) {
+	if d.isLocalEngine() {
+		if r := d.cgroups(ctx, api, cid); r != nil {
+			if used, err := r.memoryUsage(cid); err == nil {
+				return used, nil
+			}
+		}
+	}
+	s, err := enginestats.Fetch(ctx, api, cid, enginestats.Options{})
+	if err != nil {
+		return 0, classify(err, hypervisor.ErrNotFound)
+	}
+	return s.MemoryBytes, nil
 }
