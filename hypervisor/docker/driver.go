@@ -29,7 +29,7 @@ type Driver struct {
 	ooms    oomMarks // the engine's OOM events, for event reasons
 	journal *journal // the driver's own events (resize, reboot…), for replay
 	host    hostState
-	bulk    bulkState // cgroup locations for AllInstanceStats
+	bulk    bulkState          // cgroup locations for AllInstanceStats
 	fetches singleflight.Group // image fetches, by store image version
 
 	// postStart are the steps every start of an instance runs, in order,
