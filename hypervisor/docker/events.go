@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -248,7 +249,7 @@ func (d *Driver) lostExits(ctx context.Context, api APIClient, since, until time
 	return out, nil
 }
 
-func isEOF(err error) bool { return err != nil && (err.Error() == "EOF") }
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
 // event maps an engine event to a lifecycle event, with its reason.
 func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {

@@ -111,7 +111,6 @@ func (d *Driver) reconcile(ctx context.Context, opts hypervisor.ReconcileOptions
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	var errs []error
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return rep, err
@@ -121,7 +120,6 @@ func (d *Driver) reconcile(ctx context.Context, opts hypervisor.ReconcileOptions
 				return rep, err // the engine went away: stop here
 			}
 			rep.Failed = append(rep.Failed, hypervisor.InstanceError{ID: id, Err: err})
-			errs = append(errs, err)
 		}
 	}
 	for _, id := range keys {
@@ -135,7 +133,6 @@ func (d *Driver) reconcile(ctx context.Context, opts hypervisor.ReconcileOptions
 			rep.Failed = append(rep.Failed, hypervisor.InstanceError{ID: id, Err: err})
 		}
 	}
-	_ = errs
 	return rep, nil
 }
 

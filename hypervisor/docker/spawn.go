@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -72,8 +73,17 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	if err := d.state.save(spec.ID, rec); err != nil {
 		return hypervisor.Instance{}, err
 	}
-	u.Push(func(context.Context) error { return d.state.remove(spec.ID, true) })
+	ownRecord := true
+	u.Push(func(context.Context) error {
+		if !ownRecord {
+			return nil
+		}
+		return d.state.remove(spec.ID, true)
+	})
 	cid, err := d.create(ctx, api, newContainerSpec(spec, engineImage), &u)
+	if errors.Is(err, hypervisor.ErrAlreadyExists) {
+		ownRecord = false // the record is the other instance's now
+	}
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
