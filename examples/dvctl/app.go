@@ -53,6 +53,7 @@ type app struct {
 	errOut  io.Writer
 	g       globals
 	drv     *docker.Driver
+	router  *lab.VIFRouter
 	st      image.Store
 	closers []func() error
 }
@@ -72,6 +73,10 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 	}
 	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status) // exec: the command's own status
 	}
 	code, class := classify(err)
 	if a.g.output == "json" {
@@ -166,9 +171,14 @@ reference the engine has.`,
 
 	root.AddGroup(&cobra.Group{ID: "instance", Title: "Instances:"},
 		&cobra.Group{ID: "observe", Title: "Observing:"},
+		&cobra.Group{ID: "guest", Title: "Guest access:"},
 		&cobra.Group{ID: "more", Title: "Images, labs and networking:"})
 	for _, c := range a.instanceCommands() {
 		c.GroupID = "instance"
+		root.AddCommand(c)
+	}
+	for _, c := range a.guestCommands() {
+		c.GroupID = "guest"
 		root.AddCommand(c)
 	}
 	for _, c := range a.observeCommands() {
@@ -264,7 +274,10 @@ func (a *app) driver() (*docker.Driver, error) {
 	a.closers = append(a.closers, lb.Close)
 	router := lab.NewVIFRouter(a.labDir(), lb)
 	a.closers = append(a.closers, router.Close)
-	opts = append(opts, docker.WithVIFDriver(router))
+	a.router = router
+	// The router is also the port observer that filters lab ports with
+	// security groups from the moment they are plugged.
+	opts = append(opts, docker.WithVIFDriver(router), docker.WithPortObserver(router))
 	drv, err := docker.New(opts...)
 	if err != nil {
 		return nil, err

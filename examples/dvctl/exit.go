@@ -45,6 +45,9 @@ const exitCodeHelp = `Exit codes of dvctl:
     9    corrupt: image data does not match its checksum
     130  interrupted (Ctrl-C or SIGTERM); what the operation did was rolled back
 
+dvctl exec exits with the command's own exit status (127 when the command
+cannot be started in the instance); its own failures keep the codes above.
+
 With -o json, a failure also prints {"error": "...", "class": "...",
 "exit_code": N} on standard error.
 `

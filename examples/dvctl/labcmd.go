@@ -31,7 +31,7 @@ each resource before it is made).`,
 	var parallel int
 	c.PersistentFlags().IntVar(&parallel, "parallel", 4, "instances made or removed at once")
 	opts := func() lab.Options {
-		o := lab.Options{StateDir: a.labDir(), Parallel: parallel}
+		o := lab.Options{StateDir: a.labDir(), Parallel: parallel, Net: a.router}
 		if a.g.output != "json" && isTerminal(a.errOut) {
 			o.Progress = func(ac lab.Action) { fmt.Fprintf(a.errOut, "%s %s: %s\n", ac.Kind, ac.Name, ac.Action) }
 		}

@@ -57,6 +57,11 @@ func TestScripts(t *testing.T) {
 			u := testenv.UniqueName("dvt")
 			state := filepath.Join(env.WorkDir, "state")
 			env.Setenv("IMAGE", img)
+			demo, err := filepath.Abs("demo.yaml")
+			if err != nil {
+				return err
+			}
+			env.Setenv("DEMO", demo)
 			env.Setenv("GLANCE_URL", glanceURL)
 			env.Setenv("UNIQUE", u)
 			env.Setenv("DVCTL_STATE_DIR", state)
@@ -73,6 +78,8 @@ func TestScripts(t *testing.T) {
 			"exitcode": cmdExitCode,
 			"json":     cmdJSON,
 			"waitfor":  cmdWaitFor,
+			"jsonenv":  cmdJSONEnv,
+			"noproc":   cmdNoProc,
 		},
 	})
 }
@@ -216,6 +223,42 @@ func jsonPath(v any, path string) (string, bool) {
 	}
 	b, _ := json.Marshal(v)
 	return string(b), true
+}
+
+// cmdJSONEnv sets the environment variable VAR to the value at PATH in the
+// last command's JSON stdout (see cmdJSON): jsonenv VAR PATH.
+func cmdJSONEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: jsonenv VAR PATH")
+	}
+	var v any
+	out := ts.ReadFile("stdout")
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		ts.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	got, ok := jsonPath(v, args[1])
+	if !ok {
+		ts.Fatalf("json path %s: not found in\n%s", args[1], out)
+	}
+	ts.Setenv(args[0], got)
+}
+
+// cmdNoProc fails if a process's command line contains SUBSTR:
+// noproc SUBSTR.
+func cmdNoProc(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 || args[0] == "" {
+		ts.Fatalf("usage: noproc SUBSTR")
+	}
+	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range m {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if cl := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cl, args[0]) {
+			ts.Fatalf("process %s still runs: %s", filepath.Dir(p), cl)
+		}
+	}
 }
 
 // cmdWaitFor runs dvctl ARGS until its stdout matches REGEXP, for at most

@@ -54,7 +54,7 @@ func (a *app) consoleCommand() *cobra.Command {
 		interval time.Duration
 	)
 	c := &cobra.Command{
-		Use:   "console ID",
+		Use:   "console ID | console attach ID",
 		Short: "Print an instance's console output",
 		Long: `Print an instance's console output (stdout and stderr). --tail keeps the last
 lines, --since drops older output, -f follows new output until Ctrl-C.`,
@@ -87,6 +87,7 @@ lines, --since drops older output, -f follows new output until Ctrl-C.`,
 	f.StringVar(&since, "since", "", "only output since a duration ago (10m) or an RFC 3339 time")
 	f.BoolVarP(&follow, "follow", "f", false, "follow new output until interrupted")
 	f.DurationVar(&interval, "interval", 250*time.Millisecond, "poll interval of --follow")
+	c.AddCommand(a.consoleAttachCommand())
 	return c
 }
 
