@@ -30,6 +30,9 @@
 //	Snapshot     running, paused, shutdown, crashed        (unchanged)   -
 //	Exec         running                                   (unchanged)   -
 //	AttachConsole running                                  (unchanged)   -
+//	Rebuild      running, shutdown, crashed, created       running if it -
+//	                                                       ran, else
+//	                                                       shutdown
 //	Destroy      every state                               (gone)        no instance
 //
 // Info, List, ConsoleOutput, InstanceStats and UpdateMetadata are valid in

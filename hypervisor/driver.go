@@ -80,6 +80,19 @@ type Snapshotter interface {
 	Snapshot(ctx context.Context, id string, req SnapshotRequest) (image.Metadata, error)
 }
 
+// Rebuilder gives an instance a fresh file system (Nova's rebuild, and the
+// way to revert an instance to a snapshot).
+type Rebuilder interface {
+	// Rebuild replaces the instance's file system with a fresh one from
+	// image (a store image ID with an image store configured, such as a
+	// snapshot's; otherwise an engine image reference), keeping its ID,
+	// name, limits, command, environment, labels, metadata and VIFs. A
+	// running instance runs again afterwards; a stopped one is left
+	// stopped. See the state table for the states it is valid in. A
+	// failure leaves the instance as it was, running if it ran.
+	Rebuild(ctx context.Context, id, image string) error
+}
+
 // HostReporter reports the compute node's resources.
 type HostReporter interface {
 	// HostResources samples the node's CPU, memory and disk.
@@ -98,6 +111,7 @@ type Driver interface {
 	EventSource
 	VIFManager
 	Snapshotter
+	Rebuilder
 	HostReporter
 	GuestAccess
 	MetadataUpdater

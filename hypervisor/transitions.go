@@ -20,6 +20,7 @@ const (
 	OpSnapshot
 	OpExec
 	OpAttachConsole
+	OpRebuild
 )
 
 // Transition is one row of the state table: the states in which an
@@ -30,7 +31,7 @@ type Transition struct {
 	Valid []State // the operation acts in these states
 	Noop  []State // the operation returns nil and changes nothing
 	// To is the state a valid call leads to; StateUnknown when the state
-	// does not change (Snapshot, Exec, AttachConsole).
+	// does not change (Snapshot, Rebuild, Exec, AttachConsole).
 	To State
 }
 
@@ -51,6 +52,7 @@ var stateTable = [...]Transition{
 	OpSoftDelete: {Op: OpSoftDelete, Valid: notDeleted, Noop: []State{StateSoftDeleted}, To: StateSoftDeleted},
 	OpRestore:    {Op: OpRestore, Valid: []State{StateSoftDeleted}, To: StateRunning},
 	OpSnapshot:   {Op: OpSnapshot, Valid: []State{StateRunning, StatePaused, StateShutdown, StateCrashed}},
+	OpRebuild:    {Op: OpRebuild, Valid: []State{StateRunning, StateShutdown, StateCrashed, StateCreated}},
 	// Guest access reaches into a running process and changes no state.
 	OpExec:          {Op: OpExec, Valid: []State{StateRunning}},
 	OpAttachConsole: {Op: OpAttachConsole, Valid: []State{StateRunning}},
@@ -66,6 +68,7 @@ var opNames = [...]string{
 	OpSoftDelete:    "soft-delete",
 	OpRestore:       "restore",
 	OpSnapshot:      "snapshot",
+	OpRebuild:       "rebuild",
 	OpExec:          "exec",
 	OpAttachConsole: "attach-console",
 }

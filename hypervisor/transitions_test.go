@@ -10,7 +10,7 @@ import (
 
 func TestStateTableRows(t *testing.T) {
 	rows := StateTable()
-	require.Len(t, rows, int(OpAttachConsole))
+	require.Len(t, rows, int(OpRebuild))
 	for i, r := range rows {
 		assert.Equal(t, Operation(i+1), r.Op)
 		for _, s := range r.Valid {

@@ -285,7 +285,16 @@ type Event struct {
 	ID       string    `json:"id"`
 	Time     time.Time `json:"time"`
 	ExitCode int       `json:"exit_code,omitempty"` // for stopped and crashed
+	// Cause names the driver operation that caused the event when it is
+	// a side effect, not the operation's own transition: CauseSnapshot
+	// for the pause and unpause of a snapshot. Empty otherwise.
+	Cause string `json:"cause,omitempty"`
 }
+
+// CauseSnapshot is the Cause of the paused and unpaused events of the
+// explicit pause around a snapshot's commit: an agent must not mistake
+// them for a user's pause.
+const CauseSnapshot = "snapshot"
 
 // Capabilities reports what a Driver, as configured, can do. A method whose
 // capability is false returns an error wrapping ErrNotSupported.

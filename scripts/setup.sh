@@ -27,6 +27,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 # OCI archives made by the real tools.
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+# The snapshot benchmark's baseline pipes `docker save` into Glance with curl.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # Placement (the shared inventory) and its CLI, for the multi-host tests.
 command -v placement-api >/dev/null 2>&1 || need+=(placement-api)
 command -v openstack >/dev/null 2>&1 || need+=(python3-openstackclient)

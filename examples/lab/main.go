@@ -96,7 +96,7 @@ func run(ctx context.Context) (err error) {
 	go func() {
 		defer wg.Done()
 		for ev := range evc {
-			fmt.Printf("    event: %-9s %s\n", ev.Type, ev.ID)
+			fmt.Printf("    event: %-9s %s %s\n", ev.Type, ev.ID, ev.Cause)
 		}
 		if err := <-errc; err != nil {
 			fmt.Printf("    event stream: %v\n", err)
@@ -178,6 +178,10 @@ func run(ctx context.Context) (err error) {
 		for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 			fmt.Printf("    | %s\n", l)
 		}
+	}
+
+	if err := demoSnapshot(ctx, cli, drv, store, imageID); err != nil {
+		return err
 	}
 
 	for _, s := range specs {
@@ -277,4 +281,67 @@ func showInfo(ctx context.Context, drv hypervisor.Driver) error {
 			float64(info.MemoryBytes)/(1<<20), info.MaxMemoryBytes>>20, info.CPUTime.Round(time.Millisecond))
 	}
 	return tw.Flush()
+}
+
+// demoSnapshot writes a file inside an instance, snapshots the instance
+// into the store, boots a second instance from the snapshot and shows the
+// file there, then cleans up.
+func demoSnapshot(ctx context.Context, cli *client.Client, drv *docker.Driver, store image.Store, imageID string) (err error) {
+	note := "written before the snapshot at " + time.Now().Format(time.TimeOnly)
+	src := hypervisor.InstanceSpec{ID: "snap-src", Image: imageID, MemoryMB: 64,
+		Command: []string{"sh", "-c", fmt.Sprintf(`echo '%s' > /note; echo saved; trap 'exit 0' TERM; while :; do sleep 1 & wait; done`, note)}}
+	boot := hypervisor.InstanceSpec{ID: "snap-boot", MemoryMB: 64,
+		Command: []string{"sh", "-c", `echo "found: $(cat /note)"; trap 'exit 0' TERM; while :; do sleep 1 & wait; done`}}
+	defer func() {
+		for _, id := range []string{boot.ID, src.ID} {
+			err = errors.Join(err, drv.Destroy(context.WithoutCancel(ctx), id))
+		}
+	}()
+	step("spawn %s, which writes /note", src.ID)
+	if _, err := drv.Spawn(ctx, src); err != nil {
+		return err
+	}
+	if err := waitConsole(ctx, drv, src.ID, "saved"); err != nil {
+		return err
+	}
+	step("snapshot %s into the store", src.ID)
+	t0 := time.Now()
+	meta, err := drv.Snapshot(ctx, src.ID, hypervisor.SnapshotRequest{Name: "Lab snapshot – " + src.ID})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_, rerr := cli.ImageRemove(context.WithoutCancel(ctx), engine.TagFor(meta.ID), client.ImageRemoveOptions{Force: true})
+		err = errors.Join(err, rerr, store.Delete(context.WithoutCancel(ctx), meta.ID))
+	}()
+	fmt.Printf("    %q: %s, %d bytes, sha256 %.12s…, in %s\n", meta.Name, meta.ID, meta.Size, meta.SHA256, time.Since(t0).Round(time.Millisecond))
+	fmt.Printf("    properties: %v\n", meta.Properties)
+	step("boot %s from the snapshot", boot.ID)
+	boot.Image = meta.ID
+	if _, err := drv.Spawn(ctx, boot); err != nil {
+		return err
+	}
+	if err := waitConsole(ctx, drv, boot.ID, "found: "+note); err != nil {
+		return err
+	}
+	fmt.Printf("    | found: %s\n", note)
+	return nil
+}
+
+// waitConsole waits until the console of id holds the line want.
+func waitConsole(ctx context.Context, drv hypervisor.Driver, id, want string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := drv.ConsoleOutput(ctx, id, hypervisor.ConsoleOptions{})
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(out), want+"\n") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("console of %s: %q, want the line %q", id, out, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

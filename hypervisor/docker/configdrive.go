@@ -46,12 +46,18 @@ func (s *driverState) removeGuest(id string) error {
 // returns the mount that shows the drive in the container, registering
 // their removal first.
 func (d *Driver) prepareConfigDrive(spec hypervisor.InstanceSpec, u *undo.Stack) (mount.Mount, error) {
-	dir, err := filepath.Abs(d.state.configDriveDir(spec.ID))
-	if err != nil {
-		return mount.Mount{}, err
-	}
 	u.Push(func(context.Context) error { return d.state.removeGuest(spec.ID) })
 	if err := d.writeConfigDrive(spec.ID, spec.ConfigDrive(spec.Metadata, spec.VIFs)); err != nil {
+		return mount.Mount{}, err
+	}
+	return d.configDriveMount(spec.ID)
+}
+
+// configDriveMount returns the read-only bind mount that shows instance
+// id's config drive at configdrive.SeedDir.
+func (d *Driver) configDriveMount(id string) (mount.Mount, error) {
+	dir, err := filepath.Abs(d.state.configDriveDir(id))
+	if err != nil {
 		return mount.Mount{}, err
 	}
 	return mount.Mount{Type: mount.TypeBind, Source: dir, Target: configdrive.SeedDir, ReadOnly: true}, nil
@@ -252,7 +258,6 @@ func mergeAuthorizedKeys(existing, add []byte) []byte {
 
 // guestConfig adds to a new container's config what guest access needs: a
 // console terminal, and the config drive mount.
-func guestConfig(cfg *container.Config, hc *container.HostConfig, drive mount.Mount) {
+func guestConfig(cfg *container.Config) {
 	consoleConfig(cfg)
-	hc.Mounts = append(hc.Mounts, drive)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/image/localdir"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
 )
@@ -20,18 +21,22 @@ func TestConformance(t *testing.T) {
 	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
 		uniq := testenv.UniqueName("c")
 		lab := newBridgeLab(t) // VIFs on a Linux bridge in a private host namespace
+		snaps, err := localdir.New(t.TempDir())
+		require.NoError(t, err)
 		d, err := New(
 			WithLabelPrefix("io.dockervisor."+uniq+"."),
 			WithNamePrefix("dv-"+uniq+"-"),
 			WithStateDir(t.TempDir()),
 			WithStopTimeout(2*time.Second),
 			WithVIFDriver(lab.drv),
+			WithSnapshotStore(snaps),
 		)
 		require.NoError(t, err)
 		return hypervisortest.Harness{
-			Driver:  d,
-			Image:   img,
-			Command: sleeper,
+			Driver:    d,
+			Image:     img,
+			Command:   sleeper,
+			Snapshots: snaps,
 			Crash: func(t *testing.T, id string) {
 				// Killed behind the driver's back: a crash.
 				info, err := d.Info(t.Context(), id)

@@ -27,6 +27,7 @@ type Driver struct {
 	conn   connState
 
 	intents stopIntents
+	marks   snapshotMarks
 	host    hostState
 	fetches singleflight.Group // image fetches, by store image version
 
@@ -116,6 +117,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		ImageStore: d.opts.images != nil,
 		VIFs:       d.opts.vifs != nil,
 		HotplugVIF: d.opts.vifs != nil,
+		Snapshot:   d.snapshotWriter() != nil,
 
 		HostResources: true,
 		InstanceStats: true,

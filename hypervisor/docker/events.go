@@ -79,8 +79,10 @@ func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 		ev.Type = hypervisor.EventStarted
 	case events.ActionPause:
 		ev.Type = hypervisor.EventPaused
+		ev.Cause = d.marks.cause(m.Actor.ID, ev.Time, true)
 	case events.ActionUnPause:
 		ev.Type = hypervisor.EventUnpaused
+		ev.Cause = d.marks.cause(m.Actor.ID, ev.Time, false)
 	case events.ActionDestroy:
 		ev.Type = hypervisor.EventDestroyed
 	case events.ActionDie:

@@ -31,6 +31,10 @@ type storedSpec struct {
 	MemoryMB     int64             `json:"memory_mb"`
 	Labels       map[string]string `json:"labels,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
+	// Command and Env are the spec's, kept so that Rebuild can create the
+	// instance again (absent from containers made before they were kept).
+	Command []string          `json:"command,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
 }
 
 func (d *Driver) label(key string) string { return d.opts.labelPrefix + key }

@@ -9,6 +9,7 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/snapshot"
 )
 
 // Defaults of the options.
@@ -43,6 +44,9 @@ type options struct {
 	nodeName    string
 	vifs        network.VIFDriver // nil: no networking
 	ports       PortObserver      // nil: nobody watches ports
+
+	snapshots        image.Writer                         // see WithSnapshotStore
+	snapshotProgress func(id string, p snapshot.Progress) // see WithSnapshotProgress
 }
 
 // Option configures a Driver. Options are applied in order; an option that

@@ -104,7 +104,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 type containerSpec struct {
 	spec        hypervisor.InstanceSpec
 	engineImage string            // the engine's reference of the instance image
-	mounts      []mount.Mount     // the instance's resolv.conf, with a VIF driver
+	mounts      []mount.Mount     // the config drive; the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
 }
 
@@ -126,6 +126,8 @@ func (cs containerSpec) stored() storedSpec {
 		MemoryMB:     s.MemoryMB,
 		Labels:       s.Labels,
 		Metadata:     s.Metadata,
+		Command:      s.Command,
+		Env:          s.Env,
 	}
 }
 
@@ -156,15 +158,27 @@ func (cs containerSpec) env() []string {
 // create creates the container and its state record, registering their
 // undo first.
 func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+	drive, err := d.prepareConfigDrive(cs.spec, u)
+	if err != nil {
+		return "", err
+	}
+	cs.mounts = append(cs.mounts, drive)
+	cid, err := d.createContainer(ctx, api, cs, u)
+	if err != nil {
+		return "", err
+	}
+	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
+	return cid, nil
+}
+
+// createContainer creates the instance's container (the one create path
+// of Spawn and Rebuild) and registers its removal.
+func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
 	labels, err := d.containerLabels(cs.stored())
 	if err != nil {
 		return "", err
 	}
 	name := d.containerName(cs.spec.ID)
-	drive, err := d.prepareConfigDrive(cs.spec, u)
-	if err != nil {
-		return "", err
-	}
 	cfg := &container.Config{
 		Hostname: cs.spec.Hostname(),
 		Image:    cs.engineImage,
@@ -178,7 +192,7 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		Mounts:      cs.mounts,
 		Sysctls:     cs.sysctls,
 	}
-	guestConfig(cfg, hc, drive)
+	guestConfig(cfg)
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
 		Config:     cfg,
@@ -199,7 +213,6 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 		}
 		return err
 	})
-	u.Push(func(context.Context) error { return d.state.remove(cs.spec.ID, true) })
 	if err := d.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {
 		return "", err
 	}

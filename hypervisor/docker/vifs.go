@@ -328,7 +328,12 @@ func (d *Driver) resolvConfMounts(id string, vifs []network.VIF, u *undo.Stack) 
 	if err := d.writeResolvConf(id, newVIFRecords(vifs)); err != nil {
 		return nil, err
 	}
-	return []mount.Mount{{Type: mount.TypeBind, Source: d.resolvConfPath(id), Target: "/etc/resolv.conf"}}, nil
+	return []mount.Mount{d.resolvConfMount(id)}, nil
+}
+
+// resolvConfMount is the bind mount of instance id's resolv.conf.
+func (d *Driver) resolvConfMount(id string) mount.Mount {
+	return mount.Mount{Type: mount.TypeBind, Source: d.resolvConfPath(id), Target: "/etc/resolv.conf"}
 }
 
 func (d *Driver) removeResolvConf(id string) error {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/image/imagetest"
 	"github.com/dockervisor/dockervisor/stats"
 )
 
@@ -87,14 +88,18 @@ func (b broken) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyperv
 
 func (b broken) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan error) {
 	in, errc := b.Fake.Events(ctx)
-	if b.mode != "no-pause-events" {
+	if b.mode != "no-pause-events" && b.mode != "snapshot-pause-unmarked" {
 		return in, errc
 	}
 	out := make(chan hypervisor.Event)
 	go func() {
 		defer close(out)
 		for ev := range in {
-			if ev.Type != hypervisor.EventPaused {
+			switch {
+			case b.mode == "snapshot-pause-unmarked":
+				ev.Cause = ""
+				out <- ev
+			case ev.Type != hypervisor.EventPaused:
 				out <- ev
 			}
 		}
@@ -123,6 +128,22 @@ type dropInput struct{ hypervisor.Console }
 
 func (dropInput) Write(p []byte) (int, error) { return len(p), nil }
 
+func (b broken) Rebuild(ctx context.Context, id, img string) error {
+	if b.mode != "rebuild-forgets-metadata" {
+		return b.fix(b.Fake.Rebuild(ctx, id, img))
+	}
+	// Delete and spawn again from what Info shows, without the metadata.
+	info, err := b.Fake.Info(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := b.Fake.Destroy(ctx, id); err != nil {
+		return err
+	}
+	_, err = b.Fake.Spawn(ctx, hypervisor.InstanceSpec{ID: id, Name: info.Name, Image: img, VCPUs: info.VCPUs, MemoryMB: info.MemoryMB, Labels: info.Labels, Command: []string{"sleep", "3600"}})
+	return err
+}
+
 // fix applies the "plain-errors" bug: errors without their *OpError.
 func (b broken) fix(err error) error {
 	if oe, ok := errors.AsType[*hypervisor.OpError](err); ok && b.mode == "plain-errors" {
@@ -141,7 +162,9 @@ func TestBrokenDriverConformance(t *testing.T) {
 		t.Skip("run by TestSuiteCatchesBrokenDrivers")
 	}
 	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
-		h := hypervisortest.NewFakeHarness(t)
+		store := imagetest.NewMemStore()
+		h := hypervisortest.NewFakeHarness(t, hypervisortest.WithSnapshotStore(store))
+		h.Snapshots, h.BootFromSnapshot = store, true
 		h.Driver = broken{Fake: h.Driver.(*hypervisortest.Fake), mode: mode, poweredOn: new(sync.Map)}
 		h.StateTimeout = 2 * time.Second
 		return h
@@ -155,16 +178,18 @@ func TestSuiteCatchesBrokenDrivers(t *testing.T) {
 		t.Skip("runs the suite in subprocesses")
 	}
 	cases := map[string]string{
-		"paused-as-running":     "StateTable/paused",
-		"poweron-restarts":      "StateTable/running",
-		"restore-anything":      "StateTable/shutdown",
-		"destroy-missing-fails": "Destroy",
-		"spawn-replaces":        "SpawnDuplicate",
-		"no-pause-events":       "Events",
-		"plain-errors":          "MissingAndInvalidID",
-		"exec-exit-zero":        "Exec",
-		"console-drops-input":   "ConsoleAttach",
-		"vifs-lost-on-poweron":  "VIFs",
+		"paused-as-running":        "StateTable/paused",
+		"poweron-restarts":         "StateTable/running",
+		"restore-anything":         "StateTable/shutdown",
+		"destroy-missing-fails":    "Destroy",
+		"spawn-replaces":           "SpawnDuplicate",
+		"no-pause-events":          "Events",
+		"plain-errors":             "MissingAndInvalidID",
+		"exec-exit-zero":           "Exec",
+		"console-drops-input":      "ConsoleAttach",
+		"vifs-lost-on-poweron":     "VIFs",
+		"snapshot-pause-unmarked":  "Snapshot",
+		"rebuild-forgets-metadata": "Rebuild",
 	}
 	for mode, wantFail := range cases {
 		t.Run(mode, func(t *testing.T) {

@@ -20,12 +20,24 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/imagetest"
 	"github.com/dockervisor/dockervisor/network"
 )
 
 func TestFakeConformance(t *testing.T) {
 	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
 		return hypervisortest.NewFakeHarness(t)
+	})
+}
+
+// TestFakeConformanceSnapshotStore runs the suite against a Fake whose
+// snapshots go to an in-memory store it can boot from.
+func TestFakeConformanceSnapshotStore(t *testing.T) {
+	hypervisortest.TestDriver(t, func(t *testing.T) hypervisortest.Harness {
+		store := imagetest.NewMemStore()
+		h := hypervisortest.NewFakeHarness(t, hypervisortest.WithSnapshotStore(store))
+		h.Snapshots, h.BootFromSnapshot = store, true
+		return h
 	})
 }
 
@@ -348,8 +360,8 @@ func TestFakeSnapshot(t *testing.T) {
 
 	meta, err := f.Snapshot(ctx, "a", hypervisor.SnapshotRequest{Properties: map[string]string{"k": "v"}})
 	require.NoError(t, err)
-	assert.Equal(t, "snapshot-a", meta.Name)
-	assert.Equal(t, map[string]string{"k": "v", "instance_id": "a"}, meta.Properties)
+	assert.Equal(t, "snapshot of a", meta.Name)
+	assert.Equal(t, map[string]string{"k": "v", "instance_uuid": "a", "image_type": "snapshot", "base_image_ref": "img"}, meta.Properties)
 	assert.Equal(t, image.ContainerFormatDocker, meta.ContainerFormat)
 
 	tr := tar.NewReader(bytes.NewReader(w.images[meta.ID]))

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/network"
 )
 
@@ -54,6 +55,14 @@ type Harness struct {
 	// stopped. Nil skips the console attach checks.
 	ConsoleEchoCommand []string
 
+	// BootFromSnapshot says the driver spawns and rebuilds from the image
+	// IDs its Snapshot returns (it has an image store that holds its
+	// snapshots). False skips those checks.
+	BootFromSnapshot bool
+	// Snapshots, if not nil, is the store Snapshot writes to: the suite
+	// finds snapshots in it by instance_uuid and deletes them when it ends.
+	Snapshots image.Store
+
 	// StateTimeout bounds waits for the driver to notice asynchronous
 	// changes (a crash, console output, events). Zero means 30 seconds.
 	StateTimeout time.Duration
@@ -92,6 +101,7 @@ func TestDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ConsoleOutput", testConsoleOutput},
 		{"VIFs", testVIFs},
 		{"Snapshot", testSnapshot},
+		{"Rebuild", testRebuild},
 		{"Host", testHost},
 		{"Exec", testExec},
 		{"ExecInvalidState", testExecInvalidState},

@@ -197,7 +197,9 @@ type stateOp struct {
 	name   string
 	do     func(ctx context.Context, d hypervisor.Driver, id string) error
 	starts bool // a valid call starts a new process
-	cells  map[hypervisor.State]outcome
+	// newBackend: a valid call replaces the backend object (Rebuild).
+	newBackend bool
+	cells      map[hypervisor.State]outcome
 }
 
 // stateOps is the state table of package hypervisor, written out anew so
@@ -260,6 +262,19 @@ var stateOps = []stateOp{
 			return err
 		},
 		cells: map[hypervisor.State]outcome{stR: keep, stP: keep, stS: keep, stC: keep, stD: invalid},
+	},
+	{
+		name: "Rebuild",
+		do: func(ctx context.Context, d hypervisor.Driver, id string) error {
+			info, err := d.Info(ctx, id)
+			if err != nil {
+				return err
+			}
+			return d.Rebuild(ctx, id, info.Image)
+		},
+		starts:     true,
+		newBackend: true,
+		cells:      map[hypervisor.State]outcome{stR: to(stR), stP: invalid, stS: to(stS), stC: to(stS), stD: invalid},
 	},
 }
 
@@ -331,7 +346,9 @@ func testStateTable(t *testing.T, e *env) {
 					assert.Equal(t, before.PID, after.PID, "%s: PID", msg)
 					assert.True(t, after.StartedAt.Equal(before.StartedAt), "%s: StartedAt changed from %s to %s", msg, before.StartedAt, after.StartedAt)
 				}
-				assert.Equal(t, before.BackendID, after.BackendID, "%s: BackendID", msg)
+				if !op.newBackend || want.kind != cellValid {
+					assert.Equal(t, before.BackendID, after.BackendID, "%s: BackendID", msg)
+				}
 				assert.Equal(t, spec.Labels, after.Labels, "%s: labels", msg)
 				assert.Equal(t, int64(64), after.MemoryMB, "%s: memory", msg)
 			}
@@ -404,6 +421,7 @@ func (e *env) idOps() []struct {
 			_, err := e.d.Snapshot(ctx, id, hypervisor.SnapshotRequest{Name: "hvt"})
 			return err
 		}},
+		{"Rebuild", true, func(ctx context.Context, id string) error { return e.d.Rebuild(ctx, id, e.h.Image) }},
 		{"InstanceStats", e.caps.InstanceStats, func(ctx context.Context, id string) error {
 			_, err := e.d.InstanceStats(ctx, id)
 			return err

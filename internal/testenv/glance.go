@@ -99,8 +99,14 @@ func launchGlance(api, manage, dir string, paste []byte) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	return launchGlanceOn(api, manage, dir, paste, port)
+}
+
+// launchGlanceOn starts a glance-api on port with its files in dir, which
+// may hold the files of an earlier run (a restart).
+func launchGlanceOn(api, manage, dir string, paste []byte, port int) (*service, error) {
 	for _, d := range []string{"images", "lock"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,180 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/internal/undo"
+)
+
+// The steps of Rebuild, in order, after validate and ensure-image (the
+// Spawn steps of the same names). Each registers its undo before it runs.
+const (
+	StepRebuildStop    = "rebuild-stop"
+	StepRebuildSetOld  = "rebuild-set-aside"
+	StepRebuildRemove  = "rebuild-remove-old"
+	rebuildAsideSuffix = "-rebuild-old"
+)
+
+// Rebuild gives the instance a fresh file system from imageRef (a store
+// image ID with an image store, such as a snapshot's; otherwise an engine
+// reference): the instance keeps its ID, name, limits, command,
+// environment, labels, metadata and its durable record (power intent,
+// VIFs), and gets a new container. Steps: validate, ensure-image, stop the
+// old container if it runs, set it aside under another name, create the
+// new container (the create path of Spawn), start it through the one start
+// path (so every post-start step, such as attaching VIFs, runs), and
+// remove the old container. A running instance runs again; a stopped one
+// is started and stopped again, as Nova's rebuild does, and is left shut
+// down.
+//
+// Valid when the instance is running, shut down, crashed or created
+// (ErrInvalidState otherwise). A missing image is ErrImageNotFound. A
+// failure undoes the steps done in reverse order: the new container goes,
+// the old one gets its name back and runs again if it ran.
+func (d *Driver) Rebuild(ctx context.Context, id, imageRef string) error {
+	return opErr("rebuild", id, d.rebuild(ctx, id, imageRef))
+}
+
+func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
+	d.step(StepValidate)
+	if strings.TrimSpace(imageRef) == "" {
+		if err := hypervisor.ValidateID(id); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: empty image", hypervisor.ErrInvalidArgument)
+	}
+	api, unlock, err := d.lockInstance(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	t, err := d.current(ctx, api, id)
+	if err != nil {
+		return err
+	}
+	if _, err := hypervisor.OpRebuild.Check(id, t.cur); err != nil {
+		return err
+	}
+	old, _ := d.specFromLabels(t.c.Config.Labels)
+	spec := hypervisor.InstanceSpec{
+		ID:           id,
+		Name:         old.Name,
+		Image:        imageRef,
+		Command:      old.Command,
+		Env:          old.Env,
+		VCPUs:        old.VCPUs,
+		HardCPULimit: old.HardCPULimit,
+		MemoryMB:     old.MemoryMB,
+		Labels:       old.Labels,
+		Metadata:     old.Metadata,
+	}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+
+	d.step(StepEnsureImage)
+	engineImage, err := d.ensureImage(ctx, api, imageRef)
+	if err != nil {
+		return err
+	}
+
+	u := undo.Stack{StepTimeout: d.cleanupTimeout}
+	defer func() {
+		if rerr := u.Rollback(ctx); rerr != nil {
+			d.log.DebugContext(ctx, "rebuild rollback failed", "id", id, "err", rerr)
+		}
+	}()
+	prevRec := t.rec
+	wasRunning := t.cur == hypervisor.StateRunning
+
+	d.step(StepRebuildStop)
+	if wasRunning {
+		oldT := *t
+		u.Push(func(ctx context.Context) error {
+			// The old container runs again, through the one start path.
+			oldT.cur = hypervisor.StateShutdown
+			_, err := d.startInstance(ctx, &oldT, prevRec)
+			return err
+		})
+		if err := d.stopInstance(ctx, t, t.rec, stopRequest{}); err != nil {
+			return err
+		}
+	}
+
+	d.step(StepRebuildSetOld)
+	name, aside := d.containerName(id), d.containerName(id)+rebuildAsideSuffix
+	u.Push(func(ctx context.Context) error {
+		_, err := api.ContainerRename(ctx, t.cid, client.ContainerRenameOptions{NewName: name})
+		return classify(err, hypervisor.ErrNotFound)
+	})
+	if _, err := api.ContainerRename(ctx, t.cid, client.ContainerRenameOptions{NewName: aside}); err != nil {
+		return fmt.Errorf("set the old container aside: %w", classify(err, hypervisor.ErrNotFound))
+	}
+
+	d.step(StepCreate)
+	cs := newContainerSpec(spec, engineImage)
+	if cs.mounts, err = d.keptMounts(id); err != nil {
+		return err
+	}
+	cs.sysctls = d.netSysctls()
+	cid, err := d.createContainer(ctx, api, cs, &u)
+	if err != nil {
+		return err
+	}
+
+	nt := &target{id: id, api: api, cid: cid, cur: hypervisor.StateCreated, rec: t.rec}
+	want := t.rec
+	want.SoftDeleted = false
+	if _, err := d.startInstance(ctx, nt, want); err != nil {
+		return err
+	}
+	if !wasRunning {
+		// Left as it was: stopped, by the driver.
+		nt.cur = hypervisor.StateRunning
+		if err := d.stopInstance(ctx, nt, nt.rec, stopRequest{Kill: true}); err != nil {
+			return err
+		}
+	}
+	u.Release()
+
+	d.step(StepRebuildRemove)
+	d.intents.record(t.cid)
+	rctx, cancel := d.cleanupContext(ctx)
+	defer cancel()
+	if _, err := api.ContainerRemove(rctx, t.cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+		// The instance is rebuilt; the old container, under its other
+		// name, is invisible to the driver. Report it for the operator.
+		d.log.DebugContext(ctx, "remove the old container after a rebuild", "id", id, "container", t.cid, "err", err)
+	}
+	if d.opts.images != nil && old.EngineImage != old.Image && old.EngineImage != engineImage {
+		d.removeUntaggedImage(rctx, api, t.c.Image)
+	}
+	d.log.DebugContext(ctx, "rebuilt", "id", id, "image", imageRef, "container", cid)
+	return nil
+}
+
+// keptMounts returns the mounts of the files the instance keeps across a
+// rebuild: its config drive (as it is now, with the current metadata and
+// VIFs) and, with a VIF driver, its resolv.conf.
+func (d *Driver) keptMounts(id string) ([]mount.Mount, error) {
+	var ms []mount.Mount
+	if _, ok, err := d.state.boot.Load(id); err != nil {
+		return nil, err
+	} else if ok {
+		m, err := d.configDriveMount(id)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	if d.opts.vifs != nil {
+		ms = append(ms, d.resolvConfMount(id))
+	}
+	return ms, nil
+}

@@ -1,0 +1,507 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/engine"
+	"github.com/dockervisor/dockervisor/internal/undo"
+)
+
+// Properties the pipeline sets on every snapshot image, as Nova does for
+// Glance. A caller's property with one of these keys is refused.
+const (
+	// PropImageType is "snapshot" on every snapshot image.
+	PropImageType = "image_type"
+	// PropInstanceUUID holds the ID of the snapshotted instance; List and
+	// Delete find an instance's snapshots by it.
+	PropInstanceUUID = "instance_uuid"
+	// PropBaseImageRef holds the store image the instance was spawned from.
+	PropBaseImageRef = "base_image_ref"
+	// PropEngineImageID holds the engine's ID of the committed image
+	// ("sha256:...").
+	PropEngineImageID = "docker_image_id"
+)
+
+// ImageTypeSnapshot is the value of [PropImageType].
+const ImageTypeSnapshot = "snapshot"
+
+// CommitRepository is the engine repository of the images the pipeline
+// commits. Each commit gets a random tag, and the image is removed from the
+// engine once it is in the store (or the snapshot failed).
+const CommitRepository = "dockervisor/snapshot"
+
+// DefaultCleanupTimeout bounds the rollback of a failed snapshot: each
+// step, and the retries of the deletion of a half-written store image while
+// the store cannot be reached.
+const DefaultCleanupTimeout = 30 * time.Second
+
+// ErrInvalidRequest means the request was refused before anything was
+// done: no store, no container, a reserved property.
+var ErrInvalidRequest = fmt.Errorf("snapshot: %w", image.ErrInvalidArgument)
+
+// Engine is the part of the moby client the pipeline uses.
+type Engine interface {
+	ContainerPause(ctx context.Context, id string, opts client.ContainerPauseOptions) (client.ContainerPauseResult, error)
+	ContainerUnpause(ctx context.Context, id string, opts client.ContainerUnpauseOptions) (client.ContainerUnpauseResult, error)
+	ContainerCommit(ctx context.Context, id string, opts client.ContainerCommitOptions) (client.ContainerCommitResult, error)
+	ImageRemove(ctx context.Context, ref string, opts client.ImageRemoveOptions) (client.ImageRemoveResult, error)
+	engine.SaveAPI
+}
+
+var _ Engine = (*client.Client)(nil)
+
+// Phase is a step of the pipeline, as reported to a [Request]'s Progress.
+type Phase string
+
+// The phases, in the order they are reported. PhasePausing is reported
+// only for a running container.
+const (
+	PhasePausing    Phase = "pausing"
+	PhaseCommitting Phase = "committing"
+	PhaseUploading  Phase = "uploading"
+	PhaseDone       Phase = "done"
+)
+
+// Progress is one progress report: the phase, and while uploading (and
+// when done) the bytes written to the store so far.
+type Progress struct {
+	Phase Phase `json:"phase"`
+	Bytes int64 `json:"bytes"`
+}
+
+// progressEvery is how many uploaded bytes pass between two progress
+// reports of the uploading phase.
+const progressEvery = 1 << 20
+
+// Request is one snapshot to take.
+type Request struct {
+	// ContainerID is the engine container to snapshot. Required.
+	ContainerID string
+	// Running says the container's process runs: it is paused before the
+	// commit and unpaused after it. A paused or stopped container is
+	// committed as it is.
+	Running bool
+	// Name is the store image's display name; any string the store takes
+	// (it never reaches the engine). Empty means "snapshot of
+	// <InstanceID>".
+	Name string
+	// InstanceID is stored as [PropInstanceUUID]; BaseImageRef as
+	// [PropBaseImageRef] when not empty.
+	InstanceID   string
+	BaseImageRef string
+	// Properties are the caller's store properties, stored as they are.
+	Properties map[string]string
+	// Progress, when set, receives each phase and the upload's progress.
+	// It is called synchronously from the pipeline and must not block.
+	Progress func(Progress)
+	// CleanupTimeout bounds the rollback; zero means DefaultCleanupTimeout.
+	CleanupTimeout time.Duration
+	// Logger receives debug messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Error is the error of a failed snapshot: the phase that failed and its
+// cause, which it wraps. Cleanup is what went wrong while rolling back,
+// such as a store image that could not be deleted because the store stayed
+// unreachable; it is reported, not wrapped, so that the error keeps
+// exactly the class of its cause.
+type Error struct {
+	Phase   Phase
+	Err     error
+	Cleanup error
+}
+
+// Error describes the failed phase, the cause and any cleanup failure.
+func (e *Error) Error() string {
+	s := "snapshot: " + string(e.Phase) + ": " + e.Err.Error()
+	if e.Cleanup != nil {
+		s += " (rollback incomplete: " + e.Cleanup.Error() + ")"
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Take snapshots the container of req into w: pause it if it runs, commit
+// it under a private reference, unpause it (whatever the commit did), save
+// the committed image by that exact reference and stream the save into w,
+// then remove the committed image from the engine. It returns the stored
+// metadata.
+//
+// Nothing is buffered: the engine's save stream is the body of the store's
+// Create, so memory stays a copy buffer whatever the image size, and no
+// temporary file is written.
+//
+// The undo of each step is registered before the step runs. On failure
+// (ctx ended, the engine or the store failed, the store refused the name
+// or a property) the store image is deleted (retried until the cleanup
+// timeout while the store cannot be reached), the committed image is
+// removed and the container is unpaused, and the error is an *[Error]. The
+// pause and the commit are not abandoned half-way when ctx ends: the
+// engine would finish them anyway, so the pipeline waits for them and then
+// undoes them.
+func Take(ctx context.Context, eng Engine, w image.Writer, req Request) (image.Metadata, error) {
+	if eng == nil || w == nil {
+		return image.Metadata{}, &Error{Phase: PhasePausing, Err: fmt.Errorf("%w: nil engine or store", ErrInvalidRequest)}
+	}
+	meta, err := req.metadata()
+	if err != nil {
+		return image.Metadata{}, &Error{Phase: PhasePausing, Err: err}
+	}
+	p := &pipeline{eng: eng, w: w, req: req, log: req.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.u.StepTimeout = req.CleanupTimeout
+	if p.u.StepTimeout <= 0 {
+		p.u.StepTimeout = DefaultCleanupTimeout
+	}
+	out, err := p.run(ctx, meta)
+	if err != nil {
+		cerr := p.u.Rollback(ctx)
+		if cerr != nil {
+			p.log.DebugContext(ctx, "snapshot rollback incomplete", "container", req.ContainerID, "err", cerr)
+		}
+		return image.Metadata{}, &Error{Phase: p.phase, Err: err, Cleanup: cerr}
+	}
+	p.u.Release()
+	return out, nil
+}
+
+// metadata checks the request and returns the store metadata to create.
+func (r Request) metadata() (image.Metadata, error) {
+	if strings.TrimSpace(r.ContainerID) == "" {
+		return image.Metadata{}, fmt.Errorf("%w: empty container ID", ErrInvalidRequest)
+	}
+	props := make(map[string]string, len(r.Properties)+4)
+	for k, v := range r.Properties {
+		switch k {
+		case PropImageType, PropInstanceUUID, PropBaseImageRef, PropEngineImageID:
+			return image.Metadata{}, fmt.Errorf("%w: property %q is set by the snapshot", ErrInvalidRequest, k)
+		}
+		props[k] = v
+	}
+	props[PropImageType] = ImageTypeSnapshot
+	if r.InstanceID != "" {
+		props[PropInstanceUUID] = r.InstanceID
+	}
+	if r.BaseImageRef != "" {
+		props[PropBaseImageRef] = r.BaseImageRef
+	}
+	name := r.Name
+	if name == "" {
+		name = "snapshot of " + r.InstanceID
+		if r.InstanceID == "" {
+			name = "snapshot of " + r.ContainerID
+		}
+	}
+	return image.Metadata{
+		ID:              newUUID(),
+		Name:            name,
+		ContainerFormat: image.ContainerFormatDocker,
+		DiskFormat:      image.DiskFormatRaw,
+		Properties:      props,
+	}, nil
+}
+
+type pipeline struct {
+	eng   Engine
+	w     image.Writer
+	req   Request
+	log   *slog.Logger
+	u     undo.Stack
+	phase Phase
+}
+
+func (p *pipeline) report(ph Phase, n int64) {
+	p.phase = ph
+	if p.req.Progress != nil {
+		p.req.Progress(Progress{Phase: ph, Bytes: n})
+	}
+}
+
+func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata, error) {
+	cid := p.req.ContainerID
+	// The engine's own pause-on-commit is turned off: the pause is ours,
+	// explicit, so that its undo is registered and an agent's view stays
+	// right.
+	var unpause func(context.Context) error
+	if p.req.Running {
+		p.report(PhasePausing, 0)
+		var once sync.Once
+		var uerr error
+		unpause = func(ctx context.Context) error {
+			once.Do(func() {
+				_, err := p.eng.ContainerUnpause(ctx, cid, client.ContainerUnpauseOptions{})
+				if err != nil && !cerrdefs.IsConflict(err) && !cerrdefs.IsNotFound(err) {
+					uerr = fmt.Errorf("unpause %s: %w", cid, err)
+				}
+			})
+			return uerr
+		}
+		p.u.Push(unpause)
+		// Not abandoned when ctx ends (see Take): a pause sent and then
+		// given up on could freeze the container after the rollback.
+		if err := p.whole(ctx, func(ctx context.Context) error {
+			_, err := p.eng.ContainerPause(ctx, cid, client.ContainerPauseOptions{})
+			return err
+		}); err != nil {
+			return image.Metadata{}, fmt.Errorf("pause %s: %w", cid, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return image.Metadata{}, err
+		}
+	}
+
+	p.report(PhaseCommitting, 0)
+	ref := CommitRepository + ":" + commitTag()
+	p.u.Push(func(ctx context.Context) error { return p.removeImage(ctx, ref) })
+	var engineID string
+	cerr := p.whole(ctx, func(ctx context.Context) error {
+		res, err := p.eng.ContainerCommit(ctx, cid, client.ContainerCommitOptions{Reference: ref, NoPause: true})
+		engineID = res.ID
+		return err
+	})
+	if unpause != nil {
+		// After the commit, whatever it did.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.u.StepTimeout)
+		uerr := unpause(uctx)
+		cancel()
+		if cerr == nil && uerr != nil {
+			return image.Metadata{}, uerr
+		}
+	}
+	if cerr != nil {
+		return image.Metadata{}, fmt.Errorf("commit %s: %w", cid, cerr)
+	}
+	if err := ctx.Err(); err != nil {
+		return image.Metadata{}, err
+	}
+	meta.Properties[PropEngineImageID] = engineID
+
+	p.report(PhaseUploading, 0)
+	rc, err := engine.Save(ctx, p.eng, ref)
+	if err != nil {
+		return image.Metadata{}, err
+	}
+	defer rc.Close()
+	id := meta.ID
+	p.u.Push(func(ctx context.Context) error { return p.deleteStoreImage(ctx, id) })
+	ra := newReadAhead(rc, readAheadChunk, readAheadChunks)
+	defer ra.Close()
+	cr := &countingReader{r: ra, report: func(n int64) { p.report(PhaseUploading, n) }}
+	stored, err := p.w.Create(ctx, meta, cr)
+	if err != nil {
+		return image.Metadata{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return image.Metadata{}, err
+	}
+	if err := p.removeImage(ctx, ref); err != nil {
+		return image.Metadata{}, err
+	}
+	p.report(PhaseDone, cr.n)
+	return stored, nil
+}
+
+// whole runs fn to its end even when ctx ends first, bounded by the
+// cleanup timeout, and returns fn's error.
+func (p *pipeline) whole(ctx context.Context, fn func(ctx context.Context) error) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(p.u.StepTimeout, 10*time.Minute))
+	defer cancel()
+	return fn(wctx)
+}
+
+// removeImage removes the committed image ref. A missing one is removed.
+func (p *pipeline) removeImage(ctx context.Context, ref string) error {
+	_, err := p.eng.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove committed image %s: %w", ref, err)
+	}
+	return nil
+}
+
+// deleteStoreImage deletes the store image id, retrying while the store is
+// unavailable (it may come back within the cleanup timeout, as a restarted
+// Glance does) until ctx ends.
+func (p *pipeline) deleteStoreImage(ctx context.Context, id string) error {
+	delay := 200 * time.Millisecond
+	for {
+		err := p.w.Delete(ctx, id)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, image.ErrUnavailable) {
+			return fmt.Errorf("delete store image %s: %w", id, err)
+		}
+		p.log.DebugContext(ctx, "store unavailable, retrying delete", "id", id, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("delete store image %s: store unavailable until the cleanup timeout: %w", id, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// Read-ahead between the engine's save stream and the store: a bounded
+// number of fixed chunks, so memory stays the same whatever the size.
+const (
+	readAheadChunk  = 1 << 20
+	readAheadChunks = 4
+)
+
+// readAhead reads its source in a goroutine into at most n chunks of size
+// bytes, so that the engine's save and the store's upload (and its
+// hashing) overlap instead of taking turns.
+type readAhead struct {
+	ch    chan []byte
+	free  chan []byte
+	errc  chan error
+	cur   []byte // the unread part of chunk
+	chunk []byte
+	err   error
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newReadAhead(r io.Reader, size, n int) *readAhead {
+	ra := &readAhead{ch: make(chan []byte, n), free: make(chan []byte, n), errc: make(chan error, 1), done: make(chan struct{})}
+	for range n {
+		ra.free <- make([]byte, size)
+	}
+	go func() {
+		defer close(ra.ch)
+		for {
+			var buf []byte
+			select {
+			case buf = <-ra.free:
+			case <-ra.done:
+				return
+			}
+			k, err := io.ReadFull(r, buf[:cap(buf)])
+			if k > 0 {
+				select {
+				case ra.ch <- buf[:k]:
+				case <-ra.done:
+					return
+				}
+			}
+			if err != nil {
+				if err == io.ErrUnexpectedEOF {
+					err = io.EOF
+				}
+				ra.errc <- err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.err != nil {
+			return 0, ra.err
+		}
+		buf, ok := <-ra.ch
+		if !ok {
+			ra.err = <-ra.errc
+			continue
+		}
+		ra.cur, ra.chunk = buf, buf
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	if len(ra.cur) == 0 {
+		// The chunk is consumed: give it back (its full capacity).
+		select {
+		case ra.free <- ra.chunk[:cap(ra.chunk)]:
+		default:
+		}
+	}
+	return n, nil
+}
+
+// Close stops the read-ahead goroutine (the caller closes the source,
+// which ends a read in progress).
+func (ra *readAhead) Close() error {
+	ra.once.Do(func() { close(ra.done) })
+	return nil
+}
+
+// countingReader counts the bytes read and reports them every
+// progressEvery bytes.
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	last   int64
+	report func(int64)
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if c.n-c.last >= progressEvery || (err == io.EOF && c.n != c.last) {
+		c.last = c.n
+		c.report(c.n)
+	}
+	return n, err
+}
+
+func commitTag() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// List returns the snapshots of instance id in r (the images whose
+// [PropInstanceUUID] is id and [PropImageType] is "snapshot").
+func List(ctx context.Context, r image.Reader, instanceID string) ([]image.Metadata, error) {
+	if instanceID == "" {
+		return nil, fmt.Errorf("%w: empty instance ID", ErrInvalidRequest)
+	}
+	return r.List(ctx, image.ListOptions{Properties: map[string]string{PropInstanceUUID: instanceID, PropImageType: ImageTypeSnapshot}})
+}
+
+// DeleteAll deletes every snapshot of instance id from s and returns how
+// many it deleted. It goes on after a failed deletion and joins the errors.
+func DeleteAll(ctx context.Context, s image.Store, instanceID string) (int, error) {
+	ms, err := List(ctx, s, instanceID)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	n := 0
+	for _, m := range ms {
+		if err := s.Delete(ctx, m.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}

@@ -1,0 +1,101 @@
+package snapshot_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/imagetest"
+	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/snapshot"
+)
+
+// failingStore refuses every Create after reading some of the data.
+type failingStore struct{ *imagetest.MemStore }
+
+func (s failingStore) Create(ctx context.Context, m image.Metadata, r io.Reader) (image.Metadata, error) {
+	_, _ = io.CopyN(io.Discard, r, 1<<10)
+	return image.Metadata{}, errors.Join(image.ErrUnavailable, errors.New("store went away"))
+}
+
+// TestTake snapshots a running busybox container on the real engine into
+// a memory store, then fails a second snapshot in the store: the first
+// stores the image with its properties and removes the committed image,
+// the second leaves nothing and the container running.
+func TestTake(t *testing.T) {
+	cli := testenv.MustHaveDocker(t)
+	img := testenv.BusyboxImage(t)
+	ctx := t.Context()
+	name := testenv.UniqueName("snaptest-")
+	c, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
+		Config:     &container.Config{Image: img, Cmd: []string{"sh", "-c", "echo hi > /f; sleep 3600"}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = cli.ContainerRemove(context.WithoutCancel(ctx), c.ID, client.ContainerRemoveOptions{Force: true})
+	})
+	_, err = cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
+	require.NoError(t, err)
+
+	store := imagetest.NewMemStore()
+	var phases []snapshot.Phase
+	m, err := snapshot.Take(ctx, cli, store, snapshot.Request{
+		ContainerID: c.ID, Running: true, Name: "Any Name ✓", InstanceID: "i-1", BaseImageRef: "base",
+		Properties: map[string]string{"k": "v"},
+		Progress: func(p snapshot.Progress) {
+			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+				phases = append(phases, p.Phase)
+			}
+		},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []snapshot.Phase{snapshot.PhasePausing, snapshot.PhaseCommitting, snapshot.PhaseUploading, snapshot.PhaseDone}, phases)
+	assert.Equal(t, "Any Name ✓", m.Name)
+	assert.Equal(t, "snapshot", m.Properties[snapshot.PropImageType])
+	assert.Equal(t, "i-1", m.Properties[snapshot.PropInstanceUUID])
+	assert.Equal(t, "base", m.Properties[snapshot.PropBaseImageRef])
+	assert.Equal(t, "v", m.Properties["k"])
+	_, err = cli.ImageInspect(ctx, m.Properties[snapshot.PropEngineImageID])
+	assert.Error(t, err, "the committed image is removed")
+	list, err := snapshot.List(ctx, store, "i-1")
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+
+	_, err = snapshot.Take(ctx, cli, failingStore{store}, snapshot.Request{ContainerID: c.ID, Running: true, InstanceID: "i-1"})
+	var se *snapshot.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, snapshot.PhaseUploading, se.Phase)
+	assert.ErrorIs(t, err, image.ErrUnavailable)
+	res, err := cli.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, container.StateRunning, res.Container.State.Status, "unpaused after the failure")
+	imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", snapshot.CommitRepository)})
+	require.NoError(t, err)
+	assert.Empty(t, imgs.Items, "no committed image left")
+
+	_, err = snapshot.Take(ctx, cli, store, snapshot.Request{ContainerID: c.ID, Properties: map[string]string{snapshot.PropInstanceUUID: "x"}})
+	assert.ErrorIs(t, err, snapshot.ErrInvalidRequest)
+	assert.ErrorIs(t, err, image.ErrInvalidArgument)
+
+	n, err := snapshot.DeleteAll(ctx, store, "i-1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+}
+
+// TestReadAheadStream checks the read-ahead through a store: the data
+// arrives whole, in order, through one-byte and half reads.
+func TestReadAheadStream(t *testing.T) {
+	data := make([]byte, 5<<20+123)
+	_, _ = rand.Read(data)
+	require.NoError(t, iotest.TestReader(snapshot.NewReadAheadForTest(bytes.NewReader(data)), data))
+}
