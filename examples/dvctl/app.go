@@ -47,15 +47,17 @@ type globals struct {
 // app holds what the commands of one run share: the streams, the flags,
 // and the driver and store, made on first use and closed at the end.
 type app struct {
-	ctx     context.Context
-	in      io.Reader
-	out     io.Writer
-	errOut  io.Writer
-	g       globals
-	drv     *docker.Driver
-	router  *lab.VIFRouter
-	st      image.Store
-	closers []func() error
+	ctx    context.Context
+	in     io.Reader
+	out    io.Writer
+	errOut io.Writer
+	g      globals
+	drv    *docker.Driver
+	router *lab.VIFRouter
+	// snapProgress draws snapshot uploads.
+	snapProgress snapshotProgress
+	st           image.Store
+	closers      []func() error
 }
 
 // Run runs the command line args and returns the exit code.
@@ -173,7 +175,7 @@ reference the engine has.`,
 		&cobra.Group{ID: "observe", Title: "Observing:"},
 		&cobra.Group{ID: "guest", Title: "Guest access:"},
 		&cobra.Group{ID: "more", Title: "Images, labs and networking:"})
-	for _, c := range a.instanceCommands() {
+	for _, c := range append(a.instanceCommands(), a.snapshotCommands()...) {
 		c.GroupID = "instance"
 		root.AddCommand(c)
 	}
@@ -259,8 +261,12 @@ func (a *app) driver() (*docker.Driver, error) {
 		return nil, err
 	}
 	if st != nil {
-		opts = append(opts, docker.WithImageStore(progressReader{Reader: st, a: a}))
+		// Snapshots go to the same store, so spawn and rebuild take
+		// their IDs.
+		opts = append(opts, docker.WithImageStore(progressReader{Reader: st, a: a}), docker.WithSnapshotStore(st))
 	}
+	a.snapProgress.a = a
+	opts = append(opts, docker.WithSnapshotProgress(a.snapProgress.report))
 	// VIFs of lab instances are plugged in their lab's namespace, others
 	// by a Linux bridge driver in --host-netns.
 	var lbOpts []linuxbridge.Option

@@ -20,7 +20,9 @@ import (
 	"github.com/dockervisor/dockervisor/examples/dvctl/lab"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
+	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
+	"github.com/dockervisor/dockervisor/image/localdir"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 
@@ -108,6 +110,15 @@ func cleanupDriver(t testing.TB, state, labelPrefix, namePrefix, imageDir string
 		for _, tag := range im.RepoTags {
 			if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{Force: true}); err != nil {
 				t.Errorf("cleanup: %v", err)
+			}
+		}
+	}
+	// Images the store named (snapshots get IDs of the store's choosing)
+	// were cached on the engine under their tags too.
+	if st, err := localdir.New(imageDir); err == nil {
+		if list, err := st.List(ctx, image.ListOptions{}); err == nil {
+			for _, m := range list {
+				_, _ = cli.ImageRemove(ctx, engine.TagFor(m.ID), client.ImageRemoveOptions{Force: true})
 			}
 		}
 	}
