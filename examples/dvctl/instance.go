@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
+	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
@@ -39,6 +41,8 @@ func (a *app) spawnCommand() *cobra.Command {
 		spec              hypervisor.InstanceSpec
 		memory            string
 		env, labels, meta []string
+		userData          string
+		sshKeys           []string
 	)
 	c := &cobra.Command{
 		Use:   "spawn ID --image IMAGE [flags] [-- COMMAND [ARG...]]",
@@ -75,6 +79,21 @@ rolls back everything it did.`,
 			if spec.Metadata, err = parseKV("meta", meta); err != nil {
 				return err
 			}
+			if userData != "" {
+				if spec.UserData, err = os.ReadFile(userData); err != nil {
+					return usageError{fmt.Errorf("--user-data: %w", err)}
+				}
+			}
+			for i, k := range sshKeys {
+				if rest, ok := strings.CutPrefix(k, "@"); ok {
+					b, err := os.ReadFile(rest)
+					if err != nil {
+						return usageError{fmt.Errorf("--ssh-key: %w", err)}
+					}
+					k = strings.TrimSpace(string(b))
+				}
+				spec.SSHKeys = append(spec.SSHKeys, configdrive.Key{Name: fmt.Sprintf("key-%d", i), Data: k})
+			}
 			drv, err := a.driver()
 			if err != nil {
 				return err
@@ -95,6 +114,8 @@ rolls back everything it did.`,
 	f.StringArrayVarP(&env, "env", "e", nil, "environment KEY=VALUE (repeatable)")
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.StringArrayVar(&meta, "meta", nil, "instance metadata KEY=VALUE (repeatable)")
+	f.StringVar(&userData, "user-data", "", "file with the user-data for the config drive (cloud-init)")
+	f.StringArrayVar(&sshKeys, "ssh-key", nil, "SSH public key for the config drive, or @FILE (repeatable)")
 	_ = c.RegisterFlagCompletionFunc("image", a.completeImages)
 	return c
 }

@@ -123,6 +123,22 @@ func cleanupDriver(t testing.TB, state, labelPrefix, namePrefix, imageDir string
 		}
 	}
 	_ = os.RemoveAll(imageDir)
+	// A failed lab script may leave its lab's private Open vSwitch.
+	states, _ := filepath.Glob(filepath.Join(state, "labs", "*.json"))
+	for _, p := range states {
+		var st struct {
+			OVSDir string `json:"ovs_dir"`
+		}
+		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &st) == nil && st.OVSDir != "" {
+			if _, err := os.Stat(st.OVSDir); err == nil {
+				t.Errorf("cleanup: Open vSwitch of lab %s left behind in %s", p, st.OVSDir)
+				for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
+					_ = exec.Command("ovs-appctl", "--timeout=5", "-t", filepath.Join(st.OVSDir, d+".ctl"), "exit").Run()
+				}
+				_ = os.RemoveAll(st.OVSDir)
+			}
+		}
+	}
 	// A failed lab script may leave its lab's namespace.
 	nss, _ := filepath.Glob("/run/netns/" + lab.NetnsName(unique) + "*")
 	for _, ns := range nss {
