@@ -8,6 +8,8 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/floatingip"
+	"github.com/dockervisor/dockervisor/network/secgroup"
 )
 
 // Exit codes. Each error class of the SDK maps to one code, so scripts can
@@ -34,7 +36,8 @@ const exitCodeHelp = `Exit codes of dvctl:
     1    any other failure
     2    usage: unknown command or flag, wrong number of arguments
     3    not found: no such instance or image
-    4    already exists: the instance or image ID is taken
+    4    already exists: the instance or image ID is taken (or a floating
+         IP is bound elsewhere)
     5    invalid state: the operation is not valid in the instance's state
          (stop of a soft-deleted instance, say)
     6    invalid argument: the input was rejected before anything changed
@@ -71,7 +74,8 @@ func classify(err error) (int, string) {
 	case errors.Is(err, hypervisor.ErrNotFound), errors.Is(err, hypervisor.ErrImageNotFound),
 		errors.Is(err, image.ErrNotFound), errors.Is(err, lab.ErrNotFound):
 		return ExitNotFound, "not_found"
-	case errors.Is(err, hypervisor.ErrAlreadyExists), errors.Is(err, image.ErrAlreadyExists):
+	case errors.Is(err, hypervisor.ErrAlreadyExists), errors.Is(err, image.ErrAlreadyExists),
+		errors.Is(err, floatingip.ErrAlreadyBound):
 		return ExitAlreadyExists, "already_exists"
 	case errors.Is(err, hypervisor.ErrInvalidState):
 		return ExitInvalidState, "invalid_state"
@@ -79,7 +83,8 @@ func classify(err error) (int, string) {
 		return ExitCorrupt, "corrupt"
 	case errors.Is(err, hypervisor.ErrInvalidArgument), errors.Is(err, image.ErrInvalidArgument),
 		errors.Is(err, image.ErrUnsupportedFormat), errors.Is(err, network.ErrInvalidVIF),
-		errors.Is(err, lab.ErrInvalid):
+		errors.Is(err, lab.ErrInvalid), errors.Is(err, secgroup.ErrInvalidRule),
+		errors.Is(err, secgroup.ErrUnknownGroup), errors.Is(err, floatingip.ErrInvalidAddress):
 		return ExitInvalidArgument, "invalid_argument"
 	case errors.Is(err, hypervisor.ErrUnavailable), errors.Is(err, image.ErrUnavailable),
 		errors.Is(err, network.ErrUnavailable):

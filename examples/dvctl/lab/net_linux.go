@@ -191,3 +191,46 @@ func downNetwork(ctx context.Context, st *State, opts Options, record func(Actio
 	}
 	return errors.Join(errs...)
 }
+
+// NetworkStatus is the network side of a lab as NetStatus reports it, read
+// from the kernel and the lab's switch.
+type NetworkStatus struct {
+	Netns          string               `json:"netns,omitempty"`
+	NetnsExists    bool                 `json:"netns_exists"`
+	ExtNetns       string               `json:"ext_netns,omitempty"`
+	ExtNetnsExists bool                 `json:"ext_netns_exists,omitempty"`
+	OVSDir         string               `json:"ovs_dir,omitempty"`
+	OVSRunning     bool                 `json:"ovs_running,omitempty"`
+	SecurityGroups []string             `json:"security_groups,omitempty"`
+	FilteredPorts  int                  `json:"filtered_ports"`
+	FloatingIPs    []floatingip.Binding `json:"floating_ips"` // bound in the kernel
+}
+
+// NetStatus reports the network side of lab name from its state file and
+// the kernel.
+func NetStatus(ctx context.Context, stateDir, name string) (NetworkStatus, error) {
+	st, _, err := LoadState(stateDir, name)
+	if err != nil {
+		return NetworkStatus{}, err
+	}
+	ns := NetworkStatus{Netns: st.Netns, ExtNetns: st.ExtNetns, OVSDir: st.OVSDir, FilteredPorts: len(st.Ports), FloatingIPs: []floatingip.Binding{}}
+	for _, g := range st.Groups {
+		ns.SecurityGroups = append(ns.SecurityGroups, g.ID)
+	}
+	exists := func(n string) bool {
+		_, err := os.Stat("/run/netns/" + n)
+		return n != "" && err == nil
+	}
+	ns.NetnsExists, ns.ExtNetnsExists = exists(st.Netns), exists(st.ExtNetns)
+	if st.OVSDir != "" {
+		ns.OVSRunning = ovsRunning(ctx, st.OVSDir)
+	}
+	if ns.ExtNetnsExists {
+		b, err := listBindings(ctx, st.ExtNetns)
+		if err != nil {
+			return ns, err
+		}
+		ns.FloatingIPs = append(ns.FloatingIPs, b...)
+	}
+	return ns, nil
+}
