@@ -154,6 +154,9 @@ func (f *File) validateExternal() error {
 		}
 		return nil
 	}
+	if !f.HasNetworks() {
+		return fmt.Errorf("%w: an external network needs networks to route", ErrInvalid)
+	}
 	if _, _, err := f.external(); err != nil {
 		return err
 	}
