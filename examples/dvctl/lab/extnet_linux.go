@@ -73,6 +73,23 @@ func ensureRouter(f *File, labNS, extNS string) error {
 	if err := setAddrUp(hx, ExtInterface, netip.PrefixFrom(router, pfx.Bits())); err != nil {
 		return err
 	}
+	// Legs of networks the file no longer routes go (their peers with them).
+	want := map[string]bool{}
+	for _, n := range f.routedNetworks() {
+		r, _ := f.routerLegs(n)
+		want[r] = true
+	}
+	links, err := hx.LinkList()
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if name := l.Attrs().Name; strings.HasPrefix(name, "dvr") && !want[name] {
+			if err := hx.LinkDel(l); err != nil {
+				return fmt.Errorf("lab: remove router leg %s: %w", name, err)
+			}
+		}
+	}
 	for _, n := range f.routedNetworks() {
 		net := f.Networks[n]
 		sub, _ := f.subnet(n)
