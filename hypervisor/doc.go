@@ -83,6 +83,9 @@
 // command), [ErrUnavailable] (the engine cannot be reached, or is
 // too old) and [ErrNotSupported] (the backend, as configured, cannot do it;
 // it wraps [errors.ErrUnsupported], and [Driver.Capabilities] says so up
-// front). The backend's own error stays in the chain too. A failed Spawn,
+// front). OS instances (see [OSInspector]) add three: [ErrNoInit] (Spawn
+// of an image without an init), [ErrDegraded] (the OS booted with failed
+// units) and [ErrCloudInit] (cloud-init reported an error, such as failed
+// user-data). The backend's own error stays in the chain too. A failed Spawn,
 // VIF plug or Snapshot rolls back what it did before returning.
 package hypervisor

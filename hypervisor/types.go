@@ -37,8 +37,12 @@ type InstanceSpec struct {
 	// image ID, fetched into the engine when missing; otherwise it is an
 	// image reference already present on the engine.
 	Image string
-	// Command overrides the image's command when non-empty.
+	// Command overrides the image's command when non-empty. For an OS
+	// instance it names the init to boot (default /sbin/init).
 	Command []string
+	// Boot selects an application or an OS instance; the zero value lets
+	// the image decide (see [OSImageLabel]).
+	Boot BootMode
 	// Env is the process environment, added to the image's.
 	Env map[string]string
 	// VCPUs is the flavor's virtual CPU count, mapped to CPU shares (1024 a
@@ -145,6 +149,9 @@ func (s InstanceSpec) Validate() error {
 	if strings.TrimSpace(s.Image) == "" {
 		return fmt.Errorf("%w: empty image", ErrInvalidArgument)
 	}
+	if err := s.Boot.Validate(); err != nil {
+		return err
+	}
 	if s.VCPUs < 0 || s.VCPUs > MaxVCPUs {
 		return fmt.Errorf("%w: vCPUs %d out of range 0..%d", ErrInvalidArgument, s.VCPUs, MaxVCPUs)
 	}
@@ -207,6 +214,8 @@ type Instance struct {
 	// or AttachInterface), in the order of their guest devices: they are
 	// what every start of the instance attaches again.
 	VIFs []network.VIF `json:"vifs,omitempty"`
+	// Boot is BootOS for an OS instance and empty for an application.
+	Boot BootMode `json:"boot,omitempty"`
 }
 
 // InstanceInfo is an instance with its resource usage, as a compute agent
@@ -309,6 +318,9 @@ type Capabilities struct {
 	HostResources bool `json:"host_resources"`
 	InstanceStats bool `json:"instance_stats"`
 	Events        bool `json:"events"`
+	// OSInstances: instances can boot an OS (InstanceSpec.Boot, the
+	// OSImageLabel image label), and the Driver is an OSInspector.
+	OSInstances bool `json:"os_instances"`
 	// Exec: GuestAccess.Exec works.
 	Exec bool `json:"exec"`
 	// ConsoleAttach: GuestAccess.AttachConsole works.

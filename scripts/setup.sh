@@ -36,6 +36,8 @@ command -v openstack >/dev/null 2>&1 || need+=(python3-openstackclient)
 # Distro images that boot systemd, and cloud-init's own config-drive reader.
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
+# The SSH login test of OS instances logs in with the OpenSSH client.
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"

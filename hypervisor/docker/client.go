@@ -42,6 +42,7 @@ type APIClient interface {
 	ImageInspect(ctx context.Context, id string, options ...client.ImageInspectOption) (client.ImageInspectResult, error)
 	imageAPI
 	guestAPI
+	osAPI
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	Close() error
 }

@@ -118,6 +118,29 @@
 // are also written to that user's ~/.ssh/authorized_keys before the first
 // start, for images without cloud-init.
 //
+// # OS instances
+//
+// An instance whose spec says [hypervisor.BootOS], or whose image carries
+// the [hypervisor.OSImageLabel] label ("io.dockervisor.os=systemd", as
+// package osimage's images do), boots an operating system: the image's
+// /sbin/init (or the spec's command) runs as PID 1 with tmpfs on /run and
+// /run/lock, container=docker in its environment, SIGRTMIN+3 (systemd's
+// halt request) as the stop signal and the cgroup file system as systemd
+// expects it (a private cgroup namespace on a cgroup v2 host; on a v1 host
+// the name=systemd hierarchy, the controllers staying read-only). It gets
+// no privilege and no host namespace, and the same limits, hostname,
+// labels, VIFs and config drive as any instance: only create (osConfig)
+// and the stop record differ, in osinstance.go. Spawn checks the init
+// exists ([hypervisor.ErrNoInit]).
+//
+// PowerOff and a soft reboot are orderly OS shutdowns: the engine sends
+// the halt signal and kills after the timeout; [Driver.OSStatus] reports
+// how the last one went (orderly, or killed after the timeout).
+// [Driver.WaitBooted] waits for the end of the boot (and of cloud-init),
+// reporting a degraded system or a cloud-init error as typed errors. The
+// console (ConsoleOutput, AttachConsole) shows systemd's boot and shutdown
+// messages, as a VM's serial console does.
+//
 // # Host and instance statistics
 //
 // HostResources reads the host's /proc and the engine's data-root file

@@ -26,6 +26,7 @@ type Driver struct {
 	api    APIClient
 	conn   connState
 
+	os      cgroupCache // the engine host's cgroup version, for OS instances
 	intents stopIntents
 	marks   snapshotMarks
 	host    hostState
@@ -127,6 +128,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		ConfigDrive:    true,
 		MetadataUpdate: true,
 		AuthorizedKeys: true,
+		OSInstances:    true,
 	}
 }
 

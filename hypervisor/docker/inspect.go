@@ -95,6 +95,7 @@ func instanceFromSpec(s storedSpec) hypervisor.Instance {
 		MemoryMB: s.MemoryMB,
 		Labels:   s.Labels,
 		Metadata: s.Metadata,
+		Boot:     hypervisor.BootMode(s.Boot),
 	}
 }
 

@@ -35,6 +35,8 @@ type storedSpec struct {
 	// instance again (absent from containers made before they were kept).
 	Command []string          `json:"command,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
+	// Boot is "os" for an OS instance.
+	Boot string `json:"boot,omitempty"`
 }
 
 func (d *Driver) label(key string) string { return d.opts.labelPrefix + key }

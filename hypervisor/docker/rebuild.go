@@ -25,7 +25,8 @@ const (
 // image ID with an image store, such as a snapshot's; otherwise an engine
 // reference): the instance keeps its ID, name, limits, command,
 // environment, labels, metadata and its durable record (power intent,
-// VIFs), and gets a new container. Steps: validate, ensure-image, stop the
+// VIFs), and gets a new container. An OS instance stays one; an
+// application instance becomes one when the new image is an OS image. Steps: validate, ensure-image, stop the
 // old container if it runs, set it aside under another name, create the
 // new container (the create path of Spawn), start it through the one start
 // path (so every post-start step, such as attaching VIFs, runs), and
@@ -119,6 +120,9 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 
 	d.step(StepCreate)
 	cs := newContainerSpec(spec, engineImage)
+	if cs.os, err = d.rebuildBoot(ctx, api, old, spec, engineImage); err != nil {
+		return err
+	}
 	if cs.mounts, err = d.keptMounts(id); err != nil {
 		return err
 	}

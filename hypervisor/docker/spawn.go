@@ -64,8 +64,12 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 		return hypervisor.Instance{}, err
 	}
 
-	d.step(StepCreate)
 	cs := newContainerSpec(spec, engineImage)
+	if cs.os, err = d.resolveBoot(ctx, api, spec, engineImage); err != nil {
+		return hypervisor.Instance{}, err
+	}
+
+	d.step(StepCreate)
 	if cs.mounts, err = d.resolvConfMounts(spec.ID, spec.VIFs, &u); err != nil {
 		return hypervisor.Instance{}, err
 	}
@@ -106,6 +110,7 @@ type containerSpec struct {
 	engineImage string            // the engine's reference of the instance image
 	mounts      []mount.Mount     // the config drive; the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
+	os          bool              // an OS instance (see osinstance.go)
 }
 
 func newContainerSpec(spec hypervisor.InstanceSpec, engineImage string) containerSpec {
@@ -128,7 +133,16 @@ func (cs containerSpec) stored() storedSpec {
 		Metadata:     s.Metadata,
 		Command:      s.Command,
 		Env:          s.Env,
+		Boot:         cs.boot(),
 	}
+}
+
+// boot is the stored boot mode: "os" for an OS instance.
+func (cs containerSpec) boot() string {
+	if cs.os {
+		return string(hypervisor.BootOS)
+	}
+	return ""
 }
 
 // resources maps the flavor to the engine's limits: CPU shares per vCPU,
@@ -193,6 +207,13 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 		Sysctls:     cs.sysctls,
 	}
 	guestConfig(cfg)
+	if cs.os {
+		v, err := d.cgroupVersion(ctx, api)
+		if err != nil {
+			return "", err
+		}
+		cs.osConfig(cfg, hc, v)
+	}
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
 		Config:     cfg,
@@ -213,6 +234,11 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 		}
 		return err
 	})
+	if cs.os {
+		if err := checkInit(ctx, api, created.ID, cs.initCommand()[0]); err != nil {
+			return "", err
+		}
+	}
 	if err := d.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {
 		return "", err
 	}

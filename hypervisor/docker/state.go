@@ -31,6 +31,8 @@ type instanceRecord struct {
 	// PoweredOff records that the driver stopped the instance on purpose,
 	// so that its exit is a shutdown, not a crash.
 	PoweredOff bool `json:"powered_off,omitempty"`
+	// LastShutdown is how the last stop of an OS instance went.
+	LastShutdown *hypervisor.ShutdownReport `json:"last_shutdown,omitempty"`
 	// Metadata replaces the spawn-time metadata of the labels once
 	// MetadataSet (by UpdateMetadata).
 	Metadata    map[string]string `json:"metadata,omitempty"`

@@ -40,9 +40,10 @@ func (d *Driver) stopInstance(ctx context.Context, t *target, want instanceRecor
 	}
 	t.rec = want
 	d.intents.record(t.cid)
+	began := time.Now()
 	err := d.stopProcess(ctx, t.api, t.cid, t.cur == hypervisor.StatePaused, req)
 	if err == nil {
-		return nil
+		return d.noteShutdown(ctx, t, req, began)
 	}
 	return errors.Join(err, d.settleFailedStop(ctx, t, prev))
 }

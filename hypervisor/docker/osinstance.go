@@ -1,0 +1,446 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+)
+
+// OS instances are a small variation of the one spawn and stop path, not
+// a second backend: create gives the container what an init system needs
+// (osConfig), checks that the init exists (checkInit), and the stop path
+// records how the OS shut down (noteShutdown). Every transition, limit and
+// VIF rule holds for both kinds because both go through the same code.
+//
+// What systemd needs in an unprivileged container:
+//   - the init as PID 1 (the image's /sbin/init, or the spec's command);
+//   - tmpfs on /run and /run/lock;
+//   - the cgroup file system as systemd expects it. On a cgroup v2 host: a
+//     private cgroup namespace, where the engine mounts the container's
+//     own cgroup2 tree. On a cgroup v1 host: the engine's own read-only
+//     mounts of the container's cgroups for every controller, plus the
+//     host's name=systemd hierarchy (/sys/fs/cgroup/systemd, which has no
+//     controller and sets no limit) bound writable, where systemd creates
+//     its units' cgroups. The usual recipe, binding the host's whole
+//     /sys/fs/cgroup read-only, is not used: the engine (20.10) makes only
+//     the top of such a bind read-only, so the controller hierarchies
+//     under it stay writable and a process in the instance can move
+//     itself to the host's root memory cgroup and escape its limits.
+//     Here the controllers stay read-only (a test proves the escape
+//     fails). What the instance can do in the name=systemd hierarchy is
+//     create and remove cgroups there and move its own processes: no
+//     limit depends on it;
+//   - container=docker in its environment (systemd's virtualization
+//     detection), and SIGRTMIN+3, systemd's halt request, as the stop
+//     signal, so that the engine's stop is an orderly shutdown;
+//   - a terminal as its console (the guest-access console), where systemd
+//     prints its boot and shutdown messages as on a VM's serial console.
+//
+// No privilege and no host namespace is added.
+
+const (
+	// defaultInit is the init an OS instance boots when the spec has no
+	// command.
+	defaultInit = "/sbin/init"
+	// haltSignal is systemd's request for an orderly halt.
+	haltSignal = "SIGRTMIN+3"
+	// systemdHierarchy is where a cgroup v1 host mounts systemd's
+	// controller-less name=systemd hierarchy.
+	systemdHierarchy = "/sys/fs/cgroup/systemd"
+	// killedExitCode is the exit status of a process ended by SIGKILL.
+	killedExitCode = 128 + 9
+)
+
+// osAPI is what OS instances need of the engine beyond the rest.
+type osAPI interface {
+	ContainerStatPath(ctx context.Context, containerID string, options client.ContainerStatPathOptions) (client.ContainerStatPathResult, error)
+}
+
+var _ hypervisor.OSInspector = (*Driver)(nil)
+
+// resolveBoot decides whether a spawn makes an OS instance: the spec's
+// Boot, or with BootAuto the image's hypervisor.OSImageLabel.
+func (d *Driver) resolveBoot(ctx context.Context, api APIClient, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
+	switch spec.Boot {
+	case hypervisor.BootOS:
+		return true, nil
+	case hypervisor.BootApp:
+		return false, nil
+	}
+	img, err := api.ImageInspect(ctx, engineImage)
+	if err != nil {
+		return false, classify(err, hypervisor.ErrImageNotFound)
+	}
+	if img.Config == nil {
+		return false, nil
+	}
+	switch v := img.Config.Labels[hypervisor.OSImageLabel]; v {
+	case "":
+		return false, nil
+	case hypervisor.InitSystemd:
+		return true, nil
+	default:
+		return false, fmt.Errorf("%w: image %s: init system %q (label %s): only %q is supported",
+			hypervisor.ErrNotSupported, spec.Image, v, hypervisor.OSImageLabel, hypervisor.InitSystemd)
+	}
+}
+
+// rebuildBoot decides whether a rebuilt instance is an OS instance: an OS
+// instance stays one; an application instance becomes one when the new
+// image carries the OS label.
+func (d *Driver) rebuildBoot(ctx context.Context, api APIClient, old storedSpec, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
+	if old.Boot == string(hypervisor.BootOS) {
+		return true, nil
+	}
+	return d.resolveBoot(ctx, api, spec, engineImage)
+}
+
+// initCommand is the init an OS instance boots.
+func (cs containerSpec) initCommand() []string {
+	if len(cs.spec.Command) > 0 {
+		return cs.spec.Command
+	}
+	return []string{defaultInit}
+}
+
+// osConfig turns an instance's container configuration into an OS
+// instance's; see the comment at the top of this file. cgroupVersion is
+// the engine host's ("1" or "2").
+func (cs containerSpec) osConfig(cfg *container.Config, hc *container.HostConfig, cgroupVersion string) {
+	// The entrypoint replaces the image's entrypoint and command both.
+	cfg.Entrypoint = cs.initCommand()
+	cfg.Cmd = nil
+	if _, ok := cs.spec.Env["container"]; !ok {
+		cfg.Env = append(cfg.Env, "container=docker")
+	}
+	cfg.StopSignal = haltSignal
+	cfg.Tty = true
+	hc.Tmpfs = map[string]string{
+		"/run":      "rw,nosuid,nodev,mode=755",
+		"/run/lock": "rw,nosuid,nodev,noexec,mode=1777",
+	}
+	if cgroupVersion == "2" {
+		hc.CgroupnsMode = container.CgroupnsModePrivate
+	} else {
+		hc.Mounts = append(hc.Mounts, mount.Mount{
+			Type: mount.TypeBind, Source: systemdHierarchy, Target: systemdHierarchy,
+		})
+	}
+}
+
+// cgroupVersion returns the engine host's cgroup version, asked once per
+// Driver (an engine does not change it while it runs).
+func (d *Driver) cgroupVersion(ctx context.Context, api APIClient) (string, error) {
+	d.os.mu.Lock()
+	defer d.os.mu.Unlock()
+	if d.os.version != "" {
+		return d.os.version, nil
+	}
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return "", fmt.Errorf("engine info: %w", classify(err, hypervisor.ErrUnavailable))
+	}
+	v := info.Info.CgroupVersion
+	if v == "" {
+		v = "1" // engines before API 1.40 only ran on v1
+	}
+	d.os.version = v
+	return v, nil
+}
+
+// cgroupCache is the Driver's cached engine cgroup version.
+type cgroupCache struct {
+	mu      sync.Mutex
+	version string
+}
+
+// checkInit checks, in created container cid, that the init is an
+// executable file, following symbolic links. A relative init is looked up
+// in PATH by the engine and not checked here.
+func checkInit(ctx context.Context, api APIClient, cid, init string) error {
+	p := init
+	if !path.IsAbs(p) {
+		return nil
+	}
+	for range 16 {
+		res, err := api.ContainerStatPath(ctx, cid, client.ContainerStatPathOptions{Path: p})
+		if isNotFound(err) {
+			return fmt.Errorf("%w: %s does not exist in the image", hypervisor.ErrNoInit, init)
+		}
+		if err != nil {
+			return fmt.Errorf("check init %s: %w", init, classify(err, hypervisor.ErrNotFound))
+		}
+		st := res.Stat
+		switch {
+		case st.Mode&fs.ModeSymlink != 0:
+			if st.LinkTarget == "" || st.LinkTarget == p {
+				return fmt.Errorf("%w: %s is a dangling link", hypervisor.ErrNoInit, init)
+			}
+			t := st.LinkTarget
+			if !path.IsAbs(t) {
+				t = path.Join(path.Dir(p), t)
+			}
+			p = t
+		case !st.Mode.IsRegular():
+			return fmt.Errorf("%w: %s is not a file", hypervisor.ErrNoInit, init)
+		case st.Mode.Perm()&0o111 == 0:
+			return fmt.Errorf("%w: %s is not executable", hypervisor.ErrNoInit, init)
+		default:
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s: too many links", hypervisor.ErrNoInit, init)
+}
+
+// isOS reports whether the inspected container is an OS instance.
+func (d *Driver) isOS(c container.InspectResponse) bool {
+	if c.Config == nil {
+		return false
+	}
+	s, _ := d.specFromLabels(c.Config.Labels)
+	return s.Boot == string(hypervisor.BootOS)
+}
+
+// noteShutdown records how an OS instance's stop went, after the stop
+// path stopped its process: orderly, or killed (at once, or after the
+// timeout when the OS did not finish its shutdown in time). It is part of
+// the stop path; application instances have nothing to record.
+func (d *Driver) noteShutdown(ctx context.Context, t *target, req stopRequest, began time.Time) error {
+	if !d.isOS(t.c) {
+		return nil
+	}
+	res, err := t.api.ContainerInspect(ctx, t.cid, client.ContainerInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("inspect after stop: %w", classify(err, hypervisor.ErrNotFound))
+	}
+	r := hypervisor.ShutdownReport{At: time.Now(), Duration: time.Since(began)}
+	if st := res.Container.State; st != nil {
+		r.ExitCode = st.ExitCode
+		if at := parseTime(st.FinishedAt); !at.IsZero() {
+			r.At = at
+		}
+	}
+	killed := r.ExitCode == killedExitCode
+	r.Orderly = !killed && !req.Kill
+	r.TimedOut = killed && !req.Kill && req.Timeout >= 0
+	if r.TimedOut {
+		d.log.DebugContext(ctx, "OS shutdown timed out; killed", "id", t.id, "took", r.Duration)
+	}
+	rec := t.rec
+	rec.LastShutdown = &r
+	if err := d.state.save(t.id, rec); err != nil {
+		return err
+	}
+	t.rec = rec
+	return nil
+}
+
+// OSStatus reports what the OS in an OS instance says about itself: its
+// init's state and failed units and cloud-init's status, asked with one
+// command in the instance while it runs, and the driver's record of the
+// last shutdown. An application instance returns ErrNotSupported.
+func (d *Driver) OSStatus(ctx context.Context, id string) (hypervisor.OSStatus, error) {
+	st, _, err := d.osStatus(ctx, id)
+	return st, opErr("os-status", id, err)
+}
+
+// osStatusScript prints the init's state, the failed units and
+// cloud-init's own status files, separated by marker lines. It needs only
+// a POSIX shell and systemctl: cloud-init's status is read from the files
+// its stages write (what `cloud-init status` reads), without starting
+// Python on every poll.
+const osStatusScript = `systemctl is-system-running 2>/dev/null
+echo @@
+systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null
+echo @@
+if command -v cloud-init >/dev/null 2>&1; then
+if [ -e /run/cloud-init/disabled ]; then echo disabled; else echo installed; fi
+echo @@; cat /run/cloud-init/status.json 2>/dev/null
+echo @@; cat /run/cloud-init/result.json 2>/dev/null
+fi
+`
+
+// osStatus returns the status and the instance's state.
+func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, hypervisor.State, error) {
+	if err := hypervisor.ValidateID(id); err != nil {
+		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
+	}
+	api, unlock, err := d.lockInstance(ctx, id)
+	if err != nil {
+		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
+	}
+	t, err := d.current(ctx, api, id)
+	unlock()
+	if err != nil {
+		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
+	}
+	if !d.isOS(t.c) {
+		return hypervisor.OSStatus{}, t.cur, fmt.Errorf("%w: %s is not an OS instance", hypervisor.ErrNotSupported, id)
+	}
+	var st hypervisor.OSStatus
+	if t.rec.LastShutdown != nil {
+		st.LastShutdown = *t.rec.LastShutdown
+	}
+	if t.cur != hypervisor.StateRunning {
+		st.System = hypervisor.SystemOffline
+		return st, t.cur, nil
+	}
+	var out bytes.Buffer
+	if _, err := d.exec(ctx, id, hypervisor.ExecSpec{Args: []string{"/bin/sh", "-c", osStatusScript}, Stdout: &out}); err != nil {
+		return st, t.cur, err
+	}
+	parseOSStatus(out.String(), &st)
+	return st, t.cur, nil
+}
+
+// parseOSStatus reads osStatusScript's output into st. cloud-init's
+// status follows `cloud-init status`: done once result.json is written
+// (error if it lists errors), running while only status.json exists
+// (error if a stage reported one), "not run" before, "disabled" when its
+// generator disabled it.
+func parseOSStatus(out string, st *hypervisor.OSStatus) {
+	parts := strings.Split(out, "@@\n")
+	for len(parts) < 5 {
+		parts = append(parts, "")
+	}
+	st.System = strings.TrimSpace(parts[0])
+	for _, line := range strings.Split(parts[1], "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			st.FailedUnits = append(st.FailedUnits, f[0])
+		}
+	}
+	switch strings.TrimSpace(parts[2]) {
+	case "":
+		return // no cloud-init
+	case "disabled":
+		st.CloudInit.Status = "disabled"
+		return
+	}
+	var status struct {
+		V1 map[string]json.RawMessage `json:"v1"`
+	}
+	var result struct {
+		V1 struct {
+			Datasource string   `json:"datasource"`
+			Errors     []string `json:"errors"`
+		} `json:"v1"`
+	}
+	hasStatus := json.Unmarshal([]byte(parts[3]), &status) == nil && status.V1 != nil
+	hasResult := json.Unmarshal([]byte(parts[4]), &result) == nil && strings.TrimSpace(parts[4]) != ""
+	ci := hypervisor.CloudInitStatus{Status: "not run"}
+	if hasStatus {
+		ci.Status = "running"
+		var ds string
+		_ = json.Unmarshal(status.V1["datasource"], &ds)
+		ci.Datasource = datasourceName(ds)
+		for _, k := range slices.Sorted(maps.Keys(status.V1)) {
+			var stage struct {
+				Errors []string `json:"errors"`
+			}
+			if json.Unmarshal(status.V1[k], &stage) == nil {
+				ci.Errors = append(ci.Errors, stage.Errors...)
+			}
+		}
+	}
+	if hasResult {
+		ci.Status = "done"
+		if ds := datasourceName(result.V1.Datasource); ds != "" {
+			ci.Datasource = ds
+		}
+		ci.Errors = append(ci.Errors, result.V1.Errors...)
+	}
+	ci.Errors = slices.Compact(slices.Sorted(slices.Values(ci.Errors)))
+	if len(ci.Errors) > 0 {
+		ci.Status = "error"
+	}
+	st.CloudInit = ci
+}
+
+// datasourceName turns cloud-init's "DataSourceConfigDrive [net,ver=2]
+// [source=...]" into "configdrive", as `cloud-init status` does.
+func datasourceName(s string) string {
+	s, _, _ = strings.Cut(s, " ")
+	return strings.ToLower(strings.TrimPrefix(s, "DataSource"))
+}
+
+// bootPoll is how often WaitBooted asks the instance.
+const bootPoll = 50 * time.Millisecond
+
+// WaitBooted waits until the OS in a running OS instance has finished
+// booting: its init reports running (or degraded, which is an error
+// wrapping hypervisor.ErrDegraded) and, with opts.CloudInit, cloud-init has
+// finished (an error status wraps hypervisor.ErrCloudInit; an image
+// without cloud-init is ErrNotSupported). It asks the instance every
+// 50 ms, holding no lock in between; an instance that stops meanwhile
+// returns a *hypervisor.StateError.
+func (d *Driver) WaitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
+	st, err := d.waitBooted(ctx, id, opts)
+	return st, opErr("wait-booted", id, err)
+}
+
+func (d *Driver) waitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
+	tick := time.NewTicker(bootPoll)
+	defer tick.Stop()
+	for {
+		st, cur, err := d.osStatus(ctx, id)
+		switch {
+		case err != nil && !errors.Is(err, hypervisor.ErrCommandNotFound):
+			return st, err
+		case cur != hypervisor.StateRunning:
+			return st, &hypervisor.StateError{Op: "wait-booted", ID: id, Current: cur, Want: []hypervisor.State{hypervisor.StateRunning}}
+		}
+		if done, err := bootDone(st, opts); done {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("boot not finished (system %q, cloud-init %q): %w", st.System, st.CloudInit.Status, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// bootDone reports whether st is the end of a boot, and its error. With
+// opts.CloudInit a cloud-init error is reported before a degraded system,
+// which it usually causes (cloud-final.service fails with it).
+func bootDone(st hypervisor.OSStatus, opts hypervisor.WaitBootOptions) (bool, error) {
+	switch st.System {
+	case hypervisor.SystemRunning, hypervisor.SystemDegraded, hypervisor.SystemMaintenance:
+	default:
+		return false, nil // initializing, starting, or systemd not answering yet
+	}
+	if opts.CloudInit {
+		switch st.CloudInit.Status {
+		case "":
+			return true, fmt.Errorf("%w: the image has no cloud-init", hypervisor.ErrNotSupported)
+		case "error":
+			return true, fmt.Errorf("%w: %s", hypervisor.ErrCloudInit, strings.Join(st.CloudInit.Errors, "; "))
+		case "disabled":
+			return true, fmt.Errorf("%w: cloud-init is disabled in the instance", hypervisor.ErrCloudInit)
+		case "done":
+		default:
+			if st.System == hypervisor.SystemRunning {
+				return false, nil // not run yet, or running
+			}
+		}
+	}
+	if st.System != hypervisor.SystemRunning {
+		return true, fmt.Errorf("%w: system %s, failed units: %s", hypervisor.ErrDegraded, st.System, strings.Join(st.FailedUnits, ", "))
+	}
+	return true, nil
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package osimage
+
+import (
+	"context"
+	"fmt"
+
+	"errors"
+)
+
+// Build needs debootstrap and chroot, which only Linux has; elsewhere it
+// returns an error wrapping errors.ErrUnsupported.
+func Build(ctx context.Context, api Engine, opts Options) (Result, error) {
+	return Result{}, fmt.Errorf("osimage: build: %w", errors.ErrUnsupported)
+}

@@ -1,0 +1,206 @@
+package osimage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Defaults of [Options].
+const (
+	DefaultSuite      = "bookworm"
+	DefaultMirror     = "http://deb.debian.org/debian"
+	DefaultRepository = "dockervisor/debian-os"
+	DefaultCacheDir   = "/var/cache/dockervisor"
+)
+
+// Labels the builder puts on its images.
+const (
+	// LabelHash holds the hash of the build's inputs, which is also the
+	// image's tag.
+	LabelHash = "io.dockervisor.osimage.hash"
+	// LabelOS marks the image as one that boots an OS; its value names the
+	// init system. It is the Docker backend's OS image label.
+	LabelOS = "io.dockervisor.os"
+)
+
+// builderVersion is part of every input hash: a change to what the builder
+// puts into an image bumps it, so no stale cached image is reused.
+const builderVersion = "1"
+
+// basePackages go into debootstrap's --include; extraPackages are
+// installed afterwards in the chroot (cloud-init fails to configure when
+// debootstrap installs it).
+var (
+	basePackages  = []string{"systemd", "systemd-sysv", "iproute2", "iputils-ping"}
+	extraPackages = []string{"cloud-init", "openssh-server"}
+)
+
+// ErrInvalidOptions is wrapped by Build's errors about its options.
+var ErrInvalidOptions = errors.New("osimage: invalid options")
+
+// ErrBuild is wrapped by the errors of a failed build step (debootstrap,
+// the package installation, the import); the message ends with the tail
+// of the step's output.
+var ErrBuild = errors.New("osimage: build failed")
+
+// Engine is what Build needs of a Docker engine: the moby client's image
+// calls.
+type Engine interface {
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	ImageImport(ctx context.Context, source client.ImageImportSource, ref string, options client.ImageImportOptions) (client.ImageImportResult, error)
+}
+
+// Options shape an image. The zero value builds the default image:
+// Debian bookworm from Debian's mirror with systemd, cloud-init and
+// openssh-server, as DefaultRepository:<hash>.
+type Options struct {
+	// Suite is the Debian release; empty means DefaultSuite.
+	Suite string
+	// Mirror is the Debian mirror; empty means DefaultMirror.
+	Mirror string
+	// Packages are installed in addition to the builder's own (systemd,
+	// systemd-sysv, iproute2, iputils-ping, cloud-init, openssh-server).
+	Packages []string
+	// Repository is the image's repository; its tag is the input hash.
+	// Empty means DefaultRepository.
+	Repository string
+	// CacheDir holds debootstrap's package cache and the build lock;
+	// empty means DefaultCacheDir. It is not part of the hash.
+	CacheDir string
+	// WorkDir is where the root file system is assembled (and removed
+	// afterwards); empty means the system's temporary directory. It is
+	// not part of the hash.
+	WorkDir string
+	// Log, if not nil, receives the output of debootstrap and apt-get.
+	Log io.Writer
+}
+
+// Result describes a built (or found) image.
+type Result struct {
+	// Ref is the image's reference, Repository:Hash.
+	Ref string
+	// ImageID is the engine's image ID.
+	ImageID string
+	// Hash is the hash of the build's inputs.
+	Hash string
+	// Cached reports that the image was on the engine already.
+	Cached bool
+	// Duration is how long Build took.
+	Duration time.Duration
+}
+
+var (
+	packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	suiteName   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	repoName    = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+)
+
+// normalized fills the defaults and checks the options.
+func (o Options) normalized() (Options, error) {
+	if o.Suite == "" {
+		o.Suite = DefaultSuite
+	}
+	if o.Mirror == "" {
+		o.Mirror = DefaultMirror
+	}
+	if o.Repository == "" {
+		o.Repository = DefaultRepository
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir
+	}
+	if !suiteName.MatchString(o.Suite) {
+		return o, fmt.Errorf("%w: suite %q", ErrInvalidOptions, o.Suite)
+	}
+	if !strings.HasPrefix(o.Mirror, "http://") && !strings.HasPrefix(o.Mirror, "https://") && !strings.HasPrefix(o.Mirror, "file:///") {
+		return o, fmt.Errorf("%w: mirror %q is not an http(s) or file URL", ErrInvalidOptions, o.Mirror)
+	}
+	if !repoName.MatchString(o.Repository) {
+		return o, fmt.Errorf("%w: repository %q", ErrInvalidOptions, o.Repository)
+	}
+	for _, p := range o.Packages {
+		if !packageName.MatchString(p) {
+			return o, fmt.Errorf("%w: package name %q", ErrInvalidOptions, p)
+		}
+	}
+	o.Packages = slices.Sorted(slices.Values(o.Packages))
+	o.Packages = slices.Compact(o.Packages)
+	return o, nil
+}
+
+// Hash returns the hash of the inputs that shape the image: the tag Build
+// gives it. Options that Build rejects return an error wrapping
+// ErrInvalidOptions.
+func (o Options) Hash() (string, error) {
+	n, err := o.normalized()
+	if err != nil {
+		return "", err
+	}
+	return n.hash(), nil
+}
+
+func (o Options) hash() string {
+	in := struct {
+		Version  string   `json:"v"`
+		Suite    string   `json:"suite"`
+		Mirror   string   `json:"mirror"`
+		Base     []string `json:"base"`
+		Extra    []string `json:"extra"`
+		Packages []string `json:"packages"`
+		Files    []file   `json:"files"`
+	}{builderVersion, o.Suite, o.Mirror, basePackages, extraPackages, o.Packages, configFiles}
+	b, _ := json.Marshal(in)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:20]
+}
+
+// Ref returns the reference Build gives the image made from o.
+func (o Options) Ref() (string, error) {
+	n, err := o.normalized()
+	if err != nil {
+		return "", err
+	}
+	return n.Repository + ":" + n.hash(), nil
+}
+
+// file is one configuration file the builder writes into the image.
+type file struct {
+	Path string `json:"path"`
+	Data string `json:"data"`
+}
+
+// configFiles make the image fit a container; see the package doc.
+var configFiles = []file{
+	{"/etc/cloud/cloud.cfg.d/90_dockervisor.cfg", `# Written by dockervisor's image builder.
+# The Docker backend mounts the config drive at /var/lib/cloud/seed/config_drive.
+datasource_list: [ ConfigDrive, None ]
+# The engine sets the host name at create; a container cannot change it.
+preserve_hostname: true
+# A minbase system has no locales package.
+locale: C.UTF-8
+# Quick host keys on first boot.
+ssh_genkeytypes: [ ed25519, ecdsa ]
+# The driver configures the instance's interfaces (its VIFs) from outside.
+network:
+  config: disabled
+`},
+	{"/etc/systemd/journald.conf.d/90-dockervisor-console.conf", `# Written by dockervisor's image builder: the console shows the journal
+# (services' output, such as the user-data's, and their errors) next to
+# systemd's status lines, as a VM's serial console does.
+[Journal]
+ForwardToConsole=yes
+MaxLevelConsole=info
+TTYPath=/dev/console
+`},
+}
