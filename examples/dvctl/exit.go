@@ -41,7 +41,8 @@ const exitCodeHelp = `Exit codes of dvctl:
     5    invalid state: the operation is not valid in the instance's state
          (stop of a soft-deleted instance, say)
     6    invalid argument: the input was rejected before anything changed
-         (bad ID, bad flavor, an archive the engine cannot load, a bad lab file)
+         (bad ID, bad flavor, an archive the engine cannot load, a bad lab
+         file, an OS instance of an image without an init)
     7    unavailable: the Docker engine, the image store or Open vSwitch
          cannot be reached
     8    not supported: the backend, as configured, cannot do it
@@ -84,7 +85,8 @@ func classify(err error) (int, string) {
 	case errors.Is(err, hypervisor.ErrInvalidArgument), errors.Is(err, image.ErrInvalidArgument),
 		errors.Is(err, image.ErrUnsupportedFormat), errors.Is(err, network.ErrInvalidVIF),
 		errors.Is(err, lab.ErrInvalid), errors.Is(err, secgroup.ErrInvalidRule),
-		errors.Is(err, secgroup.ErrUnknownGroup), errors.Is(err, floatingip.ErrInvalidAddress):
+		errors.Is(err, secgroup.ErrUnknownGroup), errors.Is(err, floatingip.ErrInvalidAddress),
+		errors.Is(err, hypervisor.ErrNoInit):
 		return ExitInvalidArgument, "invalid_argument"
 	case errors.Is(err, hypervisor.ErrUnavailable), errors.Is(err, image.ErrUnavailable),
 		errors.Is(err, network.ErrUnavailable):

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,7 +31,7 @@ func (e exitStatus) Error() string { return fmt.Sprintf("command exited with sta
 const DetachKey = 0x1d
 
 func (a *app) guestCommands() []*cobra.Command {
-	return []*cobra.Command{a.execCommand(), a.metadataCommand()}
+	return []*cobra.Command{a.execCommand(), a.metadataCommand(), a.osStatusCommand()}
 }
 
 // terminal returns the file descriptor of in when it is a terminal.
@@ -338,5 +339,64 @@ func (a *app) metadataCommand() *cobra.Command {
 		},
 	}
 	c.AddCommand(set, unset, get)
+	return c
+}
+
+func (a *app) osStatusCommand() *cobra.Command {
+	var (
+		wait, cloudInit bool
+		timeout         time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "os-status ID",
+		Short: "Show what the OS of an OS instance says about itself (--wait: until booted)",
+		Long: `Show the init system's state, failed units, cloud-init's status and how the
+last shutdown went, of an OS instance (one booting its image's init as PID
+1). --wait waits until it has finished booting (with --cloud-init, until
+cloud-init has finished too); a degraded system or a failed cloud-init is an
+error. An application instance is exit code 8 (not supported).`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeInstances,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			drv, err := a.driver()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var st hypervisor.OSStatus
+			if wait {
+				if timeout > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, timeout)
+					defer cancel()
+				}
+				st, err = drv.WaitBooted(ctx, args[0], hypervisor.WaitBootOptions{CloudInit: cloudInit})
+			} else {
+				st, err = drv.OSStatus(ctx, args[0])
+			}
+			if err != nil {
+				return err
+			}
+			return a.emit(st, func(w io.Writer) {
+				row(w, "System", st.System)
+				if len(st.FailedUnits) > 0 {
+					row(w, "Failed units", strings.Join(st.FailedUnits, " "))
+				}
+				if ci := st.CloudInit; ci.Status != "" {
+					row(w, "Cloud-init", strings.TrimSpace(ci.Status+" "+ci.Datasource+" "+strings.Join(ci.Errors, "; ")))
+				}
+				if ls := st.LastShutdown; !ls.At.IsZero() {
+					how := "orderly"
+					if !ls.Orderly {
+						how = "killed"
+					}
+					row(w, "Last shutdown", fmt.Sprintf("%s, %s in %s, exit %d", ls.At.Format(time.RFC3339), how, dur(ls.Duration), ls.ExitCode))
+				}
+			})
+		},
+	}
+	c.Flags().BoolVar(&wait, "wait", false, "wait until the OS has finished booting")
+	c.Flags().BoolVar(&cloudInit, "cloud-init", false, "with --wait, wait for cloud-init too")
+	c.Flags().DurationVar(&timeout, "timeout", 0, "with --wait, give up after this long")
 	return c
 }

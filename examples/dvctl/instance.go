@@ -43,6 +43,7 @@ func (a *app) spawnCommand() *cobra.Command {
 		env, labels, meta []string
 		userData          string
 		sshKeys           []string
+		boot              string
 	)
 	c := &cobra.Command{
 		Use:   "spawn ID --image IMAGE [flags] [-- COMMAND [ARG...]]",
@@ -79,6 +80,7 @@ rolls back everything it did.`,
 			if spec.Metadata, err = parseKV("meta", meta); err != nil {
 				return err
 			}
+			spec.Boot = hypervisor.BootMode(boot)
 			if userData != "" {
 				if spec.UserData, err = os.ReadFile(userData); err != nil {
 					return usageError{fmt.Errorf("--user-data: %w", err)}
@@ -114,6 +116,8 @@ rolls back everything it did.`,
 	f.StringArrayVarP(&env, "env", "e", nil, "environment KEY=VALUE (repeatable)")
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.StringArrayVar(&meta, "meta", nil, "instance metadata KEY=VALUE (repeatable)")
+	f.StringVar(&boot, "boot", "", "app (the image's command) or os (its init as PID 1); default: the image's "+hypervisor.OSImageLabel+" label decides")
+	_ = c.RegisterFlagCompletionFunc("boot", cobra.FixedCompletions([]string{"app", "os"}, cobra.ShellCompDirectiveNoFileComp))
 	f.StringVar(&userData, "user-data", "", "file with the user-data for the config drive (cloud-init)")
 	f.StringArrayVar(&sshKeys, "ssh-key", nil, "SSH public key for the config drive, or @FILE (repeatable)")
 	_ = c.RegisterFlagCompletionFunc("image", a.completeImages)

@@ -135,6 +135,9 @@ type Instance struct {
 	// both on its config drive (configdrive.SeedDir in the instance).
 	UserData string   `yaml:"user_data" json:"user_data,omitempty"`
 	SSHKeys  []string `yaml:"ssh_keys" json:"ssh_keys,omitempty"`
+	// Boot is app or os (the image's init as PID 1); empty lets the
+	// image decide.
+	Boot string `yaml:"boot" json:"boot,omitempty"`
 }
 
 var (
@@ -319,6 +322,7 @@ func (f *File) spec(name string) (hypervisor.InstanceSpec, error) {
 		MemoryMB: in.Flavor.Memory,
 		Metadata: in.Metadata,
 		VIFs:     vifs,
+		Boot:     hypervisor.BootMode(in.Boot),
 	}
 	if in.UserData != "" {
 		spec.UserData = []byte(in.UserData)
