@@ -73,6 +73,21 @@
 // so a long command or an open console does not hold up the instance's
 // other operations.
 //
+// # Agent operations
+//
+// [AgentDriver] adds what a compute agent needs day to day, each a small
+// role interface: [Creator] (spawn with [SpawnOptions] CreateOnly leaves an
+// instance created, to be started by PowerOn once its ports are ready),
+// [Reconciler] (compare the backend with the caller's instances and
+// report, stop or remove unknown instances, half-finished spawns and
+// orphaned records; never touching an instance a call works on),
+// [Resumer] (start the instances intended to run after an engine or host
+// restart), [EventReplayer] (events with reasons, replay since a time, the
+// slow-consumer rule, ErrUnavailable when the backend goes away),
+// [Resizer] (live limits, persisted; *[LimitError] below current use),
+// [ImageCache] (prefetch and prune), [BulkStatsReader] and
+// [HostFactsReporter]. Resize is valid in [ResizeStates].
+//
 // # Errors
 //
 // Errors returned by a Driver are *[OpError] values naming the operation and

@@ -12,9 +12,9 @@ const (
 	// StateUnknown means the backend reported something this package does
 	// not understand.
 	StateUnknown State = iota
-	// StateCreated is an instance whose process was never started. Spawn
-	// starts what it creates, so this state is only seen while a spawn is in
-	// progress.
+	// StateCreated is an instance whose process was never started: one
+	// spawned with [SpawnOptions] CreateOnly, until PowerOn, or one whose
+	// spawn is in progress.
 	StateCreated
 	// StateRunning is an instance whose process runs.
 	StateRunning

@@ -298,6 +298,12 @@ type Event struct {
 	// a side effect, not the operation's own transition: CauseSnapshot
 	// for the pause and unpause of a snapshot. Empty otherwise.
 	Cause string `json:"cause,omitempty"`
+	// Reason says why it happened (empty where the backend cannot tell).
+	Reason EventReason `json:"reason,omitempty"`
+	// Operation names the driver operation behind a ReasonRequested event.
+	Operation string `json:"operation,omitempty"`
+	// Flavor is the new flavor of an EventResized event.
+	Flavor *Flavor `json:"flavor,omitempty"`
 }
 
 // CauseSnapshot is the Cause of the paused and unpaused events of the

@@ -148,6 +148,24 @@
 // driver's instances. InstanceStats reads the engine's one-shot statistics
 // and the interface counters inside the instance's network namespace.
 //
+// # Agent operations
+//
+// The Driver implements [hypervisor.AgentDriver]. Create-only spawns stop
+// after the create step, with the record's intent "created". Every record
+// carries the intended power state (running after a start, stopped after
+// a stop) and a spawn mark written before the container is created and
+// cleared when the spawn ends, so that [Driver.Reconcile] (one container
+// list, one read of the state directory, a try of each instance's lock)
+// can tell half-finished spawns and [Driver.Resume] can bring back what an
+// engine restart stopped. [Driver.Resize] uses the engine's update call
+// and records the new flavor. The event stream names the operation behind
+// each event from an in-memory log of the driver's operations, keeps the
+// driver's own events (resize, reboot, soft delete, restore) in a journal
+// in the state directory for replay, and bounds what it queues for a slow
+// consumer ([WithEventBuffer]). [Driver.AllInstanceStats] reads the
+// kernel's cgroup counters of a local engine's containers directly. The
+// node UUID of [Driver.HostFacts] is kept in <state dir>/node-uuid.
+//
 // # Connection
 //
 // [New] does not dial. The first call that needs the engine pings it with

@@ -29,7 +29,11 @@ type Driver struct {
 	os      cgroupCache // the engine host's cgroup version, for OS instances
 	intents stopIntents
 	marks   snapshotMarks
+	ops     opLog    // driver operations by container, for event reasons
+	ooms    oomMarks // the engine's OOM events, for event reasons
+	journal *journal // the driver's own events (resize, reboot…), for replay
 	host    hostState
+	bulk    bulkState          // cgroup locations for AllInstanceStats
 	fetches singleflight.Group // image fetches, by store image version
 
 	// postStart are the steps every start of an instance runs, in order,
@@ -51,7 +55,7 @@ type connState struct {
 	closed    bool
 }
 
-var _ hypervisor.Driver = (*Driver)(nil)
+var _ hypervisor.AgentDriver = (*Driver)(nil)
 
 // The steps of Spawn, in order. Each registers its undo before it runs, and
 // a failure undoes the steps done so far in reverse order. StepStart and
@@ -80,6 +84,7 @@ func New(opts ...Option) (*Driver, error) {
 		stateDir:    DefaultStateDir,
 		stopTimeout: DefaultStopTimeout,
 		logger:      slog.New(slog.DiscardHandler),
+		eventBuffer: DefaultEventBuffer,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -94,6 +99,9 @@ func New(opts ...Option) (*Driver, error) {
 		return nil, opErr("new", "", err)
 	}
 	d := &Driver{opts: o, log: o.logger, state: st, api: o.api, cleanupTimeout: defaultCleanupTimeout}
+	if d.journal, err = openJournal(st.scopeDir()); err != nil {
+		return nil, opErr("new", "", err)
+	}
 	d.postStart = []postStartStep{
 		{name: "record-start", run: d.recordStart},
 		{name: StepAttachVIFs, run: d.attachVIFs},

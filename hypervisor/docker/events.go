@@ -3,23 +3,76 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
-// Events streams lifecycle events of this driver's instances, built on the
-// engine's event stream, until ctx ends. Both channels are closed when the
-// stream ends; the error channel carries at most one error, and none when
-// ctx ended the stream. A process exit is EventStopped when the driver
-// stopped the instance or the status is 0, EventCrashed otherwise.
+// DefaultEventBuffer is how many events a stream queues for a consumer
+// that does not read before it ends the stream (see WithEventBuffer).
+const DefaultEventBuffer = 4096
+
+// driverEventHold is how long one of the driver's own events (reboot,
+// resize…) waits for the engine's events of the same moment, so that a
+// stream shows a soft delete after the stop it caused.
+const driverEventHold = 250 * time.Millisecond
+
+// errSlowConsumer ends the stream of a consumer that fell too far behind.
+var errSlowConsumer = errors.New("event consumer fell too far behind; resubscribe with since")
+
+// opEvents are the driver's own events of the transitions that have one.
+var opEvents = map[hypervisor.Operation]hypervisor.EventType{
+	hypervisor.OpRebootSoft: hypervisor.EventRebooted,
+	hypervisor.OpRebootHard: hypervisor.EventRebooted,
+	hypervisor.OpSoftDelete: hypervisor.EventSoftDeleted,
+	hypervisor.OpRestore:    hypervisor.EventRestored,
+}
+
+// Events streams lifecycle events of this driver's instances until ctx
+// ends: EventsSince without replay.
 func (d *Driver) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan error) {
-	out := make(chan hypervisor.Event, 64)
+	return d.EventsSince(ctx, hypervisor.EventOptions{})
+}
+
+// EventsSince streams lifecycle events of this driver's instances, built
+// on the engine's event stream and the driver's own events (soft delete,
+// restore, reboot, resize), until ctx ends. Both channels are closed when
+// the stream ends; the error channel carries at most one error, and none
+// when ctx ended the stream.
+//
+// Every event has a reason: an operation of this driver (named), the
+// guest's own exit (with its status), the OOM killer, the engine stopping
+// (see below), or something outside the driver acting through the
+// engine. A process exit is EventStopped when the driver stopped the
+// instance or the status is 0, EventCrashed otherwise.
+//
+// With opts.Since, the stream first replays, in time order, the events
+// since then that the engine's event window (in the engine's memory, lost
+// when it restarts) and the driver's journal (its last 1024 own events,
+// in the state directory) hold, then goes live. An instance whose
+// intended state was running and whose exit since then the engine's
+// window no longer holds was stopped by an engine restart: the replay
+// reports that exit with ReasonEngineStopped, at its time.
+//
+// When the engine connection drops (an engine restart, say), the stream
+// ends with an error of the hypervisor.ErrUnavailable class; resubscribe
+// with Since set to the last event's time.
+//
+// Slow consumers: the stream reads the engine promptly and queues events
+// for its consumer, up to the bound set with WithEventBuffer (default
+// DefaultEventBuffer). A consumer that lets more pile up gets the queued
+// events, then an ErrUnavailable error; no event is dropped silently.
+func (d *Driver) EventsSince(ctx context.Context, opts hypervisor.EventOptions) (<-chan hypervisor.Event, <-chan error) {
+	out := make(chan hypervisor.Event)
 	errc := make(chan error, 1)
 	api, err := d.engine(ctx)
 	if err != nil {
@@ -28,43 +81,177 @@ func (d *Driver) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan er
 		close(errc)
 		return out, errc
 	}
-	f := make(client.Filters).Add("type", string(events.ContainerEventType)).Add("label", d.label(labelInstanceID))
-	for _, a := range []events.Action{events.ActionStart, events.ActionDie, events.ActionPause, events.ActionUnPause, events.ActionDestroy} {
-		f.Add("event", string(a))
-	}
-	res := api.Events(ctx, client.EventsListOptions{Filters: f})
+	q := newEventQueue(d.opts.eventBuffer)
+	var histEnd time.Time
+	var histMu sync.Mutex
+	unsubscribe := d.journal.subscribe(func(ev hypervisor.Event) {
+		histMu.Lock()
+		end := histEnd
+		histMu.Unlock()
+		if end.IsZero() || ev.Time.After(end) {
+			q.pushDriver(ev)
+		}
+	})
+	sctx, cancel := context.WithCancel(ctx)
 	go func() {
-		defer close(out)
-		defer close(errc)
+		defer unsubscribe()
+		seen := map[string]bool{}
+		if !opts.Since.IsZero() {
+			histMu.Lock()
+			histEnd = time.Now()
+			histMu.Unlock()
+			replay, keys, err := d.replay(sctx, api, opts.Since, histEnd)
+			if err != nil {
+				q.end(err)
+				return
+			}
+			seen = keys
+			q.pushReplay(replay)
+		}
+		f := d.eventFilters()
+		lo := client.EventsListOptions{Filters: f}
+		if !histEnd.IsZero() {
+			lo.Since = engineTime(histEnd)
+		}
+		res := api.Events(sctx, lo)
 		for {
 			select {
-			case <-ctx.Done():
+			case <-sctx.Done():
 				return
 			case err := <-res.Err:
-				if ctx.Err() == nil && err != nil && !errors.Is(err, context.Canceled) {
-					if errors.Is(err, io.EOF) {
-						err = io.ErrUnexpectedEOF
-					}
-					errc <- opErr("events", "", classify(err, hypervisor.ErrNotFound))
+				if sctx.Err() == nil {
+					q.end(streamErr(err))
 				}
 				return
 			case m := <-res.Messages:
-				ev, ok := d.event(m)
-				if !ok {
+				if seen[eventKey(m)] {
 					continue
 				}
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					return
+				if ev, ok := d.event(m); ok {
+					q.pushEngine(ev)
 				}
 			}
+		}
+	}()
+	go func() {
+		defer cancel()
+		defer close(out)
+		defer close(errc)
+		if err := q.deliver(ctx, out); err != nil && ctx.Err() == nil {
+			errc <- opErr("events", "", err)
 		}
 	}()
 	return out, errc
 }
 
-// event maps an engine event to a lifecycle event.
+// streamErr classifies the end of the engine's event stream: a dropped
+// connection (EOF, reset) is ErrUnavailable.
+func streamErr(err error) error {
+	if err == nil {
+		err = errors.New("engine closed the event stream")
+	}
+	err = classify(err, hypervisor.ErrNotFound)
+	if !hasClass(err) {
+		err = fmt.Errorf("%w: engine event stream lost: %w", hypervisor.ErrUnavailable, err)
+	}
+	return err
+}
+
+func (d *Driver) eventFilters() client.Filters {
+	f := make(client.Filters).Add("type", string(events.ContainerEventType)).Add("label", d.label(labelInstanceID))
+	for _, a := range []events.Action{events.ActionStart, events.ActionDie, events.ActionPause, events.ActionUnPause, events.ActionDestroy, events.ActionOOM} {
+		f.Add("event", string(a))
+	}
+	return f
+}
+
+// engineTime formats t as the engine's since/until parameter.
+func engineTime(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}
+
+func eventKey(m events.Message) string {
+	return m.Actor.ID + "/" + string(m.Action) + "/" + strconv.FormatInt(m.TimeNano, 10)
+}
+
+// replay returns the events from since to until, in time order: the
+// engine's, the journal's and the exits the engine's window lost. keys
+// are the engine events it holds, so that the live stream skips them.
+func (d *Driver) replay(ctx context.Context, api APIClient, since, until time.Time) ([]hypervisor.Event, map[string]bool, error) {
+	res := api.Events(ctx, client.EventsListOptions{Filters: d.eventFilters(), Since: engineTime(since), Until: engineTime(until)})
+	keys := map[string]bool{}
+	died := map[string]bool{} // containers whose exit the window holds
+	var out []hypervisor.Event
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case err := <-res.Err:
+			if err != nil && !errors.Is(err, context.Canceled) && !isEOF(err) {
+				return nil, nil, streamErr(err)
+			}
+			done = true
+		case m := <-res.Messages:
+			keys[eventKey(m)] = true
+			if m.Action == events.ActionDie {
+				died[m.Actor.ID] = true
+			}
+			if ev, ok := d.event(m); ok {
+				out = append(out, ev)
+			}
+		}
+	}
+	out = append(out, d.journal.since(since, until)...)
+	lost, err := d.lostExits(ctx, api, since, until, died)
+	if err != nil {
+		return nil, nil, err
+	}
+	out = append(out, lost...)
+	slices.SortStableFunc(out, func(a, b hypervisor.Event) int { return a.Time.Compare(b.Time) })
+	return out, keys, nil
+}
+
+// lostExits returns the exits between since and until of instances
+// intended to run that the engine's window does not hold: the engine
+// stopped them.
+func (d *Driver) lostExits(ctx context.Context, api APIClient, since, until time.Time, died map[string]bool) ([]hypervisor.Event, error) {
+	list, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", d.label(labelInstanceID))})
+	if err != nil {
+		return nil, classify(err, hypervisor.ErrNotFound)
+	}
+	var out []hypervisor.Event
+	for _, c := range list.Items {
+		if died[c.ID] || (c.State != container.StateExited && c.State != container.StateDead && c.State != container.StateRunning) {
+			continue
+		}
+		spec, ok := d.specFromLabels(c.Labels)
+		if !ok || !slices.Contains(c.Names, "/"+d.containerName(spec.ID)) {
+			continue
+		}
+		rec, err := d.state.load(spec.ID)
+		if err != nil || !rec.intendedRunning() {
+			continue
+		}
+		ci, err := api.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+		if err != nil || ci.Container.State == nil {
+			continue
+		}
+		fin := parseTime(ci.Container.State.FinishedAt)
+		if fin.IsZero() || fin.Before(since) || !fin.Before(until) {
+			continue
+		}
+		ev := hypervisor.Event{Type: hypervisor.EventCrashed, ID: spec.ID, Time: fin, ExitCode: ci.Container.State.ExitCode, Reason: hypervisor.ReasonEngineStopped}
+		if ev.ExitCode == 0 {
+			ev.Type = hypervisor.EventStopped
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+// event maps an engine event to a lifecycle event, with its reason.
 func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 	id := m.Actor.Attributes[d.label(labelInstanceID)]
 	if id == "" || m.Actor.Attributes["name"] != d.containerName(id) {
@@ -74,7 +261,15 @@ func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 	if m.TimeNano == 0 {
 		ev.Time = time.Unix(m.Time, 0)
 	}
+	op, byDriver := d.ops.at(m.Actor.ID, ev.Time)
+	ev.Reason, ev.Operation = hypervisor.ReasonExternal, ""
+	if byDriver {
+		ev.Reason, ev.Operation = hypervisor.ReasonRequested, op
+	}
 	switch m.Action {
+	case events.ActionOOM:
+		d.ooms.mark(m.Actor.ID, ev.Time)
+		return hypervisor.Event{}, false
 	case events.ActionStart:
 		ev.Type = hypervisor.EventStarted
 	case events.ActionPause:
@@ -88,13 +283,183 @@ func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 	case events.ActionDie:
 		ev.ExitCode, _ = strconv.Atoi(m.Actor.Attributes["exitCode"])
 		ev.Type = hypervisor.EventCrashed
-		if ev.ExitCode == 0 || d.intended(m.Actor.ID, ev.Time) {
+		intended := d.intended(m.Actor.ID, ev.Time)
+		switch {
+		case byDriver || intended:
 			ev.Type = hypervisor.EventStopped
-		} else if rec, err := d.state.load(id); err == nil && rec.PoweredOff {
-			ev.Type = hypervisor.EventStopped
+			ev.Reason = hypervisor.ReasonRequested
+		case d.ooms.killed(m.Actor.ID, ev.Time):
+			ev.Reason = hypervisor.ReasonOOMKilled
+		default:
+			ev.Reason = hypervisor.ReasonExited
+			if ev.ExitCode == 0 {
+				ev.Type = hypervisor.EventStopped
+			} else if rec, err := d.state.load(id); err == nil && rec.PoweredOff {
+				ev.Type = hypervisor.EventStopped
+			}
 		}
 	default:
 		return hypervisor.Event{}, false
 	}
 	return ev, true
+}
+
+// oomMarks remembers the engine's OOM events, so that the exit that
+// follows one is reported as an OOM kill.
+type oomMarks struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (o *oomMarks) mark(cid string, t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.at == nil {
+		o.at = make(map[string]time.Time)
+	}
+	for k, v := range o.at {
+		if time.Since(v) > opLogKeep {
+			delete(o.at, k)
+		}
+	}
+	o.at[cid] = t
+}
+
+// killed reports whether an exit of cid at t follows an OOM event.
+func (o *oomMarks) killed(cid string, t time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	at, ok := o.at[cid]
+	return ok && !t.Before(at.Add(-opSkew)) && t.Sub(at) < 10*time.Second
+}
+
+// eventQueue is one stream's queue between the sources (the engine
+// stream, the journal) and the consumer, bounded by limit.
+type eventQueue struct {
+	mu     sync.Mutex
+	ready  []hypervisor.Event
+	held   []heldEvent // driver events waiting for the engine's
+	limit  int
+	endErr error
+	wake   chan struct{}
+}
+
+type heldEvent struct {
+	ev      hypervisor.Event
+	arrived time.Time
+}
+
+func newEventQueue(limit int) *eventQueue {
+	return &eventQueue{limit: limit, wake: make(chan struct{}, 1)}
+}
+
+func (q *eventQueue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add appends to ready; caller holds q.mu.
+func (q *eventQueue) add(ev hypervisor.Event) {
+	if q.endErr != nil {
+		return
+	}
+	if len(q.ready)+len(q.held) >= q.limit {
+		q.endErr = fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, errSlowConsumer)
+		return
+	}
+	q.ready = append(q.ready, ev)
+}
+
+// release moves held events up to t (all with a zero t) to ready; caller
+// holds q.mu.
+func (q *eventQueue) release(t time.Time, now time.Time) {
+	keep := q.held[:0]
+	for _, h := range q.held {
+		if t.IsZero() || !h.ev.Time.After(t) || now.Sub(h.arrived) >= driverEventHold {
+			q.ready = append(q.ready, h.ev)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	q.held = keep
+}
+
+func (q *eventQueue) pushEngine(ev hypervisor.Event) {
+	q.mu.Lock()
+	q.release(ev.Time, time.Now())
+	q.add(ev)
+	q.mu.Unlock()
+	q.poke()
+}
+
+func (q *eventQueue) pushDriver(ev hypervisor.Event) {
+	q.mu.Lock()
+	if q.endErr == nil {
+		if len(q.ready)+len(q.held) >= q.limit {
+			q.endErr = fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, errSlowConsumer)
+		} else {
+			q.held = append(q.held, heldEvent{ev: ev, arrived: time.Now()})
+		}
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+// pushReplay queues the replayed events; they do not count against the
+// bound.
+func (q *eventQueue) pushReplay(evs []hypervisor.Event) {
+	q.mu.Lock()
+	q.ready = append(q.ready, evs...)
+	q.limit += len(evs)
+	q.mu.Unlock()
+	q.poke()
+}
+
+func (q *eventQueue) end(err error) {
+	q.mu.Lock()
+	if q.endErr == nil {
+		q.endErr = err
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+// deliver sends queued events to out until ctx ends or the queue ends;
+// it returns the queue's error after the last queued event.
+func (q *eventQueue) deliver(ctx context.Context, out chan<- hypervisor.Event) error {
+	tick := time.NewTicker(driverEventHold / 4)
+	defer tick.Stop()
+	for {
+		q.mu.Lock()
+		q.release(time.Unix(0, 1), time.Now()) // only the held ones whose time is up
+		batch := q.ready
+		q.ready = nil
+		endErr := q.endErr
+		if endErr != nil && len(batch) == 0 {
+			q.release(time.Time{}, time.Now())
+			batch, q.ready = q.ready, nil
+		}
+		q.mu.Unlock()
+		for _, ev := range batch {
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if endErr != nil && len(batch) == 0 {
+			return endErr
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-q.wake:
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }

@@ -39,6 +39,7 @@ type localSampler interface {
 // daemon runs, so they are read once (the engine's info call is slow).
 type engineFacts struct {
 	name, version, rootDir string
+	kernel                 string
 	ncpu                   int
 	memTotal               uint64
 }
@@ -62,6 +63,7 @@ func (d *Driver) facts(ctx context.Context, api APIClient) (engineFacts, error) 
 			name:     info.Info.Name,
 			version:  info.Info.ServerVersion,
 			rootDir:  info.Info.DockerRootDir,
+			kernel:   info.Info.KernelVersion,
 			ncpu:     info.Info.NCPU,
 			memTotal: uint64(max(info.Info.MemTotal, 0)),
 		}

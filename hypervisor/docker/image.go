@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
@@ -50,6 +51,8 @@ type imageRecord struct {
 	Checksum string `json:"checksum,omitempty"`
 	Size     int64  `json:"size"`
 	EngineID string `json:"engine_id"`
+	// LastUsed is when the image was last fetched or spawned from.
+	LastUsed time.Time `json:"last_used,omitzero"`
 }
 
 func (r imageRecord) matches(m image.Metadata) bool {
@@ -130,7 +133,11 @@ func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta ima
 		return false
 	}
 	res, err := api.ImageInspect(ctx, tag)
-	return err == nil && res.ID == rec.EngineID
+	if err != nil || res.ID != rec.EngineID {
+		return false
+	}
+	d.touchImage(rec)
+	return true
 }
 
 // fetchImage streams the store image into the engine, verifying it.
@@ -165,7 +172,7 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 	if err != nil {
 		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
 	}
-	if err := d.state.saveImage(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID}); err != nil {
+	if err := d.state.saveImage(imageRecord{StoreID: meta.ID, SHA256: meta.SHA256, Checksum: meta.Checksum, Size: meta.Size, EngineID: engineID, LastUsed: time.Now()}); err != nil {
 		return err
 	}
 	if prev.EngineID != "" && prev.EngineID != engineID {

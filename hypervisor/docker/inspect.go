@@ -27,6 +27,7 @@ type target struct {
 	// saved: rec is what the state directory holds, so writing it again
 	// can be skipped.
 	saved bool
+	op    string // the driver operation at work, for the event stream
 }
 
 // inspect returns the container of instance id, or ErrNotFound, also for a
@@ -68,6 +69,7 @@ func engineStateOf(c container.InspectResponse) engineState {
 func (d *Driver) toInstance(c container.InspectResponse, rec instanceRecord) hypervisor.Instance {
 	spec, _ := d.specFromLabels(c.Config.Labels)
 	inst := instanceFromSpec(spec)
+	rec.applyFlavor(&inst)
 	inst.BackendID = c.ID
 	inst.State = powerState(engineStateOf(c), rec)
 	if c.State != nil {
@@ -183,6 +185,7 @@ func (d *Driver) list(ctx context.Context, opts hypervisor.ListOptions) ([]hyper
 		if rec.MetadataSet {
 			inst.Metadata = rec.Metadata
 		}
+		rec.applyFlavor(&inst)
 		inst.BackendID = c.ID
 		inst.CreatedAt = time.Unix(c.Created, 0)
 		es := engineState{Status: c.State}

@@ -47,6 +47,7 @@ type options struct {
 
 	snapshots        image.Writer                         // see WithSnapshotStore
 	snapshotProgress func(id string, p snapshot.Progress) // see WithSnapshotProgress
+	eventBuffer      int
 }
 
 // Option configures a Driver. Options are applied in order; an option that

@@ -27,7 +27,16 @@ func (d *Driver) transition(ctx context.Context, op hypervisor.Operation, id str
 	if !act || err != nil {
 		return opErr(op.String(), id, err)
 	}
-	return opErr(op.String(), id, fn(t))
+	t.op = op.String()
+	done := d.ops.begin(t.cid, t.op)
+	defer done()
+	if err := fn(t); err != nil {
+		return opErr(op.String(), id, err)
+	}
+	if typ, ok := opEvents[op]; ok {
+		d.publish(hypervisor.Event{Type: typ, ID: id, Reason: hypervisor.ReasonRequested, Operation: t.op})
+	}
+	return nil
 }
 
 // PowerOff stops the instance gracefully and kills it after the timeout. A
@@ -92,6 +101,7 @@ func (d *Driver) SoftDelete(ctx context.Context, id string) error {
 			return d.stopInstance(ctx, t, want, stopRequest{})
 		}
 		want.PoweredOff = true
+		want.Intent = intentStopped
 		return d.state.save(t.id, want)
 	})
 }
@@ -121,6 +131,12 @@ func (d *Driver) destroy(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
+	return d.destroyLocked(ctx, api, id, "destroy")
+}
+
+// destroyLocked is Destroy under the instance's lock; op names the
+// operation for the event stream.
+func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string) error {
 	c, err := d.inspect(ctx, api, id)
 	switch {
 	case isNotFound(err):
@@ -132,6 +148,8 @@ func (d *Driver) destroy(ctx context.Context, id string) error {
 		return err
 	}
 	d.intents.record(c.ID) // the exit that a forced remove causes is no crash
+	done := d.ops.begin(c.ID, op)
+	defer done()
 	if _, err := api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
 		return classify(err, hypervisor.ErrNotFound)
 	}

@@ -75,6 +75,10 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 		Labels:       old.Labels,
 		Metadata:     old.Metadata,
 	}
+	if f := t.rec.Flavor; f != nil {
+		// The limits of the last Resize, not the spawn-time ones.
+		spec.VCPUs, spec.HardCPULimit, spec.MemoryMB = f.EffectiveVCPUs(), f.HardCPULimit, f.MemoryMB
+	}
 	if err := spec.Validate(); err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -24,11 +26,17 @@ const cpuSharesPerVCPU = 1024
 // state behind. A taken ID returns ErrAlreadyExists and leaves the existing
 // instance alone.
 func (d *Driver) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
-	inst, err := d.spawn(ctx, spec)
+	return d.SpawnWithOptions(ctx, spec, hypervisor.SpawnOptions{})
+}
+
+// SpawnWithOptions is Spawn; with opts.CreateOnly it stops after
+// plug-vifs and leaves the instance created (see hypervisor.Creator).
+func (d *Driver) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
+	inst, err := d.spawn(ctx, spec, opts)
 	return inst, opErr("spawn", spec.ID, err)
 }
 
-func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
+func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
 	d.step(StepValidate)
 	if err := spec.Validate(); err != nil {
 		return hypervisor.Instance{}, err
@@ -70,11 +78,25 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 	}
 
 	d.step(StepCreate)
+	rec := instanceRecord{Spawning: true, CreatedAt: time.Now()}
+	if err := d.state.save(spec.ID, rec); err != nil {
+		return hypervisor.Instance{}, err
+	}
+	ownRecord := true
+	u.Push(func(context.Context) error {
+		if !ownRecord {
+			return nil
+		}
+		return d.state.remove(spec.ID, true)
+	})
 	if cs.mounts, err = d.resolvConfMounts(spec.ID, spec.VIFs, &u); err != nil {
 		return hypervisor.Instance{}, err
 	}
 	cs.sysctls = d.netSysctls()
 	cid, err := d.create(ctx, api, cs, &u)
+	if errors.Is(err, hypervisor.ErrAlreadyExists) {
+		ownRecord = false // the record is the other instance's now
+	}
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
@@ -82,7 +104,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 	// The VIFs are recorded before they are plugged, so that whatever is
 	// plugged is found again (by a retry, or Destroy after a crash).
 	d.step(StepPlugVIFs)
-	rec := instanceRecord{VIFs: newVIFRecords(hypervisor.CloneVIFs(spec.VIFs))}
+	rec.VIFs = newVIFRecords(hypervisor.CloneVIFs(spec.VIFs))
 	if len(rec.VIFs) > 0 {
 		if err := d.state.save(spec.ID, rec); err != nil {
 			return hypervisor.Instance{}, err
@@ -94,7 +116,22 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 		}
 	}
 
-	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, saved: len(rec.VIFs) > 0}
+	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, saved: true, op: "spawn"}
+	rec.Spawning = false
+	if opts.CreateOnly {
+		rec.Intent = intentCreated
+		if err := d.state.save(spec.ID, rec); err != nil {
+			return hypervisor.Instance{}, err
+		}
+		u.Release()
+		res, err := api.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+		if err != nil {
+			return hypervisor.Instance{}, classify(err, hypervisor.ErrNotFound)
+		}
+		return d.toInstance(res.Container, rec), nil
+	}
+	done := d.ops.begin(cid, t.op)
+	defer done()
 	c, err := d.startInstance(ctx, t, rec)
 	if err != nil {
 		return hypervisor.Instance{}, err

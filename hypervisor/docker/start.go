@@ -57,6 +57,8 @@ func (d *Driver) recordStart(_ context.Context, s startedInstance) error {
 func (d *Driver) startInstance(ctx context.Context, t *target, want instanceRecord) (c container.InspectResponse, err error) {
 	prev := t.rec
 	want.PoweredOff = false
+	want.Spawning = false
+	want.Intent = intentRunning
 	if !t.saved || !reflect.DeepEqual(prev, want) {
 		if err := d.state.save(t.id, want); err != nil {
 			return c, err

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -40,6 +41,19 @@ type instanceRecord struct {
 	// VIFs are the instance's plugged VIFs with their guest devices, in
 	// device order: what every start attaches (see attachVIFs).
 	VIFs []vifRecord `json:"vifs,omitempty"`
+	// Spawning marks a spawn in progress: written before the container is
+	// created, cleared when the spawn finishes. Left behind by a spawn
+	// that died in the middle (see Reconcile).
+	Spawning bool `json:"spawning,omitempty"`
+	// CreatedAt is when the spawn began, on this host's clock.
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	// Intent is the power state the driver last left the instance in on
+	// request: intentRunning, intentStopped or intentCreated. Empty in
+	// records written before it existed (see intendedRunning).
+	Intent string `json:"intent,omitempty"`
+	// Flavor holds the limits of the last Resize; nil means the
+	// spawn-time limits of the labels.
+	Flavor *hypervisor.Flavor `json:"flavor,omitempty"`
 }
 
 // driverState is a Driver's part of the state directory. Each Driver keeps
@@ -126,6 +140,9 @@ func (s *driverState) remove(id string, owned bool) error {
 	}
 	return err
 }
+
+// scopeDir is this driver's directory under the state directory.
+func (s *driverState) scopeDir() string { return filepath.Dir(s.instances.Dir()) }
 
 func (s *driverState) legacyPath(id string) string { return filepath.Join(s.legacyDir, id+".json") }
 

@@ -35,6 +35,7 @@ type stopRequest struct {
 func (d *Driver) stopInstance(ctx context.Context, t *target, want instanceRecord, req stopRequest) error {
 	prev := t.rec
 	want.PoweredOff = true
+	want.Intent = intentStopped
 	if err := d.state.save(t.id, want); err != nil {
 		return err
 	}

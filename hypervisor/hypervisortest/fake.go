@@ -70,14 +70,16 @@ type Fake struct {
 	images    map[string]bool
 	subs      map[*subscriber]struct{}
 	nextPID   int
+	agent     fakeAgent // the AgentDriver part; see fake_agent.go
 }
 
-var _ hypervisor.Driver = (*Fake)(nil)
+var _ hypervisor.AgentDriver = (*Fake)(nil)
 
 type fakeInstance struct {
 	inst    hypervisor.Instance // State, PID, StartedAt, ExitCode are live
 	console []consoleChunk
 	vifs    []network.VIF
+	extra   fakeInstanceExtra // see fake_agent.go
 
 	guest    fakeGuest     // boot data, config drive, console input (fake_guest.go)
 	cpuAcc   time.Duration // CPU time of the current run before runSince
@@ -101,6 +103,7 @@ type fakeOptions struct {
 	vcpus    int
 	memoryMB int64
 	diskGB   int64
+	agent    fakeAgentOptions // see fake_agent.go
 }
 
 // WithImages registers image references that Spawn accepts, as
@@ -173,6 +176,7 @@ func NewFake(opts ...FakeOption) *Fake {
 		nextPID:   1000,
 	}
 	f.created = f.now()
+	f.initAgent()
 	for _, ref := range o.images {
 		f.images[ref] = true
 	}
@@ -292,6 +296,7 @@ func (f *Fake) with(ctx context.Context, op, id string, fn func(fi *fakeInstance
 	if fi == nil {
 		return hypervisor.WrapOp(op, id, errNotFound(id))
 	}
+	f.agent.op = op
 	return hypervisor.WrapOp(op, id, fn(fi))
 }
 
@@ -321,6 +326,7 @@ func (f *Fake) start(fi *fakeInstance) {
 	fi.inst.ExitCode = 0
 	fi.cpuAcc = 0
 	fi.runSince = now
+	fi.extra.intentRunning = true
 	f.emit(hypervisor.Event{Type: hypervisor.EventStarted, ID: fi.inst.ID, Time: now})
 }
 
@@ -329,6 +335,9 @@ func (f *Fake) start(fi *fakeInstance) {
 func (f *Fake) stop(fi *fakeInstance, to hypervisor.State, exitCode int) {
 	hadProcess := slices.Contains(stHasProcess, fi.inst.State)
 	fi.inst.State = to
+	if !f.involuntary() {
+		fi.extra.intentRunning = false
+	}
 	if !hadProcess {
 		return
 	}
@@ -345,6 +354,12 @@ func (f *Fake) stop(fi *fakeInstance, to hypervisor.State, exitCode int) {
 
 // Spawn creates and starts an instance. See [hypervisor.Lifecycle].
 func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
+	return f.SpawnWithOptions(ctx, spec, hypervisor.SpawnOptions{})
+}
+
+// SpawnWithOptions is Spawn; with opts.CreateOnly the instance is left
+// created. See [hypervisor.Creator].
+func (f *Fake) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
 	const op = "spawn"
 	if err := spec.Validate(); err != nil {
 		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
@@ -362,7 +377,8 @@ func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervi
 	if f.instances[spec.ID] != nil {
 		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, fmt.Errorf("%w: %q", hypervisor.ErrAlreadyExists, spec.ID))
 	}
-	if !f.images[spec.Image] {
+	f.agent.op = op
+	if !f.images[spec.Image] && !f.fetchFromStore(spec.Image) {
 		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, fmt.Errorf("%w: %q is not registered with the fake", hypervisor.ErrImageNotFound, spec.Image))
 	}
 	fi := &fakeInstance{inst: hypervisor.Instance{
@@ -380,7 +396,12 @@ func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervi
 	if err := fi.guest.init(spec); err != nil {
 		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
 	}
+	fi.extra.hardCPU = spec.HardCPULimit
 	f.instances[spec.ID] = fi
+	f.touchImage(spec.Image)
+	if opts.CreateOnly {
+		return fi.snapshotInstance(), nil
+	}
 	f.start(fi)
 	return fi.snapshotInstance(), nil
 }
@@ -408,9 +429,11 @@ func (f *Fake) Destroy(ctx context.Context, id string) error {
 		return hypervisor.WrapOp(op, id, errUnavailable())
 	}
 	fi := f.instances[id]
+	delete(f.agent.orphans, id)
 	if fi == nil {
 		return nil
 	}
+	f.agent.op = op
 	f.stop(fi, hypervisor.StateShutdown, 0)
 	delete(f.instances, id)
 	f.emit(hypervisor.Event{Type: hypervisor.EventDestroyed, ID: id, Time: f.now()})
@@ -423,6 +446,7 @@ func (f *Fake) SoftDelete(ctx context.Context, id string) error {
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
 		return transition(hypervisor.OpSoftDelete, fi, func() {
 			f.stop(fi, hypervisor.StateSoftDeleted, 0)
+			f.emit(hypervisor.Event{Type: hypervisor.EventSoftDeleted, ID: id, Time: f.now()})
 		})
 	})
 }
@@ -431,7 +455,10 @@ func (f *Fake) SoftDelete(ctx context.Context, id string) error {
 func (f *Fake) Restore(ctx context.Context, id string) error {
 	const op = "restore"
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
-		return transition(hypervisor.OpRestore, fi, func() { f.start(fi) })
+		return transition(hypervisor.OpRestore, fi, func() {
+			f.start(fi)
+			f.emit(hypervisor.Event{Type: hypervisor.EventRestored, ID: id, Time: f.now()})
+		})
 	})
 }
 
@@ -446,6 +473,7 @@ func (f *Fake) Reboot(ctx context.Context, id string, opts hypervisor.RebootOpti
 		return transition(row, fi, func() {
 			f.stop(fi, hypervisor.StateShutdown, 0)
 			f.start(fi)
+			f.emit(hypervisor.Event{Type: hypervisor.EventRebooted, ID: id, Time: f.now()})
 		})
 	})
 }

@@ -87,6 +87,7 @@ func (f *Fake) Crash(id string, exitCode int) error {
 		if err := hypervisor.CheckState(op, id, fi.inst.State, stHasProcess...); err != nil {
 			return err
 		}
+		f.agent.op = opCrash
 		to := hypervisor.StateCrashed
 		if exitCode == 0 {
 			to = hypervisor.StateShutdown

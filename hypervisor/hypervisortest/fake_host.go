@@ -75,19 +75,23 @@ func (f *Fake) AvailableNodes(ctx context.Context) ([]string, error) {
 func (f *Fake) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
 	var s stats.Instance
 	err := f.with(ctx, "instance-stats", id, func(fi *fakeInstance) error {
-		s.ID = id
-		s.Time = f.now()
-		s.CPUTime = f.cpuTime(fi)
-		if fi.inst.State == hypervisor.StateRunning {
-			s.CPUPercent = 100
-		}
-		s.MemoryBytes, s.MemoryLimitBytes = f.memory(fi)
-		if slices.Contains(stHasProcess, fi.inst.State) {
-			for i, v := range fi.vifs {
-				s.Interfaces = append(s.Interfaces, stats.Interface{PortID: v.ID, Device: fmt.Sprintf("eth%d", i)})
-			}
-		}
+		s = f.sample(fi)
 		return nil
 	})
 	return s, err
+}
+
+// sample returns fi's simulated usage. Caller holds f.mu.
+func (f *Fake) sample(fi *fakeInstance) stats.Instance {
+	s := stats.Instance{ID: fi.inst.ID, Time: f.now(), CPUTime: f.cpuTime(fi), Interfaces: []stats.Interface{}}
+	if fi.inst.State == hypervisor.StateRunning {
+		s.CPUPercent = 100
+	}
+	s.MemoryBytes, s.MemoryLimitBytes = f.memory(fi)
+	if slices.Contains(stHasProcess, fi.inst.State) {
+		for i, v := range fi.vifs {
+			s.Interfaces = append(s.Interfaces, stats.Interface{PortID: v.ID, Device: fmt.Sprintf("eth%d", i)})
+		}
+	}
+	return s
 }

@@ -1,0 +1,109 @@
+package docker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+)
+
+// TestResizeKernelLimits checks a live resize where it lands: in the
+// instance's cgroup, read from the kernel, with the same process, and
+// after a reboot.
+func TestResizeKernelLimits(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.spawn(e.spec("rk"))
+	before := e.inspect("rk")
+	require.NoError(t, e.drv.Resize(ctx, "rk", hypervisor.Flavor{VCPUs: 2, HardCPULimit: true, MemoryMB: 100}))
+	after := e.inspect("rk")
+	assert.Equal(t, before.State.Pid, after.State.Pid, "no restart")
+	k := readKernelLimits(t, after.State.Pid)
+	assert.Equal(t, int64(100<<20), k.MemoryBytes)
+	assert.Equal(t, int64(2048), k.CPUShares)
+	assert.Equal(t, int64(200000), k.CFSQuota, "2 CPUs at the engine's 100 ms period")
+	assert.Equal(t, int64(100<<20), after.HostConfig.MemorySwap, "swap changes with memory")
+
+	require.NoError(t, e.drv.Reboot(ctx, "rk", hypervisor.RebootOptions{Hard: true}))
+	k = readKernelLimits(t, e.inspect("rk").State.Pid)
+	assert.Equal(t, int64(100<<20), k.MemoryBytes, "after a reboot")
+	assert.Equal(t, int64(2048), k.CPUShares)
+
+	// Dropping the hard cap leaves a cap at the host's CPU count.
+	require.NoError(t, e.drv.Resize(ctx, "rk", hypervisor.Flavor{VCPUs: 1, MemoryMB: 100}))
+	k = readKernelLimits(t, e.inspect("rk").State.Pid)
+	assert.Equal(t, int64(1024), k.CPUShares)
+	f, err := e.drv.facts(ctx, e.drv.api)
+	require.NoError(t, err)
+	assert.Equal(t, int64(f.ncpu)*100000, k.CFSQuota)
+
+	// A hard cap beyond the host is a *LimitError that changes nothing.
+	err = e.drv.Resize(ctx, "rk", hypervisor.Flavor{VCPUs: f.ncpu + 1, HardCPULimit: true, MemoryMB: 100})
+	require.ErrorIs(t, err, hypervisor.ErrInvalidArgument)
+	_, ok := errorsAs[*hypervisor.LimitError](err)
+	assert.True(t, ok)
+	info, err := e.drv.Info(ctx, "rk")
+	require.NoError(t, err)
+	assert.Equal(t, 1, info.VCPUs)
+
+	// A new Driver on the same state sees the resized flavor.
+	info, err = e.newDriver().Info(ctx, "rk")
+	require.NoError(t, err)
+	assert.Equal(t, int64(100), info.MemoryMB)
+
+	// A rebuild keeps the resized limits, not the spawn-time ones.
+	require.NoError(t, e.drv.Rebuild(ctx, "rk", e.image))
+	k = readKernelLimits(t, e.inspect("rk").State.Pid)
+	assert.Equal(t, int64(100<<20), k.MemoryBytes, "after a rebuild")
+	assert.Equal(t, int64(1024), k.CPUShares)
+}
+
+// TestEventReasonOOM runs a guest that outgrows its memory limit: the
+// kernel's OOM killer kills it and the event says so.
+func TestEventReasonOOM(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	evs, errc := e.drv.Events(ctx)
+	spec := e.spec("oom")
+	spec.MemoryMB = 16
+	spec.Command = []string{"sh", "-c", "sleep 0.5; exec dd if=/dev/zero of=/dev/null bs=64M count=1"}
+	e.spawn(spec)
+	for {
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				t.Fatalf("stream ended: %v", <-errc)
+			}
+			if ev.ID != "oom" || (ev.Type != hypervisor.EventCrashed && ev.Type != hypervisor.EventStopped) {
+				continue
+			}
+			assert.Equal(t, hypervisor.EventCrashed, ev.Type)
+			assert.Equal(t, hypervisor.ReasonOOMKilled, ev.Reason)
+			assert.Equal(t, 137, ev.ExitCode)
+			assert.Equal(t, hypervisor.StateCrashed, e.state("oom"))
+			return
+		case <-ctx.Done():
+			t.Fatal("no exit event")
+		}
+	}
+}
+
+// TestCreateOnlyLeavesContainerCreated checks create-only against the
+// engine: the container exists, was never started, and has its limits.
+func TestCreateOnlyLeavesContainerCreated(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.drv.SpawnWithOptions(t.Context(), e.spec("co"), hypervisor.SpawnOptions{CreateOnly: true})
+	require.NoError(t, err)
+	c := e.inspect("co")
+	assert.Equal(t, "created", string(c.State.Status))
+	assert.Equal(t, int64(64<<20), c.HostConfig.Memory)
+	rec, err := e.drv.state.load("co")
+	require.NoError(t, err)
+	assert.False(t, rec.Spawning, "the spawn mark is cleared")
+	assert.Equal(t, intentCreated, rec.Intent)
+}

@@ -1,0 +1,104 @@
+package hypervisortest_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+)
+
+// brokenAgent is a Fake with one deliberate bug in its AgentDriver roles,
+// of the kinds the issue names (limits lost, reconciles that remove what
+// is being spawned, resumes that miss instances).
+type brokenAgent struct {
+	*hypervisortest.Fake
+	mode string
+}
+
+func (b brokenAgent) Resize(ctx context.Context, id string, f hypervisor.Flavor) error {
+	if b.mode == "resize-ignores-usage" && f.MemoryMB >= hypervisor.MinMemoryMB {
+		f.MemoryMB = max(f.MemoryMB, 64) // pretends to accept any limit
+		if err := b.Fake.Resize(ctx, id, f); err != nil {
+			return err
+		}
+		return nil
+	}
+	return b.Fake.Resize(ctx, id, f)
+}
+
+func (b brokenAgent) Reconcile(ctx context.Context, opts hypervisor.ReconcileOptions) (hypervisor.ReconcileReport, error) {
+	if b.mode == "reconcile-reports-only" {
+		opts.Policy = hypervisor.ReconcileReportOnly
+	}
+	return b.Fake.Reconcile(ctx, opts)
+}
+
+func (b brokenAgent) Resume(ctx context.Context, opts hypervisor.ResumeOptions) (hypervisor.ResumeReport, error) {
+	if b.mode == "resume-nothing" {
+		return hypervisor.ResumeReport{Time: time.Now()}, nil
+	}
+	return b.Fake.Resume(ctx, opts)
+}
+
+func (b brokenAgent) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
+	if b.mode == "create-starts" {
+		opts.CreateOnly = false
+	}
+	return b.Fake.SpawnWithOptions(ctx, spec, opts)
+}
+
+func (b brokenAgent) EventsSince(ctx context.Context, opts hypervisor.EventOptions) (<-chan hypervisor.Event, <-chan error) {
+	if b.mode == "no-replay" {
+		opts.Since = time.Time{}
+	}
+	return b.Fake.EventsSince(ctx, opts)
+}
+
+// TestBrokenAgentConformance runs the agent suite against a broken
+// driver. It is run, and expected to fail, by
+// TestAgentSuiteCatchesBrokenDrivers.
+func TestBrokenAgentConformance(t *testing.T) {
+	mode := os.Getenv(brokenEnv)
+	if mode == "" {
+		t.Skip("run by TestAgentSuiteCatchesBrokenDrivers")
+	}
+	hypervisortest.TestAgentDriver(t, func(t *testing.T) hypervisortest.AgentHarness {
+		h := hypervisortest.NewFakeAgentHarness(t)
+		h.Driver = brokenAgent{Fake: h.Driver.(*hypervisortest.Fake), mode: mode}
+		h.StateTimeout = 2 * time.Second
+		return h
+	})
+}
+
+// TestAgentSuiteCatchesBrokenDrivers checks that TestAgentDriver fails,
+// in the right subtest, for drivers that break the contract.
+func TestAgentSuiteCatchesBrokenDrivers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the suite in subprocesses")
+	}
+	cases := map[string]string{
+		"resize-ignores-usage":   "group/ResizeFaults",
+		"reconcile-reports-only": "group/Reconcile",
+		"resume-nothing":         "group/Resume",
+		"create-starts":          "group/CreateOnly",
+		"no-replay":              "group/EventReplay",
+	}
+	for mode, wantFail := range cases {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenAgentConformance$", "-test.count=1")
+			cmd.Env = append(os.Environ(), brokenEnv+"="+mode)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "the suite passed a driver with bug %q:\n%s", mode, out)
+			assert.Contains(t, string(out), "--- FAIL: TestBrokenAgentConformance/"+wantFail, "output:\n%s", out)
+		})
+	}
+}
