@@ -175,7 +175,7 @@ reference the engine has.`,
 		&cobra.Group{ID: "observe", Title: "Observing:"},
 		&cobra.Group{ID: "guest", Title: "Guest access:"},
 		&cobra.Group{ID: "more", Title: "Images, labs and networking:"})
-	for _, c := range append(a.instanceCommands(), a.snapshotCommands()...) {
+	for _, c := range append(append(a.instanceCommands(), a.snapshotCommands()...), a.agentCommands()...) {
 		c.GroupID = "instance"
 		root.AddCommand(c)
 	}

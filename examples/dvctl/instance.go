@@ -44,6 +44,7 @@ func (a *app) spawnCommand() *cobra.Command {
 		userData          string
 		sshKeys           []string
 		boot              string
+		createOnly        bool
 	)
 	c := &cobra.Command{
 		Use:   "spawn ID --image IMAGE [flags] [-- COMMAND [ARG...]]",
@@ -100,7 +101,7 @@ rolls back everything it did.`,
 			if err != nil {
 				return err
 			}
-			in, err := drv.Spawn(cmd.Context(), spec)
+			in, err := drv.SpawnWithOptions(cmd.Context(), spec, hypervisor.SpawnOptions{CreateOnly: createOnly})
 			if err != nil {
 				return err
 			}
@@ -116,6 +117,7 @@ rolls back everything it did.`,
 	f.StringArrayVarP(&env, "env", "e", nil, "environment KEY=VALUE (repeatable)")
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.StringArrayVar(&meta, "meta", nil, "instance metadata KEY=VALUE (repeatable)")
+	f.BoolVar(&createOnly, "create-only", false, "create the instance (image, limits, VIFs plugged) without starting it; start starts it")
 	f.StringVar(&boot, "boot", "", "app (the image's command) or os (its init as PID 1); default: the image's "+hypervisor.OSImageLabel+" label decides")
 	_ = c.RegisterFlagCompletionFunc("boot", cobra.FixedCompletions([]string{"app", "os"}, cobra.ShellCompDirectiveNoFileComp))
 	f.StringVar(&userData, "user-data", "", "file with the user-data for the config drive (cloud-init)")
