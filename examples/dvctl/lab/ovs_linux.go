@@ -132,7 +132,11 @@ func stopOVS(ctx context.Context, dir string, bridges []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Dir(dir)) // /run/dvctl, when no other lab has a switch
+	return nil
 }
 
 // waitPidfile waits up to 5 s for the process of the pid file to end, then
