@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -120,13 +121,16 @@ func (ln *labNet) close() error {
 // st's ports whose bridge exists (the others are not plugged yet), or with
 // all of st's ports when all is set.
 func (ln *labNet) firewall(ctx context.Context, st *State, all bool) (*secgroup.Firewall, error) {
-	key := hash(fmt.Sprint(st.Groups), fmt.Sprint(st.Ports))
+	b, err := json.Marshal([]any{st.Groups, st.Ports}) // pointers in rules: compare by value
+	if err != nil {
+		return nil, err
+	}
+	key := hash(string(b))
 	if !all && ln.fwState == key {
 		return ln.fw, nil
 	}
 	ports := st.Ports
 	if !all {
-		var err error
 		if ports, err = pluggedPorts(st.Netns, st.Ports); err != nil {
 			return nil, err
 		}
