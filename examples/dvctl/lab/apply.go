@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -102,9 +104,12 @@ func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) (_
 	if err != nil {
 		return nil, err
 	}
+	fwBefore, _ := json.Marshal([]any{st.Groups, st.Ports})
 	if err := st.Update(func(s *State) { s.Groups, s.Ports = groups, ports }); err != nil {
 		return nil, err
 	}
+	fwAfter, _ := json.Marshal([]any{st.Groups, st.Ports})
+	fwChanged := !bytes.Equal(fwBefore, fwAfter)
 	// Instances of the lab that the file no longer names go first, so their
 	// resources are free for the new ones.
 	existing, err := drv.List(ctx, hypervisor.ListOptions{Labels: map[string]string{LabelLab: f.Name}})
@@ -140,7 +145,7 @@ func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) (_
 			return actions, err
 		}
 	}
-	if err := upNetwork(ctx, f, st, netr, record); err != nil {
+	if err := upNetwork(ctx, f, st, netr, fwChanged, record); err != nil {
 		return actions, err
 	}
 	return actions, nil

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 
@@ -61,7 +62,7 @@ func upOVS(ctx context.Context, f *File, st *State, stateDir string, record func
 // upNetwork builds the router and external namespace, syncs the firewall
 // with the file's security groups and binds the floating IPs: the parts
 // that need the instances' ports plugged.
-func upNetwork(ctx context.Context, f *File, st *State, netr *VIFRouter, record func(Action)) error {
+func upNetwork(ctx context.Context, f *File, st *State, netr *VIFRouter, fwChanged bool, record func(Action)) error {
 	want, err := f.bindings()
 	if err != nil {
 		return err
@@ -94,6 +95,9 @@ func upNetwork(ctx context.Context, f *File, st *State, netr *VIFRouter, record 
 	if st.Netns != "" {
 		if err := netr.syncFirewall(ctx, st); err != nil {
 			return err
+		}
+		if fwChanged {
+			record(Action{Kind: "firewall", Name: st.Netns, ID: fmt.Sprintf("%d groups, %d ports", len(st.Groups), len(st.Ports)), Action: "applied"})
 		}
 	}
 	if st.ExtNetns == "" {
