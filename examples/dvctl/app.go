@@ -47,14 +47,17 @@ type globals struct {
 // app holds what the commands of one run share: the streams, the flags,
 // and the driver and store, made on first use and closed at the end.
 type app struct {
-	ctx     context.Context
-	in      io.Reader
-	out     io.Writer
-	errOut  io.Writer
-	g       globals
-	drv     *docker.Driver
-	st      image.Store
-	closers []func() error
+	ctx    context.Context
+	in     io.Reader
+	out    io.Writer
+	errOut io.Writer
+	g      globals
+	drv    *docker.Driver
+	router *lab.VIFRouter
+	// snapProgress draws snapshot uploads.
+	snapProgress snapshotProgress
+	st           image.Store
+	closers      []func() error
 }
 
 // Run runs the command line args and returns the exit code.
@@ -72,6 +75,10 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 	}
 	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status) // exec: the command's own status
 	}
 	code, class := classify(err)
 	if a.g.output == "json" {
@@ -166,9 +173,14 @@ reference the engine has.`,
 
 	root.AddGroup(&cobra.Group{ID: "instance", Title: "Instances:"},
 		&cobra.Group{ID: "observe", Title: "Observing:"},
+		&cobra.Group{ID: "guest", Title: "Guest access:"},
 		&cobra.Group{ID: "more", Title: "Images, labs and networking:"})
-	for _, c := range a.instanceCommands() {
+	for _, c := range append(append(a.instanceCommands(), a.snapshotCommands()...), a.agentCommands()...) {
 		c.GroupID = "instance"
+		root.AddCommand(c)
+	}
+	for _, c := range a.guestCommands() {
+		c.GroupID = "guest"
 		root.AddCommand(c)
 	}
 	for _, c := range a.observeCommands() {
@@ -249,8 +261,12 @@ func (a *app) driver() (*docker.Driver, error) {
 		return nil, err
 	}
 	if st != nil {
-		opts = append(opts, docker.WithImageStore(progressReader{Reader: st, a: a}))
+		// Snapshots go to the same store, so spawn and rebuild take
+		// their IDs.
+		opts = append(opts, docker.WithImageStore(progressReader{Reader: st, a: a}), docker.WithSnapshotStore(st))
 	}
+	a.snapProgress.a = a
+	opts = append(opts, docker.WithSnapshotProgress(a.snapProgress.report))
 	// VIFs of lab instances are plugged in their lab's namespace, others
 	// by a Linux bridge driver in --host-netns.
 	var lbOpts []linuxbridge.Option
@@ -264,7 +280,10 @@ func (a *app) driver() (*docker.Driver, error) {
 	a.closers = append(a.closers, lb.Close)
 	router := lab.NewVIFRouter(a.labDir(), lb)
 	a.closers = append(a.closers, router.Close)
-	opts = append(opts, docker.WithVIFDriver(router))
+	a.router = router
+	// The router is also the port observer that filters lab ports with
+	// security groups from the moment they are plugged.
+	opts = append(opts, docker.WithVIFDriver(router), docker.WithPortObserver(router))
 	drv, err := docker.New(opts...)
 	if err != nil {
 		return nil, err

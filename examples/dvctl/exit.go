@@ -8,6 +8,8 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/floatingip"
+	"github.com/dockervisor/dockervisor/network/secgroup"
 )
 
 // Exit codes. Each error class of the SDK maps to one code, so scripts can
@@ -34,16 +36,21 @@ const exitCodeHelp = `Exit codes of dvctl:
     1    any other failure
     2    usage: unknown command or flag, wrong number of arguments
     3    not found: no such instance or image
-    4    already exists: the instance or image ID is taken
+    4    already exists: the instance or image ID is taken (or a floating
+         IP is bound elsewhere)
     5    invalid state: the operation is not valid in the instance's state
          (stop of a soft-deleted instance, say)
     6    invalid argument: the input was rejected before anything changed
-         (bad ID, bad flavor, an archive the engine cannot load, a bad lab file)
+         (bad ID, bad flavor, an archive the engine cannot load, a bad lab
+         file, an OS instance of an image without an init)
     7    unavailable: the Docker engine, the image store or Open vSwitch
          cannot be reached
     8    not supported: the backend, as configured, cannot do it
     9    corrupt: image data does not match its checksum
     130  interrupted (Ctrl-C or SIGTERM); what the operation did was rolled back
+
+dvctl exec exits with the command's own exit status (127 when the command
+cannot be started in the instance); its own failures keep the codes above.
 
 With -o json, a failure also prints {"error": "...", "class": "...",
 "exit_code": N} on standard error.
@@ -68,7 +75,8 @@ func classify(err error) (int, string) {
 	case errors.Is(err, hypervisor.ErrNotFound), errors.Is(err, hypervisor.ErrImageNotFound),
 		errors.Is(err, image.ErrNotFound), errors.Is(err, lab.ErrNotFound):
 		return ExitNotFound, "not_found"
-	case errors.Is(err, hypervisor.ErrAlreadyExists), errors.Is(err, image.ErrAlreadyExists):
+	case errors.Is(err, hypervisor.ErrAlreadyExists), errors.Is(err, image.ErrAlreadyExists),
+		errors.Is(err, floatingip.ErrAlreadyBound):
 		return ExitAlreadyExists, "already_exists"
 	case errors.Is(err, hypervisor.ErrInvalidState):
 		return ExitInvalidState, "invalid_state"
@@ -76,7 +84,9 @@ func classify(err error) (int, string) {
 		return ExitCorrupt, "corrupt"
 	case errors.Is(err, hypervisor.ErrInvalidArgument), errors.Is(err, image.ErrInvalidArgument),
 		errors.Is(err, image.ErrUnsupportedFormat), errors.Is(err, network.ErrInvalidVIF),
-		errors.Is(err, lab.ErrInvalid):
+		errors.Is(err, lab.ErrInvalid), errors.Is(err, secgroup.ErrInvalidRule),
+		errors.Is(err, secgroup.ErrUnknownGroup), errors.Is(err, floatingip.ErrInvalidAddress),
+		errors.Is(err, hypervisor.ErrNoInit):
 		return ExitInvalidArgument, "invalid_argument"
 	case errors.Is(err, hypervisor.ErrUnavailable), errors.Is(err, image.ErrUnavailable),
 		errors.Is(err, network.ErrUnavailable):

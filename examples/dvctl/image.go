@@ -24,7 +24,8 @@ func (a *app) imageCommand() *cobra.Command {
 			return usageError{errors.New("image: name a subcommand (see dvctl image --help)")}
 		},
 	}
-	c.AddCommand(a.imageListCommand(), a.imageShowCommand(), a.imageImportCommand(), a.imageExportCommand(), a.imageDeleteCommand())
+	c.AddCommand(a.imageListCommand(), a.imageShowCommand(), a.imageImportCommand(), a.imageExportCommand(), a.imageDeleteCommand(),
+		a.imagePrefetchCommand(), a.imagePruneCommand())
 	return c
 }
 

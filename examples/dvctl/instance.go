@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
+	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
@@ -39,6 +41,10 @@ func (a *app) spawnCommand() *cobra.Command {
 		spec              hypervisor.InstanceSpec
 		memory            string
 		env, labels, meta []string
+		userData          string
+		sshKeys           []string
+		boot              string
+		createOnly        bool
 	)
 	c := &cobra.Command{
 		Use:   "spawn ID --image IMAGE [flags] [-- COMMAND [ARG...]]",
@@ -75,11 +81,27 @@ rolls back everything it did.`,
 			if spec.Metadata, err = parseKV("meta", meta); err != nil {
 				return err
 			}
+			spec.Boot = hypervisor.BootMode(boot)
+			if userData != "" {
+				if spec.UserData, err = os.ReadFile(userData); err != nil {
+					return usageError{fmt.Errorf("--user-data: %w", err)}
+				}
+			}
+			for i, k := range sshKeys {
+				if rest, ok := strings.CutPrefix(k, "@"); ok {
+					b, err := os.ReadFile(rest)
+					if err != nil {
+						return usageError{fmt.Errorf("--ssh-key: %w", err)}
+					}
+					k = strings.TrimSpace(string(b))
+				}
+				spec.SSHKeys = append(spec.SSHKeys, configdrive.Key{Name: fmt.Sprintf("key-%d", i), Data: k})
+			}
 			drv, err := a.driver()
 			if err != nil {
 				return err
 			}
-			in, err := drv.Spawn(cmd.Context(), spec)
+			in, err := drv.SpawnWithOptions(cmd.Context(), spec, hypervisor.SpawnOptions{CreateOnly: createOnly})
 			if err != nil {
 				return err
 			}
@@ -95,6 +117,11 @@ rolls back everything it did.`,
 	f.StringArrayVarP(&env, "env", "e", nil, "environment KEY=VALUE (repeatable)")
 	f.StringArrayVar(&labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.StringArrayVar(&meta, "meta", nil, "instance metadata KEY=VALUE (repeatable)")
+	f.BoolVar(&createOnly, "create-only", false, "create the instance (image, limits, VIFs plugged) without starting it; start starts it")
+	f.StringVar(&boot, "boot", "", "app (the image's command) or os (its init as PID 1); default: the image's "+hypervisor.OSImageLabel+" label decides")
+	_ = c.RegisterFlagCompletionFunc("boot", cobra.FixedCompletions([]string{"app", "os"}, cobra.ShellCompDirectiveNoFileComp))
+	f.StringVar(&userData, "user-data", "", "file with the user-data for the config drive (cloud-init)")
+	f.StringArrayVar(&sshKeys, "ssh-key", nil, "SSH public key for the config drive, or @FILE (repeatable)")
 	_ = c.RegisterFlagCompletionFunc("image", a.completeImages)
 	return c
 }

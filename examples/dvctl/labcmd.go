@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,13 +17,21 @@ func (a *app) labCommand() *cobra.Command {
 		Use:   "lab",
 		Short: "Bring labs of instances up and down from a YAML file",
 		Long: `A lab file describes instances (image, flavor, command, environment,
-metadata, dependencies, ports) and networks (Linux bridges with a subnet, in a
-private host network namespace per lab). 'lab up FILE' builds it in dependency order and is
-idempotent: it creates what is missing, starts what is stopped, replaces what
-changed in the file, removes what the file no longer names, and changes nothing
-when the lab is as the file says. 'lab down' removes everything the lab made,
-even after a failed 'up' (a state file per lab, under --state-dir/labs, records
-each resource before it is made).`,
+metadata, user-data, SSH keys, dependencies, ports), networks (Linux bridges
+or Open vSwitch bridges with a subnet, in a private host network namespace
+per lab, dvlab-<name>), security groups on the ports, and an external network
+(namespace dvlab-<name>-ext, the lab's outside world and router) with floating
+IPs. See examples/dvctl/demo.yaml.
+
+'lab up FILE' builds it in dependency order and is idempotent: it creates
+what is missing, starts what is stopped, replaces what changed in the file,
+removes what the file no longer names, re-syncs the security groups and
+floating IPs, and changes nothing when the lab is as the file says. 'lab down'
+removes everything the lab made (instances, ports, bridges, rules, addresses,
+its Open vSwitch and namespaces), even after a failed 'up': a state file per
+lab, under --state-dir/labs, records each resource before it is made.
+
+Reach the outside of a lab with: ip netns exec dvlab-<name>-ext COMMAND.`,
 		Args: noArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return usageError{fmt.Errorf("lab: name a subcommand (see dvctl lab --help)")}
@@ -31,7 +40,7 @@ each resource before it is made).`,
 	var parallel int
 	c.PersistentFlags().IntVar(&parallel, "parallel", 4, "instances made or removed at once")
 	opts := func() lab.Options {
-		o := lab.Options{StateDir: a.labDir(), Parallel: parallel}
+		o := lab.Options{StateDir: a.labDir(), Parallel: parallel, Net: a.router}
 		if a.g.output != "json" && isTerminal(a.errOut) {
 			o.Progress = func(ac lab.Action) { fmt.Fprintf(a.errOut, "%s %s: %s\n", ac.Kind, ac.Name, ac.Action) }
 		}
@@ -107,10 +116,29 @@ each resource before it is made).`,
 			if err != nil {
 				return err
 			}
-			return a.emit(map[string]any{"name": f.Name, "instances": list}, func(w io.Writer) {
+			net, err := lab.NetStatus(cmd.Context(), a.labDir(), f.Name)
+			if err != nil {
+				return err
+			}
+			return a.emit(map[string]any{"name": f.Name, "instances": list, "network": net}, func(w io.Writer) {
 				row(w, "NAME", "ID", "STATE", "IMAGE", "CHANGED")
 				for _, s := range list {
 					row(w, s.Name, s.ID, s.State, s.Image, s.Changed)
+				}
+				if net.Netns != "" {
+					fmt.Fprintf(w, "\nnamespace %s (present: %v)\n", net.Netns, net.NetnsExists)
+				}
+				if net.OVSDir != "" {
+					fmt.Fprintf(w, "open vswitch %s (running: %v)\n", net.OVSDir, net.OVSRunning)
+				}
+				if len(net.SecurityGroups) > 0 {
+					fmt.Fprintf(w, "security groups %s on %d ports\n", strings.Join(net.SecurityGroups, ", "), net.FilteredPorts)
+				}
+				if net.ExtNetns != "" {
+					fmt.Fprintf(w, "external namespace %s (present: %v)\n", net.ExtNetns, net.ExtNetnsExists)
+				}
+				for _, b := range net.FloatingIPs {
+					fmt.Fprintf(w, "floating IP %s -> %s\n", b.Floating, b.Fixed)
 				}
 			})
 		},

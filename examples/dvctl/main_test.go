@@ -20,7 +20,9 @@ import (
 	"github.com/dockervisor/dockervisor/examples/dvctl/lab"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
+	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
+	"github.com/dockervisor/dockervisor/image/localdir"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 
@@ -57,6 +59,11 @@ func TestScripts(t *testing.T) {
 			u := testenv.UniqueName("dvt")
 			state := filepath.Join(env.WorkDir, "state")
 			env.Setenv("IMAGE", img)
+			demo, err := filepath.Abs("demo.yaml")
+			if err != nil {
+				return err
+			}
+			env.Setenv("DEMO", demo)
 			env.Setenv("GLANCE_URL", glanceURL)
 			env.Setenv("UNIQUE", u)
 			env.Setenv("DVCTL_STATE_DIR", state)
@@ -73,6 +80,8 @@ func TestScripts(t *testing.T) {
 			"exitcode": cmdExitCode,
 			"json":     cmdJSON,
 			"waitfor":  cmdWaitFor,
+			"jsonenv":  cmdJSONEnv,
+			"noproc":   cmdNoProc,
 		},
 	})
 }
@@ -104,7 +113,32 @@ func cleanupDriver(t testing.TB, state, labelPrefix, namePrefix, imageDir string
 			}
 		}
 	}
+	// Images the store named (snapshots get IDs of the store's choosing)
+	// were cached on the engine under their tags too.
+	if st, err := localdir.New(imageDir); err == nil {
+		if list, err := st.List(ctx, image.ListOptions{}); err == nil {
+			for _, m := range list {
+				_, _ = cli.ImageRemove(ctx, engine.TagFor(m.ID), client.ImageRemoveOptions{Force: true})
+			}
+		}
+	}
 	_ = os.RemoveAll(imageDir)
+	// A failed lab script may leave its lab's private Open vSwitch.
+	states, _ := filepath.Glob(filepath.Join(state, "labs", "*.json"))
+	for _, p := range states {
+		var st struct {
+			OVSDir string `json:"ovs_dir"`
+		}
+		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &st) == nil && st.OVSDir != "" {
+			if _, err := os.Stat(st.OVSDir); err == nil {
+				t.Errorf("cleanup: Open vSwitch of lab %s left behind in %s", p, st.OVSDir)
+				for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
+					_ = exec.Command("ovs-appctl", "--timeout=5", "-t", filepath.Join(st.OVSDir, d+".ctl"), "exit").Run()
+				}
+				_ = os.RemoveAll(st.OVSDir)
+			}
+		}
+	}
 	// A failed lab script may leave its lab's namespace.
 	nss, _ := filepath.Glob("/run/netns/" + lab.NetnsName(unique) + "*")
 	for _, ns := range nss {
@@ -216,6 +250,42 @@ func jsonPath(v any, path string) (string, bool) {
 	}
 	b, _ := json.Marshal(v)
 	return string(b), true
+}
+
+// cmdJSONEnv sets the environment variable VAR to the value at PATH in the
+// last command's JSON stdout (see cmdJSON): jsonenv VAR PATH.
+func cmdJSONEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: jsonenv VAR PATH")
+	}
+	var v any
+	out := ts.ReadFile("stdout")
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		ts.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	got, ok := jsonPath(v, args[1])
+	if !ok {
+		ts.Fatalf("json path %s: not found in\n%s", args[1], out)
+	}
+	ts.Setenv(args[0], got)
+}
+
+// cmdNoProc fails if a process's command line contains SUBSTR:
+// noproc SUBSTR.
+func cmdNoProc(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 || args[0] == "" {
+		ts.Fatalf("usage: noproc SUBSTR")
+	}
+	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range m {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if cl := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cl, args[0]) {
+			ts.Fatalf("process %s still runs: %s", filepath.Dir(p), cl)
+		}
+	}
 }
 
 // cmdWaitFor runs dvctl ARGS until its stdout matches REGEXP, for at most

@@ -54,7 +54,7 @@ func (a *app) consoleCommand() *cobra.Command {
 		interval time.Duration
 	)
 	c := &cobra.Command{
-		Use:   "console ID",
+		Use:   "console ID | console attach ID",
 		Short: "Print an instance's console output",
 		Long: `Print an instance's console output (stdout and stderr). --tail keeps the last
 lines, --since drops older output, -f follows new output until Ctrl-C.`,
@@ -87,6 +87,7 @@ lines, --since drops older output, -f follows new output until Ctrl-C.`,
 	f.StringVar(&since, "since", "", "only output since a duration ago (10m) or an RFC 3339 time")
 	f.BoolVarP(&follow, "follow", "f", false, "follow new output until interrupted")
 	f.DurationVar(&interval, "interval", 250*time.Millisecond, "poll interval of --follow")
+	c.AddCommand(a.consoleAttachCommand())
 	return c
 }
 
@@ -162,17 +163,23 @@ func lastLines(b []byte, n int) []byte {
 
 func (a *app) eventsCommand() *cobra.Command {
 	var (
-		ids   []string
-		types []string
-		dur   time.Duration
-		count int
+		ids     []string
+		types   []string
+		reasons []string
+		dur     time.Duration
+		count   int
+		since   string
 	)
 	c := &cobra.Command{
 		Use:   "events",
 		Short: "Stream lifecycle events of the instances as they happen",
 		Long: `Stream lifecycle events (started, stopped, paused, unpaused, crashed,
-destroyed) of this driver's instances as they happen, until Ctrl-C, --for or
---count ends it. With -o json, one JSON object per line.`,
+destroyed, soft-deleted, restored, rebooted, resized) of this driver's
+instances as they happen, until Ctrl-C, --for or --count ends it, each with
+its reason (requested by an operation, which it names; exited; oom-killed;
+engine-stopped; external). --since first replays the events since a time or
+a duration ago, as far as the driver still holds them. With -o json, one
+JSON object per line.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			drv, err := a.driver()
@@ -190,24 +197,41 @@ destroyed) of this driver's instances as they happen, until Ctrl-C, --for or
 			if _, err := drv.AvailableNodes(ctx); err != nil {
 				return err
 			}
-			evs, errs := drv.Events(ctx)
+			from, err := parseSince(since)
+			if err != nil {
+				return err
+			}
+			evs, errs := drv.EventsSince(ctx, hypervisor.EventOptions{Since: from})
 			if a.g.output != "json" {
-				fmt.Fprintf(a.out, "%-30s  %-10s  %s\n", "TIME", "TYPE", "ID")
+				fmt.Fprintf(a.out, "%-35s  %-12s  %-24s  %s\n", "TIME", "TYPE", "ID", "REASON")
 			}
 			n := 0
 			for ev := range evs {
-				if (len(ids) > 0 && !contains(ids, ev.ID)) || (len(types) > 0 && !contains(types, string(ev.Type))) {
+				if (len(ids) > 0 && !contains(ids, ev.ID)) || (len(types) > 0 && !contains(types, string(ev.Type))) ||
+					(len(reasons) > 0 && !contains(reasons, string(ev.Reason))) {
 					continue
 				}
-				line := fmt.Sprintf("%-30s  %-10s  %s", ev.Time.Format(time.RFC3339Nano), ev.Type, ev.ID)
+				reason := string(ev.Reason)
+				if ev.Operation != "" {
+					reason += " (" + ev.Operation + ")"
+				}
+				line := fmt.Sprintf("%-35s  %-12s  %-24s  %s", ev.Time.Format(time.RFC3339Nano), ev.Type, ev.ID, dash(reason))
 				if ev.Type == hypervisor.EventStopped || ev.Type == hypervisor.EventCrashed {
-					line += fmt.Sprintf(" (exit %d)", ev.ExitCode)
+					line += fmt.Sprintf(" exit %d", ev.ExitCode)
+				}
+				if ev.Flavor != nil {
+					line += fmt.Sprintf(" %d vCPU, %s", ev.Flavor.EffectiveVCPUs(), mib(ev.Flavor.MemoryMB, "no memory limit"))
 				}
 				if err := a.emitLine(ev, line); err != nil {
 					return err
 				}
 				if n++; count > 0 && n >= count {
 					cancel()
+					go func() {
+						for range evs { // what was queued before the cancel
+						}
+					}()
+					break
 				}
 			}
 			if err := <-errs; err != nil {
@@ -218,6 +242,8 @@ destroyed) of this driver's instances as they happen, until Ctrl-C, --for or
 	}
 	c.Flags().StringSliceVar(&ids, "instance", nil, "only events of these instances")
 	c.Flags().StringSliceVar(&types, "type", nil, "only events of these types")
+	c.Flags().StringSliceVar(&reasons, "reason", nil, "only events of these reasons (requested, exited, oom-killed, engine-stopped, external)")
+	c.Flags().StringVar(&since, "since", "", "first replay the events since a duration ago (10m) or an RFC 3339 time")
 	c.Flags().DurationVar(&dur, "for", 0, "stop after this long (default: until interrupted)")
 	c.Flags().IntVar(&count, "count", 0, "stop after this many events")
 	_ = c.RegisterFlagCompletionFunc("instance", a.completeInstances)
@@ -235,13 +261,13 @@ func contains(list []string, s string) bool {
 
 func (a *app) statsCommand() *cobra.Command {
 	var (
-		watch    bool
-		interval time.Duration
+		watch, all bool
+		interval   time.Duration
 	)
 	c := &cobra.Command{
-		Use:               "stats ID...",
+		Use:               "stats ID... | stats --all",
 		Short:             "Sample instances' CPU, memory, block I/O and interfaces",
-		Args:              minArgs(1),
+		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: a.completeInstances,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			drv, err := a.driver()
@@ -249,7 +275,13 @@ func (a *app) statsCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			if all == (len(args) > 0) {
+				return usageError{fmt.Errorf("stats: name instances, or --all")}
+			}
 			sample := func(ctx context.Context) ([]stats.Instance, error) {
+				if all {
+					return drv.AllInstanceStats(ctx) // one call for every instance
+				}
 				var out []stats.Instance
 				for _, id := range args {
 					s, err := drv.InstanceStats(ctx, id)
@@ -292,6 +324,7 @@ func (a *app) statsCommand() *cobra.Command {
 		},
 	}
 	c.Flags().BoolVarP(&watch, "watch", "w", false, "sample again at every interval until interrupted")
+	c.Flags().BoolVarP(&all, "all", "a", false, "every instance of the driver, in one call")
 	c.Flags().DurationVar(&interval, "interval", 2*time.Second, "interval of --watch")
 	return c
 }
@@ -317,14 +350,32 @@ func statsTable(w io.Writer, list []stats.Instance, header bool) {
 }
 
 func (a *app) hostCommand() *cobra.Command {
-	return &cobra.Command{
+	var facts bool
+	c := &cobra.Command{
 		Use:   "host",
-		Short: "Show the node's CPUs, memory, disk and instances",
+		Short: "Show the node's CPUs, memory, disk and instances (--facts: its static facts)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			drv, err := a.driver()
 			if err != nil {
 				return err
+			}
+			if facts {
+				hf, err := drv.HostFacts(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return a.emit(hf, func(w io.Writer) {
+					row(w, "Node UUID", hf.NodeUUID)
+					row(w, "Hostname", hf.Hostname)
+					var addrs []string
+					for _, ad := range hf.Addresses {
+						addrs = append(addrs, ad.String())
+					}
+					row(w, "Addresses", dash(strings.Join(addrs, " ")))
+					row(w, "System", hf.OS+"/"+hf.Architecture+", kernel "+hf.KernelVersion)
+					row(w, "Engine", hf.EngineVersion)
+				})
 			}
 			h, err := drv.HostResources(cmd.Context())
 			if err != nil {
@@ -350,6 +401,8 @@ func (a *app) hostCommand() *cobra.Command {
 			})
 		},
 	}
+	c.Flags().BoolVar(&facts, "facts", false, "the node's static facts (node UUID, addresses, kernel, engine) instead")
+	return c
 }
 
 func (a *app) nodesCommand() *cobra.Command {

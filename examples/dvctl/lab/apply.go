@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -28,6 +30,19 @@ type Options struct {
 	Parallel int
 	// Progress, if set, is called after each action.
 	Progress func(Action)
+	// Net is the VIFRouter of the Driver that Up and Down are given, whose
+	// Firewall they sync (the Driver must use it as its VIF driver and
+	// port observer). Nil makes one for the call, which is right for a
+	// Driver that does not filter ports itself.
+	Net *VIFRouter
+}
+
+func (o Options) net() (*VIFRouter, func() error) {
+	if o.Net != nil {
+		return o.Net, func() error { return nil }
+	}
+	r := NewVIFRouter(o.StateDir, nil)
+	return r, r.Close
 }
 
 func (o Options) parallel() int {
@@ -39,7 +54,7 @@ func (o Options) parallel() int {
 
 // Up brings the lab of f up on drv, idempotently: see the package docs.
 // A failed Up leaves what it made recorded in the state file, for Down.
-func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) ([]Action, error) {
+func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) (_ []Action, err error) {
 	st, _, err := LoadState(opts.StateDir, f.Name)
 	if err != nil {
 		return nil, err
@@ -50,15 +65,6 @@ func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) ([
 	waves, err := f.Waves()
 	if err != nil {
 		return nil, err
-	}
-	if f.HasNetworks() {
-		// The namespace is recorded before it is made, so Down finds it.
-		if err := st.SetNetns(NetnsName(f.Name)); err != nil {
-			return nil, err
-		}
-		if err := ensureNetns(st.Netns); err != nil {
-			return nil, err
-		}
 	}
 	var (
 		mu      sync.Mutex
@@ -72,6 +78,38 @@ func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) ([
 			opts.Progress(a)
 		}
 	}
+	netr, closeNet := opts.net()
+	defer func() { err = errors.Join(err, closeNet()) }()
+	if f.HasNetworks() {
+		// Each resource is recorded before it is made, so Down finds it.
+		if err := st.SetNetns(NetnsName(f.Name)); err != nil {
+			return nil, err
+		}
+		created, err := ensureNetnsCreated(st.Netns)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			record(Action{Kind: "netns", Name: st.Netns, ID: "/run/netns/" + st.Netns, Action: "created"})
+		}
+	}
+	if err := upOVS(ctx, f, st, opts.StateDir, record); err != nil {
+		return actions, err
+	}
+	groups, err := f.groups()
+	if err != nil {
+		return nil, err
+	}
+	ports, err := f.filteredPorts()
+	if err != nil {
+		return nil, err
+	}
+	fwBefore, _ := json.Marshal([]any{st.Groups, st.Ports})
+	if err := st.Update(func(s *State) { s.Groups, s.Ports = groups, ports }); err != nil {
+		return nil, err
+	}
+	fwAfter, _ := json.Marshal([]any{st.Groups, st.Ports})
+	fwChanged := !bytes.Equal(fwBefore, fwAfter)
 	// Instances of the lab that the file no longer names go first, so their
 	// resources are free for the new ones.
 	existing, err := drv.List(ctx, hypervisor.ListOptions{Labels: map[string]string{LabelLab: f.Name}})
@@ -106,6 +144,9 @@ func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) ([
 		if err := g.Wait(); err != nil {
 			return actions, err
 		}
+	}
+	if err := upNetwork(ctx, f, st, netr, fwChanged, record); err != nil {
+		return actions, err
 	}
 	return actions, nil
 }
@@ -207,16 +248,17 @@ func Down(ctx context.Context, drv hypervisor.Lifecycle, name string, opts Optio
 	if err := errors.Join(errs...); err != nil {
 		return actions, err
 	}
-	// The bridges live in the namespace and go with it.
-	if st.Netns != "" {
-		if err := deleteNetns(st.Netns); err != nil {
-			return actions, err
-		}
-		a := Action{Kind: "netns", Name: st.Netns, ID: "/run/netns/" + st.Netns, Action: "destroyed"}
+	record := func(a Action) {
 		actions = append(actions, a)
 		if opts.Progress != nil {
 			opts.Progress(a)
 		}
+	}
+	// The bridges, router legs and tables live in the namespaces and go
+	// with them; the floating IPs, the firewall and the switch are
+	// removed first all the same, so that each step is seen to work.
+	if err := downNetwork(ctx, st, opts, record); err != nil {
+		return actions, err
 	}
 	return actions, st.Remove()
 }

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
@@ -41,8 +42,57 @@ type File struct {
 	Name string `yaml:"name" json:"name"`
 	// Instances by name.
 	Instances map[string]Instance `yaml:"instances" json:"instances"`
-	// Networks by name: Linux bridges in the lab's host namespace.
+	// Networks by name: Linux bridges or Open vSwitch bridges in the lab's
+	// host namespace.
 	Networks map[string]Network `yaml:"networks" json:"networks,omitempty"`
+	// SecurityGroups by name: their rules, enforced on the ports that
+	// name them.
+	SecurityGroups map[string][]Rule `yaml:"security_groups" json:"security_groups,omitempty"`
+	// External is the lab's external network: a namespace of its own that
+	// routes the networks with a gateway and holds the floating IPs.
+	External *External `yaml:"external" json:"external,omitempty"`
+	// FloatingIPs are bound to instance ports with 1:1 NAT in the
+	// external namespace.
+	FloatingIPs []FloatingIP `yaml:"floating_ips" json:"floating_ips,omitempty"`
+}
+
+// Network types.
+const (
+	NetworkBridge = "bridge" // a Linux bridge (the default)
+	NetworkOVS    = "ovs"    // an Open vSwitch bridge of the lab's private switch, ports plugged hybrid
+)
+
+// Rule is a security group rule. Traffic no ingress rule of a port's groups
+// admits is dropped, and so is egress no egress rule admits; replies of
+// admitted connections are admitted both ways.
+type Rule struct {
+	// Direction is ingress (the default) or egress.
+	Direction string `yaml:"direction" json:"direction,omitempty"`
+	// EtherType is IPv4 (the default) or IPv6.
+	EtherType string `yaml:"ethertype" json:"ethertype,omitempty"`
+	// Protocol is icmp, tcp, udp, a protocol number, or empty for any.
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// Port is a destination port or range ("8080", "8000-8100") for tcp
+	// and udp, an ICMP type for icmp; empty means every one.
+	Port string `yaml:"port" json:"port,omitempty"`
+	// Remote limits the rule to peers in this CIDR.
+	Remote string `yaml:"remote" json:"remote,omitempty"`
+	// RemoteGroup limits the rule to peers that are ports of this group.
+	RemoteGroup string `yaml:"remote_group" json:"remote_group,omitempty"`
+}
+
+// External is the lab's external network.
+type External struct {
+	// CIDR is the external subnet (IPv4); the router holds its first
+	// address, floating IPs come from the rest.
+	CIDR string `yaml:"cidr" json:"cidr"`
+}
+
+// FloatingIP binds a floating IP to an instance's port.
+type FloatingIP struct {
+	IP       string `yaml:"ip" json:"ip"`
+	Instance string `yaml:"instance" json:"instance"`
+	Port     int    `yaml:"port" json:"port,omitempty"` // the port's index: 0 for eth0
 }
 
 // Network is a lab network: a Linux bridge with one IPv4 or IPv6 subnet.
@@ -53,6 +103,8 @@ type Network struct {
 	Gateway string `yaml:"gateway" json:"gateway,omitempty"`
 	// MTU of the network; 0 leaves the kernel's default.
 	MTU int `yaml:"mtu" json:"mtu,omitempty"`
+	// Type is bridge (the default) or ovs.
+	Type string `yaml:"type" json:"type,omitempty"`
 }
 
 // Port is an instance's interface on a lab network: eth0, eth1… in order.
@@ -60,6 +112,8 @@ type Port struct {
 	Network string `yaml:"network" json:"network"`
 	IP      string `yaml:"ip" json:"ip"`
 	MAC     string `yaml:"mac" json:"mac,omitempty"` // default: derived from the lab, instance and port
+	// SecurityGroups filter the port; none leaves it unfiltered.
+	SecurityGroups []string `yaml:"security_groups" json:"security_groups,omitempty"`
 }
 
 // Flavor is an instance's size.
@@ -77,6 +131,13 @@ type Instance struct {
 	Metadata  map[string]string `yaml:"metadata" json:"metadata,omitempty"`
 	DependsOn []string          `yaml:"depends_on" json:"depends_on,omitempty"`
 	Ports     []Port            `yaml:"ports" json:"ports,omitempty"`
+	// UserData is the instance's user-data and SSHKeys its public keys,
+	// both on its config drive (configdrive.SeedDir in the instance).
+	UserData string   `yaml:"user_data" json:"user_data,omitempty"`
+	SSHKeys  []string `yaml:"ssh_keys" json:"ssh_keys,omitempty"`
+	// Boot is app or os (the image's init as PID 1); empty lets the
+	// image decide.
+	Boot string `yaml:"boot" json:"boot,omitempty"`
 }
 
 var (
@@ -85,7 +146,8 @@ var (
 )
 
 // Load reads and validates the lab file at path, after replacing each
-// ${NAME} with the environment variable NAME (other $ signs stay as they are,
+// ${NAME} with the environment variable NAME, and each ${NAME:-DEFAULT} with
+// it or, when it is unset or empty, DEFAULT (other $ signs stay as they are,
 // so shell commands in the file keep theirs).
 func Load(path string) (*File, error) {
 	b, err := os.ReadFile(path)
@@ -94,9 +156,12 @@ func Load(path string) (*File, error) {
 	}
 	var missing []string
 	b = envRef.ReplaceAllFunc(b, func(m []byte) []byte {
-		name := string(m[2 : len(m)-1])
+		name, def, hasDef := strings.Cut(string(m[2:len(m)-1]), ":-")
 		v, ok := os.LookupEnv(name)
-		if !ok {
+		switch {
+		case (!ok || v == "") && hasDef:
+			v = def
+		case !ok:
 			missing = append(missing, name)
 		}
 		return []byte(v)
@@ -107,7 +172,7 @@ func Load(path string) (*File, error) {
 	return Parse(bytes.NewReader(b))
 }
 
-var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}`)
 
 // Parse reads and validates a lab file. Unknown keys are errors, so a typo
 // never passes silently.
@@ -143,6 +208,16 @@ func (f *File) Validate() error {
 			return err
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(f.Networks)) {
+		switch f.Networks[name].Type {
+		case "", NetworkBridge, NetworkOVS:
+		default:
+			return bad("network %q: type %q: want bridge or ovs", name, f.Networks[name].Type)
+		}
+	}
+	if _, err := f.groups(); err != nil {
+		return err
+	}
 	for _, name := range f.InstanceNames() {
 		in := f.Instances[name]
 		if !hostName.MatchString(name) {
@@ -165,6 +240,12 @@ func (f *File) Validate() error {
 		}
 	}
 	if _, err := f.Waves(); err != nil {
+		return err
+	}
+	if _, err := f.filteredPorts(); err != nil {
+		return err
+	}
+	if err := f.validateExternal(); err != nil {
 		return err
 	}
 	return nil
@@ -241,6 +322,13 @@ func (f *File) spec(name string) (hypervisor.InstanceSpec, error) {
 		MemoryMB: in.Flavor.Memory,
 		Metadata: in.Metadata,
 		VIFs:     vifs,
+		Boot:     hypervisor.BootMode(in.Boot),
+	}
+	if in.UserData != "" {
+		spec.UserData = []byte(in.UserData)
+	}
+	for i, k := range in.SSHKeys {
+		spec.SSHKeys = append(spec.SSHKeys, configdrive.Key{Name: fmt.Sprintf("key-%d", i), Data: k})
 	}
 	spec.Labels = map[string]string{LabelLab: f.Name, LabelInstance: name, LabelSpec: specHash(spec)}
 	return spec, nil

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +14,8 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/secgroup"
 )
 
 const demo = `
@@ -167,4 +171,96 @@ func actionsOf(acts []Action) []string {
 		out = append(out, a.Action)
 	}
 	return out
+}
+
+func TestNetworkModel(t *testing.T) {
+	f := parse(t, `name: m
+networks:
+  lan: {cidr: 10.0.0.0/24, gateway: 10.0.0.1}
+  sw: {type: ovs, cidr: 10.0.1.0/24}
+security_groups:
+  web:
+    - {protocol: icmp}
+    - {protocol: tcp, port: 8000-8080, remote: 10.0.0.0/8}
+    - {direction: egress, remote_group: web}
+external: {cidr: 192.0.2.0/24}
+floating_ips: [{ip: 192.0.2.10, instance: a}]
+instances:
+  a:
+    image: x
+    ports: [{network: lan, ip: 10.0.0.2, security_groups: [web]}, {network: sw, ip: 10.0.1.2}]
+    user_data: "#cloud-config\n"
+    ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK4R0iA5VISp+zX+RPAL9qGldLrafLw3rdWNQB7eZoma k']
+`)
+	g, err := f.groups()
+	require.NoError(t, err)
+	require.Len(t, g, 1)
+	require.Len(t, g[0].Rules, 3)
+	assert.Equal(t, secgroup.Ingress, g[0].Rules[0].Direction)
+	assert.Equal(t, secgroup.IPv4, g[0].Rules[0].EtherType)
+	assert.Equal(t, 8000, *g[0].Rules[1].PortRangeMin)
+	assert.Equal(t, 8080, *g[0].Rules[1].PortRangeMax)
+	assert.Equal(t, "web", g[0].Rules[2].RemoteGroupID)
+
+	ports, err := f.filteredPorts()
+	require.NoError(t, err)
+	require.Len(t, ports, 1, "only the port with groups is filtered")
+	assert.Equal(t, f.BridgeName("lan"), ports[0].Bridge)
+
+	spec := f.Spec("a")
+	assert.Equal(t, network.VIFTypeOVS, spec.VIFs[1].Type)
+	assert.True(t, spec.VIFs[1].HybridPlug)
+	assert.Equal(t, f.OVSBridgeName("sw"), spec.VIFs[1].Bridge)
+	assert.Equal(t, "#cloud-config\n", string(spec.UserData))
+	assert.Equal(t, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK4R0iA5VISp+zX+RPAL9qGldLrafLw3rdWNQB7eZoma k", spec.SSHKeys[0].Data)
+	assert.True(t, f.HasOVS())
+
+	b, err := f.bindings()
+	require.NoError(t, err)
+	assert.Equal(t, "192.0.2.10", b[0].Floating.String())
+	assert.Equal(t, "10.0.0.2", b[0].Fixed.String())
+	assert.Equal(t, []string{"lan"}, f.routedNetworks())
+	r, p := f.routerLegs("lan")
+	assert.LessOrEqual(t, len(r), 15)
+	assert.LessOrEqual(t, len(p), 15)
+}
+
+func TestNetworkModelErrors(t *testing.T) {
+	base := "name: e\nnetworks: {lan: {cidr: 10.0.0.0/24, gateway: 10.0.0.1}, sw: {type: ovs, cidr: 10.0.1.0/24}}\n"
+	for name, tail := range map[string]string{
+		"unknown key":       "instances: {a: {image: x}}\nnetworks2: 1\n",
+		"unknown group":     "instances: {a: {image: x, ports: [{network: lan, ip: 10.0.0.2, security_groups: [nope]}]}}\n",
+		"bad protocol":      "security_groups: {g: [{protocol: bogus}]}\ninstances: {a: {image: x}}\n",
+		"bad port":          "security_groups: {g: [{protocol: tcp, port: eighty}]}\ninstances: {a: {image: x}}\n",
+		"bad remote":        "security_groups: {g: [{remote: 10.0.0.1/8}]}\ninstances: {a: {image: x}}\n",
+		"unknown remote":    "security_groups: {g: [{remote_group: h}]}\ninstances: {a: {image: x}}\n",
+		"fip no external":   "floating_ips: [{ip: 192.0.2.10, instance: a}]\ninstances: {a: {image: x, ports: [{network: lan, ip: 10.0.0.2}]}}\n",
+		"fip outside":       "external: {cidr: 192.0.2.0/24}\nfloating_ips: [{ip: 198.51.100.1, instance: a}]\ninstances: {a: {image: x, ports: [{network: lan, ip: 10.0.0.2}]}}\n",
+		"fip router":        "external: {cidr: 192.0.2.0/24}\nfloating_ips: [{ip: 192.0.2.1, instance: a}]\ninstances: {a: {image: x, ports: [{network: lan, ip: 10.0.0.2}]}}\n",
+		"fip no port":       "external: {cidr: 192.0.2.0/24}\nfloating_ips: [{ip: 192.0.2.10, instance: a, port: 1}]\ninstances: {a: {image: x, ports: [{network: lan, ip: 10.0.0.2}]}}\n",
+		"fip ovs":           "external: {cidr: 192.0.2.0/24}\nfloating_ips: [{ip: 192.0.2.10, instance: a}]\ninstances: {a: {image: x, ports: [{network: sw, ip: 10.0.1.2}]}}\n",
+		"fip twice":         "external: {cidr: 192.0.2.0/24}\nfloating_ips: [{ip: 192.0.2.10, instance: a}, {ip: 192.0.2.10, instance: a}]\ninstances: {a: {image: x, ports: [{network: lan, ip: 10.0.0.2}]}}\n",
+		"external not ipv4": "external: {cidr: '2001:db8::/64'}\ninstances: {a: {image: x}}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(base + tail))
+			assert.ErrorIs(t, err, ErrInvalid)
+		})
+	}
+	_, err := Parse(strings.NewReader("name: e\nnetworks: {n: {type: vxlan, cidr: 10.0.0.0/24}}\ninstances: {a: {image: x}}\n"))
+	assert.ErrorIs(t, err, ErrInvalid)
+}
+
+func TestLoadEnvDefault(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "l.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("name: ${LABTEST_NAME:-dflt}\ninstances: {a: {image: '${LABTEST_IMG:-img:1}', command: [sh, -c, 'echo $HOME']}}\n"), 0o644))
+	f, err := Load(p)
+	require.NoError(t, err)
+	assert.Equal(t, "dflt", f.Name)
+	assert.Equal(t, "img:1", f.Instances["a"].Image)
+	assert.Equal(t, []string{"sh", "-c", "echo $HOME"}, f.Instances["a"].Command)
+	t.Setenv("LABTEST_NAME", "set")
+	f, err = Load(p)
+	require.NoError(t, err)
+	assert.Equal(t, "set", f.Name)
 }

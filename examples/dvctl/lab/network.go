@@ -33,6 +33,21 @@ func hash(parts ...string) string {
 // kernel's limit, unique per lab and network).
 func (f *File) BridgeName(net string) string { return "dvl" + hash(f.Name, net)[:11] }
 
+// OVSBridgeName returns the Open vSwitch bridge of a lab network of type
+// ovs: "dvo" and 11 hex digits of a hash of the lab and network names.
+func (f *File) OVSBridgeName(net string) string { return "dvo" + hash(f.Name, net)[:11] }
+
+// HasOVS reports whether the lab has an Open vSwitch network, and so a
+// private Open vSwitch in its namespace.
+func (f *File) HasOVS() bool {
+	for _, n := range f.Networks {
+		if n.Type == NetworkOVS {
+			return true
+		}
+	}
+	return false
+}
+
 // PortID returns the deterministic port ID of an instance's i-th port, in
 // UUID form; its first 11 characters name the host devices.
 func (f *File) PortID(instance string, i int) string {
@@ -82,7 +97,7 @@ func (f *File) vifs(name string) ([]network.VIF, error) {
 			b, _ := hex.DecodeString(hash("mac", id)[:6])
 			copy(mac[3:], b)
 		}
-		vifs = append(vifs, network.VIF{
+		vif := network.VIF{
 			ID:        id,
 			Address:   mac,
 			Type:      network.VIFTypeBridge,
@@ -90,7 +105,13 @@ func (f *File) vifs(name string) ([]network.VIF, error) {
 			NetworkID: f.Name + "/" + p.Network,
 			MTU:       n.MTU,
 			Subnets:   []network.Subnet{sub},
-		})
+		}
+		if n.Type == NetworkOVS {
+			// Hybrid plug: the per-port Linux bridge is where security
+			// groups are enforced.
+			vif.Type, vif.HybridPlug, vif.Bridge = network.VIFTypeOVS, true, f.OVSBridgeName(p.Network)
+		}
+		vifs = append(vifs, vif)
 	}
 	if err := network.ValidateVIFs(vifs); err != nil {
 		return nil, fmt.Errorf("%w: instance %q: %w", ErrInvalid, name, err)

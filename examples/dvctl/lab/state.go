@@ -9,15 +9,28 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/dockervisor/dockervisor/network/floatingip"
+	"github.com/dockervisor/dockervisor/network/secgroup"
 )
 
 // State is a lab's state file: every resource an Up made or was about to
 // make, recorded before it is made, so that Down finds it whatever happened.
 type State struct {
-	Name      string   `json:"name"`
-	File      string   `json:"file,omitempty"`  // the lab file Up read last
-	Instances []string `json:"instances"`       // instance IDs
-	Netns     string   `json:"netns,omitempty"` // the lab's host namespace, under /run/netns
+	Name       string   `json:"name"`
+	File       string   `json:"file,omitempty"`      // the lab file Up read last
+	Instances  []string `json:"instances"`           // instance IDs
+	Netns      string   `json:"netns,omitempty"`     // the lab's host namespace, under /run/netns
+	ExtNetns   string   `json:"ext_netns,omitempty"` // the lab's external namespace, under /run/netns
+	OVSDir     string   `json:"ovs_dir,omitempty"`   // run directory of the lab's private Open vSwitch
+	OVSBridges []string `json:"ovs_bridges,omitempty"`
+
+	// The firewall's intended state: every process that plugs or unplugs
+	// a port of the lab syncs its Firewall from it first.
+	Groups []secgroup.Group `json:"security_groups,omitempty"`
+	Ports  []secgroup.Port  `json:"filtered_ports,omitempty"`
+	// FloatingIPs are the bindings Up made or was about to make.
+	FloatingIPs []floatingip.Binding `json:"floating_ips,omitempty"`
 
 	mu   sync.Mutex
 	path string
@@ -87,6 +100,24 @@ func (s *State) SetNetns(name string) error {
 	defer s.mu.Unlock()
 	s.Netns = name
 	return s.saveLocked()
+}
+
+// Update changes the state with fn and writes it.
+func (s *State) Update(fn func(*State)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s)
+	return s.saveLocked()
+}
+
+// port returns the filtered port id.
+func (s *State) port(id string) (secgroup.Port, bool) {
+	for _, p := range s.Ports {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return secgroup.Port{}, false
 }
 
 // Save writes the state atomically.
