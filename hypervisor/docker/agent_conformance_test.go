@@ -29,7 +29,7 @@ var memoryHog = []string{"sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M cou
 // private engine (restarted by the engine-restart checks) and an image
 // store holding a busybox image saved by that engine.
 type agentFixture struct {
-	eng     *testenv.PrivateEngine
+	eng     *testenv.Engine
 	store   *localdir.Store
 	tarball []byte
 	image   string // store ID every harness spawns from
@@ -37,7 +37,7 @@ type agentFixture struct {
 
 func newAgentFixture(t *testing.T) *agentFixture {
 	t.Helper()
-	eng := testenv.StartPrivateEngine(t)
+	eng := testenv.StartEngine(t, testenv.EngineOptions{})
 	ld, err := localdir.New(t.TempDir())
 	require.NoError(t, err)
 	f := &agentFixture{eng: eng, store: ld, tarball: savedImage(t, eng.Client, "agent")}
@@ -59,7 +59,7 @@ func (f *agentFixture) harness(t *testing.T) hypervisortest.AgentHarness {
 	uniq := testenv.UniqueName("a")
 	dir := t.TempDir()
 	opts := []Option{
-		WithDockerHost(f.eng.Host),
+		WithDockerHost(f.eng.Socket),
 		WithLabelPrefix("io.dockervisor." + uniq + "."),
 		WithNamePrefix("dv-" + uniq + "-"),
 		WithStateDir(dir),
@@ -104,7 +104,7 @@ func (f *agentFixture) harness(t *testing.T) hypervisortest.AgentHarness {
 			return ok
 		},
 		RestartEngine: func(t *testing.T) {
-			require.NoError(t, f.eng.RestartEngine())
+			require.NoError(t, f.eng.Restart())
 		},
 		MemoryInUseMB: 24,
 		MemoryCommand: memoryHog,

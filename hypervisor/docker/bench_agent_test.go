@@ -29,10 +29,12 @@ const agentBenchInstances = 100
 //   - Resize (validation, usage check, update, record, event) vs the
 //     engine's bare update call on the same container.
 func BenchmarkAgent(b *testing.B) {
-	eng := testenv.StartPrivateEngine(b)
+	eng := testenv.StartEngine(b, testenv.EngineOptions{})
 	ref := "dockervisor-test/busybox:bench"
-	eng.LoadBusybox(b, ref)
-	d, err := New(WithDockerHost(eng.Host), WithStateDir(b.TempDir()), WithStopTimeout(time.Second))
+	if err := eng.LoadBusybox(b.Context(), ref); err != nil {
+		b.Fatal(err)
+	}
+	d, err := New(WithDockerHost(eng.Socket), WithStateDir(b.TempDir()), WithStopTimeout(time.Second))
 	if err != nil {
 		b.Fatal(err)
 	}

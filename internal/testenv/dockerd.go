@@ -57,6 +57,8 @@ type Engine struct {
 	// Client talks to the engine over its unix socket.
 	Client *client.Client
 
+	bin      string   // dockerd
+	args     []string // its command line, kept for Restart
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	log      *tailWriter
@@ -208,7 +210,6 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		Name:   filepath.Base(dir)[len("dve-"):],
 		Dir:    dir,
 		Socket: "unix://" + filepath.Join(dir, "docker.sock"),
-		exited: make(chan struct{}),
 		log:    &tailWriter{buf: &bytes.Buffer{}, max: 64 << 10},
 	}
 	if err := e.launch(bin, opts); err != nil {
@@ -252,20 +253,28 @@ func (e *Engine) launch(bin string, opts EngineOptions) error {
 		args = append(args, "-H", e.TCP, "--tlsverify",
 			"--tlscacert", t.server.CAFile, "--tlscert", t.server.CertFile, "--tlskey", t.server.KeyFile)
 	}
-	cmd := exec.Command(bin, args...)
+	e.bin, e.args = bin, args
+	if e.Client, err = client.New(client.WithHost(e.Socket)); err != nil {
+		return err
+	}
+	return e.run()
+}
+
+// run starts dockerd with the engine's command line and waits until its
+// API answers.
+func (e *Engine) run() error {
+	cmd := exec.Command(e.bin, e.args...)
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start dockerd: %w", err)
 	}
-	e.cmd = cmd
+	exited := make(chan struct{})
+	e.cmd, e.exited = cmd, exited
 	go func() {
 		_ = cmd.Wait()
-		close(e.exited)
+		close(exited)
 	}()
-	if e.Client, err = client.New(client.WithHost(e.Socket)); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
@@ -283,6 +292,21 @@ func (e *Engine) launch(bin string, opts EngineOptions) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Restart stops the engine's dockerd with SIGTERM, as a host shutdown
+// does (it stops its running containers itself), and starts it again on
+// the same data root, socket and certificates; it returns once the API
+// answers.
+func (e *Engine) Restart() error {
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.exited:
+	case <-time.After(60 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.exited
+	}
+	return e.run()
 }
 
 // Kill kills the engine's dockerd with SIGKILL, as a crash would. Its

@@ -7,12 +7,16 @@ import (
 	"github.com/moby/moby/client"
 )
 
-func TestPrivateEngineRestartAndRemove(t *testing.T) {
-	var e *PrivateEngine
+// TestEngineRestart checks that a restarted engine keeps its containers,
+// stopped, and that Stop leaves nothing behind.
+func TestEngineRestart(t *testing.T) {
+	var e *Engine
 	t.Run("engine", func(t *testing.T) {
-		e = StartPrivateEngine(t)
+		e = StartEngine(t, EngineOptions{})
 		ref := "dockervisor-test/busybox:priv"
-		e.LoadBusybox(t, ref)
+		if err := e.LoadBusybox(t.Context(), ref); err != nil {
+			t.Fatal(err)
+		}
 		ctx := t.Context()
 		c, err := e.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
 			Config:     &container.Config{Image: ref, Cmd: []string{"sleep", "3600"}},
@@ -24,7 +28,7 @@ func TestPrivateEngineRestartAndRemove(t *testing.T) {
 		if _, err := e.Client.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.RestartEngine(); err != nil {
+		if err := e.Restart(); err != nil {
 			t.Fatal(err)
 		}
 		res, err := e.Client.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
@@ -36,7 +40,7 @@ func TestPrivateEngineRestartAndRemove(t *testing.T) {
 		}
 	})
 	if e != nil {
-		if l := e.Leftovers(); len(l) > 0 {
+		if l := e.EngineLeftovers(); len(l) > 0 {
 			t.Fatalf("left behind: %v", l)
 		}
 	}
