@@ -21,7 +21,11 @@
 //   - ip and ip6: a base chain on the forward hook jumps to "egress" and
 //     then "ingress", which dispatch each bridged packet with the physdev
 //     match (xtables compat) on its input port to the port's "o-<port>"
-//     chain and on its output port to "i-<port>". Under br_netfilter the
+//     chain and on its output port to "i-<port>" (the port's chains are
+//     versioned, "o<n>-<port>" and "i<n>-<port>" after n rule updates; see
+//     Atomicity). The dispatch rules goto the port chains, so that the
+//     "return" that ends an admitted packet's o- chain leaves the dispatch
+//     chain: the receiving port's i- chain decides next. Under br_netfilter the
 //     IPv4/IPv6 hooks see the bridge, not the port, as input and output
 //     device (iifname is the bridge; meta ibrname is refused outside the
 //     bridge family), so physdev is the match that sees bridge ports, as in
@@ -42,7 +46,18 @@
 // Every call is one netlink batch, committed by the kernel as one
 // transaction: it applies fully or not at all, and packets see the rules
 // before or after it, never half of them. Updates rewrite only the chains
-// and sets that change. Connection tracking is untouched, so established
+// and sets that change.
+//
+// On this kernel, a transaction that removes anything (a rule, a chain, a
+// set element) waits for an RCU grace period, several times the cost of
+// one that only adds. So a change of a port's rules adds: it builds the
+// port's next version of chains in full and inserts dispatch rules to
+// them before the old ones, which become unreachable, all in one
+// transaction. A second transaction, run in the background just after
+// (see [WithCleanupDelay], [Firewall.Settle]), deletes the unreachable
+// chains and their dispatch rules; a change that removes something anyway
+// deletes them in its own transaction. Unreachable chains never decide a
+// packet. Connection tracking is untouched, so established
 // connections still admitted by the new rules keep flowing (and, as in
 // Neutron without conntrack cleanup, established connections stay up even
 // when a rule that admitted them is removed). Bad input is refused before
@@ -53,7 +68,8 @@
 // Applying a state the Firewall already holds sends nothing. RemovePort and
 // DeleteGroup of what is gone succeed; the tables go with the last port.
 // A new Firewall owns the tables: its first change, or [Firewall.Sync],
-// rebuilds them from its own state, removing leftovers. After an agent
+// rebuilds them from its own state, removing leftovers (unreachable
+// chains of an earlier process included). After an agent
 // restart, call Sync with every port and group first.
 //
 // # Errors

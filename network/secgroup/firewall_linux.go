@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -24,8 +25,9 @@ const TableName = "dockervisor-sg"
 type Option func(*options) error
 
 type options struct {
-	hostNetNS string
-	logger    *slog.Logger
+	hostNetNS    string
+	logger       *slog.Logger
+	cleanupDelay time.Duration
 }
 
 // WithHostNetNS puts the firewall in the network namespace at path (such
@@ -53,6 +55,18 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithCleanupDelay sets when, after an update that leaves port chains
+// unreachable, the Firewall deletes them in the background (default: at
+// once, 0). A negative d disables the background deletion: the chains go
+// with [Firewall.Settle], or with the next change that removes something
+// anyway. See the package documentation, "Atomicity".
+func WithCleanupDelay(d time.Duration) Option {
+	return func(o *options) error {
+		o.cleanupDelay = d
+		return nil
+	}
+}
+
 // Firewall enforces security groups on the ports of one host network
 // namespace. See the package documentation.
 type Firewall struct {
@@ -60,7 +74,13 @@ type Firewall struct {
 
 	mu     sync.Mutex // the host-wide lock: every change of the tables
 	cur    state
-	synced bool // the kernel holds exactly cur (no tables when cur has no port)
+	synced bool // the kernel holds exactly cur, plus the stale chains
+	// gens is the version of each port's i- and o- chains; stale the
+	// unreachable port chains (and their dispatch rules) still in the
+	// kernel; timer the pending background cleanup.
+	gens  map[string]uint64
+	stale []string
+	timer *time.Timer
 }
 
 type state struct {
@@ -81,7 +101,7 @@ func New(opts ...Option) (*Firewall, error) {
 			return nil, err
 		}
 	}
-	return &Firewall{opts: o, cur: state{groups: map[string]Group{}, ports: map[string]Port{}}}, nil
+	return &Firewall{opts: o, cur: state{groups: map[string]Group{}, ports: map[string]Port{}}, gens: map[string]uint64{}}, nil
 }
 
 func normGroup(g Group) Group {
@@ -246,6 +266,67 @@ func (f *Firewall) Teardown(ctx context.Context) error {
 	return f.Sync(ctx, nil, nil)
 }
 
+// Settle deletes now, in one kernel transaction, the port chains that
+// earlier updates left unreachable, and their dispatch rules, which the
+// Firewall otherwise deletes in the background just after the update
+// (see [WithCleanupDelay]). Then the tables hold what a fresh build of the
+// Firewall's state holds, up to the chains' version numbers. With nothing
+// to delete it sends nothing.
+func (f *Firewall) Settle(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return f.collect()
+}
+
+// collect deletes the stale chains; f.mu is held.
+func (f *Firewall) collect() error {
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+	if len(f.stale) == 0 || !f.synced {
+		return nil
+	}
+	ns, err := linkutil.Open(f.opts.hostNetNS)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	c, err := nftutil.New(ns.Fd())
+	if err != nil {
+		return err
+	}
+	b := &builder{c: c, next: f.cur, cur: f.cur, gens: f.gens, stale: f.stale}
+	b.tables()
+	b.collect()
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("secgroup: delete unreachable chains: nftables transaction: %w", err)
+	}
+	f.opts.logger.Debug("secgroup: deleted unreachable chains", "chains", len(f.stale))
+	f.stale = nil
+	return nil
+}
+
+// scheduleCollect arms the background cleanup of the stale chains; f.mu
+// is held.
+func (f *Firewall) scheduleCollect() {
+	if len(f.stale) == 0 || f.timer != nil || f.opts.cleanupDelay < 0 {
+		return
+	}
+	f.timer = time.AfterFunc(f.opts.cleanupDelay, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.timer = nil
+		if err := f.collect(); err != nil {
+			// Kept in f.stale: the next change retries.
+			f.opts.logger.Debug("secgroup: background cleanup", "err", err)
+		}
+	})
+}
+
 // Groups returns the groups, sorted by ID.
 func (f *Firewall) Groups() []Group {
 	f.mu.Lock()
@@ -304,7 +385,7 @@ func (f *Firewall) commit(ctx context.Context, op string, next state, plugged ..
 	if err != nil {
 		return err
 	}
-	b := &builder{c: c, next: next, cur: f.cur}
+	b := &builder{c: c, next: next, cur: f.cur, gens: maps.Clone(f.gens), stale: slices.Clone(f.stale)}
 	b.tables()
 	switch {
 	case len(next.ports) == 0:
@@ -321,7 +402,8 @@ func (f *Firewall) commit(ctx context.Context, op string, next state, plugged ..
 		return fmt.Errorf("secgroup: %s: nftables transaction: %w", op, err)
 	}
 	f.opts.logger.Debug("secgroup: committed", "op", op, "ports", len(next.ports), "groups", len(next.groups), "rules", b.rules)
-	f.cur, f.synced = next, true
+	f.cur, f.synced, f.gens, f.stale = next, true, b.gens, b.stale
+	f.scheduleCollect()
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package secgroup_test
 
 import (
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -56,7 +58,7 @@ func TestAllowAndDrop(t *testing.T) {
 // change is exactly one kernel transaction.
 func TestLiveUpdate(t *testing.T) {
 	t.Parallel()
-	l := newLab(t)
+	l := newLab(t, secgroup.WithCleanupDelay(-1))
 	ctx := t.Context()
 	require.NoError(t, l.fw.SetGroup(ctx, webGroup("web", 8080)))
 	require.NoError(t, l.fw.SetGroup(ctx, egressOnly))
@@ -79,6 +81,22 @@ func TestLiveUpdate(t *testing.T) {
 	assert.Equal(t, gen+1, genID(t, l.host.Path), "one transaction")
 	assert.NoError(t, testenv.Echo(open, "during", 3*time.Second), "established connection survives the update")
 	assert.True(t, reach(t, cli, srv.v4, 9090), "new rule in force")
+	// The port switched to new chains; the old ones are unreachable until
+	// Settle deletes them, in one more transaction.
+	rs := ruleset(t, l.host.Path)
+	assert.Contains(t, rs, "chain i1-"+srv.port.ID+" {")
+	assert.Contains(t, rs, "chain i-"+srv.port.ID+" {")
+	require.NoError(t, l.fw.Settle(ctx))
+	assert.Equal(t, gen+2, genID(t, l.host.Path), "one cleanup transaction")
+	rs = ruleset(t, l.host.Path)
+	assert.NotContains(t, rs, "i-"+srv.port.ID)
+	assert.NotContains(t, rs, "o-"+srv.port.ID)
+	assert.Contains(t, rs, "goto i1-"+srv.port.ID+"\n")
+	assert.NoError(t, testenv.Echo(open, "settled", 3*time.Second), "established connection survives the cleanup")
+	assert.True(t, reach(t, cli, srv.v4, 9090), "new rule still in force")
+	gen = genID(t, l.host.Path)
+	require.NoError(t, l.fw.Settle(ctx))
+	assert.Equal(t, gen, genID(t, l.host.Path), "nothing to settle is no transaction")
 
 	// The same group again changes nothing at all.
 	gen = genID(t, l.host.Path)
@@ -94,6 +112,71 @@ func TestLiveUpdate(t *testing.T) {
 	require.NoError(t, l.fw.SetGroup(ctx, g))
 	assert.False(t, reach(t, cli, srv.v4, 8080), "removed rule")
 	assert.NoError(t, testenv.Echo(open, "after", 3*time.Second))
+
+	// Egress chains return what they admit, so that the receiving port
+	// decides: a return from the new chain must not fall into an old one
+	// still in the kernel (unreachable until Settle). Take IPv4 egress away
+	// from the client, then give it back.
+	require.NoError(t, l.fw.SetGroup(ctx, secgroup.Group{ID: "client", Rules: egressOnly.Rules[1:]}))
+	assert.False(t, reach(t, cli, srv.v4, 9090), "IPv4 egress taken away")
+	require.NoError(t, l.fw.SetGroup(ctx, egressOnly))
+	require.Contains(t, ruleset(t, l.host.Path), "chain o1-"+cli.port.ID+" {", "the old chains are still there")
+	assert.True(t, reach(t, cli, srv.v4, 9090), "IPv4 egress given back, old chains unreachable")
+	require.NoError(t, l.fw.Settle(ctx))
+	assert.True(t, reach(t, cli, srv.v4, 9090))
+}
+
+// TestBackgroundCleanup: by default the Firewall deletes the chains an
+// update left unreachable by itself, and then the kernel lists what a
+// fresh build of the same state lists, up to the chains' versions.
+func TestBackgroundCleanup(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	ctx := t.Context()
+	require.NoError(t, l.fw.SetGroup(ctx, webGroup("web", 8080)))
+	require.NoError(t, l.fw.SetGroup(ctx, egressOnly))
+	srv := l.plug(t, 2, "web")
+	cli := l.plug(t, 3, "client")
+	testenv.StartEchoServer(t, srv.ns.Path, "[::]:9090")
+	for i, port := range []int{9090, 8080, 9090} {
+		require.NoError(t, l.fw.SetGroup(ctx, webGroup("web", port)))
+		stale := fmt.Sprintf("o%d-%s", i, srv.port.ID)
+		if i == 0 {
+			stale = "o-" + srv.port.ID
+		}
+		require.Eventually(t, func() bool { return !strings.Contains(ruleset(t, l.host.Path), stale) },
+			10*time.Second, 20*time.Millisecond, "stale chain %s deleted", stale)
+	}
+	assert.True(t, reach(t, cli, srv.v4, 9090), "last rules in force")
+	assert.False(t, reach(t, cli, srv.v4, 8080))
+	settled := chainsSorted(versionRE.ReplaceAllString(ruleset(t, l.host.Path), "$1-"))
+
+	// A new Firewall's Sync of the same state is a fresh build.
+	fresh, err := secgroup.New(secgroup.WithHostNetNS(l.host.Path))
+	require.NoError(t, err)
+	require.NoError(t, fresh.Sync(ctx, l.fw.Groups(), l.fw.Ports()))
+	assert.Equal(t, chainsSorted(ruleset(t, l.host.Path)), settled)
+	assert.True(t, reach(t, cli, srv.v4, 9090))
+}
+
+var (
+	// versionRE matches the version of a port chain's name.
+	versionRE = regexp.MustCompile(`\b([io])[0-9]+-`)
+	chainRE   = regexp.MustCompile(`(?s)\tchain [^\n]* \{\n.*?\n\t\}\n`)
+)
+
+// chainsSorted is the ruleset rs with the chains of each table sorted (a
+// fresh build creates port chains by port ID, a step-by-step one in the
+// order of the steps), each chain's rules in their order.
+func chainsSorted(rs string) string {
+	var out strings.Builder
+	for _, table := range strings.SplitAfter(rs, "\n}\n") {
+		chains := chainRE.FindAllString(table, -1)
+		slices.Sort(chains)
+		out.WriteString(chainRE.ReplaceAllString(table, ""))
+		out.WriteString(strings.Join(chains, ""))
+	}
+	return out.String()
 }
 
 // TestRemoteGroup: a rule admitting members of a group admits a member and
@@ -177,7 +260,7 @@ func TestAntiSpoofing(t *testing.T) {
 // removed.
 func TestResyncAfterRestart(t *testing.T) {
 	t.Parallel()
-	l := newLab(t)
+	l := newLab(t, secgroup.WithCleanupDelay(-1))
 	ctx := t.Context()
 	require.NoError(t, l.fw.SetGroup(ctx, webGroup("web", 8080)))
 	require.NoError(t, l.fw.SetGroup(ctx, egressOnly))
@@ -190,6 +273,12 @@ func TestResyncAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer open.Close()
 
+	// An update leaves unreachable chains behind (no cleanup in this lab):
+	// the restart must remove them too.
+	require.NoError(t, l.fw.SetGroup(ctx, webGroup("web", 8082)))
+	require.Contains(t, ruleset(t, l.host.Path), "chain i-"+srv.port.ID+" {")
+	require.Contains(t, ruleset(t, l.host.Path), "chain i1-"+srv.port.ID+" {")
+
 	restarted, err := secgroup.New(secgroup.WithHostNetNS(l.host.Path))
 	require.NoError(t, err)
 	groups := []secgroup.Group{webGroup("web", 8081), egressOnly}
@@ -198,6 +287,7 @@ func TestResyncAfterRestart(t *testing.T) {
 	require.NoError(t, l.fw.Sync(ctx, groups, ports)) // the lab's Firewall tears down at the end
 	got := ruleset(t, l.host.Path)
 	assert.NotContains(t, got, gone.port.ID)
+	assert.NotContains(t, got, "i1-", "versioned chains of before the restart")
 	assert.NoError(t, testenv.Echo(open, "still", 3*time.Second), "established connection survives the resync")
 	assert.True(t, reach(t, cli, srv.v4, 8081))
 	assert.False(t, reach(t, cli, srv.v4, 8080))

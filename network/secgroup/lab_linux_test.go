@@ -32,14 +32,14 @@ type lab struct {
 	bridge string
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t *testing.T, opts ...secgroup.Option) *lab {
 	t.Helper()
 	testenv.MustHaveRoot(t)
 	l := &lab{host: testenv.NewHostNetns(t), bridge: testenv.UniqueName("br")}
 	var err error
 	l.lb, err = linuxbridge.New(linuxbridge.WithHostNetNS(l.host.Path))
 	require.NoError(t, err)
-	l.fw, err = secgroup.New(secgroup.WithHostNetNS(l.host.Path))
+	l.fw, err = secgroup.New(append([]secgroup.Option{secgroup.WithHostNetNS(l.host.Path)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		// Whatever the test did, nothing of the Firewall may remain.

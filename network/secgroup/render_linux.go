@@ -1,6 +1,7 @@
 package secgroup
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"reflect"
@@ -50,11 +51,30 @@ type family struct {
 type builder struct {
 	c         *nftables.Conn
 	cur, next state
-	fams      [2]family
-	br        *nftables.Table
-	err       error
-	rules     int
+	// gens holds the version of each port's i- and o- chains (absent: 0);
+	// stale the names of unreachable port chains, in both ip and ip6
+	// tables, still to delete. The builder updates both.
+	gens    map[string]uint64
+	stale   []string
+	removes bool // the transaction removes something (a kernel RCU wait)
+	fams    [2]family
+	br      *nftables.Table
+	err     error
+	rules   int
 }
+
+// portChain is the name of the i- or o- chain (prefix) of port id at
+// version gen: "i-<id>" at 0, "i<gen>-<id>" after (no collision: the
+// version ends at the first dash).
+func portChain(prefix, id string, gen uint64) string {
+	if gen == 0 {
+		return prefix + id
+	}
+	return fmt.Sprintf("%s%d-%s", prefix[:len(prefix)-1], gen, id)
+}
+
+func (b *builder) in(id string) string  { return portChain(prefixIn, id, b.gens[id]) }
+func (b *builder) out(id string) string { return portChain(prefixOut, id, b.gens[id]) }
 
 func (b *builder) tables() {
 	b.fams = [2]family{
@@ -78,6 +98,7 @@ func (b *builder) rule(t *nftables.Table, chain string, exprs ...expr.Any) {
 func cat(parts ...[]expr.Any) []expr.Any { return slices.Concat(parts...) }
 
 func (b *builder) deleteAll() {
+	b.gens, b.stale = map[string]uint64{}, nil
 	for _, f := range b.fams {
 		nftutil.DeleteTable(b.c, f.table)
 	}
@@ -111,10 +132,11 @@ func (b *builder) full() {
 		b.groupSets(id, true, true)
 	}
 	for _, id := range slices.Sorted(maps.Keys(b.next.ports)) {
-		b.portChains(b.next.ports[id], true)
+		b.portChains(b.next.ports[id])
 		b.spoofChain(b.next.ports[id], true)
 	}
-	b.dispatch(nil)
+	b.dispatch(true, nil, nil)
+	b.bridgeMap(slices.Sorted(maps.Keys(b.next.ports)), false)
 }
 
 func (b *builder) portMap() *nftables.Set {
@@ -123,7 +145,10 @@ func (b *builder) portMap() *nftables.Set {
 }
 
 // incremental brings tables that hold cur to next, rewriting only what
-// changed.
+// changed. A port whose rules change gets new chains, built in full, and
+// a dispatch to them inserted before the old one: a transaction that only
+// adds. The old chains are then stale (unreachable), deleted by collect or
+// by the next transaction that removes something anyway.
 func (b *builder) incremental() {
 	rulesChanged := map[string]bool{}
 	for id, g := range b.next.groups {
@@ -137,10 +162,17 @@ func (b *builder) incremental() {
 		b.groupSets(id, !existed, false)
 	}
 	rewrite := false // the dispatch must be rewritten (ports gone or moved)
-	var added []string
+	var added, switched []string
 	for id, old := range b.cur.ports {
 		if p, ok := b.next.ports[id]; !ok || p.Device != old.Device {
 			rewrite = true
+		}
+	}
+	var gone []string // chains of removed ports
+	for _, id := range slices.Sorted(maps.Keys(b.cur.ports)) {
+		if _, ok := b.next.ports[id]; !ok {
+			gone = append(gone, b.in(id), b.out(id))
+			delete(b.gens, id)
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(b.next.ports)) {
@@ -150,8 +182,13 @@ func (b *builder) incremental() {
 		for _, g := range p.Groups {
 			dirty = dirty || rulesChanged[g]
 		}
+		if dirty && existed {
+			b.stale = append(b.stale, b.in(id), b.out(id))
+			b.gens[id]++
+			switched = append(switched, id)
+		}
 		if dirty {
-			b.portChains(p, !existed)
+			b.portChains(p)
 		}
 		if !existed || old.Device != p.Device || !reflect.DeepEqual(old.MAC, p.MAC) || !reflect.DeepEqual(old.IPs, p.IPs) {
 			b.spoofChain(p, !existed)
@@ -160,22 +197,31 @@ func (b *builder) incremental() {
 			added = append(added, id)
 		}
 	}
-	switch {
-	case rewrite:
-		b.dispatch(nil)
-	case len(added) > 0:
-		b.dispatch(added)
+	removedGroups := false
+	for id := range b.cur.groups {
+		if _, ok := b.next.groups[id]; !ok {
+			removedGroups = true
+		}
 	}
+	b.removes = b.removes || rewrite || removedGroups
+	if rewrite {
+		b.bridgeMap(slices.Sorted(maps.Keys(b.next.ports)), true)
+	} else {
+		b.bridgeMap(added, false)
+	}
+	if rewrite || (b.removes && len(b.stale) > 0) {
+		// Removing anyway: rewrite the dispatch and drop the stale chains
+		// in this transaction.
+		b.dispatch(true, nil, nil)
+		b.deleteChains(b.stale)
+		b.stale = nil
+	} else {
+		b.dispatch(false, added, switched)
+	}
+	b.deleteChains(gone)
 	for _, id := range slices.Sorted(maps.Keys(b.cur.ports)) {
 		if _, ok := b.next.ports[id]; ok {
 			continue
-		}
-		for _, f := range b.fams {
-			for _, name := range []string{prefixIn + id, prefixOut + id} {
-				ch := &nftables.Chain{Name: name, Table: f.table}
-				b.c.FlushChain(ch)
-				b.c.DelChain(ch)
-			}
 		}
 		ch := &nftables.Chain{Name: prefixSpoof + id, Table: b.br}
 		b.c.FlushChain(ch)
@@ -189,6 +235,26 @@ func (b *builder) incremental() {
 			b.c.DelSet(&nftables.Set{Table: f.table, Name: prefixRemote + id})
 		}
 	}
+}
+
+// deleteChains deletes the chains names from the ip and ip6 tables.
+func (b *builder) deleteChains(names []string) {
+	for _, f := range b.fams {
+		for _, name := range names {
+			ch := &nftables.Chain{Name: name, Table: f.table}
+			b.c.FlushChain(ch)
+			b.c.DelChain(ch)
+		}
+	}
+}
+
+// collect rewrites the physdev dispatch from cur (dropping the rules to
+// stale chains) and deletes the stale chains: what updates left
+// unreachable, in one transaction.
+func (b *builder) collect() {
+	b.dispatch(true, nil, nil)
+	b.deleteChains(b.stale)
+	b.stale = nil
 }
 
 // groupSets creates (create) or refills, if its members changed (or
@@ -211,6 +277,7 @@ func (b *builder) groupSets(id string, create, force bool) {
 			want = slices.DeleteFunc(slices.Clone(want), func(a netip.Addr) bool { return slices.Contains(had, a) })
 		} else {
 			b.c.FlushSet(s)
+			b.removes = true
 		}
 		if len(want) > 0 {
 			elems := make([]nftables.SetElement, len(want))
@@ -222,28 +289,53 @@ func (b *builder) groupSets(id string, create, force bool) {
 	}
 }
 
-// dispatch rewrites the physdev dispatch chains and the bridge port map
-// from next, or, given added, appends the dispatch of those ports only.
-func (b *builder) dispatch(added []string) {
+// dispatch rewrites the physdev dispatch chains from next (all), or
+// appends the dispatch of the added ports and inserts, before the old one,
+// the dispatch of the switched ones to their new chains. Dispatch rules
+// goto the port chains, so that a port chain's return leaves the dispatch
+// chain: an old dispatch rule after a new one is never reached.
+func (b *builder) dispatch(all bool, added, switched []string) {
 	ids := added
-	if ids == nil {
-		ids = slices.Sorted(maps.Keys(b.next.ports))
+	if all {
+		ids, switched = slices.Sorted(maps.Keys(b.next.ports)), nil
 	}
 	for _, f := range b.fams {
-		if added == nil {
-			b.c.FlushChain(&nftables.Chain{Name: chainEgress, Table: f.table})
-			b.c.FlushChain(&nftables.Chain{Name: chainIngress, Table: f.table})
+		egress := &nftables.Chain{Name: chainEgress, Table: f.table}
+		ingress := &nftables.Chain{Name: chainIngress, Table: f.table}
+		if all {
+			b.c.FlushChain(egress)
+			b.c.FlushChain(ingress)
+			b.removes = true
 		}
 		for _, id := range ids {
 			dev := b.next.ports[id].Device
-			b.rule(f.table, chainEgress, nftutil.Physdev(dev, ""), nftutil.Jump(prefixOut+id))
-			b.rule(f.table, chainIngress, nftutil.Physdev("", dev), nftutil.Jump(prefixIn+id))
+			b.rule(f.table, chainEgress, nftutil.Physdev(dev, ""), gotoChain(b.out(id)))
+			b.rule(f.table, chainIngress, nftutil.Physdev("", dev), gotoChain(b.in(id)))
+		}
+		for _, id := range switched {
+			dev := b.next.ports[id].Device
+			b.rules += 2
+			b.c.InsertRule(&nftables.Rule{Table: f.table, Chain: egress,
+				Exprs: []expr.Any{nftutil.Physdev(dev, ""), gotoChain(b.out(id))}})
+			b.c.InsertRule(&nftables.Rule{Table: f.table, Chain: ingress,
+				Exprs: []expr.Any{nftutil.Physdev("", dev), gotoChain(b.in(id))}})
 		}
 	}
+}
+
+func gotoChain(name string) *expr.Verdict { return &expr.Verdict{Kind: expr.VerdictGoto, Chain: name} }
+
+// bridgeMap adds the ports ids to the bridge port map, emptied first with
+// flush.
+func (b *builder) bridgeMap(ids []string, flush bool) {
 	m := b.portMap()
 	m.ID = 0
-	if added == nil {
+	if flush {
 		b.c.FlushSet(m)
+		b.removes = true
+	}
+	if len(ids) == 0 {
+		return
 	}
 	elems := make([]nftables.SetElement, 0, len(ids))
 	for _, id := range ids {
@@ -285,10 +377,10 @@ var (
 	ret    = nftutil.Verdict(expr.VerdictReturn)
 )
 
-// portChains writes the i- and o- chains of p in both families: new ones
-// (fresh) or emptied first. (A transaction that deletes anything waits for
-// an RCU grace period in the kernel, so new objects are only added.)
-func (b *builder) portChains(p Port, fresh bool) {
+// portChains creates the i- and o- chains of p, at its version in gens,
+// in both families. (A transaction that deletes anything waits for an RCU
+// grace period in the kernel, so an update only adds new chains.)
+func (b *builder) portChains(p Port) {
 	var rules []compiled
 	for _, g := range p.Groups {
 		for _, r := range b.next.groups[g].Rules {
@@ -300,12 +392,9 @@ func (b *builder) portChains(p Port, fresh bool) {
 	established := ctState(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED)
 	invalid := ctState(expr.CtStateBitINVALID)
 	for _, f := range b.fams {
-		in, out := prefixIn+p.ID, prefixOut+p.ID
+		in, out := b.in(p.ID), b.out(p.ID)
 		for _, name := range []string{in, out} {
-			ch := b.c.AddChain(&nftables.Chain{Name: name, Table: f.table})
-			if !fresh {
-				b.c.FlushChain(ch)
-			}
+			b.c.AddChain(&nftables.Chain{Name: name, Table: f.table})
 		}
 		t := f.table
 		// Traffic to the port.
@@ -401,6 +490,7 @@ func (b *builder) spoofChain(p Port, fresh bool) {
 	ch := b.c.AddChain(&nftables.Chain{Name: name, Table: t})
 	if !fresh {
 		b.c.FlushChain(ch)
+		b.removes = true
 	}
 	mac := []byte(p.MAC)
 	proto := func(eth []byte) []expr.Any { return nftutil.MetaEq(expr.MetaKeyPROTOCOL, eth) }
