@@ -77,7 +77,7 @@ func networkDemo(ctx context.Context, cli *client.Client, store image.Reader, im
 	if err != nil {
 		return err
 	}
-	undo = append(undo, func() error { return fw.Teardown(bg) })
+	undo = append(undo, func() error { return errors.Join(fw.Teardown(bg), fw.Close()) })
 	port := func(p int) *int { return &p }
 	icmp := []secgroup.Rule{
 		{Direction: secgroup.Ingress, EtherType: secgroup.IPv4, Protocol: "icmp"},

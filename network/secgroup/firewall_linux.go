@@ -78,9 +78,10 @@ type Firewall struct {
 	// gens is the version of each port's i- and o- chains; stale the
 	// unreachable port chains (and their dispatch rules) still in the
 	// kernel; timer the pending background cleanup.
-	gens  map[string]uint64
-	stale []string
-	timer *time.Timer
+	gens   map[string]uint64
+	stale  []string
+	timer  *time.Timer
+	closed bool // no background cleanup after Close
 }
 
 type state struct {
@@ -281,6 +282,17 @@ func (f *Firewall) Settle(ctx context.Context) error {
 	return f.collect()
 }
 
+// Close deletes the unreachable chains a background cleanup would have
+// deleted, and stops background work: the tables stay as they are, and
+// later changes still work but leave their cleanup to [Firewall.Settle]
+// or the next change that removes something. It is idempotent.
+func (f *Firewall) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return f.collect()
+}
+
 // collect deletes the stale chains; f.mu is held.
 func (f *Firewall) collect() error {
 	if f.timer != nil {
@@ -313,7 +325,7 @@ func (f *Firewall) collect() error {
 // scheduleCollect arms the background cleanup of the stale chains; f.mu
 // is held.
 func (f *Firewall) scheduleCollect() {
-	if len(f.stale) == 0 || f.timer != nil || f.opts.cleanupDelay < 0 {
+	if len(f.stale) == 0 || f.timer != nil || f.opts.cleanupDelay < 0 || f.closed {
 		return
 	}
 	f.timer = time.AfterFunc(f.opts.cleanupDelay, func() {

@@ -157,6 +157,17 @@ func TestBackgroundCleanup(t *testing.T) {
 	require.NoError(t, fresh.Sync(ctx, l.fw.Groups(), l.fw.Ports()))
 	assert.Equal(t, chainsSorted(ruleset(t, l.host.Path)), settled)
 	assert.True(t, reach(t, cli, srv.v4, 9090))
+
+	// Close does the pending cleanup at once and arms no more.
+	slow, err := secgroup.New(secgroup.WithHostNetNS(l.host.Path), secgroup.WithCleanupDelay(time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, slow.Sync(ctx, l.fw.Groups(), l.fw.Ports()))
+	require.NoError(t, slow.SetGroup(ctx, webGroup("web", 8080)))
+	require.Contains(t, ruleset(t, l.host.Path), "o-"+srv.port.ID, "cleanup pending")
+	require.NoError(t, slow.Close())
+	assert.NotContains(t, ruleset(t, l.host.Path), "o-"+srv.port.ID, "Close cleaned up")
+	require.NoError(t, slow.Close(), "idempotent")
+	assert.False(t, reach(t, cli, srv.v4, 9090), "the new rules (8080 only) in force")
 }
 
 var (

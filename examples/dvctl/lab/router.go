@@ -105,6 +105,7 @@ func (r *VIFRouter) net(st *State) (*labNet, error) {
 		return nil, errors.Join(err, ln.close())
 	}
 	ln.fw = fw
+	ln.closers = append(ln.closers, fw.Close)
 	r.nets[st.Netns] = ln
 	return ln, nil
 }
