@@ -139,3 +139,29 @@ func TestNewOVSDBLookup(t *testing.T) {
 	t.Setenv("OVS_RUNDIR", "/x/run")
 	assert.Equal(t, "unix:/x/run/db.sock", defaultDB())
 }
+
+// TestNewLookup checks which reader a Driver gets: OVSDB on unix and tcp
+// sockets (the default one included), ovs-vsctl find for other kinds of
+// address and through an injected runner.
+func TestNewLookup(t *testing.T) {
+	t.Setenv("OVS_RUNDIR", "/x/run")
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want lookuper
+	}{
+		{"default", nil, ovsdbLookup{network: "unix", address: "/x/run/db.sock", timeout: DefaultTimeout}},
+		{"unix", []Option{WithDB("unix:/y/db.sock"), WithTimeout(3 * time.Second)}, ovsdbLookup{network: "unix", address: "/y/db.sock", timeout: 3 * time.Second}},
+		{"ssl", []Option{WithDB("ssl:192.0.2.1:6640")}, runnerLookup{Vsctl{DB: "ssl:192.0.2.1:6640"}}},
+		{"runner", []Option{WithDB("unix:/y/db.sock"), WithRunner(newRecorder())}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := New(tc.opts...)
+			require.NoError(t, err)
+			if tc.want == nil {
+				tc.want = runnerLookup{d.runner}
+			}
+			assert.Equal(t, tc.want, d.look)
+		})
+	}
+}
