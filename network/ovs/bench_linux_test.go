@@ -15,8 +15,9 @@ import (
 )
 
 // BenchmarkHybridPlugAttach measures an OVS hybrid plug plus attach of one
-// VIF (qbr, qvb/qvo with TX checksum off, the port with its external-ids
-// in one ovs-vsctl transaction and its ofport check, then tap/eth0 into
+// VIF (qbr, qvb/qvo with TX checksum off, an OVSDB read of the port, the
+// port with its external-ids in one ovs-vsctl transaction and its ofport
+// check, then tap/eth0 into
 // the instance's namespace with MAC, MTU and two addresses) against the
 // same steps shelled out to ip, ethtool and ovs-vsctl, in the same run.
 // It reports the median of each (driver-ms, shell-ms) and their ratio

@@ -23,6 +23,7 @@ const DefaultBridge = "br-int"
 // does, per instance).
 type Driver struct {
 	runner Runner
+	look   lookuper
 	bridge string
 	hostNS string
 	log    *slog.Logger
@@ -40,9 +41,12 @@ type options struct {
 // Option configures a [Driver].
 type Option func(*options) error
 
-// WithDB sets the Open vSwitch database ovs-vsctl talks to, such as
-// "unix:/run/openvswitch/db.sock" (ovs-vsctl --db). The default is
-// ovs-vsctl's own.
+// WithDB sets the Open vSwitch database, such as
+// "unix:/run/openvswitch/db.sock" (ovs-vsctl --db). The driver changes the
+// database with ovs-vsctl and reads interfaces over the same socket with
+// OVSDB's JSON-RPC protocol (RFC 7047), for "unix:" and "tcp:" addresses;
+// other kinds (such as "ssl:") are read with ovs-vsctl too. The default is
+// ovs-vsctl's own, unix:$OVS_RUNDIR/db.sock (/var/run/openvswitch).
 func WithDB(addr string) Option {
 	return func(o *options) error {
 		if addr == "" {
@@ -54,8 +58,8 @@ func WithDB(addr string) Option {
 }
 
 // WithTimeout bounds each ovs-vsctl command (ovs-vsctl --timeout, whole
-// seconds); the default is [DefaultTimeout]. A command that times out is
-// [ErrUnavailable].
+// seconds) and each database read; the default is [DefaultTimeout]. A
+// command or read that times out is [ErrUnavailable].
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -105,7 +109,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithRunner replaces the ovs-vsctl runner; it is a test hook (a recording
-// fake) and makes [WithDB] and [WithTimeout] moot.
+// fake) and makes [WithDB] and [WithTimeout] moot: interfaces are then
+// read through the runner too (ovs-vsctl find).
 func WithRunner(r Runner) Option {
 	return func(o *options) error {
 		if r == nil {
@@ -126,10 +131,21 @@ func New(opts ...Option) (*Driver, error) {
 		}
 	}
 	r := o.runner
+	var look lookuper
 	if r == nil {
 		r = Vsctl{DB: o.db, Timeout: o.timeout}
+		db := o.db
+		if db == "" {
+			db = defaultDB()
+		}
+		if l, ok := newOVSDBLookup(db, o.timeout); ok {
+			look = l
+		}
 	}
-	return &Driver{runner: r, bridge: o.bridge, hostNS: o.hostNS, log: o.log}, nil
+	if look == nil {
+		look = runnerLookup{r}
+	}
+	return &Driver{runner: r, look: look, bridge: o.bridge, hostNS: o.hostNS, log: o.log}, nil
 }
 
 // integrationBridge is the bridge vif's port goes on.

@@ -47,6 +47,20 @@ func TestPlugOVSDownMidPlug(t *testing.T) {
 			assertNoLinks(t, o, vif)
 		})
 	}
+	// With the database down before the plug, the driver's own read of the
+	// interface (OVSDB over the socket, not ovs-vsctl) fails first.
+	t.Run("read", func(t *testing.T) {
+		o.KillDB()
+		d := newDriver(t, o)
+		net4, net6 := testNets()
+		vif := testVIF(true, 1, net4, net6)
+		err := d.Plug(t.Context(), "inst-down", vif)
+		require.ErrorIs(t, err, ovs.ErrUnavailable)
+		require.ErrorIs(t, err, network.ErrUnavailable)
+		assert.Contains(t, err.Error(), "ovsdb")
+		assertNoLinks(t, o, vif)
+		require.ErrorIs(t, d.Unplug(t.Context(), "inst-down", vif), ovs.ErrUnavailable)
+	})
 }
 
 // assertNoLinks checks that no device of vif is left in o's namespace.

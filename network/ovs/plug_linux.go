@@ -135,7 +135,7 @@ func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID s
 	} else if qvb.Attrs().Alias != alias(vif) {
 		return u.fail(fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.VethBridge, vif.ID))
 	}
-	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.VethOVS), qvb == nil); err != nil {
+	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.VethOVS), qvb == nil); err != nil {
 		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged hybrid", "port", vif.ID, "bridge", d.integrationBridge(vif))
@@ -168,7 +168,7 @@ func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID s
 	case tap.Attrs().Alias != alias(vif):
 		return fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.Tap, vif.ID)
 	}
-	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.Tap), tap == nil); err != nil {
+	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.Tap), tap == nil); err != nil {
 		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged direct", "port", vif.ID, "bridge", d.integrationBridge(vif))
@@ -302,7 +302,7 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 	if err := guest.SetTxChecksum(target.IfName, false); err != nil {
 		return nil, err
 	}
-	if _, err := addPort(ctx, d.runner, d.spec(instanceID, vif, names.Tap), true); err != nil {
+	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.Tap), true); err != nil {
 		return nil, err
 	}
 	return guestLink(guest, target.IfName)
@@ -394,8 +394,8 @@ func (d *Driver) Unplug(ctx context.Context, instanceID string, vif network.VIF)
 	// Both layouts are removed, so that a VIF whose hybrid flag changed
 	// between Plug and Unplug leaves nothing behind.
 	if err := errors.Join(
-		delOwnedPort(ctx, d.runner, names.VethOVS),
-		delOwnedPort(ctx, d.runner, names.Tap),
+		delOwnedPort(ctx, d.look, d.runner, names.VethOVS),
+		delOwnedPort(ctx, d.look, d.runner, names.Tap),
 	); err != nil {
 		return fmt.Errorf("ovs: unplug %s: %w", vif.ID, err)
 	}

@@ -87,20 +87,7 @@ func parseIface(out []byte) (iface, error) {
 	if len(row) != 3 {
 		return iface{}, fmt.Errorf("%w: decode interface: %d columns, want 3", ErrCommand, len(row))
 	}
-	i := iface{Exists: true, ExternalID: map[string]string{}}
-	// An unset optional column is ["set",[]].
-	_ = json.Unmarshal(row[0], &i.OFPort)
-	_ = json.Unmarshal(row[1], &i.Error)
-	var m []json.RawMessage
-	if err := json.Unmarshal(row[2], &m); err == nil && len(m) == 2 {
-		var pairs [][2]string
-		if err := json.Unmarshal(m[1], &pairs); err == nil {
-			for _, p := range pairs {
-				i.ExternalID[p[0]] = p[1]
-			}
-		}
-	}
-	return i, nil
+	return decodeIface(row[0], row[1], row[2]), nil
 }
 
 // addPort adds p in one transaction and checks that Open vSwitch opened
@@ -111,11 +98,12 @@ func parseIface(out []byte) (iface, error) {
 // is new, so that a rollback deletes only a port this call added. A port
 // that exists but is not ours is left alone and is an error.
 //
-// The common path is two ovs-vsctl runs: a read of the interface, and the
-// add transaction, after which ovs-vsctl itself reports a new interface
-// that ovs-vswitchd could not open (see [Vsctl]).
-func addPort(ctx context.Context, r Runner, p portSpec, fresh bool) (added bool, err error) {
-	before, err := getIface(ctx, r, p.Name)
+// The common path is a read of the interface through l (an OVSDB select,
+// see [ovsdbLookup]) and one ovs-vsctl run, the add transaction, after
+// which ovs-vsctl itself reports a new interface that ovs-vswitchd could
+// not open (see [Vsctl]).
+func addPort(ctx context.Context, l lookuper, r Runner, p portSpec, fresh bool) (added bool, err error) {
+	before, err := l.lookup(ctx, p.Name)
 	if err != nil {
 		return false, err
 	}
@@ -158,8 +146,8 @@ func delPort(ctx context.Context, r Runner, name string) error {
 
 // delOwnedPort deletes the port name if its interface carries the owner
 // mark; a missing port, or one created by others, is left alone.
-func delOwnedPort(ctx context.Context, r Runner, name string) error {
-	i, err := getIface(ctx, r, name)
+func delOwnedPort(ctx context.Context, l lookuper, r Runner, name string) error {
+	i, err := l.lookup(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func TestParseIface(t *testing.T) {
 func TestAddPort(t *testing.T) {
 	ctx := t.Context()
 	r := newRecorder("br-int")
-	added, err := addPort(ctx, r, testSpec, false)
+	added, err := addPort(ctx, runnerLookup{r}, r, testSpec, false)
 	require.NoError(t, err)
 	assert.True(t, added)
 	writes := r.writes()
@@ -67,7 +67,7 @@ func TestAddPort(t *testing.T) {
 	assert.Equal(t, "active", r.ifaces[testSpec.Name].ids["iface-status"])
 
 	// Plugging again is one more (idempotent) transaction, not a new port.
-	added, err = addPort(ctx, r, testSpec, false)
+	added, err = addPort(ctx, runnerLookup{r}, r, testSpec, false)
 	require.NoError(t, err)
 	assert.False(t, added)
 	assert.Len(t, r.ifaces, 1)
@@ -76,7 +76,7 @@ func TestAddPort(t *testing.T) {
 func TestAddPortFailedDeviceRollsBack(t *testing.T) {
 	r := newRecorder("br-int")
 	r.failDevice[testSpec.Name] = true
-	added, err := addPort(t.Context(), r, testSpec, false)
+	added, err := addPort(t.Context(), runnerLookup{r}, r, testSpec, false)
 	require.ErrorIs(t, err, ErrPortFailed)
 	assert.False(t, added)
 	assert.Empty(t, r.ifaces, "the failed port is deleted")
@@ -85,23 +85,23 @@ func TestAddPortFailedDeviceRollsBack(t *testing.T) {
 func TestAddPortLeavesForeignPort(t *testing.T) {
 	r := newRecorder("br-int")
 	r.ifaces[testSpec.Name] = &fakeIface{bridge: "br-int", ofport: 7, ids: map[string]string{"iface-id": "other"}}
-	_, err := addPort(t.Context(), r, testSpec, false)
+	_, err := addPort(t.Context(), runnerLookup{r}, r, testSpec, false)
 	require.ErrorIs(t, err, ErrCommand)
 	assert.Empty(t, r.writes(), "nothing written over a port created by others")
-	require.NoError(t, delOwnedPort(t.Context(), r, testSpec.Name))
+	require.NoError(t, delOwnedPort(t.Context(), runnerLookup{r}, r, testSpec.Name))
 	assert.Contains(t, r.ifaces, testSpec.Name, "a foreign port is never deleted")
 }
 
 func TestAddPortMissingBridge(t *testing.T) {
 	r := newRecorder()
-	_, err := addPort(t.Context(), r, testSpec, false)
+	_, err := addPort(t.Context(), runnerLookup{r}, r, testSpec, false)
 	assert.ErrorIs(t, err, ErrBridgeNotFound)
 }
 
 func TestAddPortUnavailable(t *testing.T) {
 	r := newRecorder("br-int")
 	r.down = true
-	_, err := addPort(t.Context(), r, testSpec, false)
+	_, err := addPort(t.Context(), runnerLookup{r}, r, testSpec, false)
 	assert.ErrorIs(t, err, ErrUnavailable)
 	assert.ErrorIs(t, err, network.ErrUnavailable)
 }
