@@ -214,7 +214,11 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 		return "", err
 	}
 	kind, r, err := sniff(rc)
-	if err == nil && kind == kindDockerSave {
+	if err != nil {
+		rc.Close()
+		return "", fmt.Errorf("engine: read archive: %w", err)
+	}
+	if kind == kindDockerSave {
 		if opts.Scan != nil {
 			// One verified pass, through the Opener.
 			rc.Close()
