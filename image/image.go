@@ -67,6 +67,15 @@ type Reader interface {
 	List(ctx context.Context, opts ListOptions) ([]Metadata, error)
 }
 
+// SeekOpener is implemented by stores that can open an image's data for
+// random access, such as a file on local disk. Unlike [Reader.Open], the
+// reader does not verify the data: it suits a caller that only looks at
+// the data to plan a later, verified read (see engine.LoadOptions.Scan).
+// The caller closes it.
+type SeekOpener interface {
+	OpenSeeker(ctx context.Context, id string) (io.ReadSeekCloser, error)
+}
+
 // Writer writes images to a store.
 type Writer interface {
 	// Create stores the data read from r with meta, and returns the stored

@@ -154,21 +154,34 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 	}
 	// Verify against the metadata the cache record will hold, whatever the
 	// store checks itself: the engine load never gets the end of the
-	// archive on a mismatch. An OCI layout is opened twice (see
-	// engine.LoadFrom); each read is verified.
+	// archive on a mismatch. An OCI layout is read twice (see
+	// engine.LoadFrom). From a store that can seek (image.SeekOpener), the
+	// first read, which only plans and sends nothing to the engine, skips
+	// the whole-archive checksum and seeks over the layers; the second,
+	// verified here against meta (not again by the store), streams the
+	// image and checks the whole archive and each blob before the engine
+	// gets the end of it. So a store copy that does not match its checksum
+	// is refused with nothing loaded (TestSpawnFromBadOCIArchive).
 	size := meta.Size
 	if size <= 0 {
 		size = -1 // unknown: check the digest only
 	}
+	openStore := func(ctx context.Context) (io.ReadCloser, error) { return d.opts.images.Open(ctx, meta.ID) }
+	var scan engine.Opener // other stores: both reads verified, one open for docker-save
+	if so, ok := d.opts.images.(image.SeekOpener); ok {
+		scan = func(ctx context.Context) (io.ReadCloser, error) { return so.OpenSeeker(ctx, meta.ID) }
+		// The check below is the one the store's Open would repeat.
+		openStore = scan
+	}
 	open := func(ctx context.Context) (io.ReadCloser, error) {
-		rc, err := d.opts.images.Open(ctx, meta.ID)
+		rc, err := openStore(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256}), nil
 	}
 	prev, _ := d.state.loadImage(meta.ID)
-	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform})
+	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform, Scan: scan})
 	if err != nil {
 		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
 	}

@@ -26,7 +26,10 @@
 //     verifying each blob's sha256 digest, under their layout paths,
 //     followed by a manifest.json naming them: a docker-save archive made
 //     on the fly, with no temporary file and memory independent of the
-//     image size.
+//     image size. [LoadOptions.Scan] may serve the first read without the
+//     whole-archive checksum, and seek over the layers: nothing of that
+//     read reaches the engine, and the second read verifies everything
+//     the engine gets before it gets the end of the archive.
 //
 // # Load is all or nothing
 //

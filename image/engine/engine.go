@@ -156,6 +156,21 @@ type LoadOptions struct {
 	// "os/arch/variant", as the engine reports it. Empty means
 	// "linux/" + runtime.GOARCH.
 	Platform string
+
+	// Scan, if set, opens the archive for the first read of an OCI layout
+	// (and the look at its first entries) instead of the Opener. That read
+	// only plans: it picks the image and refuses what the engine cannot
+	// load, and nothing of it reaches the engine. So Scan may skip the
+	// whole-archive checksum that the Opener's reader verifies: the
+	// second read, through the Opener, verifies the whole archive and each
+	// blob it streams before the engine gets manifest.json and the end of
+	// the archive, so data that changed between the reads, or that does
+	// not match its checksum, is never loaded (the load fails and is
+	// rolled back). A reader that is also an [io.Seeker] lets the scan
+	// seek over the layers instead of reading them. When the scan refuses
+	// an archive, the Opener's reader is read to its end, so that a
+	// checksum mismatch is reported as such.
+	Scan Opener
 }
 
 // LoadFrom loads the archive that open yields, as [Load] does, and takes
@@ -190,30 +205,54 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	rc, err := open(ctx)
+	first := open
+	if opts.Scan != nil {
+		first = opts.Scan
+	}
+	rc, err := first(ctx)
 	if err != nil {
 		return "", err
 	}
 	kind, r, err := sniff(rc)
-	if err == nil && kind == kindDockerSave {
+	if err != nil {
+		rc.Close()
+		return "", fmt.Errorf("engine: read archive: %w", err)
+	}
+	if kind == kindDockerSave {
+		if opts.Scan != nil {
+			// One verified pass, through the Opener.
+			rc.Close()
+			if rc, err = open(ctx); err != nil {
+				return "", err
+			}
+			r = rc
+		}
 		defer rc.Close()
 		return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) })
 	}
 	lay, err := scan(ctx, r)
 	rc.Close()
-	if err != nil {
-		return "", err
-	}
 	produce := func(r io.Reader, w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) }
 	switch {
+	case err != nil:
 	case lay.isOCI():
-		p, err := lay.plan(platform)
-		if err != nil {
-			return "", fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
+		var p plan
+		if p, err = lay.plan(platform); err != nil {
+			err = fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
 		}
 		produce = func(r io.Reader, w io.Writer) (archiveInfo, error) { return emit(ctx, r, w, tag, p) }
 	case lay.manifestJSON == nil:
-		return "", fmt.Errorf("engine: %w: neither manifest.json nor index.json: not an image archive", image.ErrUnsupportedFormat)
+		err = fmt.Errorf("engine: %w: neither manifest.json nor index.json: not an image archive", image.ErrUnsupportedFormat)
+	}
+	if err != nil && opts.Scan != nil {
+		// An unverified scan may have refused data that does not match
+		// its checksum: say so.
+		if verr := drainVerified(ctx, open); verr != nil {
+			return "", verr
+		}
+	}
+	if err != nil {
+		return "", err
 	}
 	rc, err = open(ctx)
 	if err != nil {
@@ -221,6 +260,21 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 	}
 	defer rc.Close()
 	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return produce(rc, w) })
+}
+
+// drainVerified reads the archive that open yields to its end and returns
+// the error of the source, if any: a verifying reader's checksum mismatch
+// is the cause of an archive that a scan without verification refused.
+func drainVerified(ctx context.Context, open Opener) error {
+	rc, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if _, err := io.CopyBuffer(io.Discard, stream.WithContext(ctx, rc), make([]byte, copyBuf)); err != nil {
+		return fmt.Errorf("engine: read archive: %w", err)
+	}
+	return nil
 }
 
 // parsePlatform parses "os/arch[/variant]"; empty is this machine's.
@@ -417,6 +471,7 @@ func (s *srcReader) Read(p []byte) (int, error) {
 const (
 	maxManifest   = 1 << 20
 	maxConfigBlob = 16 << 20
+	copyBuf       = 1 << 20 // copy buffer of a pass over an archive
 )
 
 // retar copies the docker-save archive from r to w, entry by entry,
@@ -436,7 +491,7 @@ func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveIn
 	}
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(w)
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, copyBuf)
 	files := make(map[string]bool)
 	blobs := make(map[string]string) // name → sha256 hex of small files
 	var manifest []byte

@@ -69,7 +69,13 @@ const (
 // is. It returns a reader that yields r's data from the start again.
 func sniff(r io.Reader) (archiveKind, io.Reader, error) {
 	var rec bytes.Buffer
-	tr := tar.NewReader(io.TeeReader(r, &rec))
+	var tr *tar.Reader
+	rs, seekable := r.(io.ReadSeeker)
+	if seekable {
+		tr = tar.NewReader(r)
+	} else {
+		tr = tar.NewReader(io.TeeReader(r, &rec))
+	}
 	kind := kindDockerSave
 	for {
 		hdr, err := tr.Next()
@@ -85,6 +91,12 @@ func sniff(r io.Reader) (archiveKind, io.Reader, error) {
 			kind = kindLayout
 		}
 		break
+	}
+	if seekable {
+		if _, err := rs.Seek(0, io.SeekStart); err != nil {
+			return kind, nil, err
+		}
+		return kind, rs, nil
 	}
 	return kind, io.MultiReader(&rec, r), nil
 }
@@ -110,7 +122,8 @@ type layout struct {
 func blobName(d string) string { return "blobs/sha256/" + d }
 
 // scan reads the archive from r to its end and keeps what planning needs,
-// in memory bounded by the limits above.
+// in memory bounded by the limits above. When r is an [io.Seeker], it
+// seeks over the blobs it does not keep instead of reading them.
 func scan(ctx context.Context, r io.Reader) (*layout, error) {
 	src := &srcReader{r: stream.WithContext(ctx, r)}
 	fail := func(err error) (*layout, error) {
@@ -120,8 +133,13 @@ func scan(ctx context.Context, r io.Reader) (*layout, error) {
 		return nil, fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
 	}
 	l := &layout{entries: make(map[string]entry), blobs: make(map[string][]byte)}
-	tr := tar.NewReader(src)
-	buf := make([]byte, 256<<10)
+	var tr *tar.Reader
+	if s, ok := r.(io.Seeker); ok {
+		tr = tar.NewReader(seekSrc{src, s})
+	} else {
+		tr = tar.NewReader(src)
+	}
+	buf := make([]byte, copyBuf)
 	kept := 0
 	for {
 		hdr, err := tr.Next()
@@ -183,9 +201,7 @@ func scan(ctx context.Context, r io.Reader) (*layout, error) {
 			l.blobs[hexDigest] = b
 			continue
 		}
-		if _, err := io.CopyBuffer(io.Discard, tr, buf); err != nil {
-			return fail(fmt.Errorf("corrupt archive: %w", err))
-		}
+		// The next tr.Next skips the rest of the blob: it seeks when it can.
 	}
 	// Read the source to its real end: verifying readers report a checksum
 	// mismatch only there.
@@ -193,6 +209,20 @@ func scan(ctx context.Context, r io.Reader) (*layout, error) {
 		return fail(err)
 	}
 	return l, nil
+}
+
+// seekSrc is a srcReader over a source that can seek.
+type seekSrc struct {
+	*srcReader
+	s io.Seeker
+}
+
+func (s seekSrc) Seek(offset int64, whence int) (int64, error) {
+	n, err := s.s.Seek(offset, whence)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // plan is what the second pass streams: the config and the layers of the
@@ -426,6 +456,12 @@ func platformString(p ocispec.Platform) string {
 func emit(ctx context.Context, r io.Reader, w io.Writer, tag string, p plan) (archiveInfo, error) {
 	src := &srcReader{r: stream.WithContext(ctx, r)}
 	fail := func(err error) (archiveInfo, error) {
+		if src.err == nil && !errors.Is(err, errLoadEnded) && !errors.Is(err, io.ErrClosedPipe) {
+			// A verifying source reports a checksum mismatch only at its
+			// end: data changed in the store is reported as that, not as
+			// a bad archive (the scan may not have verified it).
+			_, _ = io.Copy(io.Discard, src)
+		}
 		if src.err != nil {
 			return archiveInfo{}, fmt.Errorf("engine: read archive: %w", src.err)
 		}
@@ -436,7 +472,7 @@ func emit(ctx context.Context, r io.Reader, w io.Writer, tag string, p plan) (ar
 	}
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(w)
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, copyBuf)
 	done := make(map[string]bool, len(p.sizes))
 	for {
 		hdr, err := tr.Next()

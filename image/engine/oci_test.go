@@ -385,22 +385,32 @@ func TestLoadFromOCIRefused(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			archive, cfg := tt.archive(t)
-			tag := newTag()
-			removeOnCleanup(t, cli, tag)
-			removeOnCleanup(t, cli, "sha256:"+cfg)
-			g := &guardAPI{LoadAPI: cli}
-			var opens atomic.Int32
-			_, err := engine.LoadFrom(t.Context(), g, countingOpener(archive, &opens), tag, engine.LoadOptions{Platform: tt.platform})
-			require.ErrorIs(t, err, image.ErrUnsupportedFormat)
-			assert.ErrorContains(t, err, tt.message)
-			if !tt.streamed {
-				assert.Empty(t, g.calls, "refused before any engine call")
-				assert.EqualValues(t, 1, opens.Load())
+		for _, seek := range []bool{false, true} {
+			name := tt.name
+			if seek {
+				name += " (seekable scan)"
 			}
-			assertNoImage(t, cli, tag, "sha256:"+cfg)
-		})
+			t.Run(name, func(t *testing.T) {
+				archive, cfg := tt.archive(t)
+				tag := newTag()
+				removeOnCleanup(t, cli, tag)
+				removeOnCleanup(t, cli, "sha256:"+cfg)
+				g := &guardAPI{LoadAPI: cli}
+				var opens atomic.Int32
+				opts := engine.LoadOptions{Platform: tt.platform}
+				if seek {
+					opts.Scan = seekOpener(archive, new(atomic.Int64))
+				}
+				_, err := engine.LoadFrom(t.Context(), g, countingOpener(archive, &opens), tag, opts)
+				require.ErrorIs(t, err, image.ErrUnsupportedFormat)
+				assert.ErrorContains(t, err, tt.message)
+				if !tt.streamed {
+					assert.Empty(t, g.calls, "refused before any engine call")
+					assert.EqualValues(t, 1, opens.Load())
+				}
+				assertNoImage(t, cli, tag, "sha256:"+cfg)
+			})
+		}
 	}
 
 	t.Run("store checksum mismatch", func(t *testing.T) {

@@ -27,5 +27,7 @@
 // A Store is safe for concurrent use by several goroutines. Several
 // processes may share a directory: creates of the same ID are decided by
 // the file system (one wins, the others get [image.ErrAlreadyExists]), and
-// Open verifies what it reads against the recorded sha256.
+// Open verifies what it reads against the recorded sha256. OpenSeeker
+// ([image.SeekOpener]) opens the data for random access, unverified, for
+// callers that verify what they use by other means.
 package localdir
