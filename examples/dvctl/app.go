@@ -231,6 +231,15 @@ func noArgs(cmd *cobra.Command, args []string) error { return exactArgs(0)(cmd, 
 
 // driver returns the Docker driver, built from the flags on first use.
 // Building does not dial: the first call pings the engine.
+// info returns Info of instance id from the driver.
+func (a *app) info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
+	drv, err := a.driver()
+	if err != nil {
+		return hypervisor.InstanceInfo{}, err
+	}
+	return drv.Info(ctx, id)
+}
+
 func (a *app) driver() (*docker.Driver, error) {
 	if a.drv != nil {
 		return a.drv, nil

@@ -327,11 +327,7 @@ func (a *app) metadataCommand() *cobra.Command {
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completeInstances,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			drv, err := a.driver()
-			if err != nil {
-				return err
-			}
-			info, err := drv.Info(cmd.Context(), args[0])
+			info, err := a.info(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

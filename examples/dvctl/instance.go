@@ -185,11 +185,7 @@ func (a *app) infoCommand() *cobra.Command {
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completeInstances,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			drv, err := a.driver()
-			if err != nil {
-				return err
-			}
-			in, err := drv.Info(cmd.Context(), args[0])
+			in, err := a.info(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
