@@ -64,15 +64,35 @@ func TestEventQueueOrderAndBound(t *testing.T) {
 func TestOpLog(t *testing.T) {
 	var l opLog
 	done := l.begin("c1", "power-off")
-	op, ok := l.at("c1", time.Now())
+	op, ok := l.at("c1", time.Now(), true)
 	assert.True(t, ok)
 	assert.Equal(t, "power-off", op)
 	done()
+	op, ok = l.at("c1", time.Now(), true)
+	assert.True(t, ok, "an exit just after the end may be the operation's, on a clock behind ours")
+	assert.Equal(t, "power-off", op)
 	time.Sleep(2 * opSkew)
-	_, ok = l.at("c1", time.Now())
+	_, ok = l.at("c1", time.Now(), false)
 	assert.False(t, ok, "an event after the operation ended is not its")
-	_, ok = l.at("c2", time.Now())
+	_, ok = l.at("c2", time.Now(), false)
 	assert.False(t, ok)
+
+	// An operation that completed a start: an exit after that start and
+	// after the end is a crash, not the operation's doing; an exit before
+	// the start (the stop of a reboot) is still its.
+	done = l.begin("c1", "reboot")
+	stopAt := time.Now()
+	startedAt := stopAt.Add(time.Millisecond)
+	l.started("c1", startedAt)
+	done()
+	op, ok = l.at("c1", stopAt, true)
+	assert.True(t, ok)
+	assert.Equal(t, "reboot", op)
+	_, ok = l.at("c1", time.Now().Add(opSkew/2), true)
+	assert.False(t, ok, "an exit after the completed start and the end")
+	op, ok = l.at("c1", time.Now().Add(opSkew/2), false)
+	assert.True(t, ok, "another event just after the end")
+	assert.Equal(t, "reboot", op)
 }
 
 func TestIntendedRunning(t *testing.T) {

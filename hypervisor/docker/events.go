@@ -261,7 +261,7 @@ func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 	if m.TimeNano == 0 {
 		ev.Time = time.Unix(m.Time, 0)
 	}
-	op, byDriver := d.ops.at(m.Actor.ID, ev.Time)
+	op, byDriver := d.ops.at(m.Actor.ID, ev.Time, m.Action == events.ActionDie)
 	ev.Reason, ev.Operation = hypervisor.ReasonExternal, ""
 	if byDriver {
 		ev.Reason, ev.Operation = hypervisor.ReasonRequested, op

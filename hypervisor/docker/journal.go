@@ -139,6 +139,10 @@ type opLog struct {
 type opSpan struct {
 	op         string
 	start, end time.Time // end is zero while the operation runs
+	// startedAt is the engine's time of the start this operation
+	// completed (zero if it completed none): an exit after it is not the
+	// operation's doing.
+	startedAt time.Time
 }
 
 // opLogKeep bounds how long operations are remembered: replays further
@@ -178,8 +182,27 @@ func (l *opLog) begin(cid, op string) (done func()) {
 	}
 }
 
-// at returns the operation that ran on cid at t, if one did.
-func (l *opLog) at(cid string, t time.Time) (string, bool) {
+// started notes that the operation running on cid completed a start of
+// the container at startedAt, on the engine's clock.
+func (l *opLog) started(cid string, startedAt time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	spans := l.by[cid]
+	for i := len(spans) - 1; i >= 0; i-- {
+		if spans[i].end.IsZero() {
+			spans[i].startedAt = startedAt
+			return
+		}
+	}
+}
+
+// at returns the operation that ran on cid at t, if one did. An event
+// up to opSkew after an operation's end is its, as the engine's clock may
+// run that much behind; an exit (exit true) is not, though, once the
+// operation has completed a start before it on the engine's clock: the
+// operation ended with the container running, so that exit is the
+// container's own (a crash right after a power-on).
+func (l *opLog) at(cid string, t time.Time, exit bool) (string, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	spans := l.by[cid]
@@ -188,7 +211,13 @@ func (l *opLog) at(cid string, t time.Time) (string, bool) {
 		if t.Before(s.start.Add(-opSkew)) {
 			continue
 		}
-		if s.end.IsZero() || !t.After(s.end.Add(opSkew)) {
+		if s.end.IsZero() || !t.After(s.end) {
+			return s.op, true
+		}
+		if !t.After(s.end.Add(opSkew)) {
+			if exit && !s.startedAt.IsZero() && t.After(s.startedAt) {
+				return "", false
+			}
 			return s.op, true
 		}
 	}

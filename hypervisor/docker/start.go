@@ -91,6 +91,7 @@ func (d *Driver) startInstance(ctx context.Context, t *target, want instanceReco
 			return c, fmt.Errorf("post-start step %s: %w", step.name, err)
 		}
 	}
+	d.ops.started(t.cid, s.StartedAt)
 	return c, nil
 }
 
