@@ -78,10 +78,13 @@ func shell(script string) []string {
 }
 
 // committedImages returns the engine's images in the snapshot pipeline's
-// commit repository.
-func committedImages(t *testing.T, cli *client.Client) []string {
+// commit repository that were committed from instances of d (a commit
+// keeps the container's labels): other test processes commit into the
+// same repository meanwhile.
+func committedImages(t *testing.T, cli *client.Client, d *Driver) []string {
 	t.Helper()
-	res, err := cli.ImageList(context.WithoutCancel(t.Context()), client.ImageListOptions{All: true, Filters: make(client.Filters).Add("reference", snapshot.CommitRepository)})
+	f := make(client.Filters).Add("reference", snapshot.CommitRepository).Add("label", d.label(labelInstanceID))
+	res, err := cli.ImageList(context.WithoutCancel(t.Context()), client.ImageListOptions{All: true, Filters: f})
 	require.NoError(t, err)
 	var out []string
 	for _, im := range res.Items {
@@ -291,7 +294,7 @@ func TestSnapshotFaults(t *testing.T) {
 		t.Helper()
 		require.Error(t, err)
 		assert.Empty(t, glanceImages(t, ep, "instance_uuid=f1"), "no snapshot image in Glance, in any status")
-		assert.Empty(t, committedImages(t, cli), "no committed image on the engine")
+		assert.Empty(t, committedImages(t, cli, e.drv), "no committed image on the engine")
 		info, ierr := e.drv.Info(ctx, "f1")
 		require.NoError(t, ierr)
 		assert.Equal(t, hypervisor.StateRunning, info.State, "the instance runs")
@@ -414,7 +417,7 @@ func TestSnapshotGlanceKilledMidUpload(t *testing.T) {
 			t.Logf("glance-api left the partial data file %s of the deleted image after its crash", f)
 		}
 	}
-	assert.Empty(t, committedImages(t, cli), "no committed image on the engine")
+	assert.Empty(t, committedImages(t, cli, e.drv), "no committed image on the engine")
 	info, err := e.drv.Info(ctx, "k1")
 	require.NoError(t, err)
 	assert.Equal(t, hypervisor.StateRunning, info.State)
