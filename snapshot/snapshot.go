@@ -294,14 +294,13 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 	meta.Properties[PropEngineImageID] = engineID
 
 	p.report(PhaseUploading, 0)
-	rc, err := engine.Save(ctx, p.eng, ref)
-	if err != nil {
-		return image.Metadata{}, err
-	}
-	defer rc.Close()
+	// The engine stages the whole image before the first byte of its save
+	// arrives; the store makes its image record meanwhile.
+	src := openInBackground(ctx, func(ctx context.Context) (io.ReadCloser, error) { return engine.Save(ctx, p.eng, ref) })
+	defer src.Close()
 	id := meta.ID
 	p.u.Push(func(ctx context.Context) error { return p.deleteStoreImage(ctx, id) })
-	ra := newReadAhead(rc, readAheadChunk, readAheadChunks)
+	ra := newReadAhead(src, readAheadChunk, readAheadChunks)
 	defer ra.Close()
 	cr := &countingReader{r: ra, report: func(n int64) { p.report(PhaseUploading, n) }}
 	stored, err := p.w.Create(ctx, meta, cr)
@@ -441,6 +440,45 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 // which ends a read in progress).
 func (ra *readAhead) Close() error {
 	ra.once.Do(func() { close(ra.done) })
+	return nil
+}
+
+// pendingSource is a source opened in the background: a Read waits for
+// the open and returns its error, if any.
+type pendingSource struct {
+	ready  chan struct{}
+	cancel context.CancelFunc
+	rc     io.ReadCloser
+	err    error
+}
+
+// openInBackground starts open(ctx) and returns the source it opens.
+func openInBackground(ctx context.Context, open func(context.Context) (io.ReadCloser, error)) *pendingSource {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &pendingSource{ready: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(s.ready)
+		s.rc, s.err = open(ctx)
+	}()
+	return s
+}
+
+func (s *pendingSource) Read(p []byte) (int, error) {
+	<-s.ready
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.rc.Read(p)
+}
+
+// Close cancels an open still under way, waits for it and closes what it
+// opened.
+func (s *pendingSource) Close() error {
+	s.cancel()
+	<-s.ready
+	if s.rc != nil {
+		return s.rc.Close()
+	}
 	return nil
 }
 

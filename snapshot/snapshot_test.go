@@ -114,3 +114,38 @@ func TestReadAheadStream(t *testing.T) {
 	_, _ = rand.Read(data)
 	require.NoError(t, iotest.TestReader(snapshot.NewReadAheadForTest(bytes.NewReader(data)), data))
 }
+
+// TestOpenInBackground: a Read waits for the open and returns its data or
+// its error; Close cancels an open still under way and waits for it.
+func TestOpenInBackground(t *testing.T) {
+	release := make(chan struct{})
+	src := snapshot.OpenInBackgroundForTest(t.Context(), func(context.Context) (io.ReadCloser, error) {
+		<-release
+		return io.NopCloser(bytes.NewReader([]byte("data"))), nil
+	})
+	close(release)
+	b, err := io.ReadAll(src)
+	require.NoError(t, err)
+	assert.Equal(t, "data", string(b))
+	require.NoError(t, src.Close())
+
+	boom := errors.New("engine refused")
+	src = snapshot.OpenInBackgroundForTest(t.Context(), func(context.Context) (io.ReadCloser, error) { return nil, boom })
+	_, err = src.Read(make([]byte, 8))
+	assert.ErrorIs(t, err, boom)
+	require.NoError(t, src.Close())
+
+	cancelled := make(chan error, 1)
+	src = snapshot.OpenInBackgroundForTest(t.Context(), func(ctx context.Context) (io.ReadCloser, error) {
+		<-ctx.Done()
+		cancelled <- ctx.Err()
+		return nil, ctx.Err()
+	})
+	require.NoError(t, src.Close())
+	select {
+	case err := <-cancelled:
+		assert.ErrorIs(t, err, context.Canceled, "Close cancels the open")
+	default:
+		t.Fatal("Close returned before the open ended")
+	}
+}
