@@ -17,6 +17,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
+	"github.com/dockervisor/dockervisor/internal/readahead"
 	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
@@ -300,7 +301,7 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 	defer src.Close()
 	id := meta.ID
 	p.u.Push(func(ctx context.Context) error { return p.deleteStoreImage(ctx, id) })
-	ra := newReadAhead(src, readAheadChunk, readAheadChunks)
+	ra := readahead.New(src, readAheadChunk, readAheadChunks)
 	defer ra.Close()
 	cr := &countingReader{r: ra, report: func(n int64) { p.report(PhaseUploading, n) }}
 	stored, err := p.w.Create(ctx, meta, cr)
@@ -363,85 +364,6 @@ const (
 	readAheadChunk  = 1 << 20
 	readAheadChunks = 4
 )
-
-// readAhead reads its source in a goroutine into at most n chunks of size
-// bytes, so that the engine's save and the store's upload (and its
-// hashing) overlap instead of taking turns.
-type readAhead struct {
-	ch    chan []byte
-	free  chan []byte
-	errc  chan error
-	cur   []byte // the unread part of chunk
-	chunk []byte
-	err   error
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newReadAhead(r io.Reader, size, n int) *readAhead {
-	ra := &readAhead{ch: make(chan []byte, n), free: make(chan []byte, n), errc: make(chan error, 1), done: make(chan struct{})}
-	for range n {
-		ra.free <- make([]byte, size)
-	}
-	go func() {
-		defer close(ra.ch)
-		for {
-			var buf []byte
-			select {
-			case buf = <-ra.free:
-			case <-ra.done:
-				return
-			}
-			k, err := io.ReadFull(r, buf[:cap(buf)])
-			if k > 0 {
-				select {
-				case ra.ch <- buf[:k]:
-				case <-ra.done:
-					return
-				}
-			}
-			if err != nil {
-				if err == io.ErrUnexpectedEOF {
-					err = io.EOF
-				}
-				ra.errc <- err
-				return
-			}
-		}
-	}()
-	return ra
-}
-
-func (ra *readAhead) Read(p []byte) (int, error) {
-	for len(ra.cur) == 0 {
-		if ra.err != nil {
-			return 0, ra.err
-		}
-		buf, ok := <-ra.ch
-		if !ok {
-			ra.err = <-ra.errc
-			continue
-		}
-		ra.cur, ra.chunk = buf, buf
-	}
-	n := copy(p, ra.cur)
-	ra.cur = ra.cur[n:]
-	if len(ra.cur) == 0 {
-		// The chunk is consumed: give it back (its full capacity).
-		select {
-		case ra.free <- ra.chunk[:cap(ra.chunk)]:
-		default:
-		}
-	}
-	return n, nil
-}
-
-// Close stops the read-ahead goroutine (the caller closes the source,
-// which ends a read in progress).
-func (ra *readAhead) Close() error {
-	ra.once.Do(func() { close(ra.done) })
-	return nil
-}
 
 // pendingSource is a source opened in the background: a Read waits for
 // the open and returns its error, if any.

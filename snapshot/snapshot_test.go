@@ -3,11 +3,9 @@ package snapshot_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"testing"
-	"testing/iotest"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -105,14 +103,6 @@ func TestTake(t *testing.T) {
 	n, err := snapshot.DeleteAll(ctx, store, "i-1")
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-}
-
-// TestReadAheadStream checks the read-ahead through a store: the data
-// arrives whole, in order, through one-byte and half reads.
-func TestReadAheadStream(t *testing.T) {
-	data := make([]byte, 5<<20+123)
-	_, _ = rand.Read(data)
-	require.NoError(t, iotest.TestReader(snapshot.NewReadAheadForTest(bytes.NewReader(data)), data))
 }
 
 // TestOpenInBackground: a Read waits for the open and returns its data or

@@ -31,6 +31,12 @@
 //     read reaches the engine, and the second read verifies everything
 //     the engine gets before it gets the end of the archive.
 //
+// The streaming read takes more than one core where there is one: the
+// source (a file read and the store's checksum, or a download) is read
+// ahead in a goroutine of its own, and each blob's digest is computed in
+// another while the blob is written to the engine (a few fixed chunks of
+// 256 KiB each).
+//
 // # Load is all or nothing
 //
 // Load re-encodes the archive on the fly (a streaming tar copy, no

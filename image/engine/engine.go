@@ -22,6 +22,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
+	"github.com/dockervisor/dockervisor/internal/readahead"
 )
 
 // ErrLoadFailed means the engine reported an error while loading an
@@ -228,7 +229,9 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 			r = rc
 		}
 		defer rc.Close()
-		return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) })
+		ra := readahead.New(r, readAheadChunk, readAheadChunks)
+		defer ra.Close()
+		return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, ra, w, tag) })
 	}
 	lay, err := scan(ctx, r)
 	rc.Close()
@@ -259,7 +262,9 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 		return "", err
 	}
 	defer rc.Close()
-	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return produce(rc, w) })
+	ra := readahead.New(rc, readAheadChunk, readAheadChunks)
+	defer ra.Close()
+	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return produce(ra, w) })
 }
 
 // drainVerified reads the archive that open yields to its end and returns
@@ -472,6 +477,11 @@ const (
 	maxManifest   = 1 << 20
 	maxConfigBlob = 16 << 20
 	copyBuf       = 1 << 20 // copy buffer of a pass over an archive
+	// The streaming pass reads its source (a file read and the store's
+	// checksum, or a download) ahead, in a goroutine of its own, while
+	// the archive is re-encoded into the engine's load.
+	readAheadChunk  = 256 << 10
+	readAheadChunks = 4
 )
 
 // retar copies the docker-save archive from r to w, entry by entry,

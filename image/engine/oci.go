@@ -473,6 +473,7 @@ func emit(ctx context.Context, r io.Reader, w io.Writer, tag string, p plan) (ar
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(w)
 	buf := make([]byte, copyBuf)
+	hc := newHashedCopier()
 	done := make(map[string]bool, len(p.sizes))
 	for {
 		hdr, err := tr.Next()
@@ -495,11 +496,11 @@ func emit(ctx context.Context, r io.Reader, w io.Writer, tag string, p plan) (ar
 		if err := tw.WriteHeader(out); err != nil {
 			return fail(err)
 		}
-		sum := sha256.New()
-		if _, err := io.CopyBuffer(io.MultiWriter(tw, sum), tr, buf); err != nil {
+		sum, err := hc.copy(tw, tr, size)
+		if err != nil {
 			return fail(fmt.Errorf("corrupt archive: %w", err))
 		}
-		if hex.EncodeToString(sum.Sum(nil)) != h {
+		if hex.EncodeToString(sum) != h {
 			return fail(fmt.Errorf("blob %s does not match its digest", h))
 		}
 		done[h] = true
