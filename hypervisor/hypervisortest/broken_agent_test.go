@@ -3,15 +3,12 @@ package hypervisortest_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 
 // brokenAgent is a Fake with one deliberate bug in its AgentDriver roles,
@@ -80,25 +77,11 @@ func TestBrokenAgentConformance(t *testing.T) {
 // TestAgentSuiteCatchesBrokenDrivers checks that TestAgentDriver fails,
 // in the right subtest, for drivers that break the contract.
 func TestAgentSuiteCatchesBrokenDrivers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the suite in subprocesses")
-	}
-	cases := map[string]string{
+	testenv.SuiteCatchesBugs(t, "TestBrokenAgentConformance", brokenEnv, map[string]string{
 		"resize-ignores-usage":   "group/ResizeFaults",
 		"reconcile-reports-only": "group/Reconcile",
 		"resume-nothing":         "group/Resume",
 		"create-starts":          "group/CreateOnly",
 		"no-replay":              "group/EventReplay",
-	}
-	for mode, wantFail := range cases {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenAgentConformance$", "-test.count=1")
-			cmd.Env = append(os.Environ(), brokenEnv+"="+mode)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			require.ErrorAs(t, err, &exit, "the suite passed a driver with bug %q:\n%s", mode, out)
-			assert.Contains(t, string(out), "--- FAIL: TestBrokenAgentConformance/"+wantFail, "output:\n%s", out)
-		})
-	}
+	})
 }

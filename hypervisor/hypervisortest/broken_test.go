@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
 	"github.com/dockervisor/dockervisor/image/imagetest"
+	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/stats"
 )
 
@@ -174,10 +171,7 @@ func TestBrokenDriverConformance(t *testing.T) {
 // TestSuiteCatchesBrokenDrivers checks that TestDriver fails, in the right
 // subtest, for drivers that break the contract.
 func TestSuiteCatchesBrokenDrivers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the suite in subprocesses")
-	}
-	cases := map[string]string{
+	testenv.SuiteCatchesBugs(t, "TestBrokenDriverConformance", brokenEnv, map[string]string{
 		"paused-as-running":        "StateTable/paused",
 		"poweron-restarts":         "StateTable/running",
 		"restore-anything":         "StateTable/shutdown",
@@ -190,16 +184,5 @@ func TestSuiteCatchesBrokenDrivers(t *testing.T) {
 		"vifs-lost-on-poweron":     "VIFs",
 		"snapshot-pause-unmarked":  "Snapshot",
 		"rebuild-forgets-metadata": "Rebuild",
-	}
-	for mode, wantFail := range cases {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenDriverConformance$", "-test.count=1")
-			cmd.Env = append(os.Environ(), brokenEnv+"="+mode)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			require.ErrorAs(t, err, &exit, "the suite passed a driver with bug %q:\n%s", mode, out)
-			assert.Contains(t, string(out), "--- FAIL: TestBrokenDriverConformance/"+wantFail, "output:\n%s", out)
-		})
-	}
+	})
 }

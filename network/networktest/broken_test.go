@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
+	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/networktest"
 )
@@ -73,25 +70,11 @@ func TestBrokenDriverConformance(t *testing.T) {
 // TestSuiteCatchesBrokenDrivers checks that TestVIFDriver fails, in the
 // right subtest, for drivers that break the contract.
 func TestSuiteCatchesBrokenDrivers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the suite in subprocesses")
-	}
-	cases := map[string]string{
+	testenv.SuiteCatchesBugs(t, "TestBrokenDriverConformance", brokenEnv, map[string]string{
 		"plug-not-idempotent":  "PlugTwiceUnplugTwice",
 		"unplug-missing-fails": "UnplugNeverPlugged",
 		"detach-keeps":         "AttachDetach",
 		"gone-untyped":         "NamespaceGone",
 		"no-type-check":        "BadVIF",
-	}
-	for mode, wantFail := range cases {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenDriverConformance$", "-test.count=1")
-			cmd.Env = append(os.Environ(), brokenEnv+"="+mode)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			require.ErrorAs(t, err, &exit, "the suite passed a driver with bug %q:\n%s", mode, out)
-			assert.Contains(t, string(out), "--- FAIL: TestBrokenDriverConformance/"+wantFail, "output:\n%s", out)
-		})
-	}
+	})
 }
