@@ -1,16 +1,10 @@
 package docker
 
 import (
-	"fmt"
 	"os"
-	"runtime"
 	"testing"
-	"time"
 
-	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
-	"github.com/dockervisor/dockervisor/image/engine"
-	"github.com/dockervisor/dockervisor/image/localdir"
 	"github.com/dockervisor/dockervisor/internal/testarchive"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
@@ -41,102 +35,47 @@ func BenchmarkSpawnFromOCIStore(b *testing.B) {
 }
 
 func benchSpawnFromOCI(b *testing.B, compression string) {
-	cli := testenv.MustHaveDocker(b)
 	testenv.MustHaveSkopeo(b)
-	store, err := localdir.New(b.TempDir(), localdir.WithoutSync())
-	if err != nil {
-		b.Fatal(err)
-	}
-	uniq := testenv.UniqueName("b")
-	d, addRefs := benchStoreDriver(b, cli, uniq, store)
-	ctx := b.Context()
-	size := testarchive.BenchMiB() << 20
-
-	var ensureAt, createAt time.Time
-	d.stepHook = func(step string) {
-		switch step {
-		case StepEnsureImage:
-			ensureAt = time.Now()
-		case StepCreate:
-			createAt = time.Now()
-		}
-	}
-	const (
-		baseline = iota
-		spawn
-	)
-	var spent [2]time.Duration
-	var bytes [2]int64
+	f := newFetchBench(b)
 	var peakRSS float64
-	run := func(i, mode int) {
-		spec := testarchive.New(b, size)
-		id := testenv.UniqueName(fmt.Sprintf("bench-%d-", mode))
-		tag := engine.TagFor(id)
-		addRefs(tag, spec.RepoTag, spec.ImageID())
-		var m image.Metadata
-		if mode == spawn {
+	f.run(func(i, mode int) {
+		put := func(spec *testarchive.Spec, id string) image.Metadata {
+			if mode == benchBaseline {
+				return spec.Store(b, f.store, image.Metadata{ID: id, Name: "bench"})
+			}
 			path := spec.OCIArchive(b, compression)
-			f, err := os.Open(path)
+			file, err := os.Open(path)
 			if err != nil {
 				b.Fatal(err)
 			}
-			m, err = store.Create(ctx, image.Metadata{ID: id, Name: "bench"}, f)
-			f.Close()
+			m, err := f.store.Create(b.Context(), image.Metadata{ID: id, Name: "bench"}, file)
+			file.Close()
 			if err != nil {
 				b.Fatal(err)
 			}
 			if err := os.Remove(path); err != nil {
 				b.Fatal(err)
 			}
-		} else {
-			m = spec.Store(b, store, image.Metadata{ID: id, Name: "bench"})
+			return m
 		}
-		runtime.GC()
-		instID := fmt.Sprintf("i%d", i)
-		if mode == spawn {
+		rss := func() (after func()) {
 			if err := testarchive.ResetPeakRSS(); err != nil {
 				b.Logf("cannot reset VmHWM: %v", err)
 			}
-			rssBefore := testarchive.ProcStatus("VmRSS")
-			b.StartTimer()
-			_, err = d.Spawn(ctx, hypervisor.InstanceSpec{ID: instID, Name: "vm", Image: id, Command: []string{"sleep", "3600"}, VCPUs: 1, MemoryMB: 64})
-			b.StopTimer()
-			peakRSS = max(peakRSS, float64(testarchive.ProcStatus("VmHWM")-rssBefore)/(1<<20))
-			spent[mode] += createAt.Sub(ensureAt)
-		} else {
-			begin := time.Now()
-			err = testarchive.RawStoreLoad(ctx, cli, store, id)
-			spent[mode] += time.Since(begin)
-		}
-		bytes[mode] += m.Size
-		if err != nil {
-			b.Fatal(err)
-		}
-		if mode == spawn {
-			b.SetBytes(m.Size)
-			if err := d.Destroy(ctx, instID); err != nil {
-				b.Fatal(err)
+			before := testarchive.ProcStatus("VmRSS")
+			return func() {
+				peakRSS = max(peakRSS, float64(testarchive.ProcStatus("VmHWM")-before)/(1<<20))
 			}
 		}
-		testarchive.RemoveImages(b, cli, tag, spec.RepoTag)
-		if err := store.Delete(ctx, id); err != nil {
-			b.Fatal(err)
+		m, took := f.one(i, mode, put, rss)
+		if mode == benchSpawn {
+			took = f.fetchTime()
 		}
-	}
-	b.StopTimer()
-	b.ResetTimer()
-	for i := range b.N {
-		first, second := baseline, spawn
-		if i%2 == 1 {
-			first, second = spawn, baseline
-		}
-		run(i, first)
-		run(i, second)
-	}
-	mbps := func(n int64, d time.Duration) float64 { return float64(n) / d.Seconds() / 1e6 }
-	base := mbps(bytes[baseline], spent[baseline])
+		f.add(mode, m.Size, took)
+	})
+	base := f.mbps(benchBaseline)
 	b.ReportMetric(base, "baseline-MB/s")
-	b.ReportMetric(mbps(bytes[spawn], spent[spawn]), "fetch-MB/s")
-	b.ReportMetric(mbps(bytes[spawn], spent[spawn])/base, "ratio")
+	b.ReportMetric(f.mbps(benchSpawn), "fetch-MB/s")
+	b.ReportMetric(f.mbps(benchSpawn)/base, "ratio")
 	b.ReportMetric(peakRSS, "peak-rss-delta-MiB")
 }
