@@ -12,9 +12,10 @@
 //  3. uploading: the committed image is saved by that exact reference (so
 //     exactly one image is exported) and the save stream is the body of
 //     the store's Create: no temporary file, memory independent of the
-//     image size. The save is requested before Create is called, so the
-//     store makes its image record while the engine prepares the save
-//     (which sends nothing until it has staged the whole image);
+//     image size. The save is requested as soon as the commit is there,
+//     so that the unpause and the store's image record are made while
+//     the engine prepares the save (which sends nothing until it has
+//     staged the whole image);
 //  4. done: the committed image is removed from the engine.
 //
 // The store image carries what an OpenStack user expects to find in

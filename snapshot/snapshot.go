@@ -277,6 +277,14 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 		engineID = res.ID
 		return err
 	})
+	// The engine stages the whole image before the first byte of its save
+	// arrives: the save is requested as soon as the commit is there, so
+	// that the unpause and the store's image record are made meanwhile.
+	var src *pendingSource
+	if cerr == nil {
+		src = openInBackground(ctx, func(ctx context.Context) (io.ReadCloser, error) { return engine.Save(ctx, p.eng, ref) })
+		defer src.Close()
+	}
 	if unpause != nil {
 		// After the commit, whatever it did.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.u.StepTimeout)
@@ -295,10 +303,6 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 	meta.Properties[PropEngineImageID] = engineID
 
 	p.report(PhaseUploading, 0)
-	// The engine stages the whole image before the first byte of its save
-	// arrives; the store makes its image record meanwhile.
-	src := openInBackground(ctx, func(ctx context.Context) (io.ReadCloser, error) { return engine.Save(ctx, p.eng, ref) })
-	defer src.Close()
 	id := meta.ID
 	p.u.Push(func(ctx context.Context) error { return p.deleteStoreImage(ctx, id) })
 	ra := readahead.New(src, readAheadChunk, readAheadChunks)

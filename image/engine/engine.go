@@ -40,7 +40,6 @@ type LoadAPI interface {
 // SaveAPI is the part of the moby client that [Save] uses.
 type SaveAPI interface {
 	ImageSave(ctx context.Context, refs []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error)
-	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
 }
 
 var (
@@ -107,9 +106,6 @@ func classify(op string, err error) error {
 func Save(ctx context.Context, api SaveAPI, ref string) (io.ReadCloser, error) {
 	if err := checkRef(ref); err != nil {
 		return nil, err
-	}
-	if _, err := api.ImageInspect(ctx, ref); err != nil {
-		return nil, classify("save "+ref, err)
 	}
 	rc, err := api.ImageSave(ctx, []string{ref})
 	if err != nil {
