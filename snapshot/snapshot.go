@@ -13,6 +13,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/google/uuid"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/image"
@@ -211,7 +212,7 @@ func (r Request) metadata() (image.Metadata, error) {
 		}
 	}
 	return image.Metadata{
-		ID:              newUUID(),
+		ID:              uuid.NewString(),
 		Name:            name,
 		ContainerFormat: image.ContainerFormatDocker,
 		DiskFormat:      image.DiskFormatRaw,
@@ -431,15 +432,6 @@ func commitTag() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // List returns the snapshots of instance id in r (the images whose

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -90,7 +90,7 @@ func (d *Driver) nodeUUID() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("node UUID: %w", err)
 		}
-		_, werr := tmp.WriteString(newUUID() + "\n")
+		_, werr := tmp.WriteString(uuid.NewString() + "\n")
 		serr := tmp.Sync()
 		cerr := tmp.Close()
 		if err := errors.Join(werr, serr, cerr); err != nil {
@@ -104,15 +104,6 @@ func (d *Driver) nodeUUID() (string, error) {
 		}
 	}
 	return "", errors.New("node UUID: could not create")
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // hostAddresses returns the engine host's global unicast addresses.

@@ -9,13 +9,13 @@ import (
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/google/uuid"
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
-	"github.com/dockervisor/dockervisor/image/internal/stream"
 	"github.com/dockervisor/dockervisor/image/localdir"
 	"github.com/dockervisor/dockervisor/internal/testarchive"
 	"github.com/dockervisor/dockervisor/internal/testenv"
@@ -68,7 +68,7 @@ func assertNoImage(t *testing.T, cli *client.Client, refs ...string) {
 	}
 }
 
-func newTag() string { return engine.TagFor(stream.NewUUID()) }
+func newTag() string { return engine.TagFor(uuid.NewString()) }
 
 // TestLoadEngineSave loads a tarball the engine itself saved.
 func TestLoadEngineSave(t *testing.T) {

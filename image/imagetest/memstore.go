@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
 )
@@ -94,7 +96,7 @@ func (s *MemStore) Create(ctx context.Context, meta image.Metadata, r io.Reader)
 		return image.Metadata{}, err
 	}
 	if meta.ID == "" {
-		meta.ID = stream.NewUUID()
+		meta.ID = uuid.NewString()
 	}
 	s.mu.RLock()
 	_, exists := s.images[meta.ID]

@@ -12,11 +12,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/image"
-	"github.com/dockervisor/dockervisor/image/internal/stream"
 )
 
 // Corrupter is implemented by stores (or test wrappers of stores) that can
@@ -143,7 +143,7 @@ func testRoundtrip(t *testing.T, s image.Store) {
 
 func testCreateWithID(t *testing.T, s image.Store) {
 	ctx := t.Context()
-	id := stream.NewUUID()
+	id := uuid.NewString()
 	data := randomData(t, 1000)
 	got := create(t, s, image.Metadata{ID: id, Name: uniqueName("withid")}, data)
 	assert.Equal(t, id, got.ID)
@@ -206,12 +206,12 @@ func testDelete(t *testing.T, s image.Store) {
 	assert.Empty(t, list)
 
 	assert.NoError(t, s.Delete(ctx, got.ID), "second delete")
-	assert.NoError(t, s.Delete(ctx, stream.NewUUID()), "delete of an image that never existed")
+	assert.NoError(t, s.Delete(ctx, uuid.NewString()), "delete of an image that never existed")
 }
 
 func testNotFound(t *testing.T, s image.Store) {
 	ctx := t.Context()
-	id := stream.NewUUID()
+	id := uuid.NewString()
 	_, err := s.Stat(ctx, id)
 	assert.ErrorIs(t, err, image.ErrNotFound)
 	rc, err := s.Open(ctx, id)
@@ -255,7 +255,7 @@ func testFailedCreate(t *testing.T, s image.Store) {
 		id   string
 	}{
 		{"store chooses the ID", ""},
-		{"caller chooses the ID", stream.NewUUID()},
+		{"caller chooses the ID", uuid.NewString()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,7 +307,7 @@ func testContextCancel(t *testing.T, s image.Store) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		name := uniqueName("cancelled")
-		id := stream.NewUUID()
+		id := uuid.NewString()
 		deleteOnCleanup(t, s, id)
 		_, err := s.Create(ctx, image.Metadata{ID: id, Name: name}, bytes.NewReader([]byte("data")))
 		require.ErrorIs(t, err, context.Canceled)
@@ -317,7 +317,7 @@ func testContextCancel(t *testing.T, s image.Store) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		name := uniqueName("cancelled")
-		id := stream.NewUUID()
+		id := uuid.NewString()
 		deleteOnCleanup(t, s, id)
 		_, err := s.Create(ctx, image.Metadata{ID: id, Name: name}, &cancellingReader{n: 256 << 10, cancel: cancel})
 		require.ErrorIs(t, err, context.Canceled)

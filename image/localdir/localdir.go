@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
 	"github.com/dockervisor/dockervisor/internal/atomicfile"
@@ -285,7 +287,7 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 		return image.Metadata{}, err
 	}
 	if meta.ID == "" {
-		meta.ID = stream.NewUUID()
+		meta.ID = uuid.NewString()
 	}
 	if err := checkID(meta.ID); err != nil {
 		return image.Metadata{}, err
