@@ -327,7 +327,7 @@ func load(ctx context.Context, api LoadAPI, tag string, produce func(w io.Writer
 
 	// The upload is aborted (not failed) when the engine stopped reading:
 	// then the engine's or the context's error is the cause.
-	aborted := errors.Is(rr.err, errLoadEnded) || errors.Is(rr.err, io.ErrClosedPipe)
+	aborted := uploadAborted(rr.err)
 	var err error
 	switch {
 	case rr.err != nil && !aborted:
@@ -469,6 +469,25 @@ func (s *srcReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// failure is the error of a pass over the archive that stopped on err:
+// the source's own error when the source failed, err as it is when the
+// engine stopped reading the upload, and otherwise a bad archive.
+func (s *srcReader) failure(err error) error {
+	switch {
+	case s.err != nil:
+		return fmt.Errorf("engine: read archive: %w", s.err)
+	case uploadAborted(err):
+		return err
+	}
+	return fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
+}
+
+// uploadAborted reports whether err only says that the engine stopped
+// reading the upload.
+func uploadAborted(err error) bool {
+	return errors.Is(err, errLoadEnded) || errors.Is(err, io.ErrClosedPipe)
+}
+
 const (
 	maxManifest   = 1 << 20
 	maxConfigBlob = 16 << 20
@@ -486,15 +505,7 @@ const (
 // after r ended cleanly and the archive checked out.
 func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveInfo, error) {
 	src := &srcReader{r: stream.WithContext(ctx, r)}
-	fail := func(err error) (archiveInfo, error) {
-		if src.err != nil {
-			return archiveInfo{}, fmt.Errorf("engine: read archive: %w", src.err)
-		}
-		if errors.Is(err, errLoadEnded) || errors.Is(err, io.ErrClosedPipe) {
-			return archiveInfo{}, err
-		}
-		return archiveInfo{}, fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
-	}
+	fail := func(err error) (archiveInfo, error) { return archiveInfo{}, src.failure(err) }
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(w)
 	buf := make([]byte, copyBuf)

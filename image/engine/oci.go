@@ -16,7 +16,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
 )
 
@@ -126,12 +125,7 @@ func blobName(d string) string { return "blobs/sha256/" + d }
 // seeks over the blobs it does not keep instead of reading them.
 func scan(ctx context.Context, r io.Reader) (*layout, error) {
 	src := &srcReader{r: stream.WithContext(ctx, r)}
-	fail := func(err error) (*layout, error) {
-		if src.err != nil {
-			return nil, fmt.Errorf("engine: read archive: %w", src.err)
-		}
-		return nil, fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
-	}
+	fail := func(err error) (*layout, error) { return nil, src.failure(err) }
 	l := &layout{entries: make(map[string]entry), blobs: make(map[string][]byte)}
 	var tr *tar.Reader
 	if s, ok := r.(io.Seeker); ok {
@@ -456,19 +450,13 @@ func platformString(p ocispec.Platform) string {
 func emit(ctx context.Context, r io.Reader, w io.Writer, tag string, p plan) (archiveInfo, error) {
 	src := &srcReader{r: stream.WithContext(ctx, r)}
 	fail := func(err error) (archiveInfo, error) {
-		if src.err == nil && !errors.Is(err, errLoadEnded) && !errors.Is(err, io.ErrClosedPipe) {
+		if src.err == nil && !uploadAborted(err) {
 			// A verifying source reports a checksum mismatch only at its
 			// end: data changed in the store is reported as that, not as
 			// a bad archive (the scan may not have verified it).
 			_, _ = io.Copy(io.Discard, src)
 		}
-		if src.err != nil {
-			return archiveInfo{}, fmt.Errorf("engine: read archive: %w", src.err)
-		}
-		if errors.Is(err, errLoadEnded) || errors.Is(err, io.ErrClosedPipe) {
-			return archiveInfo{}, err
-		}
-		return archiveInfo{}, fmt.Errorf("engine: %w: %w", image.ErrUnsupportedFormat, err)
+		return archiveInfo{}, src.failure(err)
 	}
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(w)
