@@ -165,29 +165,38 @@ func (s *Store) readMeta(id string) (image.Metadata, error) {
 // [image.ErrChecksumMismatch] instead of io.EOF when they differ. Reads
 // fail with ctx's error once ctx is done.
 func (s *Store) Open(ctx context.Context, id string) (io.ReadCloser, error) {
-	if err := ctx.Err(); err != nil {
+	f, m, err := s.openData(ctx, id)
+	if err != nil {
 		return nil, err
 	}
+	return image.Verify(f, m.Size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: m.SHA256}), nil
+}
+
+// openData opens the data of image id, with its metadata.
+func (s *Store) openData(ctx context.Context, id string) (*ctxFile, image.Metadata, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, image.Metadata{}, err
+	}
 	if err := readID(id); err != nil {
-		return nil, err
+		return nil, image.Metadata{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	m, err := s.readMeta(id)
 	if err != nil {
-		return nil, err
+		return nil, image.Metadata{}, err
 	}
 	if m.ContainerFormat != image.ContainerFormatDocker {
-		return nil, fmt.Errorf("%w: image %q has container format %q", image.ErrUnsupportedFormat, id, m.ContainerFormat)
+		return nil, image.Metadata{}, fmt.Errorf("%w: image %q has container format %q", image.ErrUnsupportedFormat, id, m.ContainerFormat)
 	}
 	f, err := os.Open(s.dataPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: data of %q: %w", image.ErrNotFound, id, err)
+		return nil, image.Metadata{}, fmt.Errorf("%w: data of %q: %w", image.ErrNotFound, id, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", image.ErrUnavailable, err)
+		return nil, image.Metadata{}, fmt.Errorf("%w: %w", image.ErrUnavailable, err)
 	}
-	return image.Verify(&ctxFile{ctx: ctx, f: f}, m.Size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: m.SHA256}), nil
+	return &ctxFile{ctx: ctx, f: f}, m, nil
 }
 
 // ctxFile is a file whose reads stop with its context.
@@ -217,29 +226,11 @@ func (c *ctxFile) Close() error { return c.f.Close() }
 // reader does not verify the size or the sha256. Reads and seeks fail
 // with ctx's error once ctx is done.
 func (s *Store) OpenSeeker(ctx context.Context, id string) (io.ReadSeekCloser, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := readID(id); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	m, err := s.readMeta(id)
+	f, _, err := s.openData(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if m.ContainerFormat != image.ContainerFormatDocker {
-		return nil, fmt.Errorf("%w: image %q has container format %q", image.ErrUnsupportedFormat, id, m.ContainerFormat)
-	}
-	f, err := os.Open(s.dataPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: data of %q: %w", image.ErrNotFound, id, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", image.ErrUnavailable, err)
-	}
-	return &ctxFile{ctx: ctx, f: f}, nil
+	return f, nil
 }
 
 // List returns the images that match opts, ordered by ID.
