@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dockervisor/dockervisor/examples/dvctl/lab"
+	"github.com/dockervisor/dockervisor/hypervisor/docker"
 )
 
 func (a *app) labCommand() *cobra.Command {
@@ -46,6 +47,20 @@ Reach the outside of a lab with: ip netns exec dvlab-<name>-ext COMMAND.`,
 		}
 		return o
 	}
+	// act runs one lab operation on the driver and reports what it did
+	// and how long it took.
+	act := func(run func(drv *docker.Driver) ([]lab.Action, error)) error {
+		drv, err := a.driver()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		acts, err := run(drv)
+		if err != nil {
+			return err
+		}
+		return a.emitActions(acts, time.Since(start))
+	}
 	yamlFiles := func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 	}
@@ -60,16 +75,7 @@ Reach the outside of a lab with: ip netns exec dvlab-<name>-ext COMMAND.`,
 			if err != nil {
 				return err
 			}
-			drv, err := a.driver()
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			acts, err := lab.Up(cmd.Context(), drv, f, opts())
-			if err != nil {
-				return err
-			}
-			return a.emitActions(acts, time.Since(start))
+			return act(func(drv *docker.Driver) ([]lab.Action, error) { return lab.Up(cmd.Context(), drv, f, opts()) })
 		},
 	}
 	down := &cobra.Command{
@@ -86,16 +92,7 @@ Reach the outside of a lab with: ip netns exec dvlab-<name>-ext COMMAND.`,
 				}
 				name = f.Name
 			}
-			drv, err := a.driver()
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			acts, err := lab.Down(cmd.Context(), drv, name, opts())
-			if err != nil {
-				return err
-			}
-			return a.emitActions(acts, time.Since(start))
+			return act(func(drv *docker.Driver) ([]lab.Action, error) { return lab.Down(cmd.Context(), drv, name, opts()) })
 		},
 	}
 	status := &cobra.Command{
