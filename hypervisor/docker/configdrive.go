@@ -118,15 +118,11 @@ func (d *Driver) updateMetadata(ctx context.Context, id string, md map[string]st
 			return fmt.Errorf("%w: empty metadata key", hypervisor.ErrInvalidArgument)
 		}
 	}
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	t, err := d.current(ctx, api, id)
-	if err != nil {
-		return err
-	}
 	in, hasDrive, err := d.state.boot.Load(id)
 	if err != nil {
 		return err

@@ -207,15 +207,11 @@ const statsAttempts = 10
 var errRestarted = errors.New("instance restarted while it was sampled")
 
 func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, error) {
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return stats.Instance{}, err
 	}
 	defer unlock()
-	t, err := d.current(ctx, api, id)
-	if err != nil {
-		return stats.Instance{}, err
-	}
 	c := t.c
 	if t.cur != hypervisor.StateRunning && t.cur != hypervisor.StatePaused {
 		d.host.mu.Lock()
@@ -239,7 +235,7 @@ func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, 
 	d.host.mu.Lock()
 	prev, havePrev := d.host.cpu[id]
 	d.host.mu.Unlock()
-	s, err := enginestats.Fetch(ctx, api, c.ID, enginestats.Options{IncludePreviousSample: !havePrev})
+	s, err := enginestats.Fetch(ctx, t.api, c.ID, enginestats.Options{IncludePreviousSample: !havePrev})
 	if err != nil {
 		return stats.Instance{}, classify(err, hypervisor.ErrNotFound)
 	}
@@ -254,7 +250,7 @@ func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, 
 	d.host.cpu[id] = stats.CPUPoint{CPUTime: s.CPUTime, Wall: s.Time}
 	d.host.mu.Unlock()
 
-	again, err := d.inspect(ctx, api, id)
+	again, err := d.inspect(ctx, t.api, id)
 	if err != nil {
 		return stats.Instance{}, err
 	}

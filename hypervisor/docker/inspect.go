@@ -46,6 +46,20 @@ func (d *Driver) inspect(ctx context.Context, api APIClient, id string) (contain
 
 // current returns instance id as it is now: container, record and power
 // state.
+// lockCurrent takes the lock of instance id and reads where the instance
+// stands; the caller releases the lock with unlock.
+func (d *Driver) lockCurrent(ctx context.Context, id string) (t *target, unlock func(), err error) {
+	api, unlock, err := d.lockInstance(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t, err = d.current(ctx, api, id); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return t, unlock, nil
+}
+
 func (d *Driver) current(ctx context.Context, api APIClient, id string) (*target, error) {
 	c, err := d.inspect(ctx, api, id)
 	if err != nil {
@@ -117,23 +131,19 @@ func (d *Driver) Info(ctx context.Context, id string) (hypervisor.InstanceInfo, 
 }
 
 func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return hypervisor.InstanceInfo{}, err
 	}
 	defer unlock()
-	t, err := d.current(ctx, api, id)
-	if err != nil {
-		return hypervisor.InstanceInfo{}, err
-	}
 	info := hypervisor.InstanceInfo{Instance: d.toInstance(t.c, t.rec)}
 	if t.c.HostConfig != nil && t.c.HostConfig.Memory > 0 {
 		info.MaxMemoryBytes = uint64(t.c.HostConfig.Memory)
-	} else if f, err := d.facts(ctx, api); err == nil {
+	} else if f, err := d.facts(ctx, t.api); err == nil {
 		info.MaxMemoryBytes = f.memTotal
 	}
 	if info.State == hypervisor.StateRunning || info.State == hypervisor.StatePaused {
-		s, err := enginestats.Fetch(ctx, api, t.cid, enginestats.Options{})
+		s, err := enginestats.Fetch(ctx, t.api, t.cid, enginestats.Options{})
 		if err != nil {
 			if isNotFound(err) {
 				return hypervisor.InstanceInfo{}, classify(err, hypervisor.ErrNotFound)

@@ -14,15 +14,11 @@ import (
 // state returns nil without calling fn, a state op is not valid in
 // returns the *hypervisor.StateError.
 func (d *Driver) transition(ctx context.Context, op hypervisor.Operation, id string, fn func(t *target) error) error {
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return opErr(op.String(), id, err)
 	}
 	defer unlock()
-	t, err := d.current(ctx, api, id)
-	if err != nil {
-		return opErr(op.String(), id, err)
-	}
 	act, err := op.Check(id, t.cur)
 	if !act || err != nil {
 		return opErr(op.String(), id, err)

@@ -50,15 +50,11 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 		}
 		return fmt.Errorf("%w: empty image", hypervisor.ErrInvalidArgument)
 	}
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	t, err := d.current(ctx, api, id)
-	if err != nil {
-		return err
-	}
 	if _, err := hypervisor.OpRebuild.Check(id, t.cur); err != nil {
 		return err
 	}
@@ -84,7 +80,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	}
 
 	d.step(StepEnsureImage)
-	engineImage, err := d.ensureImage(ctx, api, imageRef)
+	engineImage, err := d.ensureImage(ctx, t.api, imageRef)
 	if err != nil {
 		return err
 	}
@@ -115,28 +111,28 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	d.step(StepRebuildSetOld)
 	name, aside := d.containerName(id), d.containerName(id)+rebuildAsideSuffix
 	u.Push(func(ctx context.Context) error {
-		_, err := api.ContainerRename(ctx, t.cid, client.ContainerRenameOptions{NewName: name})
+		_, err := t.api.ContainerRename(ctx, t.cid, client.ContainerRenameOptions{NewName: name})
 		return classify(err, hypervisor.ErrNotFound)
 	})
-	if _, err := api.ContainerRename(ctx, t.cid, client.ContainerRenameOptions{NewName: aside}); err != nil {
+	if _, err := t.api.ContainerRename(ctx, t.cid, client.ContainerRenameOptions{NewName: aside}); err != nil {
 		return fmt.Errorf("set the old container aside: %w", classify(err, hypervisor.ErrNotFound))
 	}
 
 	d.step(StepCreate)
 	cs := newContainerSpec(spec, engineImage)
-	if cs.os, err = d.rebuildBoot(ctx, api, old, spec, engineImage); err != nil {
+	if cs.os, err = d.rebuildBoot(ctx, t.api, old, spec, engineImage); err != nil {
 		return err
 	}
 	if cs.mounts, err = d.keptMounts(id); err != nil {
 		return err
 	}
 	cs.sysctls = d.netSysctls()
-	cid, err := d.createContainer(ctx, api, cs, &u)
+	cid, err := d.createContainer(ctx, t.api, cs, &u)
 	if err != nil {
 		return err
 	}
 
-	nt := &target{id: id, api: api, cid: cid, cur: hypervisor.StateCreated, rec: t.rec}
+	nt := &target{id: id, api: t.api, cid: cid, cur: hypervisor.StateCreated, rec: t.rec}
 	want := t.rec
 	want.SoftDeleted = false
 	if _, err := d.startInstance(ctx, nt, want); err != nil {
@@ -155,13 +151,13 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	d.intents.record(t.cid)
 	rctx, cancel := d.cleanupContext(ctx)
 	defer cancel()
-	if _, err := api.ContainerRemove(rctx, t.cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+	if _, err := t.api.ContainerRemove(rctx, t.cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
 		// The instance is rebuilt; the old container, under its other
 		// name, is invisible to the driver. Report it for the operator.
 		d.log.DebugContext(ctx, "remove the old container after a rebuild", "id", id, "container", t.cid, "err", err)
 	}
 	if d.opts.images != nil && old.EngineImage != old.Image && old.EngineImage != engineImage {
-		d.removeUntaggedImage(rctx, api, t.c.Image)
+		d.removeUntaggedImage(rctx, t.api, t.c.Image)
 	}
 	d.log.DebugContext(ctx, "rebuilt", "id", id, "image", imageRef, "container", cid)
 	return nil

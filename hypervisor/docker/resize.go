@@ -38,19 +38,15 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	t, err := d.current(ctx, api, id)
-	if err != nil {
-		return err
-	}
 	if err := hypervisor.CheckState("resize", id, t.cur, hypervisor.ResizeStates...); err != nil {
 		return err
 	}
-	facts, err := d.facts(ctx, api)
+	facts, err := d.facts(ctx, t.api)
 	if err != nil {
 		return err
 	}
@@ -66,7 +62,7 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 		return fmt.Errorf("%w: the memory limit of a live instance cannot be removed", hypervisor.ErrInvalidArgument)
 	}
 	if f.MemoryMB > 0 && (t.cur == hypervisor.StateRunning || t.cur == hypervisor.StatePaused) {
-		used, err := d.memoryUsage(ctx, api, t.cid)
+		used, err := d.memoryUsage(ctx, t.api, t.cid)
 		if err != nil {
 			return err
 		}
@@ -77,7 +73,7 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 	res := resizeResources(f, old, facts.ncpu)
 	done := d.ops.begin(t.cid, "resize")
 	defer done()
-	if err := d.update(ctx, api, t.cid, res, old); err != nil {
+	if err := d.update(ctx, t.api, t.cid, res, old); err != nil {
 		return err
 	}
 	rec := t.rec
@@ -89,7 +85,7 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 		rctx, cancel := d.cleanupContext(ctx)
 		defer cancel()
 		back := container.Resources{CPUShares: old.CPUShares, NanoCPUs: old.NanoCPUs, Memory: old.Memory, MemorySwap: old.MemorySwap}
-		_, uerr := api.ContainerUpdate(rctx, t.cid, client.ContainerUpdateOptions{Resources: &back})
+		_, uerr := t.api.ContainerUpdate(rctx, t.cid, client.ContainerUpdateOptions{Resources: &back})
 		return errors.Join(err, uerr)
 	}
 	ev := nf

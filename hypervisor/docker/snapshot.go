@@ -78,15 +78,11 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 		}
 		return image.Metadata{}, fmt.Errorf("%w: no writable image store is configured (WithSnapshotStore)", hypervisor.ErrNotSupported)
 	}
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return image.Metadata{}, err
 	}
 	defer unlock()
-	t, err := d.current(ctx, api, id)
-	if err != nil {
-		return image.Metadata{}, err
-	}
 	if _, err := hypervisor.OpSnapshot.Check(id, t.cur); err != nil {
 		return image.Metadata{}, err
 	}
@@ -109,7 +105,7 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 		done := d.marks.begin(t.cid)
 		defer done()
 	}
-	m, err := snapshot.Take(ctx, api, w, sreq)
+	m, err := snapshot.Take(ctx, t.api, w, sreq)
 	if err != nil {
 		return image.Metadata{}, classify(err, hypervisor.ErrNotFound)
 	}

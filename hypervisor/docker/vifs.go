@@ -363,15 +363,11 @@ func (d *Driver) unplugRecorded(ctx context.Context, id string, rec instanceReco
 
 // withInstance runs fn on instance id under its lock.
 func (d *Driver) withInstance(ctx context.Context, op, id string, fn func(t *target) error) error {
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return opErr(op, id, err)
 	}
 	defer unlock()
-	t, err := d.current(ctx, api, id)
-	if err != nil {
-		return opErr(op, id, err)
-	}
 	return opErr(op, id, fn(t))
 }
 
