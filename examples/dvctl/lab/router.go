@@ -253,6 +253,18 @@ func (r *VIFRouter) Unplug(ctx context.Context, instanceID string, vif network.V
 // PortPlugged filters a lab port that has security groups, once its host
 // side exists (the Docker backend's PortObserver).
 func (r *VIFRouter) PortPlugged(ctx context.Context, instanceID string, vif network.VIF) error {
+	return r.withPortFirewall(ctx, instanceID, vif, func(fw *secgroup.Firewall, p secgroup.Port) error { return fw.ApplyPort(ctx, p) })
+}
+
+// PortUnplugging removes a lab port's filter before its host side goes.
+func (r *VIFRouter) PortUnplugging(ctx context.Context, instanceID string, vif network.VIF) error {
+	return r.withPortFirewall(ctx, instanceID, vif, func(fw *secgroup.Firewall, p secgroup.Port) error { return fw.RemovePort(ctx, p.ID) })
+}
+
+// withPortFirewall runs fn with the firewall of the lab of instanceID and
+// its port of vif, under the lab network's lock. An instance of no lab, or
+// a VIF that is no lab port, is left alone.
+func (r *VIFRouter) withPortFirewall(ctx context.Context, instanceID string, vif network.VIF, fn func(fw *secgroup.Firewall, p secgroup.Port) error) error {
 	st, err := r.lab(instanceID)
 	if err != nil || st == nil {
 		return err
@@ -271,29 +283,7 @@ func (r *VIFRouter) PortPlugged(ctx context.Context, instanceID string, vif netw
 	if err != nil {
 		return err
 	}
-	return fw.ApplyPort(ctx, p)
-}
-
-// PortUnplugging removes a lab port's filter before its host side goes.
-func (r *VIFRouter) PortUnplugging(ctx context.Context, instanceID string, vif network.VIF) error {
-	st, err := r.lab(instanceID)
-	if err != nil || st == nil {
-		return err
-	}
-	if _, ok := st.port(vif.ID); !ok {
-		return nil
-	}
-	ln, err := r.net(st)
-	if err != nil {
-		return err
-	}
-	ln.mu.Lock()
-	defer ln.mu.Unlock()
-	fw, err := ln.firewall(ctx, st, false)
-	if err != nil {
-		return err
-	}
-	return fw.RemovePort(ctx, vif.ID)
+	return fn(fw, p)
 }
 
 // Close closes the drivers the router opened.
