@@ -2,11 +2,7 @@ package placement_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -92,23 +88,6 @@ func deleteProvider(t testing.TB, c *gophercloud.ServiceClient, r *placement.Rep
 	if err := placement.DeleteProvider(ctx, c, uuid); err != nil {
 		t.Errorf("cleanup: delete provider %s: %v", uuid, err)
 	}
-}
-
-// rawGet reads a Placement URL path directly over HTTP, as any other
-// Placement user would, and decodes the JSON answer into v.
-func rawGet(t testing.TB, endpoint, path string, v any) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, strings.TrimSuffix(endpoint, "/")+path, nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Auth-Token", testenv.PlacementToken)
-	req.Header.Set("OpenStack-API-Version", "placement "+placement.Microversion)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
-	require.NoError(t, json.Unmarshal(b, v), "%s", b)
 }
 
 // busyboxSpec is a sleeping instance of the shared engines' image.

@@ -40,7 +40,7 @@ func TestReportHost(t *testing.T) {
 	var inv struct {
 		Inventories map[string]placement.Inventory `json:"inventories"`
 	}
-	rawGet(t, ep, "/resource_providers/"+st.ProviderUUID+"/inventories", &inv)
+	testenv.PlacementGet(t, ep, placement.Microversion, "/resource_providers/"+st.ProviderUUID+"/inventories", &inv)
 	require.Contains(t, inv.Inventories, placement.VCPU)
 	assert.Equal(t, placement.Inventory{Total: h.VCPUs, AllocationRatio: 16, MinUnit: 1, MaxUnit: h.VCPUs, StepSize: 1}, inv.Inventories[placement.VCPU])
 	assert.Equal(t, placement.Inventory{Total: int(h.MemoryMB), Reserved: 512, AllocationRatio: 1.5, MinUnit: 1, MaxUnit: int(h.MemoryMB), StepSize: 1}, inv.Inventories[placement.MemoryMB])
@@ -49,7 +49,7 @@ func TestReportHost(t *testing.T) {
 	var tr struct {
 		Traits []string `json:"traits"`
 	}
-	rawGet(t, ep, "/resource_providers/"+st.ProviderUUID+"/traits", &tr)
+	testenv.PlacementGet(t, ep, placement.Microversion, "/resource_providers/"+st.ProviderUUID+"/traits", &tr)
 	assert.ElementsMatch(t, append(placement.CapabilityTraits(d.Capabilities()), tag, "CUSTOM_HYPERVISOR_DOCKER"), tr.Traits)
 
 	// The openstack CLI sees the provider too.

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -40,23 +38,6 @@ func engineSpecs(es []*testenv.Engine) []engineSpec {
 	return out
 }
 
-// placementGet reads a Placement path over plain HTTP.
-func placementGet(t *testing.T, ep, path string, v any) {
-	t.Helper()
-	// Not t.Context(): this also runs in cleanups.
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, strings.TrimSuffix(ep, "/")+path, nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Auth-Token", testenv.PlacementToken)
-	req.Header.Set("OpenStack-API-Version", "placement "+placement.Microversion)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
-	require.NoError(t, json.Unmarshal(b, v))
-}
-
 // providersWith returns the providers carrying trait, by name.
 func providersWith(t *testing.T, ep, trait string) map[string]string {
 	var rps struct {
@@ -65,7 +46,7 @@ func providersWith(t *testing.T, ep, trait string) map[string]string {
 			Name string `json:"name"`
 		} `json:"resource_providers"`
 	}
-	placementGet(t, ep, "/resource_providers?required="+trait, &rps)
+	testenv.PlacementGet(t, ep, placement.Microversion, "/resource_providers?required="+trait, &rps)
 	out := map[string]string{}
 	for _, p := range rps.Providers {
 		out[p.Name] = p.UUID
@@ -137,7 +118,7 @@ func TestSchedulerEndToEnd(t *testing.T) {
 	var tr struct {
 		Traits []string `json:"traits"`
 	}
-	placementGet(t, ep, "/resource_providers/"+res.Hosts[specs[victim].Name]+"/traits", &tr)
+	testenv.PlacementGet(t, ep, placement.Microversion, "/resource_providers/"+res.Hosts[specs[victim].Name]+"/traits", &tr)
 	assert.Contains(t, tr.Traits, placement.TraitDisabled)
 	assert.Contains(t, out.String(), "DOWN (disabled)")
 

@@ -2,11 +2,15 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -100,4 +104,33 @@ connection = sqlite:///%s/placement.sqlite
 	cmd.Env = append(os.Environ(), "OS_PLACEMENT_CONFIG_DIR="+dir)
 	endpoint := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
 	return launchService(ctx, "placement-api", dir, endpoint, endpoint, cmd)
+}
+
+// PlacementGet reads a path of the Placement at endpoint directly over
+// HTTP at microversion, as any other Placement user would, and decodes
+// the JSON answer into v. It also works in cleanups (its context is not
+// t's).
+func PlacementGet(t testing.TB, endpoint, microversion, path string, v any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, strings.TrimSuffix(endpoint, "/")+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", PlacementToken)
+	req.Header.Set("OpenStack-API-Version", "placement "+microversion)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, b)
+	}
 }
