@@ -35,13 +35,19 @@ type netLab struct {
 	net    int          // the lab's subnets: 10.net.N.0/24 and fd00:net:N::/64
 }
 
-var labSeq atomic.Int32
+// labSeq counts the labs of this process from a random start, so that
+// concurrent test processes rarely pick the same networks.
+var labSeq = func() *atomic.Int32 {
+	var n atomic.Int32
+	n.Store(int32(rand.IntN(150)))
+	return &n
+}()
 
 // labNet returns a second octet no other lab of this process uses (OVS
-// labs share one switch), starting at a random one so concurrent test
-// processes rarely pick the same.
+// labs share one switch: two labs with the same addresses on it answer
+// each other's ARP).
 func labNet() int {
-	return 100 + int((labSeq.Add(1)+int32(rand.IntN(50)))%150)
+	return 100 + int(labSeq.Add(1)%150)
 }
 
 func newBridgeLab(t testing.TB) *netLab {
