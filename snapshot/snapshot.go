@@ -141,8 +141,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Take snapshots the container of req into w: pause it if it runs, commit
 // it under a private reference, unpause it (whatever the commit did), save
 // the committed image by that exact reference and stream the save into w,
-// then remove the committed image from the engine. It returns the stored
-// metadata.
+// and remove the committed image from the engine (as soon as the save has
+// ended, while the store finishes the upload). It returns the stored
+// metadata once both are done.
 //
 // Nothing is buffered: the engine's save stream is the body of the store's
 // Create, so memory stays a copy buffer whatever the image size, and no
@@ -271,7 +272,15 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 
 	p.report(PhaseCommitting, 0)
 	ref := CommitRepository + ":" + commitTag()
-	p.u.Push(func(ctx context.Context) error { return p.removeImage(ctx, ref) })
+	// The committed image is removed once: in the background as soon as
+	// the engine's save stream has ended (the engine is done with it while
+	// the store still finishes the upload), or by the rollback.
+	rm := &onceTask{done: make(chan struct{}), run: func() error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.u.StepTimeout)
+		defer cancel()
+		return p.removeImage(rctx, ref)
+	}}
+	p.u.Push(func(context.Context) error { return rm.wait() })
 	var engineID string
 	cerr := p.whole(ctx, func(ctx context.Context) error {
 		res, err := p.eng.ContainerCommit(ctx, cid, client.ContainerCommitOptions{Reference: ref, NoPause: true})
@@ -306,7 +315,7 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 	p.report(PhaseUploading, 0)
 	id := meta.ID
 	p.u.Push(func(ctx context.Context) error { return p.deleteStoreImage(ctx, id) })
-	ra := readahead.New(src, readAheadChunk, readAheadChunks)
+	ra := readahead.New(eofHook{r: src, fn: rm.start}, readAheadChunk, readAheadChunks)
 	defer ra.Close()
 	cr := &countingReader{r: ra, report: func(n int64) { p.report(PhaseUploading, n) }}
 	stored, err := p.w.Create(ctx, meta, cr)
@@ -316,7 +325,7 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 	if err := ctx.Err(); err != nil {
 		return image.Metadata{}, err
 	}
-	if err := p.removeImage(ctx, ref); err != nil {
+	if err := rm.wait(); err != nil {
 		return image.Metadata{}, err
 	}
 	p.report(PhaseDone, cr.n)
@@ -407,6 +416,44 @@ func (s *pendingSource) Close() error {
 		return s.rc.Close()
 	}
 	return nil
+}
+
+// onceTask runs run once, in its own goroutine, when first started or
+// waited for; every wait returns its error.
+type onceTask struct {
+	once sync.Once
+	done chan struct{}
+	err  error
+	run  func() error
+}
+
+func (t *onceTask) start() {
+	t.once.Do(func() {
+		go func() {
+			defer close(t.done)
+			t.err = t.run()
+		}()
+	})
+}
+
+func (t *onceTask) wait() error {
+	t.start()
+	<-t.done
+	return t.err
+}
+
+// eofHook calls fn when r reaches its end.
+type eofHook struct {
+	r  io.Reader
+	fn func()
+}
+
+func (h eofHook) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if err == io.EOF {
+		h.fn()
+	}
+	return n, err
 }
 
 // countingReader counts the bytes read and reports them every

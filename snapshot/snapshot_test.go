@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -25,6 +26,27 @@ type failingStore struct{ *imagetest.MemStore }
 func (s failingStore) Create(ctx context.Context, m image.Metadata, r io.Reader) (image.Metadata, error) {
 	_, _ = io.CopyN(io.Discard, r, 1<<10)
 	return image.Metadata{}, errors.Join(image.ErrUnavailable, errors.New("store went away"))
+}
+
+// lateStore reads all the data, then waits until gone says the committed
+// image is removed before it stores the image: a store still finishing
+// its upload while the engine is done with the committed image.
+type lateStore struct {
+	*imagetest.MemStore
+	gone func() bool
+}
+
+func (s lateStore) Create(ctx context.Context, m image.Metadata, r io.Reader) (image.Metadata, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return image.Metadata{}, err
+	}
+	for deadline := time.Now().Add(10 * time.Second); !s.gone(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return image.Metadata{}, errors.New("the committed image is still on the engine 10 s after its save ended")
+		}
+	}
+	return s.MemStore.Create(ctx, m, bytes.NewReader(data))
 }
 
 // commitRecorder is the engine, noting the reference of every commit.
@@ -95,6 +117,17 @@ func TestTake(t *testing.T) {
 	require.Len(t, rec.refs, 1, "one commit")
 	_, err = cli.ImageInspect(ctx, rec.refs[0])
 	assert.True(t, cerrdefs.IsNotFound(err), "no committed image left: %v", err)
+
+	// The committed image is removed as soon as its save has ended, while
+	// the store still finishes the upload.
+	rec.refs = nil
+	late := lateStore{MemStore: store, gone: func() bool {
+		_, err := cli.ImageInspect(ctx, rec.refs[0])
+		return cerrdefs.IsNotFound(err)
+	}}
+	m2, err := snapshot.Take(ctx, rec, late, snapshot.Request{ContainerID: c.ID, Running: true, InstanceID: "i-1"})
+	require.NoError(t, err)
+	require.NoError(t, store.Delete(ctx, m2.ID))
 
 	_, err = snapshot.Take(ctx, cli, store, snapshot.Request{ContainerID: c.ID, Properties: map[string]string{snapshot.PropInstanceUUID: "x"}})
 	assert.ErrorIs(t, err, snapshot.ErrInvalidRequest)
