@@ -13,10 +13,13 @@
 // /v2/images/{id}/file (chunked, 1 MiB per chunk: glance-api spends less
 // CPU on large chunks), and stores the data's sha256 as the property
 // "dockervisor_sha256" (see [WithSHA256Property]), so [image.Metadata]
-// SHA256 is filled for Glance images too. While uploading it computes md5
-// and compares it with the checksum Glance reports. If anything fails —
-// the source reader, the upload, the checksum, the context — it deletes
-// the half-created image.
+// SHA256 is filled for Glance images too. It checks that Glance stored as
+// many bytes as were sent; the content is checked when the image is read
+// (Open verifies Glance's own checksums and our sha256), so the upload
+// computes no hash besides the sha256 it records: on a machine where
+// glance-api's ingest is CPU-bound, every hash the sending side adds is
+// upload time. If anything fails — the source reader, the upload, the
+// size, the context — it deletes the half-created image.
 //
 // Open downloads as a stream and verifies, at EOF, the size, Glance's md5
 // checksum, its os_hash_value (sha512) and our sha256: a mismatch returns

@@ -352,10 +352,10 @@ func (s *Store) List(ctx context.Context, opts image.ListOptions) ([]image.Metad
 // hashingReader hashes and counts what is read through it and remembers
 // the error of its source.
 type hashingReader struct {
-	r           io.Reader
-	n           int64
-	sha, md5sum hash.Hash
-	err         error
+	r   io.Reader
+	n   int64
+	sha hash.Hash
+	err error
 }
 
 func (h *hashingReader) Read(p []byte) (int, error) {
@@ -363,7 +363,6 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 	if n > 0 {
 		h.n += int64(n)
 		h.sha.Write(p[:n])
-		h.md5sum.Write(p[:n])
 	}
 	if err != nil && err != io.EOF {
 		h.err = err
@@ -420,10 +419,10 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 	return m, nil
 }
 
-// upload streams r into the queued image id, checks Glance's checksum
-// against ours and records our sha256.
+// upload streams r into the queued image id, checks the size Glance
+// stored and records our sha256.
 func (s *Store) upload(ctx context.Context, id string, r io.Reader) (image.Metadata, error) {
-	hr := &hashingReader{r: stream.WithContext(ctx, r), sha: sha256.New(), md5sum: md5.New()}
+	hr := &hashingReader{r: stream.WithContext(ctx, r), sha: sha256.New()}
 	if err := imagedata.Upload(ctx, s.sc, id, chunkedBody{hr}).ExtractErr(); err != nil {
 		if hr.err != nil {
 			return image.Metadata{}, fmt.Errorf("glance: upload %s: %w (%w)", id, hr.err, wrap("upload", id, err))
@@ -442,9 +441,6 @@ func (s *Store) upload(ctx context.Context, id string, r io.Reader) (image.Metad
 	}
 	if im.SizeBytes != hr.n {
 		return image.Metadata{}, fmt.Errorf("glance: upload %s: %w: glance stored %d bytes, sent %d", id, image.ErrChecksumMismatch, im.SizeBytes, hr.n)
-	}
-	if md5hex := hex.EncodeToString(hr.md5sum.Sum(nil)); im.Checksum != "" && !strings.EqualFold(im.Checksum, md5hex) {
-		return image.Metadata{}, fmt.Errorf("glance: upload %s: %w: glance md5 %s, sent %s", id, image.ErrChecksumMismatch, im.Checksum, md5hex)
 	}
 	s.log.Debug("glance: created image", "id", id, "size", hr.n)
 	return s.metadata(im), nil
