@@ -16,7 +16,9 @@
 //     so that the unpause and the store's image record are made while
 //     the engine prepares the save (which sends nothing until it has
 //     staged the whole image);
-//  4. done: the committed image is removed from the engine.
+//  4. done: the committed image is removed from the engine (the removal
+//     starts as soon as the save stream has ended, while the store
+//     finishes the upload), and the stored metadata is returned.
 //
 // The store image carries what an OpenStack user expects to find in
 // Glance: container_format docker, disk_format raw, and the properties
