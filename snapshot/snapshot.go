@@ -275,11 +275,11 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 	// The committed image is removed once: in the background as soon as
 	// the engine's save stream has ended (the engine is done with it while
 	// the store still finishes the upload), or by the rollback.
-	rm := &onceTask{done: make(chan struct{}), run: func() error {
+	rm := newOnceTask(func() error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.u.StepTimeout)
 		defer cancel()
 		return p.removeImage(rctx, ref)
-	}}
+	})
 	p.u.Push(func(context.Context) error { return rm.wait() })
 	var engineID string
 	cerr := p.whole(ctx, func(ctx context.Context) error {
@@ -425,6 +425,10 @@ type onceTask struct {
 	done chan struct{}
 	err  error
 	run  func() error
+}
+
+func newOnceTask(run func() error) *onceTask {
+	return &onceTask{done: make(chan struct{}), run: run}
 }
 
 func (t *onceTask) start() {

@@ -229,8 +229,6 @@ func minArgs(n int) cobra.PositionalArgs {
 
 func noArgs(cmd *cobra.Command, args []string) error { return exactArgs(0)(cmd, args) }
 
-// driver returns the Docker driver, built from the flags on first use.
-// Building does not dial: the first call pings the engine.
 // info returns Info of instance id from the driver.
 func (a *app) info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
 	drv, err := a.driver()
@@ -240,6 +238,8 @@ func (a *app) info(ctx context.Context, id string) (hypervisor.InstanceInfo, err
 	return drv.Info(ctx, id)
 }
 
+// driver returns the Docker driver, built from the flags on first use.
+// Building does not dial: the first call pings the engine.
 func (a *app) driver() (*docker.Driver, error) {
 	if a.drv != nil {
 		return a.drv, nil

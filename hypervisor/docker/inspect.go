@@ -44,8 +44,6 @@ func (d *Driver) inspect(ctx context.Context, api APIClient, id string) (contain
 	return c, nil
 }
 
-// current returns instance id as it is now: container, record and power
-// state.
 // lockCurrent takes the lock of instance id and reads where the instance
 // stands; the caller releases the lock with unlock.
 func (d *Driver) lockCurrent(ctx context.Context, id string) (t *target, unlock func(), err error) {
@@ -60,6 +58,8 @@ func (d *Driver) lockCurrent(ctx context.Context, id string) (t *target, unlock 
 	return t, unlock, nil
 }
 
+// current returns instance id as it is now: container, record and power
+// state.
 func (d *Driver) current(ctx context.Context, api APIClient, id string) (*target, error) {
 	c, err := d.inspect(ctx, api, id)
 	if err != nil {
