@@ -29,7 +29,8 @@ func marks(instanceID string, vif network.VIF) []string {
 }
 
 // layoutNames are the host device names of vif's layout, each of which
-// must be free or the VIF's own before a Plug creates anything.
+// must be free or the VIF's own before a Plug creates anything; the tap
+// comes before the parked guest end, which is recognised by its peer.
 func layoutNames(vif network.VIF, names network.Devices) []string {
 	if vif.HybridPlug {
 		return []string{names.Bridge, names.VethBridge, names.VethOVS, names.Tap}
@@ -87,9 +88,19 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) e
 	}
 	defer host.Close()
 	ms := marks(instanceID, vif)
+	var tap netlink.Link
 	for _, n := range layoutNames(vif, names) {
-		if _, err := host.OwnedLink(n, ms...); err != nil {
+		var l netlink.Link
+		if n == names.Guest {
+			l, err = parkedEnd(host, tap, n, ms)
+		} else {
+			l, err = host.OwnedLink(n, ms...)
+		}
+		if err != nil {
 			return err
+		}
+		if n == names.Tap {
+			tap = l
 		}
 	}
 	port := names.Tap
@@ -233,18 +244,23 @@ func (d *Driver) Attach(ctx context.Context, instanceID string, vif network.VIF,
 
 func (d *Driver) attachHybrid(host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
 	ms := marks(instanceID, vif)
+	// Every device of the layout must be the VIF's own. A tap left from an
+	// earlier attach goes: its guest end is replaced.
+	old, err := host.OwnedLink(names.Tap, ms...)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range []string{names.VethBridge, names.VethOVS} {
+		if _, err := host.OwnedLink(n, ms...); err != nil {
+			return nil, err
+		}
+	}
 	br, err := host.OwnedLink(names.Bridge, ms...)
 	if err != nil {
 		return nil, err
 	}
 	if br == nil {
 		return nil, fmt.Errorf("%w: %s is not plugged (no %s)", network.ErrInvalidVIF, vif.ID, names.Bridge)
-	}
-	// A tap left from an earlier attach goes: its guest end is replaced.
-	// Someone else's is a conflict.
-	old, err := host.OwnedLink(names.Tap, ms...)
-	if err != nil {
-		return nil, err
 	}
 	if old != nil {
 		if err := host.DeleteByIndex(old); err != nil {
