@@ -55,9 +55,12 @@ type Devices struct {
 // device they create an owner mark ([DeviceOwner]) and refuse, with
 // [ErrDeviceConflict] and before creating anything, a VIF whose names are
 // taken by a device that is not that VIF's own: another instance's, or a
-// device someone else made. The port that had the names first keeps its
-// devices and its traffic; the unplug of the refused VIF (a rollback) finds
-// no device of its own and leaves the other port's alone.
+// device someone else made. The Docker backend also refuses, up front, a
+// VIF whose names a VIF of another of its instances holds in its records,
+// running or stopped (a stopped instance's tap is gone from the host until
+// its next start). The port that had the names first keeps its devices
+// and its traffic; the unplug of the refused VIF (a rollback) finds no
+// device of its own and leaves the other port's alone.
 func DeviceNames(portID string) (Devices, error) {
 	if portID == "" {
 		return Devices{}, fmt.Errorf("%w: empty port ID", ErrInvalidVIF)

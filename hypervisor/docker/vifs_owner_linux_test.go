@@ -1,7 +1,9 @@
 package docker
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
@@ -149,6 +151,7 @@ func testVIFsOwnership(t *testing.T, lab *netLab) {
 		k4.VIFs = []network.VIF{v4}
 		e.spawn(k4)
 		require.NoError(t, e.drv.PowerOff(ctx, "k4", hypervisor.StopOptions{Timeout: -1}))
+		lab.waitGone(t, tapOf(t, v4))
 		taken := testenv.ForeignBridge(t, lab.host, tapOf(t, v4))
 		was = taken.Describe(t)
 		require.NoError(t, e.drv.Destroy(ctx, "k4"))
@@ -172,6 +175,7 @@ func testVIFsOwnership(t *testing.T, lab *netLab) {
 		clash := clashing(lab.vif(1, 9), v7)
 		switch lab.kind {
 		case "linuxbridge":
+			lab.waitGone(t, tapOf(t, v7))
 			// Its tap died with its namespace: another agent's instance
 			// can take the name (this agent's own would be refused by the
 			// record).
@@ -190,6 +194,7 @@ func testVIFsOwnership(t *testing.T, lab *netLab) {
 				// Its tap went with the namespace; someone takes the name.
 				// (Not for a direct port: Open vSwitch itself opens a
 				// device of its port's name.)
+				lab.waitGone(t, tapOf(t, v7))
 				taken = testenv.ForeignBridge(t, lab.host, tapOf(t, v7))
 			}
 		}
@@ -223,4 +228,21 @@ func testVIFsOwnership(t *testing.T, lab *netLab) {
 	lab.requireNothingLeftOf(t, v1)
 	require.NoError(t, e.drv.Destroy(ctx, "p"))
 	lab.requireNothingLeft(t, vp, v1)
+}
+
+// waitGone waits until the host device name is gone: the kernel tears an
+// ended process's network namespace down (and the veth in it with it)
+// asynchronously, after the process is reaped.
+func (l *netLab) waitGone(t *testing.T, name string) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(time.Minute)
+	for slices.Contains(l.hostLinks(t), name) {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%s still in the host namespace a minute after its namespace's process ended", name)
+		}
+	}
 }
