@@ -145,10 +145,7 @@ func ensureVLAN(host *linkutil.NS, u *undo.Stack, parent netlink.Link, vif netwo
 		return nil, fmt.Errorf("novanetwork: create %s on %s: %w", name, vif.BridgeInterface, err)
 	}
 	u.Push(func(context.Context) error { return host.DeleteByIndex(v) })
-	if err := host.Handle().LinkSetAlias(v, sharedMarks()[0]); err != nil {
-		return nil, fmt.Errorf("novanetwork: mark %s: %w", name, err)
-	}
-	if err := host.Handle().LinkSetName(v, name); err != nil {
+	if err := host.NameMarked(v.Index, name, sharedMarks()[0], false); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("%w: %s was created by someone else meanwhile", network.ErrDeviceConflict, name)
 		}

@@ -172,18 +172,12 @@ func (n *NS) createMarked(spec BridgeSpec) (*netlink.Bridge, error) {
 	if br.Index == 0 {
 		return fail(errors.New("no index after creation"))
 	}
-	if err := n.h.LinkSetAlias(br, spec.Alias); err != nil {
-		return fail(fmt.Errorf("mark: %w", err))
-	}
-	if err := n.h.LinkSetName(br, spec.Name); err != nil {
+	if err := nameMarked(n.h, br.Index, spec.Name, spec.Alias, true); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			// Created by someone else in between: the caller checks it.
 			return nil, n.DeleteByIndex(br)
 		}
-		return fail(fmt.Errorf("rename %s: %w", tmp, err))
-	}
-	if err := n.h.LinkSetUp(br); err != nil {
-		return fail(fmt.Errorf("set up: %w", err))
+		return fail(fmt.Errorf("name %s: %w", tmp, err))
 	}
 	l, err := n.h.LinkByIndex(br.Index)
 	if err != nil {
@@ -287,38 +281,32 @@ func (n *NS) AddVeth(spec VethSpec) (netlink.Link, error) {
 			return nil, errors.Join(fmt.Errorf("linkutil: veth %s: %w", spec.Name, err), n.DeleteLink(name))
 		}
 	}
-	rename := func(h *netlink.Handle, l netlink.Link, to string) error {
-		if err := h.LinkSetName(l, to); err != nil {
+	setName := func(h *netlink.Handle, index int, to, alias string, up bool) error {
+		if err := nameMarked(h, index, to, alias, up); err != nil {
 			if errors.Is(err, unix.EEXIST) {
 				return fmt.Errorf("%w: veth %s/%s: %s exists: %w", network.ErrDeviceConflict, spec.Name, spec.PeerName, to, err)
 			}
-			return fmt.Errorf("rename to %s: %w", to, err)
+			return fmt.Errorf("name %s: %w", to, err)
 		}
 		return nil
 	}
-	if err == nil && spec.Alias != "" {
-		// The kernel ignores IFLA_IFALIAS when it creates a link.
-		err = n.h.LinkSetAlias(l, spec.Alias)
-	}
-	if err == nil && spec.PeerAlias != "" {
+	if spec.PeerAlias != "" {
 		var p netlink.Link
 		if p, err = peerNS.h.LinkByName(peerName); err == nil {
-			err = peerNS.h.LinkSetAlias(p, spec.PeerAlias)
-		}
-		if err == nil {
-			err = rename(peerNS.h, p, spec.PeerName)
+			err = setName(peerNS.h, p.Attrs().Index, spec.PeerName, spec.PeerAlias, false)
 		}
 	}
 	if err == nil && spec.Master != 0 {
 		err = n.h.LinkSetMasterByIndex(l, spec.Master)
 	}
 	if err == nil && spec.Alias != "" {
-		if err = rename(n.h, l, spec.Name); err == nil {
-			err = n.h.LinkSetUp(l)
+		err = setName(n.h, l.Attrs().Index, spec.Name, spec.Alias, true)
+		// What the calls above changed, without reading the link again.
+		a := l.Attrs()
+		a.Name, a.Alias, a.Flags = spec.Name, spec.Alias, a.Flags|net.FlagUp
+		if spec.Master != 0 {
+			a.MasterIndex = spec.Master
 		}
-	}
-	if err == nil && spec.Alias != "" {
-		l, err = n.h.LinkByIndex(l.Attrs().Index)
 	}
 	if err != nil {
 		if errors.Is(err, network.ErrDeviceConflict) {
@@ -327,4 +315,23 @@ func (n *NS) AddVeth(spec VethSpec) (netlink.Link, error) {
 		return nil, errors.Join(fmt.Errorf("linkutil: veth %s: %w", spec.Name, err), n.DeleteByIndex(l))
 	}
 	return l, nil
+}
+
+// NameMarked gives the link with index, created under a temporary name,
+// its owner mark alias and its name, and sets it up if up, in one netlink
+// request (an RTM_NEWLINK without NLM_F_CREATE for an existing index is a
+// change of that link): the name never exists without the mark, and the
+// kernel renames before it changes the flags, so the link is still down
+// when renamed, as kernels before 6.2 require. A name that exists is
+// EEXIST.
+func (n *NS) NameMarked(index int, name, alias string, up bool) error {
+	return nameMarked(n.h, index, name, alias, up)
+}
+
+func nameMarked(h *netlink.Handle, index int, name, alias string, up bool) error {
+	d := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index, Name: name, Alias: alias, TxQLen: -1}}
+	if up {
+		d.Flags = net.FlagUp
+	}
+	return h.LinkModify(d)
 }
