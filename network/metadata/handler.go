@@ -66,7 +66,9 @@ func (h *handler) instance(r *http.Request) *entry {
 func (h *handler) password(r *http.Request, e *entry) response {
 	switch r.Method {
 	case http.MethodGet:
-		return ok(textPlain, []byte(h.s.password(e)))
+		// Nova's password handler returns a bare string, which webob puts
+		// in its default (HTML) response.
+		return ok(textHTML, []byte(h.s.password(e)))
 	case http.MethodPost:
 		if h.s.password(e) != "" {
 			return response{status: http.StatusConflict}
@@ -86,7 +88,7 @@ func (h *handler) password(r *http.Request, e *entry) response {
 		case !set:
 			return response{status: http.StatusConflict}
 		}
-		return ok(textPlain, nil)
+		return ok(textHTML, nil)
 	}
 	return response{status: http.StatusBadRequest}
 }

@@ -18,6 +18,7 @@ import (
 const (
 	textPlain = "text/plain; charset=UTF-8"
 	appJSON   = "application/json"
+	textHTML  = "text/html; charset=UTF-8"
 )
 
 // MaxPasswordBytes is the largest password an instance may post: Nova's
