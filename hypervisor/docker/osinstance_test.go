@@ -120,7 +120,8 @@ func TestOSInstanceBoots(t *testing.T) {
 
 	c := e.inspect("boot")
 	assert.False(t, c.HostConfig.Privileged)
-	assert.Empty(t, c.HostConfig.CapAdd)
+	// The one capability added: the OS configures its own interfaces.
+	assert.Equal(t, []string{"CAP_NET_ADMIN"}, []string(c.HostConfig.CapAdd))
 	assert.Equal(t, container.NetworkMode("none"), c.HostConfig.NetworkMode)
 	assert.False(t, c.HostConfig.PidMode.IsHost())
 	assert.False(t, c.HostConfig.IpcMode.IsHost())
@@ -130,6 +131,8 @@ func TestOSInstanceBoots(t *testing.T) {
 	}
 	assert.Equal(t, "SIGRTMIN+3", c.Config.StopSignal)
 	assert.Contains(t, c.Config.Env, "container=docker")
+	assert.Contains(t, c.Config.Env, "product_name=OpenStack Nova")
+	assert.Contains(t, c.Config.Env, "DOCKERVISOR_VIFS=")
 	assert.Contains(t, c.HostConfig.Tmpfs, "/run")
 	assert.Contains(t, c.HostConfig.Tmpfs, "/run/lock")
 	assert.Equal(t, "t1", c.Config.Labels["tenant"])

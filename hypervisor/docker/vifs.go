@@ -242,7 +242,7 @@ func (d *Driver) attachVIFs(ctx context.Context, s startedInstance) error {
 	if d.opts.vifs == nil {
 		return fmt.Errorf("%w: the instance has VIFs, but the Driver has no VIF driver (WithVIFDriver)", hypervisor.ErrNotSupported)
 	}
-	if err := d.writeGuestNetwork(s.ID, s.Record.VIFs); err != nil {
+	if err := d.writeGuestNetwork(ctx, s.ID, s.Record.VIFs); err != nil {
 		return err
 	}
 	for _, r := range s.Record.VIFs {
@@ -292,12 +292,13 @@ func resolvConf(recs []vifRecord) []byte {
 }
 
 // writeGuestNetwork rewrites what the guest reads of its network: its
-// resolv.conf and, for an instance with a config drive, network_data.json.
-func (d *Driver) writeGuestNetwork(id string, recs []vifRecord) error {
+// resolv.conf and its boot data's VIFs (network_data.json of its config
+// drive and of the metadata service).
+func (d *Driver) writeGuestNetwork(ctx context.Context, id string, recs []vifRecord) error {
 	if err := d.writeResolvConf(id, recs); err != nil {
 		return err
 	}
-	return d.refreshNetworkData(id, recordedVIFs(recs))
+	return d.refreshGuest(ctx, id, recordedVIFs(recs))
 }
 
 // writeResolvConf rewrites the instance's resolv.conf in place: the file
@@ -499,7 +500,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	want.VIFs = recs
 	u.Push(func(context.Context) error {
 		t.rec = prev
-		return errors.Join(d.state.save(t.id, prev), d.writeGuestNetwork(t.id, prev.VIFs))
+		return errors.Join(d.state.save(t.id, prev), d.writeGuestNetwork(ctx, t.id, prev.VIFs))
 	})
 	if err := d.state.save(t.id, want); err != nil {
 		return err
@@ -510,7 +511,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 			return err
 		}
 	}
-	if err := d.writeGuestNetwork(t.id, recs); err != nil {
+	if err := d.writeGuestNetwork(ctx, t.id, recs); err != nil {
 		return err
 	}
 	if pid > 0 {
@@ -562,7 +563,7 @@ func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) 
 			return errors.Join(append(errs, err)...)
 		}
 		t.rec = want
-		errs = append(errs, d.writeGuestNetwork(t.id, recs))
+		errs = append(errs, d.writeGuestNetwork(ctx, t.id, recs))
 	}
 	return errors.Join(errs...)
 }
