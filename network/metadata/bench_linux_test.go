@@ -47,7 +47,9 @@ var crawl = []string{
 // benchAddr is instance i's address: 127.1.0.i+1, a loopback address the
 // client binds, so that the service tells the instances apart as it does
 // on a network.
-func benchAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{127, 1, byte((i + 1) / 250), byte((i+1)%250 + 1)}) }
+func benchAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, 1, byte((i + 1) / 250), byte((i+1)%250 + 1)})
+}
 
 func benchInstance(i int) configdrive.Instance {
 	a := benchAddr(i)
@@ -222,4 +224,3 @@ func newRecorder() *recorder { return &recorder{h: http.Header{}, status: http.S
 func (r *recorder) Header() http.Header         { return r.h }
 func (r *recorder) WriteHeader(code int)        { r.status = code }
 func (r *recorder) Write(b []byte) (int, error) { r.body = append(r.body, b...); return len(b), nil }
-
