@@ -218,12 +218,36 @@ func (d *Driver) unplugVIF(ctx context.Context, id string, vif network.VIF) erro
 	return nil
 }
 
+// guestVIFs returns recs as the Driver configures them inside the
+// instance. An application instance gets every address, route and
+// default route of its VIFs (it has no DHCP client). An OS instance
+// configures the subnets that say so itself (network.Subnet.Dynamic: a
+// DHCP server, an IPv6 address mode), as a VM does: its DHCP client takes
+// the lease (or the kernel makes its SLAAC address) with the routes that
+// come with it, so the Driver leaves those subnets out — an address the
+// Driver set would not be the lease, and the OS's network manager would
+// drop it as foreign anyway.
+func guestVIFs(recs []vifRecord, os bool) []vifRecord {
+	if !os {
+		return recs
+	}
+	out := make([]vifRecord, len(recs))
+	for i, r := range recs {
+		out[i] = r
+		out[i].VIF.Subnets = slices.DeleteFunc(slices.Clone(r.VIF.Subnets), network.Subnet.Dynamic)
+	}
+	return out
+}
+
 // attachVIF attaches r inside the namespace of process pid; recs are all
-// the instance's VIFs (for the default routes).
-func (d *Driver) attachVIF(ctx context.Context, id string, recs []vifRecord, r vifRecord, pid int) error {
+// the instance's VIFs (for the default routes), os says whether it is an
+// OS instance (see guestVIFs).
+func (d *Driver) attachVIF(ctx context.Context, id string, recs []vifRecord, r vifRecord, pid int, os bool) error {
 	if pid <= 0 {
 		return fmt.Errorf("attach VIF %s: %w", r.VIF.ID, classifyVIF(id, fmt.Errorf("%w: no process", network.ErrNamespaceGone)))
 	}
+	recs = guestVIFs(recs, os)
+	r = guestVIFs([]vifRecord{r}, os)[0]
 	if err := d.opts.vifs.Attach(ctx, id, r.VIF, vifTarget(recs, r, pid)); err != nil {
 		return fmt.Errorf("attach VIF %s as %s: %w", r.VIF.ID, r.Device, classifyVIF(id, err))
 	}
@@ -246,7 +270,7 @@ func (d *Driver) attachVIFs(ctx context.Context, s startedInstance) error {
 		return err
 	}
 	for _, r := range s.Record.VIFs {
-		if err := d.attachVIF(ctx, s.ID, s.Record.VIFs, r, s.PID); err != nil {
+		if err := d.attachVIF(ctx, s.ID, s.Record.VIFs, r, s.PID, s.OS); err != nil {
 			return err
 		}
 	}
@@ -519,7 +543,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 			u.Push(func(ctx context.Context) error {
 				return d.opts.vifs.Detach(ctx, t.id, r.VIF, vifTarget(recs, r, pid))
 			})
-			if err := d.attachVIF(ctx, t.id, recs, r, pid); err != nil {
+			if err := d.attachVIF(ctx, t.id, recs, r, pid, d.isOS(t.c)); err != nil {
 				return err
 			}
 		}
