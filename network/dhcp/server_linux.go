@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/internal/atomicfile"
+	"github.com/dockervisor/dockervisor/internal/pidproc"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
 )
@@ -79,10 +79,10 @@ func Start(ctx context.Context, cfg Config, hosts []Host) (*Server, error) {
 	p, err := s.process()
 	switch {
 	case err == nil && string(old) == conf:
-		defer p.close()
-		return s, p.signal(unix.SIGHUP)
+		defer p.Close()
+		return s, p.Signal(unix.SIGHUP)
 	case err == nil:
-		if err := p.terminate(ctx); err != nil {
+		if err := p.Terminate(ctx); err != nil {
 			return nil, err
 		}
 	case !errors.Is(err, ErrNotRunning):
@@ -182,79 +182,21 @@ func (s *Server) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w in %s: %w", ErrStart, s.cfg.Dir, err)
 	}
-	p.close()
-	return nil
+	return p.Close()
 }
-
-// process is the running dnsmasq of a directory, held by a pidfd so that
-// signals reach that process even if its PID is reused.
-type process struct {
-	pid int
-	fd  int
-}
-
-func (p process) close() { unix.Close(p.fd) }
 
 // process returns the running dnsmasq started for this directory: the PID
 // in its PID file, checked to be dnsmasq with this directory's
 // configuration. ErrNotRunning if there is none.
-func (s *Server) process() (process, error) {
-	b, err := os.ReadFile(s.path(pidFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return process{}, fmt.Errorf("%w: no PID file in %s", ErrNotRunning, s.cfg.Dir)
+func (s *Server) process() (*pidproc.Process, error) {
+	p, err := pidproc.Open(s.path(pidFile), "--conf-file="+s.path(confFile))
+	if errors.Is(err, pidproc.ErrNotRunning) {
+		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
 	if err != nil {
-		return process{}, fmt.Errorf("dhcp: %w", err)
+		return nil, fmt.Errorf("dhcp: %w", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return process{}, fmt.Errorf("%w: malformed PID file %s", ErrNotRunning, s.path(pidFile))
-	}
-	fd, err := unix.PidfdOpen(pid, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return process{}, fmt.Errorf("%w: process %d has exited", ErrNotRunning, pid)
-	}
-	if err != nil {
-		return process{}, fmt.Errorf("dhcp: pidfd of %d: %w", pid, err)
-	}
-	// Checked after the pidfd is open: the pidfd names this process even
-	// if the PID is reused later.
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !slices.Contains(strings.Split(string(cmdline), "\x00"), "--conf-file="+s.path(confFile)) {
-		unix.Close(fd)
-		return process{}, fmt.Errorf("%w: process %d is not the dnsmasq of %s", ErrNotRunning, pid, s.cfg.Dir)
-	}
-	return process{pid: pid, fd: fd}, nil
-}
-
-func (p process) signal(sig unix.Signal) error {
-	if err := unix.PidfdSendSignal(p.fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("dhcp: signal dnsmasq %d: %w", p.pid, err)
-	}
-	return nil
-}
-
-// terminate sends SIGTERM and waits for the process to exit, then closes
-// p. It sends SIGKILL when ctx ends first.
-func (p process) terminate(ctx context.Context) error {
-	defer p.close()
-	if err := p.signal(unix.SIGTERM); err != nil {
-		return err
-	}
-	for {
-		fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 100)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("dhcp: wait for dnsmasq %d: %w", p.pid, err)
-		}
-		if n > 0 {
-			return nil // the pidfd is readable once the process exited
-		}
-		if ctx.Err() != nil {
-			_ = p.signal(unix.SIGKILL)
-			return fmt.Errorf("dhcp: dnsmasq %d did not exit: %w", p.pid, ctx.Err())
-		}
-	}
+	return p, nil
 }
 
 // Running reports whether the server's dnsmasq runs.
@@ -263,7 +205,7 @@ func (s *Server) Running() bool {
 	if err != nil {
 		return false
 	}
-	p.close()
+	p.Close()
 	return true
 }
 
@@ -273,8 +215,8 @@ func (s *Server) PID() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	p.close()
-	return p.pid, nil
+	p.Close()
+	return p.PID, nil
 }
 
 // Stop stops the server's dnsmasq and waits for it to exit (killing it if
@@ -293,7 +235,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.terminate(ctx); err != nil {
+	if err := p.Terminate(ctx); err != nil {
 		return err
 	}
 	if err := os.Remove(s.path(pidFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -368,8 +310,8 @@ func (s *Server) updateHosts(ctx context.Context, f func([]Host) []Host) error {
 	if err != nil {
 		return err
 	}
-	defer p.close()
-	return p.signal(unix.SIGHUP)
+	defer p.Close()
+	return p.Signal(unix.SIGHUP)
 }
 
 // writeHosts writes the hosts file dnsmasq reads and the hosts as JSON.
