@@ -38,7 +38,7 @@ type serviceLab struct {
 	md     *metadata.Service
 }
 
-func newServiceLab(t *testing.T) *serviceLab {
+func newServiceLab(t testing.TB) *serviceLab {
 	t.Helper()
 	testenv.MustHaveDnsmasq(t)
 	l := &serviceLab{netLab: newBridgeLab(t)}
