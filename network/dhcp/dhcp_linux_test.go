@@ -167,26 +167,42 @@ func TestDHCPv4(t *testing.T) {
 	_, err = l.udhcpc(l.client("02:00:00:00:00:06"))
 	require.Error(t, err)
 
-	// A host added to the running server is served at once.
+	// A host added to the running server is served at once: dnsmasq
+	// re-reads its hosts (no restart).
 	pid, err := s.PID()
 	require.NoError(t, err)
 	require.NoError(t, s.AddHost(t.Context(), host("02:00:00:00:00:07", "10.20.30.7")))
+	after, err := s.PID()
+	require.NoError(t, err)
+	assert.Equal(t, pid, after, "hosts are reloaded, not restarted")
 	env, err = l.udhcpc(l.client("02:00:00:00:00:07"))
 	require.NoError(t, err)
 	assert.Equal(t, "10.20.30.7", env["ip"])
 
-	// A removed one is not.
+	// A removed one is not, and its lease is gone.
 	require.NoError(t, s.RemoveHost(t.Context(), network.MustParseMAC("02:00:00:00:00:07")))
 	_, err = l.udhcpc(l.client("02:00:00:00:00:07"))
 	require.Error(t, err)
-	after, err := s.PID()
+	leases, err = s.Leases()
 	require.NoError(t, err)
-	assert.Equal(t, pid, after, "hosts are reloaded, not restarted")
+	require.Len(t, leases, 1)
+	assert.Equal(t, "02:00:00:00:00:05", leases[0].MAC.String())
 
 	hosts, err := s.Hosts()
 	require.NoError(t, err)
 	require.Len(t, hosts, 1)
 	assert.Equal(t, "02:00:00:00:00:05", hosts[0].MAC.String())
+
+	// A port's address given to a new port (a new MAC) while the old
+	// port's lease runs: the new port gets it, the old lease is gone.
+	require.NoError(t, s.SetHosts(t.Context(), []dhcp.Host{host("02:00:00:00:00:08", "10.20.30.5")}))
+	env, err = l.udhcpc(l.client("02:00:00:00:00:08"))
+	require.NoError(t, err)
+	assert.Equal(t, "10.20.30.5", env["ip"])
+	leases, err = s.Leases()
+	require.NoError(t, err)
+	require.Len(t, leases, 1)
+	assert.Equal(t, "02:00:00:00:00:08", leases[0].MAC.String())
 }
 
 // TestSLAAC: on a SLAAC subnet a host makes the EUI-64 address of its MAC

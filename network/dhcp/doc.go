@@ -24,7 +24,10 @@
 // from any program. [Server.SetHosts], [Server.AddHost] and
 // [Server.RemoveHost] rewrite the hosts file and make dnsmasq re-read it
 // (SIGHUP); [PortHook] does so as ports come and go (its methods are the
-// Docker backend's port observer). [Server.Stop] ends the process it
+// Docker backend's port observer). A lease the hosts no longer justify (a
+// removed port's, or one whose address went to another port) is dropped
+// with a restart, as Neutron's agent releases such leases: dnsmasq would
+// keep it for its lease time and not give the address to its new port. [Server.Stop] ends the process it
 // started, found by its PID file and checked to be dnsmasq with the
 // directory's configuration (a reused PID is never signalled), and never
 // any other dnsmasq of the host. [Server.Leases] reads the lease file.

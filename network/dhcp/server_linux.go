@@ -73,19 +73,25 @@ func Start(ctx context.Context, cfg Config, hosts []Host) (*Server, error) {
 	defer unlock()
 	conf := cfg.render()
 	old, _ := os.ReadFile(s.path(confFile))
+	have, err := s.Hosts()
+	if err != nil {
+		return nil, err
+	}
 	if err := s.writeHosts(hosts); err != nil {
 		return nil, err
 	}
 	p, err := s.process()
 	switch {
 	case err == nil && string(old) == conf:
-		defer p.Close()
-		return s, p.Signal(unix.SIGHUP)
+		return s, s.reload(ctx, p, have, hosts)
 	case err == nil:
 		if err := p.Terminate(ctx); err != nil {
 			return nil, err
 		}
 	case !errors.Is(err, ErrNotRunning):
+		return nil, err
+	}
+	if _, err := s.dropStale(have, hosts); err != nil {
 		return nil, err
 	}
 	cj, err := json.MarshalIndent(cfg, "", "  ")
@@ -305,13 +311,96 @@ func (s *Server) updateHosts(ctx context.Context, f func([]Host) []Host) error {
 	}
 	p, err := s.process()
 	if errors.Is(err, ErrNotRunning) {
-		return nil
+		_, err := s.dropStale(have, want)
+		return err
 	}
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	return p.Signal(unix.SIGHUP)
+	return s.reload(ctx, p, have, want)
+}
+
+// reload makes the running dnsmasq p serve the hosts file just written
+// (want; have were served before): a SIGHUP, or, when it holds a lease
+// the hosts no longer justify, a restart without that lease. dnsmasq keeps
+// a lease until it ends (a day), and would not give its address to the
+// host that has it now; Neutron's DHCP agent releases such leases
+// (dhcp_release) for the same reason. It closes p.
+func (s *Server) reload(ctx context.Context, p *pidproc.Process, have, want []Host) error {
+	leases, err := s.Leases()
+	if err != nil {
+		p.Close()
+		return err
+	}
+	if !slices.ContainsFunc(leases, func(l Lease) bool { return stale(l, have, want) }) {
+		defer p.Close()
+		return p.Signal(unix.SIGHUP)
+	}
+	if err := p.Terminate(ctx); err != nil {
+		return err
+	}
+	if _, err := s.dropStale(have, want); err != nil {
+		return err
+	}
+	return s.run(ctx)
+}
+
+// stale reports whether lease l is one the hosts no longer justify: its
+// address is no host's, or (DHCPv4) it is another MAC's, or (DHCPv6,
+// whose leases name no MAC) it changed hands since have.
+func stale(l Lease, have, want []Host) bool {
+	owner := func(hosts []Host) (Host, bool) {
+		i := slices.IndexFunc(hosts, func(h Host) bool { return slices.Contains(h.IPs, l.IP) })
+		if i < 0 {
+			return Host{}, false
+		}
+		return hosts[i], true
+	}
+	w, ok := owner(want)
+	if !ok {
+		return true
+	}
+	if l.MAC != nil {
+		return l.MAC.String() != w.MAC.String()
+	}
+	h, ok := owner(have)
+	return !ok || h.MAC.String() != w.MAC.String()
+}
+
+// dropStale removes the stale leases from the lease file of a dnsmasq that
+// does not run, and reports whether there were any.
+func (s *Server) dropStale(have, want []Host) (bool, error) {
+	b, err := os.ReadFile(s.path(leasesFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("dhcp: %w", err)
+	}
+	var out []string
+	dropped := false
+	v6 := false
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if strings.HasPrefix(line, "duid ") {
+			v6 = true
+			out = append(out, line)
+			continue
+		}
+		in := line
+		if v6 {
+			in = "duid -\n" + line // a DHCPv6 lease, which names no MAC
+		}
+		ls, err := parseLeases([]byte(in))
+		if err == nil && len(ls) == 1 && stale(ls[0], have, want) {
+			dropped = true
+			continue
+		}
+		out = append(out, line)
+	}
+	if !dropped {
+		return false, nil
+	}
+	return true, writeFile(s.path(leasesFile), []byte(strings.Join(out, "\n")+"\n"))
 }
 
 // writeHosts writes the hosts file dnsmasq reads and the hosts as JSON.
