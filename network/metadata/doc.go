@@ -11,7 +11,11 @@
 // fixed IPs on that network (its VIF's NetworkID and subnet IPs). No
 // instance can read another's data: a request from an address no
 // registered instance has on that network gets 404 for every path but
-// "/".
+// "/". As with Neutron, this rests on the source address: an instance
+// that configures its own interface (an OS instance can) could take the
+// address of one that is not on the network, unless its port has
+// anti-spoofing (package network/secgroup: a filtered port sends from its
+// own addresses only). Both are tested.
 //
 // The paths and answers are Nova's (nova/api/metadata/handler.py and
 // base.py): "/" and "/openstack" list the EC2 and OpenStack versions,

@@ -25,6 +25,7 @@ import (
 	"github.com/dockervisor/dockervisor/network/metadata"
 	"github.com/dockervisor/dockervisor/network/networktest"
 	"github.com/dockervisor/dockervisor/network/ovs"
+	"github.com/dockervisor/dockervisor/network/secgroup"
 	"github.com/dockervisor/dockervisor/network/svcport"
 )
 
@@ -209,6 +210,13 @@ func TestNetworkServices(t *testing.T) {
 			status, _ = fetch(t, nsC, "http://169.254.169.254/")
 			assert.Equal(t, http.StatusOK, status)
 
+			if n.kind == "linuxbridge" {
+				// D is registered and not on the network (stopped, say).
+				d := n.vif(8)
+				require.NoError(t, md.Register(ctx, configdrive.Instance{UUID: "uuid-d", Hostname: "d", VIFs: []network.VIF{d}}))
+				spoofing(t, n, nsC, stranger, d)
+			}
+
 			// The service namespace answers on the network only: the
 			// instances do not reach the host side's namespace through it.
 			out, err = testenv.RunInNetns(t, ctx, port.Path(), "ip", "-o", "route", "show", "default")
@@ -216,6 +224,63 @@ func TestNetworkServices(t *testing.T) {
 			assert.Empty(t, strings.TrimSpace(string(out)), "no default route in the service namespace")
 		})
 	}
+}
+
+// spoofing: an instance that can configure its own interface (an OS
+// instance can) and takes the address of another that is not on the
+// network reads the other's metadata, as on Neutron without port security; with the port filtered by a
+// security group (anti-spoofing: a port sends from its own addresses
+// only), the spoofed request is dropped while its own requests pass.
+func spoofing(t *testing.T, n *netFixture, ns string, own, victim network.VIF) {
+	t.Helper()
+	ctx := t.Context()
+	victimIP := victim.Subnets[0].IPs[0]
+	out, err := testenv.RunInNetns(t, ctx, ns, "ip", "addr", "add", victimIP.String()+"/24", "dev", "eth0")
+	require.NoError(t, err, "%s", out)
+	status, body, err := fetchFrom(ns, victimIP, "http://169.254.169.254/openstack/latest/meta_data.json")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "uuid-d", "without port security the spoofed address reads the victim's data")
+
+	fw, err := secgroup.New(secgroup.WithHostNetNS(n.host))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, fw.Teardown(context.WithoutCancel(ctx)))
+		fw.Close()
+	})
+	require.NoError(t, fw.SetGroup(ctx, secgroup.Group{ID: "default", Rules: secgroup.DefaultRules("default")}))
+	port, err := secgroup.PortFromVIF(own, "default")
+	require.NoError(t, err)
+	require.NoError(t, fw.ApplyPort(ctx, port))
+	_, _, err = fetchFrom(ns, victimIP, "http://169.254.169.254/openstack/latest/meta_data.json")
+	require.Error(t, err, "the spoofed request is dropped at the port")
+	status, _, err = fetchFrom(ns, own.Subnets[0].IPs[0], "http://169.254.169.254/openstack/latest/meta_data.json")
+	require.NoError(t, err, "the port's own address passes")
+	assert.Equal(t, http.StatusNotFound, status, "and is no registered instance's")
+}
+
+// fetchFrom GETs url from inside the namespace at ns with source address
+// src, giving up after a few seconds.
+func fetchFrom(ns string, src netip.Addr, url string) (int, string, error) {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := testenv.InNetns(ns, func() error {
+			var err error
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 3 * time.Second}
+			c, err = d.DialContext(ctx, "tcp4", addr)
+			return err
+		})
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	c := http.Client{Transport: tr, Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }
 
 // TestRemove: Remove of what is gone is no error, and leaves no device.
