@@ -25,6 +25,7 @@ type service struct {
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when the process has been reaped
 	log      *tailWriter   // the tail of its stdout and stderr
+	after    func()        // if set, run by stop once the process has exited (a database it used)
 }
 
 // launchService starts cmd (whose Dir is dir) as the service name and
@@ -53,7 +54,7 @@ func launchService(ctx context.Context, name, dir, endpoint, readyURL string, cm
 }
 
 // stop sends sig to the process, waits for it to exit (killing it after
-// 10 s) and removes its directory.
+// 10 s), runs after and removes its directory.
 func (s *service) stop(sig syscall.Signal) {
 	_ = s.cmd.Process.Signal(sig)
 	select {
@@ -61,6 +62,9 @@ func (s *service) stop(sig syscall.Signal) {
 	case <-time.After(10 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-s.exited
+	}
+	if s.after != nil {
+		s.after()
 	}
 	_ = os.RemoveAll(s.dir)
 }
