@@ -116,12 +116,4 @@ func greets(sock string) bool {
 
 // stop sends SIGTERM, waits for the server to exit (killing it after
 // 30 s) and leaves the files to the caller.
-func (db *mariaDB) stop() {
-	_ = db.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-db.exited:
-	case <-time.After(30 * time.Second):
-		_ = db.cmd.Process.Kill()
-		<-db.exited
-	}
-}
+func (db *mariaDB) stop() { terminate(db.cmd.Process, db.exited, syscall.SIGTERM, 30*time.Second) }

@@ -41,6 +41,18 @@ func placementDo(t *testing.T, c *http.Client, method, url string, body any) (in
 	return resp.StatusCode, string(b)
 }
 
+// placementDelete deletes url in a cleanup, ignoring errors.
+func placementDelete(c *http.Client, url string) {
+	req, err := http.NewRequest(http.MethodDelete, url, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("X-Auth-Token", PlacementToken)
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
 // TestPlacementWorkers checks that the shared Placement runs as several
 // worker processes (uwsgi's master, its HTTP router and the workers share
 // the master's process group).
@@ -82,11 +94,7 @@ func TestPlacementConcurrentWrites(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, u := range uuids {
-			req, _ := http.NewRequest(http.MethodDelete, ep+"resource_providers/"+u, nil)
-			req.Header.Set("X-Auth-Token", PlacementToken)
-			if resp, err := c.Do(req); err == nil {
-				resp.Body.Close()
-			}
+			placementDelete(c, ep+"resource_providers/"+u)
 		}
 	})
 	var wg sync.WaitGroup
@@ -126,17 +134,9 @@ func TestPlacementCapacityUnderConcurrentClaims(t *testing.T) {
 	consumers := make([]string, 24)
 	t.Cleanup(func() {
 		for _, id := range consumers {
-			req, _ := http.NewRequest(http.MethodDelete, ep+"allocations/"+id, nil)
-			req.Header.Set("X-Auth-Token", PlacementToken)
-			if resp, err := c.Do(req); err == nil {
-				resp.Body.Close()
-			}
+			placementDelete(c, ep+"allocations/"+id)
 		}
-		req, _ := http.NewRequest(http.MethodDelete, ep+"resource_providers/"+rp, nil)
-		req.Header.Set("X-Auth-Token", PlacementToken)
-		if resp, err := c.Do(req); err == nil {
-			resp.Body.Close()
-		}
+		placementDelete(c, ep+"resource_providers/"+rp)
 	})
 	code, body = placementDo(t, c, http.MethodPut, ep+"resource_providers/"+rp+"/inventories", map[string]any{
 		"resource_provider_generation": 0,
