@@ -2,7 +2,15 @@ package placement_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +28,7 @@ import (
 // (tagged with realTrait) and 1,000 registered hosts without engines.
 type benchPlacement struct {
 	client    *gophercloud.ServiceClient
+	endpoint  string
 	realTrait string
 }
 
@@ -39,7 +48,7 @@ func setupBenchPlacement(b *testing.B) *benchPlacement {
 	c, err := placement.NewNoAuthClient(ep, testenv.PlacementToken)
 	require.NoError(b, err)
 	ctx := context.Background()
-	p := &benchPlacement{client: c, realTrait: placement.CustomTrait(testenv.UniqueName("bench"))}
+	p := &benchPlacement{client: c, endpoint: ep, realTrait: placement.CustomTrait(testenv.UniqueName("bench"))}
 	for i, e := range testenv.MustHaveEngines(b) {
 		d := newDriver(b, e, fmt.Sprintf("bench-real-%d-%s", i, e.Name))
 		r := newReporter(b, c, d, p.realTrait, placement.WithInventoryPolicy(placement.VCPU, placement.InventoryPolicy{AllocationRatio: 4096}))
@@ -82,10 +91,88 @@ func setupBenchPlacement(b *testing.B) *benchPlacement {
 	return p
 }
 
+// rawPeer makes a placement decision as plainly as Placement allows: one
+// GET of the allocation candidates (the query a Scheduler sends) and one
+// PUT claiming the first, over a keep-alive net/http client, decoding only
+// the allocation requests. Its time is the floor of a decision.
+type rawPeer struct {
+	client   *http.Client
+	endpoint string
+	query    string
+}
+
+func newRawPeer(endpoint string, req placement.Request, limit int) *rawPeer {
+	classes := slices.Sorted(maps.Keys(req.Resources))
+	res := make([]string, len(classes))
+	for i, class := range classes {
+		res[i] = fmt.Sprintf("%s:%d", class, req.Resources[class])
+	}
+	required := append(slices.Clone(req.Required), "!"+placement.TraitDisabled)
+	q := url.Values{"resources": {strings.Join(res, ",")}, "required": {strings.Join(required, ",")}, "limit": {strconv.Itoa(limit)}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 8
+	return &rawPeer{client: &http.Client{Transport: tr}, endpoint: strings.TrimSuffix(endpoint, "/"), query: q.Encode()}
+}
+
+func (p *rawPeer) do(method, path string, body io.Reader) ([]byte, int, error) {
+	req, err := http.NewRequest(method, p.endpoint+path, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("X-Auth-Token", testenv.PlacementToken)
+	req.Header.Set("OpenStack-API-Version", "placement "+placement.Microversion)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return b, resp.StatusCode, err
+}
+
+// decide claims the first candidate for consumer id.
+func (p *rawPeer) decide(id string) error {
+	b, code, err := p.do(http.MethodGet, "/allocation_candidates?"+p.query, nil)
+	if err != nil || code != http.StatusOK {
+		return fmt.Errorf("raw GET: %d %s: %w", code, b, err)
+	}
+	var ans struct {
+		AllocationRequests []struct {
+			Allocations json.RawMessage `json:"allocations"`
+		} `json:"allocation_requests"`
+	}
+	if err := json.Unmarshal(b, &ans); err != nil || len(ans.AllocationRequests) == 0 {
+		return fmt.Errorf("raw GET: no candidate in %.200s: %w", b, err)
+	}
+	body := fmt.Sprintf(`{"allocations": %s, "project_id": %q, "user_id": %q, "consumer_generation": null, "consumer_type": %q}`,
+		ans.AllocationRequests[0].Allocations, placement.DefaultProjectID, placement.DefaultUserID, placement.ConsumerTypeInstance)
+	b, code, err = p.do(http.MethodPut, "/allocations/"+id, strings.NewReader(body))
+	if err != nil || code != http.StatusNoContent {
+		return fmt.Errorf("raw PUT: %d %s: %w", code, b, err)
+	}
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Sorted(slices.Values(ds))
+	return s[len(s)/2]
+}
+
 // BenchmarkDecisions measures placement decisions (allocation candidates,
-// weighing, claim) per second for one scheduler and four concurrent
-// ones, over the 3 real providers and over all 1,000+3 registered, and
-// reports the fraction of claims lost to a concurrent scheduler.
+// weighing, claim), over the 3 real providers and over all 1,000+3
+// registered, against a Placement under uwsgi with several workers. Each
+// round interleaves:
+//
+//   - the floor: 8 decisions of one Scheduler, each beside one of the raw
+//     peer (rawPeer: Placement's own GET of the same candidates and the
+//     claim's PUT), in alternating order; decision/floor is the ratio of
+//     their medians;
+//   - scaling: 16 decisions by one Scheduler, then 16 by four concurrent
+//     ones; 4-vs-1-schedulers is the ratio of their rates, and
+//     conflicts/claim the fraction of the four's claims that lost a race.
+//
+// Run it with -benchtime Nx (N rounds).
 func BenchmarkDecisions(b *testing.B) {
 	p := setupBenchPlacement(b)
 	for _, providers := range []string{"3", "1003"} {
@@ -93,53 +180,92 @@ func BenchmarkDecisions(b *testing.B) {
 		if providers == "3" {
 			req.Required = []string{p.realTrait}
 		}
-		for _, schedulers := range []int{1, 4} {
-			b.Run(fmt.Sprintf("providers=%s/schedulers=%d", providers, schedulers), func(b *testing.B) {
-				cl, err := placement.NewClaimer(p.client, placement.Owner{})
+		b.Run("providers="+providers, func(b *testing.B) {
+			ctx := context.Background()
+			cl, err := placement.NewClaimer(p.client, placement.Owner{})
+			require.NoError(b, err)
+			newSched := func() *placement.Scheduler {
+				s, err := placement.NewScheduler(cl, nil, placement.WithWeigher(placement.Pack), placement.WithMaxAttempts(50))
 				require.NoError(b, err)
-				scheds := make([]*placement.Scheduler, schedulers)
-				for i := range scheds {
-					scheds[i], err = placement.NewScheduler(cl, nil, placement.WithWeigher(placement.Pack), placement.WithMaxAttempts(50))
-					require.NoError(b, err)
+				return s
+			}
+			one := newSched()
+			four := []*placement.Scheduler{newSched(), newSched(), newSched(), newSched()}
+			peer := newRawPeer(p.endpoint, req, placement.DefaultCandidateLimit)
+			var (
+				mu       sync.Mutex
+				consumed []string
+			)
+			decide := func(s *placement.Scheduler) {
+				id := placement.NewUUID()
+				_, err := s.Select(ctx, id, req)
+				require.NoError(b, err)
+				mu.Lock()
+				consumed = append(consumed, id)
+				mu.Unlock()
+			}
+			const pairs, batch = 8, 16
+			var sdk, raw []time.Duration
+			var t1, t4 time.Duration
+			for i := range b.N {
+				for j := range pairs {
+					floor := func() {
+						id := placement.NewUUID()
+						t0 := time.Now()
+						require.NoError(b, peer.decide(id))
+						raw = append(raw, time.Since(t0))
+						consumed = append(consumed, id)
+					}
+					decision := func() {
+						t0 := time.Now()
+						decide(one)
+						sdk = append(sdk, time.Since(t0))
+					}
+					if (i+j)%2 == 0 {
+						floor()
+						decision()
+					} else {
+						decision()
+						floor()
+					}
 				}
-				var (
-					next     atomic.Int64
-					mu       sync.Mutex
-					consumed []string
-					failures atomic.Int64
-				)
-				b.ResetTimer()
+				t0 := time.Now()
+				for range batch {
+					decide(one)
+				}
+				t1 += time.Since(t0)
+				var next atomic.Int64
 				var wg sync.WaitGroup
-				for _, s := range scheds {
+				t0 = time.Now()
+				for _, s := range four {
 					wg.Go(func() {
-						for next.Add(1) <= int64(b.N) {
-							id := placement.NewUUID()
-							if _, err := s.Select(context.Background(), id, req); err != nil {
-								failures.Add(1)
-								continue
-							}
-							mu.Lock()
-							consumed = append(consumed, id)
-							mu.Unlock()
+						for next.Add(1) <= batch {
+							decide(s)
 						}
 					})
 				}
 				wg.Wait()
-				b.StopTimer()
-				var claims, conflicts int64
-				for _, s := range scheds {
-					d, c := s.Stats()
-					claims += d
-					conflicts += c
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
-				b.ReportMetric(float64(conflicts)/float64(max(claims, 1)), "conflicts/claim")
-				require.Zero(b, failures.Load(), "every decision placed")
-				for _, id := range consumed {
-					require.NoError(b, cl.Release(context.Background(), id))
-				}
-			})
-		}
+				t4 += time.Since(t0)
+			}
+			b.StopTimer()
+			var claims, conflicts int64
+			for _, s := range four {
+				d, c := s.Stats()
+				claims += d
+				conflicts += c
+			}
+			n := float64(b.N * batch)
+			b.ReportMetric(float64(median(sdk).Microseconds())/1000, "ms/decision")
+			b.ReportMetric(float64(median(raw).Microseconds())/1000, "ms/floor")
+			b.ReportMetric(float64(median(sdk))/float64(median(raw)), "decision/floor")
+			b.ReportMetric(n/t1.Seconds(), "decisions/s-1-scheduler")
+			b.ReportMetric(n/t4.Seconds(), "decisions/s-4-schedulers")
+			b.ReportMetric(t1.Seconds()/t4.Seconds(), "4-vs-1-schedulers")
+			b.ReportMetric(float64(conflicts)/float64(max(claims, 1)), "conflicts/claim")
+			for _, id := range consumed {
+				require.NoError(b, cl.Release(ctx, id))
+			}
+		})
 	}
 }
 

@@ -58,7 +58,11 @@ func NewClient(ctx context.Context, auth gophercloud.AuthOptions, eo gophercloud
 
 // NewClientFromProvider returns a Placement client from an authenticated
 // gophercloud provider client, as other OpenStack services of the caller
-// use it.
+// use it. Its HTTP client is used as it is: the zero http.Client's
+// default transport keeps only two idle connections per host, so give
+// pc.HTTPClient a transport that keeps as many as the caller runs
+// requests at once (NewClient and NewNoAuthClient keep 32, and drop idle
+// connections after IdleConnTimeout).
 func NewClientFromProvider(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error) {
 	sc, err := openstack.NewPlacementV1(pc, eo)
 	if err != nil {
@@ -68,9 +72,19 @@ func NewClientFromProvider(pc *gophercloud.ProviderClient, eo gophercloud.Endpoi
 	return sc, nil
 }
 
-// transport keeps enough idle connections for concurrent schedulers.
+// IdleConnTimeout is how long the HTTP clients of NewClient and
+// NewNoAuthClient keep an idle connection to Placement. It is shorter
+// than the keep-alive timeouts of the servers Placement runs behind
+// (uwsgi's --http11-socket 4 s, Apache 5 s), so the client, not the
+// server, closes an idle connection: a request written to a connection
+// the server is closing fails, and Go does not resend a claim (PUT).
+const IdleConnTimeout = 3 * time.Second
+
+// transport keeps enough idle connections for concurrent schedulers, so
+// every request after the first reuses one.
 func transport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 32
+	t.IdleConnTimeout = IdleConnTimeout
 	return t
 }

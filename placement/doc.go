@@ -42,11 +42,15 @@
 //
 // # Scheduling
 //
-// A [Scheduler] asks Placement for allocation candidates, ranks them with
-// a [Weigher] ([Spread], [Pack] or the caller's), claims the best and,
-// in [Scheduler.Place], spawns on the chosen host. A claim that loses a
-// race to another scheduler ([ErrConflict]) is retried with fresh
-// candidates. A spawn that fails because the host's engine does not
+// A [Scheduler] asks Placement for a bounded number of allocation
+// candidates ([WithCandidateLimit], [DefaultCandidateLimit]; Nova's
+// max_placement_results), decoding only the parts it weighs, ranks them
+// with a [Weigher] ([Spread], [Pack] or the caller's; equal weights in
+// random order), claims the best and, in [Scheduler.Place], spawns on the
+// chosen host. A claim that loses a race to another scheduler
+// ([ErrConflict]) moves on to the next candidate of the same answer, and
+// to fresh candidates when those are used up. The clients of [NewClient]
+// and [NewNoAuthClient] keep their connections alive ([IdleConnTimeout]). A spawn that fails because the host's engine does not
 // answer takes the host down ([Scheduler.TakeDown]: its provider is
 // disabled, the instances still allocated there are reported in a
 // [HostDown]) and the instance is placed elsewhere.

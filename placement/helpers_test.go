@@ -2,10 +2,13 @@ package placement_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/traits"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -71,11 +74,18 @@ func newReporter(t testing.TB, c *gophercloud.ServiceClient, d placement.HostDri
 // deleteProvider releases every allocation on r's provider and deletes it.
 func deleteProvider(t testing.TB, c *gophercloud.ServiceClient, r *placement.Reporter) {
 	t.Helper()
-	ctx := context.WithoutCancel(t.Context())
 	uuid, err := r.NodeUUID()
 	if err != nil {
 		return
 	}
+	deleteProviderUUID(t, c, uuid)
+}
+
+// deleteProviderUUID releases every allocation on provider uuid and
+// deletes it.
+func deleteProviderUUID(t testing.TB, c *gophercloud.ServiceClient, uuid string) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
 	held, err := placement.ProviderAllocations(ctx, c, uuid)
 	if err == nil {
 		cl, _ := placement.NewClaimer(c, placement.Owner{})
@@ -99,4 +109,36 @@ func busyboxSpec(id string) hypervisor.InstanceSpec {
 		VCPUs:    1,
 		MemoryMB: 64,
 	}
+}
+
+// newBareProviders registers n providers without engines, as a Reporter
+// would (VCPU and MEMORY_MB inventory, the custom trait), and deletes
+// them (with their allocations) when the test ends.
+func newBareProviders(t testing.TB, c *gophercloud.ServiceClient, n int, trait string, vcpus int) []string {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, traits.Create(ctx, c, trait).ExtractErr())
+	prefix := testenv.UniqueName("bare-")
+	out := make([]string, n)
+	for i := range out {
+		uuid := placement.NewUUID()
+		_, err := resourceproviders.Create(ctx, c, resourceproviders.CreateOpts{Name: fmt.Sprintf("%s-%d", prefix, i), UUID: uuid}).Extract()
+		require.NoError(t, err)
+		t.Cleanup(func() { deleteProviderUUID(t, c, uuid) })
+		inv, err := resourceproviders.UpdateInventories(ctx, c, uuid, resourceproviders.UpdateInventoriesOpts{
+			ResourceProviderGeneration: 0,
+			Inventories: map[string]placement.Inventory{
+				placement.VCPU:     {Total: vcpus, AllocationRatio: 1, MinUnit: 1, MaxUnit: vcpus, StepSize: 1},
+				placement.MemoryMB: {Total: 65536, AllocationRatio: 1, MinUnit: 1, MaxUnit: 65536, StepSize: 1},
+			},
+		}).Extract()
+		require.NoError(t, err)
+		_, err = resourceproviders.UpdateTraits(ctx, c, uuid, resourceproviders.UpdateTraitsOpts{
+			ResourceProviderGeneration: inv.ResourceProviderGeneration,
+			Traits:                     []string{trait},
+		}).Extract()
+		require.NoError(t, err)
+		out[i] = uuid
+	}
+	return out
 }

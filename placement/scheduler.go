@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/allocationcandidates"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
@@ -27,45 +28,46 @@ type Request struct {
 	Forbidden []string
 }
 
-// query builds the allocation-candidates query of r.
-func (r Request) query(limit int) (allocationcandidates.ListOpts, error) {
+// query builds the allocation-candidates query of r, asking for at most
+// limit candidates (0: all).
+func (r Request) query(limit int) (url.Values, error) {
 	if len(r.Resources) == 0 {
-		return allocationcandidates.ListOpts{}, fmt.Errorf("%w: request without resources", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: request without resources", ErrInvalidArgument)
 	}
 	parts := make([]string, 0, len(r.Resources))
 	for _, class := range slices.Sorted(maps.Keys(r.Resources)) {
 		n := r.Resources[class]
 		if n <= 0 || !validTrait(class) {
-			return allocationcandidates.ListOpts{}, fmt.Errorf("%w: resource %s:%d", ErrInvalidArgument, class, n)
+			return nil, fmt.Errorf("%w: resource %s:%d", ErrInvalidArgument, class, n)
 		}
 		parts = append(parts, fmt.Sprintf("%s:%d", class, n))
 	}
 	traits := make([]string, 0, len(r.Required)+len(r.Forbidden)+1)
 	for _, t := range r.Required {
 		if !validTrait(t) {
-			return allocationcandidates.ListOpts{}, fmt.Errorf("%w: trait %q", ErrInvalidArgument, t)
+			return nil, fmt.Errorf("%w: trait %q", ErrInvalidArgument, t)
 		}
 		traits = append(traits, t)
 	}
 	for _, t := range append([]string{TraitDisabled}, r.Forbidden...) {
 		if !validTrait(t) {
-			return allocationcandidates.ListOpts{}, fmt.Errorf("%w: trait %q", ErrInvalidArgument, t)
+			return nil, fmt.Errorf("%w: trait %q", ErrInvalidArgument, t)
 		}
 		traits = append(traits, "!"+t)
 	}
-	return allocationcandidates.ListOpts{
-		Resources: strings.Join(parts, ","),
-		Required:  []string{strings.Join(traits, ",")},
-		Limit:     limit,
-	}, nil
+	q := url.Values{"resources": {strings.Join(parts, ",")}, "required": {strings.Join(traits, ",")}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return q, nil
 }
 
 // Usage is a provider's capacity and use of one resource class, as
 // Placement's candidate summary reports it (capacity is (total -
 // reserved) * allocation ratio).
 type Usage struct {
-	Capacity int
-	Used     int
+	Capacity int `json:"capacity"`
+	Used     int `json:"used"`
 }
 
 // Candidate is one allocation candidate: a single provider that can hold
@@ -170,8 +172,27 @@ func WithMaxAttempts(n int) SchedulerOption {
 	}
 }
 
-// WithCandidateLimit asks Placement for at most n candidates per
-// decision (Placement's limit parameter; default no limit).
+// DefaultCandidateLimit is how many allocation candidates a Scheduler
+// asks Placement for at a time unless WithCandidateLimit says otherwise.
+const DefaultCandidateLimit = 50
+
+// WithCandidateLimit asks Placement for at most n allocation candidates
+// per decision (Placement's limit parameter, the idea of Nova's
+// max_placement_results); the Scheduler weighs those. n = 0 asks for all
+// of them. The default is DefaultCandidateLimit.
+//
+// Placement finds every candidate whatever the limit, but it and the
+// Scheduler spend time on each one they encode and decode: at 1,000
+// providers an answer without a limit is about 400 KB. Which candidates
+// come back is Placement's choice: a random sample when it runs with
+// [placement] randomize_allocation_candidates = true, otherwise the
+// first n in an order of its own, the same for every scheduler. With
+// fewer candidates than hosts, Spread and Pack therefore rank a sample,
+// not every host; turn randomize_allocation_candidates on (as Nova
+// recommends for max_placement_results) so that work spreads over all
+// hosts. When the candidates of an answer that was cut at the limit are
+// all unusable (none of the Scheduler's targets, or hosts it took down),
+// the Scheduler asks again for all of them.
 func WithCandidateLimit(n int) SchedulerOption {
 	return func(o *schedulerOptions) error {
 		if n < 0 {
@@ -216,7 +237,7 @@ func NewScheduler(claimer *Claimer, targets []Target, opts ...SchedulerOption) (
 	if claimer == nil {
 		return nil, fmt.Errorf("%w: nil claimer", ErrInvalidArgument)
 	}
-	o := schedulerOptions{weigher: Spread, maxAttempts: 10}
+	o := schedulerOptions{weigher: Spread, maxAttempts: 10, limit: DefaultCandidateLimit}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -233,55 +254,96 @@ func NewScheduler(claimer *Claimer, targets []Target, opts ...SchedulerOption) (
 }
 
 // Candidates asks Placement for the providers that can hold req (never
-// disabled ones), best first by the Scheduler's weigher, restricted to
-// its targets if it has any.
+// disabled ones; at most the candidate limit of them, see
+// WithCandidateLimit), restricted to the Scheduler's targets if it has
+// any, and returns them best first by its weigher. Candidates of equal
+// weight come in random order, so that concurrent schedulers do not all
+// claim the same one.
 func (s *Scheduler) Candidates(ctx context.Context, req Request) ([]Candidate, error) {
-	q, err := req.query(s.opts.limit)
+	return s.candidates(ctx, req, nil)
+}
+
+// candidates returns the ranked candidates that usable accepts (all
+// when it is nil). When an answer cut at the limit leaves none, it asks
+// again for every candidate.
+func (s *Scheduler) candidates(ctx context.Context, req Request, usable func(Candidate) bool) ([]Candidate, error) {
+	cands, cut, err := s.fetch(ctx, req, s.opts.limit, usable)
+	if err == nil && len(cands) == 0 && cut {
+		cands, _, err = s.fetch(ctx, req, 0, usable)
+	}
 	if err != nil {
 		return nil, err
 	}
-	page, err := allocationcandidates.List(s.claimer.client, q).AllPages(ctx)
-	if err != nil {
-		return nil, classify("allocation candidates", err)
+	type weighed struct {
+		c Candidate
+		w float64
 	}
-	ac, err := allocationcandidates.ExtractAllocationCandidates(page)
-	if err != nil {
-		return nil, classify("allocation candidates", err)
+	ws := make([]weighed, len(cands))
+	for i, c := range cands {
+		ws[i] = weighed{c, s.opts.weigher.Weigh(req, c)}
 	}
-	out := make([]Candidate, 0, len(ac.AllocationRequests))
-	for _, ar := range ac.AllocationRequests {
+	// Shuffle, then sort stably: equal weights stay in random order.
+	rand.Shuffle(len(ws), func(i, j int) { ws[i], ws[j] = ws[j], ws[i] })
+	slices.SortStableFunc(ws, func(a, b weighed) int { return cmp.Compare(b.w, a.w) })
+	for i := range ws {
+		cands[i] = ws[i].c
+	}
+	return cands, nil
+}
+
+// candidatesAnswer is the part of Placement's allocation-candidates
+// answer that the Scheduler uses; the rest of it is skipped while it is
+// decoded from the response body.
+type candidatesAnswer struct {
+	AllocationRequests []struct {
+		Allocations map[string]struct {
+			Resources Resources `json:"resources"`
+		} `json:"allocations"`
+	} `json:"allocation_requests"`
+	ProviderSummaries map[string]struct {
+		Resources map[string]Usage `json:"resources"`
+		Traits    []string         `json:"traits"`
+	} `json:"provider_summaries"`
+}
+
+// fetch asks Placement for at most limit candidates (0: all) and returns
+// the single-provider ones of the Scheduler's targets that usable
+// accepts, unranked, and whether the answer may have been cut at the
+// limit.
+func (s *Scheduler) fetch(ctx context.Context, req Request, limit int, usable func(Candidate) bool) ([]Candidate, bool, error) {
+	q, err := req.query(limit)
+	if err != nil {
+		return nil, false, err
+	}
+	c := s.claimer.client
+	var ans candidatesAnswer
+	if _, err := c.Get(ctx, c.ServiceURL("allocation_candidates")+"?"+q.Encode(), &ans, nil); err != nil {
+		return nil, false, classify("allocation candidates", err)
+	}
+	out := make([]Candidate, 0, len(ans.AllocationRequests))
+	for _, ar := range ans.AllocationRequests {
 		if len(ar.Allocations) != 1 {
 			continue // a single-host request only spans one provider
 		}
-		c := Candidate{Allocation: map[string]Resources{}}
-		for rp, res := range ar.Allocations {
-			c.ProviderUUID = rp
-			c.Allocation[rp] = Resources(res.Resources)
+		cand := Candidate{Allocation: make(map[string]Resources, 1)}
+		for rp, a := range ar.Allocations {
+			cand.ProviderUUID = rp
+			cand.Allocation[rp] = a.Resources
 		}
 		if len(s.targets) > 0 {
-			if _, ok := s.targets[c.ProviderUUID]; !ok {
+			if _, ok := s.targets[cand.ProviderUUID]; !ok {
 				continue
 			}
 		}
-		if sum, ok := ac.ProviderSummaries[c.ProviderUUID]; ok {
-			c.Usage = make(map[string]Usage, len(sum.Resources))
-			for class, r := range sum.Resources {
-				c.Usage[class] = Usage{Capacity: r.Capacity, Used: r.Used}
-			}
-			if sum.Traits != nil {
-				c.Traits = *sum.Traits
-			}
+		if sum, ok := ans.ProviderSummaries[cand.ProviderUUID]; ok {
+			cand.Usage, cand.Traits = sum.Resources, sum.Traits
 		}
-		out = append(out, c)
+		if usable != nil && !usable(cand) {
+			continue
+		}
+		out = append(out, cand)
 	}
-	w := s.opts.weigher
-	slices.SortStableFunc(out, func(a, b Candidate) int {
-		if c := cmp.Compare(w.Weigh(req, b), w.Weigh(req, a)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ProviderUUID, b.ProviderUUID)
-	})
-	return out, nil
+	return out, limit > 0 && len(ans.AllocationRequests) >= limit, nil
 }
 
 // Decision is where an instance was claimed.
@@ -304,12 +366,12 @@ func (s *Scheduler) Select(ctx context.Context, id string, req Request) (Decisio
 
 func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, exclude map[string]bool, attempts int) (Decision, error) {
 	d := Decision{ID: id}
+	usable := func(c Candidate) bool { return !exclude[c.ProviderUUID] && !s.isDown(c.ProviderUUID) }
 	for d.Attempts < attempts {
-		cands, err := s.Candidates(ctx, req)
+		cands, err := s.candidates(ctx, req, usable)
 		if err != nil {
 			return d, err
 		}
-		cands = slices.DeleteFunc(cands, func(c Candidate) bool { return exclude[c.ProviderUUID] || s.isDown(c.ProviderUUID) })
 		if len(cands) == 0 {
 			// The capacity may be gone because this very consumer holds
 			// it: another scheduler placed it.
@@ -318,20 +380,27 @@ func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, ex
 			}
 			return d, fmt.Errorf("%w: for %s (%v)", ErrNoCandidates, id, req.Resources)
 		}
-		best := cands[0]
-		d.Attempts++
-		s.decisions.Add(1)
-		err = s.claimer.Claim(ctx, id, best.Allocation)
-		if err == nil {
-			d.ProviderUUID = best.ProviderUUID
-			d.Host = s.targets[best.ProviderUUID].Name
-			return d, nil
+		// Best first; a claim that lost a race moves on to the next
+		// candidate of the same answer (as Nova's alternates), and only
+		// when they are used up are fresh candidates asked for.
+		for _, c := range cands {
+			if d.Attempts >= attempts {
+				break
+			}
+			d.Attempts++
+			s.decisions.Add(1)
+			err = s.claimer.Claim(ctx, id, c.Allocation)
+			if err == nil {
+				d.ProviderUUID = c.ProviderUUID
+				d.Host = s.targets[c.ProviderUUID].Name
+				return d, nil
+			}
+			if !errors.Is(err, ErrConflict) {
+				return d, err
+			}
+			d.Conflicts++
+			s.conflicts.Add(1)
 		}
-		if !errors.Is(err, ErrConflict) {
-			return d, err
-		}
-		d.Conflicts++
-		s.conflicts.Add(1)
 	}
 	return d, fmt.Errorf("%w: %s: %d claims lost to concurrent schedulers", ErrConflict, id, d.Conflicts)
 }

@@ -75,9 +75,10 @@ func TestReporterOptions(t *testing.T) {
 func TestRequestQuery(t *testing.T) {
 	q, err := Request{Resources: Resources{VCPU: 2, MemoryMB: 512}, Required: []string{"CUSTOM_A"}, Forbidden: []string{"CUSTOM_B"}}.query(5)
 	require.NoError(t, err)
-	s, err := q.ToAllocationCandidatesListQuery()
+	assert.Equal(t, "limit=5&required=CUSTOM_A%2C%21COMPUTE_STATUS_DISABLED%2C%21CUSTOM_B&resources=MEMORY_MB%3A512%2CVCPU%3A2", q.Encode())
+	q, err = Request{Resources: Resources{VCPU: 1}}.query(0)
 	require.NoError(t, err)
-	assert.Equal(t, "?limit=5&required=CUSTOM_A%2C%21COMPUTE_STATUS_DISABLED%2C%21CUSTOM_B&resources=MEMORY_MB%3A512%2CVCPU%3A2", s)
+	assert.Equal(t, "required=%21COMPUTE_STATUS_DISABLED&resources=VCPU%3A1", q.Encode(), "no limit: every candidate")
 	for _, bad := range []Request{{}, {Resources: Resources{VCPU: 0}}, {Resources: Resources{"vcpu": 1}}, {Resources: Resources{VCPU: 1}, Required: []string{"a b"}}} {
 		_, err := bad.query(0)
 		require.ErrorIs(t, err, ErrInvalidArgument, "%+v", bad)

@@ -33,11 +33,28 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v placement-api >/dev/null 2>&1 || need+=(placement-api)
 command -v openstack >/dev/null 2>&1 || need+=(python3-openstackclient)
 /usr/bin/python3 -c 'import osc_placement' >/dev/null 2>&1 || need+=(python3-osc-placement)
+# The tests serve Placement as Debian does, by uwsgi with several worker
+# processes (its HTTP router keeps clients' connections alive), on a private
+# MariaDB: sqlite cannot take writers in several processes. Only the server
+# binaries (mariadbd, mariadb-install-db) and the client tools
+# (my_print_defaults), not the mariadb-server package and its service.
+command -v uwsgi >/dev/null 2>&1 || need+=(uwsgi-core)
+[ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] || need+=(uwsgi-plugin-python3)
+command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server-core)
+command -v my_print_defaults >/dev/null 2>&1 || need+=(mariadb-client-core)
+/usr/bin/python3 -c 'import pymysql' >/dev/null 2>&1 || need+=(python3-pymysql)
 # Distro images that boot systemd, and cloud-init's own config-drive reader.
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
 # The SSH login test of OS instances logs in with the OpenSSH client.
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+# A network's DHCP server (package network/dhcp) is dnsmasq, started by the
+# tests and labs themselves; its tests use ISC's DHCPv6 client as the peer.
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
+command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
+# Nova itself, the peer of the metadata service's answers (its handler,
+# imported without any service).
+/usr/bin/python3 -c 'import nova.api.metadata.handler' >/dev/null 2>&1 || need+=(python3-nova)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"

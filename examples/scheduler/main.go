@@ -3,10 +3,11 @@
 // socket, or TCP with TLS material), it registers each engine's host as a
 // resource provider (inventory, traits, a stable node UUID kept in the
 // state directory), then places M instances of the given flavors: it asks
-// Placement for allocation candidates, picks one with a weigher (spread
-// or pack), claims it and spawns on the chosen engine. Several schedulers
-// may run at once against the same Placement and engines: a claim that
-// loses a race is retried with fresh candidates, and an instance ID is
+// Placement for allocation candidates (at most -candidates of them), picks
+// one with a weigher (spread or pack), claims it and spawns on the chosen
+// engine. Several schedulers may run at once against the same Placement
+// and engines: a claim that loses a race moves on to the next candidate,
+// then to fresh candidates, and an instance ID is
 // placed exactly once. An engine that stops answering is taken out (its
 // provider gets COMPUTE_STATUS_DISABLED, its instances are reported) and
 // new work goes elsewhere. It prints where everything went.
@@ -14,7 +15,7 @@
 //	scheduler -placement http://127.0.0.1:8778/ -token admin \
 //	    -engine a=unix:///run/a/docker.sock \
 //	    -engine b=tcp://10.0.0.5:2376,certdir=/etc/docker/b \
-//	    -image busybox:1 -count 50 -flavor tiny=1:64 -weigher spread -cleanup
+//	    -image busybox:1 -count 50 -flavor tiny=1:64 -weigher spread -candidates 50 -cleanup
 //
 // Without -placement, Placement is found through keystone from the usual
 // OS_* variables (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, …).
@@ -73,6 +74,7 @@ type config struct {
 	IDs       []string // instance IDs to place; empty: Count new UUIDs
 	Flavors   []flavor
 	Weigher   string
+	Limit     int // allocation candidates asked for per decision; 0: all
 	Parallel  int
 	Trait     string  // custom trait on the providers, required by the requests
 	CPURatio  float64 // VCPU allocation ratio; 0: placement's default
@@ -99,7 +101,7 @@ type result struct {
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("scheduler: ")
-	cfg := config{Parallel: 4, Weigher: "spread", Command: []string{"sleep", "86400"}}
+	cfg := config{Parallel: 4, Weigher: "spread", Limit: placement.DefaultCandidateLimit, Command: []string{"sleep", "86400"}}
 	var engines, flavors multiFlag
 	flag.StringVar(&cfg.Placement, "placement", "", "Placement endpoint without keystone (noauth2); empty: keystone from OS_* variables")
 	flag.StringVar(&cfg.Token, "token", "admin", "token for -placement (noauth2 takes \"admin\")")
@@ -109,6 +111,7 @@ func main() {
 	flag.IntVar(&cfg.Count, "count", 10, "instances to place")
 	flag.Var(&flavors, "flavor", "a flavor name=vcpus:memoryMB, used in turn (repeatable; default tiny=1:64)")
 	flag.StringVar(&cfg.Weigher, "weigher", cfg.Weigher, "spread or pack")
+	flag.IntVar(&cfg.Limit, "candidates", cfg.Limit, "allocation candidates asked of Placement per decision, weighed among themselves (0: all)")
 	flag.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "placements in flight")
 	flag.StringVar(&cfg.Trait, "trait", "CUSTOM_DOCKERVISOR_SCHEDULER_EXAMPLE", "custom trait put on the engines' providers and required by every placement")
 	flag.Float64Var(&cfg.CPURatio, "cpu-allocation-ratio", 0, "VCPU allocation ratio (0: 16)")
@@ -275,7 +278,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 		return res, err
 	}
 	var outMu sync.Mutex
-	sched, err := placement.NewScheduler(claimer, targets, placement.WithWeigher(weigher),
+	sched, err := placement.NewScheduler(claimer, targets, placement.WithWeigher(weigher), placement.WithCandidateLimit(cfg.Limit),
 		placement.WithHostDownHook(func(d placement.HostDown) {
 			outMu.Lock()
 			defer outMu.Unlock()

@@ -87,6 +87,7 @@ func TestSchedulerEndToEnd(t *testing.T) {
 		Placement: ep, Token: testenv.PlacementToken, Engines: specs, StateDir: t.TempDir(),
 		Image: image, Command: []string{"sleep", "3600"}, Count: 12, Parallel: 1,
 		Flavors: []flavor{{"tiny", 1, 64}, {"small", 2, 128}}, Weigher: "spread", Trait: trait,
+		Limit: 2, // two of the three providers per answer
 		afterPlaced: func(n int) {
 			if n == 4 && !killed {
 				es[victim].Kill()
@@ -200,6 +201,8 @@ func TestSchedulersRace(t *testing.T) {
 		Placement: ep, Token: testenv.PlacementToken, Engines: specs, StateDir: dir,
 		Image: testenv.EngineBusybox, Command: []string{"sleep", "3600"}, Parallel: 3,
 		Flavors: []flavor{{"tiny", 1, 16}}, Weigher: "pack", Trait: trait, CPURatio: 4,
+		Limit: 1, // one candidate per answer: full engines drop out of the answers
+
 	}
 	// Register once, so both schedulers find the same node UUIDs.
 	_, err := run(t.Context(), base, io.Discard)

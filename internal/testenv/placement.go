@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,51 +25,68 @@ const PlacementToken = "admin"
 var placement = &sharedService{start: newPlacement}
 
 // MustHavePlacement returns the endpoint ("http://127.0.0.1:<port>/") of a
-// private placement-api (Debian's, Placement 8.0) with noauth2 and a
-// sqlite database, as ENVIRONMENT.md describes. The first call starts it;
-// every test of the process shares it, so tests must use unique provider
-// names and consumer IDs and delete what they create. It skips (or fails
-// in CI) when placement-api is not installed or does not come up.
+// private Placement (Debian's placement-api, Placement 8.0) with noauth2.
+// The first call starts it; every test of the process shares it, so tests
+// must use unique provider names and consumer IDs and delete what they
+// create. It skips (or fails in CI) when placement-api, uwsgi or MariaDB
+// is not installed or does not come up.
 //
-// The process is started with a parent-death signal, so it dies with the
-// test binary. Call [StopPlacement] from TestMain after m.Run to stop it
-// and remove its files.
+// It is served as Debian's packaging serves it: placement-api under uwsgi
+// with [PlacementWorkers] worker processes, behind uwsgi's HTTP router,
+// which keeps clients' connections alive (HTTP/1.1) and hands each
+// request to a free worker. The database is a private MariaDB (own data
+// directory and unix socket, no TCP, READ COMMITTED), because sqlite
+// cannot take writers in several processes: Placement's write
+// transactions read before they write, and sqlite refuses a second
+// process's upgrade to a write lock at once with "database is locked"
+// (journal and WAL mode alike), which Placement answers with HTTP 500.
+// [placement] randomize_allocation_candidates is on, as Nova recommends
+// where schedulers ask for fewer candidates than there are hosts.
+//
+// The processes are started with a parent-death signal, so they die with
+// the test binary. Call [StopPlacement] from TestMain after m.Run to stop
+// them and remove their files.
 func MustHavePlacement(t testing.TB) string {
 	t.Helper()
 	return placement.mustHave(t, "placement-api").endpoint
 }
 
-// StopPlacement stops the private placement-api of [MustHavePlacement] if
-// one was started, waits for it to exit and removes its directory. It is
+// StopPlacement stops the private Placement of [MustHavePlacement] if one
+// was started, waits for it to exit and removes its directory. It is
 // idempotent and safe to call when none was started; call it from
 // TestMain after m.Run.
 func StopPlacement() { placement.stop() }
 
-// StartPlacement starts an extra private placement-api owned by t, with
-// its own port and database, for tests that must not share one. It
-// returns the endpoint and stop, which is idempotent and also runs at t's
-// cleanup.
+// StartPlacement starts an extra private Placement like the one of
+// [MustHavePlacement], owned by t, with its own port and database, for
+// tests that must not share one. It returns the endpoint and stop, which
+// is idempotent and also runs at t's cleanup.
 func StartPlacement(t testing.TB) (endpoint string, stop func()) {
 	t.Helper()
 	p, stop := ownedService(t, "placement-api", newPlacement, syscall.SIGTERM)
 	return p.endpoint, stop
 }
 
-// newPlacement starts a placement-api in a new temporary directory.
+// PlacementWorkers is the number of placement-api worker processes:
+// two per CPU (Debian's recommendation), from 2 to 8.
+var PlacementWorkers = min(max(2*runtime.NumCPU(), 2), 8)
+
+// newPlacement starts MariaDB and placement-api under uwsgi in a new
+// temporary directory.
 func newPlacement() (*service, error) {
-	api, err := exec.LookPath("placement-api")
-	if err != nil {
-		return nil, fmt.Errorf("not installed: %w", err)
-	}
-	manage, err := exec.LookPath("placement-manage")
-	if err != nil {
-		return nil, fmt.Errorf("not installed: %w", err)
+	bins := map[string]string{}
+	for _, name := range []string{"placement-api", "placement-manage", "uwsgi", "mariadbd", "mariadb-install-db"} {
+		path, err := exec.LookPath(name)
+		if err != nil {
+			return nil, fmt.Errorf("not installed: %w", err)
+		}
+		bins[name] = path
 	}
 	dir, err := os.MkdirTemp("", "dockervisor-placement-")
 	if err != nil {
 		return nil, err
 	}
-	p, err := launchPlacement(api, manage, dir)
+	p, err := launchPlacement(bins, dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -76,34 +94,63 @@ func newPlacement() (*service, error) {
 	return p, nil
 }
 
-func launchPlacement(api, manage, dir string) (*service, error) {
-	port, err := freePort()
+func launchPlacement(bins map[string]string, dir string) (*service, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := startMariaDB(ctx, bins, filepath.Join(dir, "mysql"), "placement")
 	if err != nil {
 		return nil, err
 	}
+	port, err := freePort()
+	if err != nil {
+		db.stop()
+		return nil, err
+	}
 	conf := filepath.Join(dir, "placement.conf")
-	// Four slashes: an absolute path. The config is found only through
-	// OS_PLACEMENT_CONFIG_DIR.
+	// The config is found only through OS_PLACEMENT_CONFIG_DIR.
 	ini := fmt.Sprintf(`[DEFAULT]
 debug = false
 [api]
 auth_strategy = noauth2
+[placement]
+randomize_allocation_candidates = true
 [placement_database]
-connection = sqlite:///%s/placement.sqlite
-`, dir)
+connection = mysql+pymysql://root@localhost/placement?unix_socket=%s&charset=utf8mb4
+`, db.socket)
 	if err := os.WriteFile(conf, []byte(ini), 0o644); err != nil {
+		db.stop()
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := runSetup(ctx, dir, manage, "--config-file", conf, "db", "sync"); err != nil {
+	if err := runSetup(ctx, dir, bins["placement-manage"], "--config-file", conf, "db", "sync"); err != nil {
+		db.stop()
 		return nil, err
 	}
-	cmd := exec.Command(api, "--host", "127.0.0.1", "--port", strconv.Itoa(port))
+	// The workers are forked from a master that loaded the application
+	// once (oslo.db reconnects a database connection inherited across
+	// the fork); the HTTP router keeps client connections alive and
+	// passes each request to a free worker over a unix socket, so an idle
+	// client connection never holds a worker (with --http11-socket each
+	// idle keep-alive connection holds one for socket-timeout seconds).
+	sock := filepath.Join(dir, "uwsgi.sock")
+	cmd := exec.Command(bins["uwsgi"],
+		"--plugins", "python3,http",
+		"--master", "--processes", strconv.Itoa(PlacementWorkers),
+		"--socket", sock,
+		"--http", "127.0.0.1:"+strconv.Itoa(port), "--http-to", sock, "--http-keepalive",
+		"--buffer-size", "65535",
+		"--wsgi-file", bins["placement-api"],
+		"--need-app", "--die-on-term", "--no-orphans", "--disable-logging",
+	)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "OS_PLACEMENT_CONFIG_DIR="+dir)
 	endpoint := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
-	return launchService(ctx, "placement-api", dir, endpoint, endpoint, cmd)
+	s, err := launchService(ctx, "placement-api", dir, endpoint, endpoint, cmd)
+	if err != nil {
+		db.stop()
+		return nil, err
+	}
+	s.after = db.stop
+	return s, nil
 }
 
 // PlacementGet reads a path of the Placement at endpoint directly over

@@ -25,6 +25,7 @@ type service struct {
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when the process has been reaped
 	log      *tailWriter   // the tail of its stdout and stderr
+	after    func()        // if set, run by stop once the process has exited (a database it used)
 }
 
 // launchService starts cmd (whose Dir is dir) as the service name and
@@ -53,16 +54,25 @@ func launchService(ctx context.Context, name, dir, endpoint, readyURL string, cm
 }
 
 // stop sends sig to the process, waits for it to exit (killing it after
-// 10 s) and removes its directory.
+// 10 s), runs after and removes its directory.
 func (s *service) stop(sig syscall.Signal) {
-	_ = s.cmd.Process.Signal(sig)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+	terminate(s.cmd.Process, s.exited, sig, 10*time.Second)
+	if s.after != nil {
+		s.after()
 	}
 	_ = os.RemoveAll(s.dir)
+}
+
+// terminate sends sig to p and waits until exited is closed (p has been
+// reaped), killing p when it has not exited after grace.
+func terminate(p *os.Process, exited <-chan struct{}, sig syscall.Signal, grace time.Duration) {
+	_ = p.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-exited
+	}
 }
 
 // runSetup runs a one-shot command of a service (a database sync) in dir.

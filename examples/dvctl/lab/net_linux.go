@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 
+	"github.com/dockervisor/dockervisor/internal/pidproc"
+	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/floatingip"
 )
 
@@ -208,6 +211,21 @@ type NetworkStatus struct {
 	SecurityGroups []string             `json:"security_groups,omitempty"`
 	FilteredPorts  int                  `json:"filtered_ports"`
 	FloatingIPs    []floatingip.Binding `json:"floating_ips"` // bound in the kernel
+	// DHCP are the networks' DHCP servers, MetadataDir the lab's metadata
+	// service.
+	DHCP              []DHCPStatus `json:"dhcp,omitempty"`
+	MetadataDir       string       `json:"metadata_dir,omitempty"`
+	MetadataRunning   bool         `json:"metadata_running,omitempty"`
+	MetadataInstances int          `json:"metadata_instances,omitempty"`
+}
+
+// DHCPStatus is a lab network's DHCP server, read from its directory.
+type DHCPStatus struct {
+	Network string `json:"network"`
+	Netns   string `json:"netns"`
+	Running bool   `json:"running"`
+	Hosts   int    `json:"hosts"`
+	Leases  int    `json:"leases"`
 }
 
 // NetStatus reports the network side of lab name from its state file and
@@ -235,6 +253,25 @@ func NetStatus(ctx context.Context, stateDir, name string) (NetworkStatus, error
 			return ns, err
 		}
 		ns.FloatingIPs = append(ns.FloatingIPs, b...)
+	}
+	for _, s := range st.Services {
+		d := DHCPStatus{Network: s.Network, Netns: s.Netns}
+		if srv, err := dhcp.Open(s.DHCPDir); err == nil {
+			d.Running = srv.Running()
+			hosts, _ := srv.Hosts()
+			leases, _ := srv.Leases()
+			d.Hosts, d.Leases = len(hosts), len(leases)
+		}
+		ns.DHCP = append(ns.DHCP, d)
+	}
+	if st.MetadataDir != "" {
+		ns.MetadataDir = st.MetadataDir
+		if p, err := pidproc.Open(filepath.Join(st.MetadataDir, metadataPID), st.MetadataDir); err == nil {
+			ns.MetadataRunning = true
+			p.Close()
+		}
+		keys, _ := filepath.Glob(filepath.Join(st.MetadataDir, "instances", "*.json"))
+		ns.MetadataInstances = len(keys)
 	}
 	return ns, nil
 }
