@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,6 +91,19 @@ func (d *foreignLink) describe(t *testing.T) string {
 		}
 	}
 	return ""
+}
+
+// LinkState lists the links in the namespace at path as "name#index",
+// sorted, so that a device deleted and made again under its name shows:
+// the HostState of a networktest.Harness.
+func LinkState(t *testing.T, path string) []string {
+	t.Helper()
+	var s []string
+	for _, l := range (&foreignLink{path: path}).links(t) {
+		s = append(s, fmt.Sprintf("%s#%d", l.IfName, l.IfIndex))
+	}
+	slices.Sort(s)
+	return s
 }
 
 // PingAddr sends one echo request from the namespace at path to addr and

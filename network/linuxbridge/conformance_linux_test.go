@@ -2,12 +2,9 @@ package linuxbridge_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"slices"
 	"testing"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
@@ -15,23 +12,6 @@ import (
 	"github.com/dockervisor/dockervisor/network/linuxbridge"
 	"github.com/dockervisor/dockervisor/network/networktest"
 )
-
-// hostState lists the links in the namespace at path as "name#index",
-// sorted, so that a device deleted and made again under its name shows.
-func hostState(t *testing.T, path string) []string {
-	t.Helper()
-	ns, err := linkutil.Open(path)
-	require.NoError(t, err)
-	defer ns.Close()
-	links, err := ns.LinkList()
-	require.NoError(t, err)
-	var s []string
-	for _, l := range links {
-		s = append(s, fmt.Sprintf("%s#%d", l.Attrs().Name, l.Attrs().Index))
-	}
-	slices.Sort(s)
-	return s
-}
 
 func harness(t *testing.T, wrap func(*linuxbridge.Driver, string) network.VIFDriver) networktest.Harness {
 	d, host := newDriver(t)
@@ -43,7 +23,7 @@ func harness(t *testing.T, wrap func(*linuxbridge.Driver, string) network.VIFDri
 			p := testenv.StartNetnsProcess(t)
 			return p.Path, p.Kill
 		},
-		HostState: func(t *testing.T) []string { return hostState(t, host.Path) },
+		HostState: func(t *testing.T) []string { return testenv.LinkState(t, host.Path) },
 		GuestLinks: func(t *testing.T, path string) []string {
 			names := slices.DeleteFunc(hostLinks(t, path), func(n string) bool { return n == "lo" })
 			slices.Sort(names)

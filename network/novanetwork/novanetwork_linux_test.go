@@ -2,7 +2,6 @@ package novanetwork_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 
@@ -71,23 +70,6 @@ func vif(bridge string, n int) network.VIF {
 	return v
 }
 
-// hostState lists the links in the namespace at path as "name#index",
-// sorted, so that a device deleted and made again under its name shows.
-func hostState(t *testing.T, path string) []string {
-	t.Helper()
-	ns, err := linkutil.Open(path)
-	require.NoError(t, err)
-	defer ns.Close()
-	ls, err := ns.LinkList()
-	require.NoError(t, err)
-	var s []string
-	for _, l := range ls {
-		s = append(s, fmt.Sprintf("%s#%d", l.Attrs().Name, l.Attrs().Index))
-	}
-	slices.Sort(s)
-	return s
-}
-
 // TestConformance runs the VIFDriver suite against flat networks whose
 // bridge has a host interface (bridge_interface) enslaved.
 func TestConformance(t *testing.T) {
@@ -108,7 +90,7 @@ func TestConformance(t *testing.T) {
 				p := testenv.StartNetnsProcess(t)
 				return p.Path, p.Kill
 			},
-			HostState: func(t *testing.T) []string { return hostState(t, host.Path) },
+			HostState: func(t *testing.T) []string { return testenv.LinkState(t, host.Path) },
 			GuestLinks: func(t *testing.T, path string) []string {
 				return slices.DeleteFunc(links(t, path), func(n string) bool { return n == "lo" })
 			},

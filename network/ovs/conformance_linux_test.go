@@ -1,7 +1,6 @@
 package ovs_test
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -38,7 +37,7 @@ func TestConformance(t *testing.T) {
 						return p.Path, p.Kill
 					},
 					HostState: func(t *testing.T) []string {
-						state := linkState(t, o.NetNS)
+						state := testenv.LinkState(t, o.NetNS)
 						for _, p := range strings.Fields(o.MustVsctl(t, "list-ports", o.Bridge)) {
 							state = append(state, "ovs-port:"+p)
 						}
@@ -72,20 +71,4 @@ func linkNames(t *testing.T, path string) []string {
 		names = append(names, l.Attrs().Name)
 	}
 	return names
-}
-
-// linkState lists the links in the namespace at path as "name#index", so
-// that a device deleted and made again under its name shows.
-func linkState(t *testing.T, path string) []string {
-	t.Helper()
-	ns, err := linkutil.Open(path)
-	require.NoError(t, err)
-	defer ns.Close()
-	links, err := ns.LinkList()
-	require.NoError(t, err)
-	var s []string
-	for _, l := range links {
-		s = append(s, fmt.Sprintf("%s#%d", l.Attrs().Name, l.Attrs().Index))
-	}
-	return s
 }
