@@ -3,7 +3,8 @@
 // as text), its validation ([VIF.Validate], [ValidateVIFs]), the parser of
 // Nova's network_info ([ParseNetworkInfo]), the host device names derived
 // from a port ID ([DeviceNames], Nova's tap/qbr/qvb/qvo prefixes, always
-// within the kernel's 15-byte limit), the [VIFDriver] interface with its
+// within the kernel's 15-byte limit), the owner mark every host device a
+// driver creates carries ([DeviceOwner]), the [VIFDriver] interface with its
 // attach [Target], a [Dispatcher] that serves mixed VIF types with one
 // driver per type, and the error classes VIF operations return.
 //

@@ -28,8 +28,17 @@ type Target struct {
 // running process's namespace, so a backend calls Attach after every start.
 //
 // Plug and Unplug are idempotent: plugging twice is plugging once, and
-// unplugging what is gone succeeds. Unplug removes only what the driver
-// created. A failed Plug or Attach undoes what that call did.
+// unplugging what is gone succeeds. A failed Plug or Attach undoes what
+// that call did.
+//
+// Every host device a driver creates carries the owner mark of the driver,
+// the instance and the port ([DeviceOwner]), and no call deletes, moves or
+// reconfigures a device that does not carry the mark the call would have
+// given it. A device of a name a VIF needs that is someone else's —
+// another instance's port whose ID starts the same ([DeviceNames]), a
+// device an operator made — is [ErrDeviceConflict] for Plug (before it
+// creates anything) and Attach, and is left alone by Detach and Unplug,
+// which then succeed.
 type VIFDriver interface {
 	// Plug creates the host side of vif for the instance instanceID.
 	Plug(ctx context.Context, instanceID string, vif VIF) error

@@ -26,7 +26,9 @@ var (
 	// exists (its process died).
 	ErrNamespaceGone = errors.New("network: namespace no longer exists")
 	// ErrDeviceConflict means a device the driver needs exists but is not
-	// usable: a bridge name taken by a device of another kind, say.
+	// usable: a name taken by a device the driver did not create for this
+	// instance and port (see [DeviceOwner]), or a bridge name taken by a
+	// device of another kind, say. The other device is left as it is.
 	ErrDeviceConflict = errors.New("network: conflicting device")
 	// ErrKernelFeatureMissing means the running kernel lacks a feature the
 	// VIF needs (802.1Q VLAN devices, say). It is also

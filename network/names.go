@@ -38,6 +38,29 @@ type Devices struct {
 // digits, '-', '_' and '.', so that every name is a valid Linux device name
 // (no '/', ':', '%' or white space); otherwise DeviceNames returns an error
 // wrapping [ErrInvalidVIF]. An empty port ID is invalid too.
+//
+// # Name clashes
+//
+// The names keep only the port ID's start, so two ports whose IDs share
+// their first [PortIDPrefixLen] characters get the same names. Nova names
+// devices this way too ("tap" + the port ID, cut to 14 characters, in
+// nova.network.model and os-vif) and relies on Neutron's port IDs being
+// random UUIDs, whose first 11 characters hold 40 random bits; it has no
+// check: libvirt fails to start the second guest whose tap name exists,
+// and os-vif's hybrid plug deletes a veth of the same name before it
+// creates its own and unplugs by name, taking the other port's devices.
+//
+// Here two ports of one instance with clashing names are
+// [ErrInvalidVIF] ([ValidateVIFs]); across instances, the drivers give every
+// device they create an owner mark ([DeviceOwner]) and refuse, with
+// [ErrDeviceConflict] and before creating anything, a VIF whose names are
+// taken by a device that is not that VIF's own: another instance's, or a
+// device someone else made. The Docker backend also refuses, up front, a
+// VIF whose names a VIF of another of its instances holds in its records,
+// running or stopped (a stopped instance's tap is gone from the host until
+// its next start). The port that had the names first keeps its devices
+// and its traffic; the unplug of the refused VIF (a rollback) finds no
+// device of its own and leaves the other port's alone.
 func DeviceNames(portID string) (Devices, error) {
 	if portID == "" {
 		return Devices{}, fmt.Errorf("%w: empty port ID", ErrInvalidVIF)

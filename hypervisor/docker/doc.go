@@ -48,6 +48,17 @@
 // security-group firewall, see secgroup.NewPortHook) about every port
 // plugged and unplugged, so a port's rules come and go with the port.
 //
+// Host devices are named from the port ID's first 11 characters
+// (network.DeviceNames), so two ports whose IDs start the same share device
+// names. Spawn, PlugVIFs and AttachInterface refuse, before anything is
+// created, a VIF whose device names are those of a VIF that another
+// instance of the Driver has recorded (running or stopped), and the VIF
+// drivers refuse one whose names a device of someone else holds on the
+// host: ErrInvalidArgument wrapping network.ErrDeviceConflict. The other
+// instance keeps its devices and its traffic, and the rollback of the
+// refused call, Destroy and Reconcile touch only devices that carry the
+// instance's own owner mark (network.DeviceOwner).
+//
 // Inside an application instance every address, route and default route
 // of its VIFs is configured by the Driver (it has no DHCP client). An OS
 // instance configures its network itself, as a VM does: the Driver leaves

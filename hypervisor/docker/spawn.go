@@ -58,6 +58,9 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	} else if !isNotFound(err) {
 		return hypervisor.Instance{}, err
 	}
+	if err := d.checkDeviceNames(spec.ID, spec.VIFs); err != nil {
+		return hypervisor.Instance{}, err
+	}
 
 	u := undo.Stack{StepTimeout: d.cleanupTimeout}
 	defer func() {

@@ -189,6 +189,58 @@ func (d *Driver) checkVIFsSupported(vifs []network.VIF) error {
 	return nil
 }
 
+// checkDeviceNames refuses VIFs whose host device names
+// (network.DeviceNames: tap, qbr, qvb, qvo and the port ID's first
+// characters) are those of a VIF of another instance of this Driver, as
+// its record in the state directory says: ErrInvalidArgument wrapping
+// network.ErrDeviceConflict, before anything is created. The record is
+// what counts, not the host: a stopped instance's taps are gone with its
+// process, but its next start needs their names. (The VIF drivers refuse
+// a name that a device of someone else holds on the host.)
+func (d *Driver) checkDeviceNames(id string, vifs []network.VIF) error {
+	if len(vifs) == 0 || d.opts.vifs == nil {
+		return nil
+	}
+	taps := make(map[string]string, len(vifs))
+	for _, v := range vifs {
+		n, err := network.DeviceNames(v.ID)
+		if err != nil {
+			return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
+		}
+		taps[n.Tap] = v.ID
+	}
+	keys, err := d.state.instances.Keys()
+	if err != nil {
+		return err
+	}
+	for _, other := range keys {
+		if other == id {
+			continue
+		}
+		rec, ok, err := d.state.instances.Load(other)
+		if err != nil {
+			// A record that cannot be read cannot be checked; it does not
+			// block every other instance's VIFs.
+			d.log.Warn("device name check: skipping an unreadable record", "op", "check-device-names", "id", id, "other", other, "err", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		for _, r := range rec.VIFs {
+			n, err := network.DeviceNames(r.VIF.ID)
+			if err != nil {
+				continue
+			}
+			if port, clash := taps[n.Tap]; clash {
+				return fmt.Errorf("%w: %w: port %s would have the host devices of port %s of instance %s (%s…): port IDs that share their first %d characters share device names",
+					hypervisor.ErrInvalidArgument, network.ErrDeviceConflict, port, r.VIF.ID, other, n.Tap, network.PortIDPrefixLen)
+			}
+		}
+	}
+	return nil
+}
+
 // plugVIF plugs the host side of vif and tells the port observer,
 // registering the undo of each first.
 func (d *Driver) plugVIF(ctx context.Context, id string, vif network.VIF, u *undo.Stack) error {
@@ -498,6 +550,9 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	sortVIFs(recs)
 	if err := network.ValidateVIFs(recordedVIFs(recs)); err != nil {
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
+	}
+	if err := d.checkDeviceNames(t.id, recordedVIFs(added)); err != nil {
+		return err
 	}
 	pid := pidOf(t)
 

@@ -264,3 +264,85 @@ func TestBadInput(t *testing.T) {
 	assert.Equal(t, []string{"lo"}, hostLinks(t, host.Path))
 	assert.True(t, errors.Is(network.ErrDeviceNameTooLong, network.ErrInvalidVIF))
 }
+
+// TestBridgeOwnership: the driver marks what it creates, deletes a bridge
+// only when it created it and no port is left on it, never deletes an
+// operator's bridge or another driver's, and refuses a bridge that is the
+// device of one port.
+func TestBridgeOwnership(t *testing.T) {
+	testenv.MustHaveRoot(t)
+	t.Parallel()
+	ctx := t.Context()
+	d, host := newDriver(t)
+	hns, err := linkutil.Open(host.Path)
+	require.NoError(t, err)
+	defer hns.Close()
+	g := testenv.StartNetnsProcess(t)
+	alias := func(name string) string {
+		l, err := hns.Link(name)
+		require.NoError(t, err)
+		require.NotNil(t, l, name)
+		return l.Attrs().Alias
+	}
+
+	// Ours: the marks, and a port of someone else's keeps the bridge.
+	v := testVIF(testenv.UniqueName("br"), 2)
+	require.NoError(t, d.Plug(ctx, "k1", v))
+	require.NoError(t, d.Attach(ctx, "k1", v, network.Target{NetNS: g.Path, IfName: "eth0"}))
+	names, err := network.DeviceNames(v.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "dockervisor:linuxbridge", alias(v.Bridge))
+	assert.Equal(t, network.DeviceOwner{Driver: linuxbridge.DriverName, Instance: "k1", Port: v.ID}.Mark(), alias(names.Tap))
+	op, err := hns.AddVeth(linkutil.VethSpec{Name: testenv.UniqueName("op"), PeerName: testenv.UniqueName("op")})
+	require.NoError(t, err)
+	br, err := hns.Link(v.Bridge)
+	require.NoError(t, err)
+	require.NoError(t, hns.Handle().LinkSetMaster(op, br))
+	require.NoError(t, d.Unplug(ctx, "k1", v))
+	assert.Contains(t, hostLinks(t, host.Path), v.Bridge, "a port is left: the bridge stays")
+	assert.NotContains(t, hostLinks(t, host.Path), names.Tap)
+	require.NoError(t, hns.DeleteByIndex(op))
+	require.NoError(t, d.Unplug(ctx, "k1", v), "unplug again, once the bridge is empty")
+	assert.NotContains(t, hostLinks(t, host.Path), v.Bridge, "ours and empty: deleted")
+
+	// Not ours: an operator's bridge (no mark), with and without ports,
+	// and another driver's; never deleted. The legacy mark of earlier
+	// versions is ours.
+	for name, mark := range map[string]string{
+		"operator's":       "",
+		"operator's named": "my-network",
+		"another driver's": network.DeviceOwner{Driver: "novanetwork"}.Mark(),
+		"earlier version":  "dockervisor",
+	} {
+		bridge := testenv.UniqueName("br")
+		b, _, err := hns.EnsureBridge(linkutil.BridgeSpec{Name: bridge})
+		require.NoError(t, err)
+		if mark != "" {
+			require.NoError(t, hns.Handle().LinkSetAlias(b, mark))
+		}
+		v := testVIF(bridge, 3)
+		require.NoError(t, d.Plug(ctx, "k2", v), name)
+		require.NoError(t, d.Attach(ctx, "k2", v, network.Target{NetNS: g.Path, IfName: "eth1"}), name)
+		require.NoError(t, d.Unplug(ctx, "k2", v), name)
+		if mark == "dockervisor" {
+			assert.NotContains(t, hostLinks(t, host.Path), bridge, name)
+			continue
+		}
+		assert.Contains(t, hostLinks(t, host.Path), bridge, "%s bridge kept", name)
+		assert.Equal(t, mark, alias(bridge), "%s bridge's alias kept", name)
+		require.NoError(t, hns.DeleteByIndex(b))
+	}
+
+	// The bridge of one port (an Open vSwitch hybrid plug's qbr, say) is
+	// no network's bridge.
+	qbr := testenv.UniqueName("qbr")
+	b, _, err := hns.EnsureBridge(linkutil.BridgeSpec{Name: qbr, Alias: network.DeviceOwner{Driver: "ovs", Instance: "k9", Port: "p9"}.Mark()})
+	require.NoError(t, err)
+	v3 := testVIF(qbr, 4)
+	assert.ErrorIs(t, d.Plug(ctx, "k3", v3), network.ErrDeviceConflict)
+	require.NoError(t, d.Unplug(ctx, "k3", v3))
+	l, err := hns.Link(qbr)
+	require.NoError(t, err)
+	require.NotNil(t, l)
+	assert.Equal(t, b.Attrs().Index, l.Attrs().Index, "left alone")
+}

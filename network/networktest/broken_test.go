@@ -17,7 +17,41 @@ type broken struct {
 	mode string
 }
 
+// sameName returns the VIFs, by port ID, that hold v's tap name: the ones
+// a driver that deletes by name would take.
+func (b broken) sameName(v network.VIF) map[string]string {
+	want, _ := network.DeviceNames(v.ID)
+	out := map[string]string{}
+	for id := range b.Plugged() {
+		b.addSame(out, id, want.Tap)
+	}
+	for id := range b.Attached() {
+		b.addSame(out, id, want.Tap)
+	}
+	return out
+}
+
+func (b broken) addSame(out map[string]string, id, tap string) {
+	if d, _ := network.DeviceNames(id); d.Tap == tap {
+		inst, _ := b.InstanceOf(id)
+		out[id] = inst
+	}
+}
+
 func (b broken) Plug(ctx context.Context, id string, v network.VIF) error {
+	switch b.mode {
+	case "plug-deletes-by-name":
+		// The bug this suite's ownership cases were written for: delete
+		// whatever has the tap's name, then plug.
+		for port, inst := range b.sameName(v) {
+			_ = b.Recorder.Unplug(ctx, inst, network.VIF{ID: port})
+		}
+	case "plug-takes-foreign-device":
+		d, _ := network.DeviceNames(v.ID)
+		for _, n := range []string{d.Tap, d.Bridge, d.VethBridge, d.VethOVS, d.Guest} {
+			b.RemoveHostDevice(n)
+		}
+	}
 	if b.mode == "plug-not-idempotent" {
 		if _, ok := b.Plugged()[v.ID]; ok {
 			return errors.New("already plugged")
@@ -41,12 +75,22 @@ func (b broken) Detach(ctx context.Context, id string, v network.VIF, t network.
 	if b.mode == "detach-keeps" {
 		return nil
 	}
+	if b.mode == "detach-deletes-by-name" {
+		for port, inst := range b.sameName(v) {
+			_ = b.Recorder.Detach(ctx, inst, network.VIF{ID: port}, t)
+		}
+	}
 	return b.Recorder.Detach(ctx, id, v, t)
 }
 
 func (b broken) Unplug(ctx context.Context, id string, v network.VIF) error {
 	if _, ok := b.Plugged()[v.ID]; !ok && b.mode == "unplug-missing-fails" {
 		return errors.New("not plugged")
+	}
+	if b.mode == "unplug-deletes-by-name" {
+		for port, inst := range b.sameName(v) {
+			_ = b.Recorder.Unplug(ctx, inst, network.VIF{ID: port})
+		}
 	}
 	return b.Recorder.Unplug(ctx, id, v)
 }
@@ -76,5 +120,10 @@ func TestSuiteCatchesBrokenDrivers(t *testing.T) {
 		"detach-keeps":         "AttachDetach",
 		"gone-untyped":         "NamespaceGone",
 		"no-type-check":        "BadVIF",
+		// Drivers that delete by name, not by owner.
+		"plug-deletes-by-name":      "NameClashAcrossInstances",
+		"plug-takes-foreign-device": "ForeignDevice",
+		"unplug-deletes-by-name":    "UnplugNeverPluggedNextToPlugged",
+		"detach-deletes-by-name":    "RollbackNextToLiveInstance",
 	})
 }

@@ -3,6 +3,7 @@ package networktest
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -29,18 +30,35 @@ type Call struct {
 	Err        error
 }
 
+// port is the state of one port ID: whose it is, whether its host side is
+// plugged, and where it is attached.
+type port struct {
+	instance string
+	vif      network.VIF
+	plugged  bool
+	attached *network.Target
+}
+
 // Recorder is a stateful, in-memory network.VIFDriver that records its
 // calls. It validates VIFs and targets like the real drivers, serves only
 // the VIF types it was made for, and attaches only into namespaces it was
-// told exist ([Recorder.AddNamespace]). It is safe for concurrent use.
+// told exist ([Recorder.AddNamespace]).
+//
+// It keeps device ownership as the real drivers do: the host device names
+// of a plugged or attached VIF ([network.DeviceNames]) are its
+// instance's and port's, and a VIF of another instance or port whose names
+// clash with them, or with a device someone else made
+// ([Recorder.AddHostDevice]), is [network.ErrDeviceConflict]; Detach and
+// Unplug touch only the calling instance's own VIF. It is safe for
+// concurrent use.
 type Recorder struct {
-	mu       sync.Mutex
-	types    []network.VIFType
-	plugged  map[string]network.VIF
-	attached map[string]network.Target // by port ID
-	ns       map[string]bool
-	calls    []Call
-	inject   map[Op]error
+	mu      sync.Mutex
+	types   []network.VIFType
+	ports   map[string]*port // by port ID
+	devices map[string]bool  // host devices made by someone else
+	ns      map[string]bool
+	calls   []Call
+	inject  map[Op]error
 }
 
 var _ network.VIFDriver = (*Recorder)(nil)
@@ -52,7 +70,7 @@ func NewRecorder(types ...network.VIFType) *Recorder {
 		types = []network.VIFType{network.VIFTypeOVS, network.VIFTypeBridge}
 	}
 	return &Recorder{
-		types: types, plugged: map[string]network.VIF{}, attached: map[string]network.Target{},
+		types: types, ports: map[string]*port{}, devices: map[string]bool{},
 		ns: map[string]bool{}, inject: map[Op]error{},
 	}
 }
@@ -70,11 +88,34 @@ func (r *Recorder) RemoveNamespace(path string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.ns, path)
-	for id, t := range r.attached {
-		if t.NetNS == path {
-			delete(r.attached, id)
+	for id, p := range r.ports {
+		if p.attached != nil && p.attached.NetNS == path {
+			r.detach(id, p)
 		}
 	}
+}
+
+// AddHostDevice declares that a host device called name exists that the
+// driver did not create (an operator's bridge, say).
+func (r *Recorder) AddHostDevice(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.devices[name] = true
+}
+
+// RemoveHostDevice removes the device name declared by AddHostDevice.
+func (r *Recorder) RemoveHostDevice(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.devices, name)
+}
+
+// HasHostDevice reports whether the device name declared by AddHostDevice
+// still exists.
+func (r *Recorder) HasHostDevice(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.devices[name]
 }
 
 // FailNext makes the next call of op return err, changing nothing.
@@ -95,20 +136,36 @@ func (r *Recorder) Calls() []Call {
 func (r *Recorder) Plugged() map[string]network.VIF {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := make(map[string]network.VIF, len(r.plugged))
-	for k, v := range r.plugged {
-		m[k] = v
+	m := map[string]network.VIF{}
+	for id, p := range r.ports {
+		if p.plugged {
+			m[id] = p.vif
+		}
 	}
 	return m
+}
+
+// InstanceOf returns the instance whose VIF the port portID is (plugged or
+// attached).
+func (r *Recorder) InstanceOf(portID string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.ports[portID]
+	if !ok {
+		return "", false
+	}
+	return p.instance, true
 }
 
 // Attached returns the attachments, by port ID.
 func (r *Recorder) Attached() map[string]network.Target {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := make(map[string]network.Target, len(r.attached))
-	for k, v := range r.attached {
-		m[k] = v
+	m := map[string]network.Target{}
+	for id, p := range r.ports {
+		if p.attached != nil {
+			m[id] = *p.attached
+		}
 	}
 	return m
 }
@@ -119,29 +176,59 @@ func (r *Recorder) GuestLinks(path string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var names []string
-	for _, t := range r.attached {
-		if t.NetNS == path {
-			names = append(names, t.IfName)
+	for _, p := range r.ports {
+		if p.attached != nil && p.attached.NetNS == path {
+			names = append(names, p.attached.IfName)
 		}
 	}
 	slices.Sort(names)
 	return names
 }
 
-// HostState describes the host side: "plugged <id>" for each plugged VIF
-// and "tap <id>" for each attached one, sorted.
+// HostState describes the host side: "plugged <id>" for each plugged VIF,
+// "tap <id>" for each attached one and "device <name>" for each device
+// declared by AddHostDevice, sorted.
 func (r *Recorder) HostState() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var s []string
-	for id := range r.plugged {
-		s = append(s, "plugged "+id)
+	for id, p := range r.ports {
+		if p.plugged {
+			s = append(s, "plugged "+id)
+		}
+		if p.attached != nil {
+			s = append(s, "tap "+id)
+		}
 	}
-	for id := range r.attached {
-		s = append(s, "tap "+id)
+	for name := range r.devices {
+		s = append(s, "device "+name)
 	}
 	slices.Sort(s)
 	return s
+}
+
+// Reachable reports whether a packet from the namespace from reaches the
+// address to: from holds the guest end of an attached VIF, to is a fixed
+// IP of another attached VIF, and both are on the same bridge.
+func (r *Recorder) Reachable(from string, to netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.ports {
+		if a.attached == nil || a.attached.NetNS != from || !r.ns[from] {
+			continue
+		}
+		for _, b := range r.ports {
+			if b == a || b.attached == nil || !r.ns[b.attached.NetNS] || b.vif.Bridge != a.vif.Bridge {
+				continue
+			}
+			for _, s := range b.vif.Subnets {
+				if slices.Contains(s.IPs, to) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (r *Recorder) record(c Call) error {
@@ -163,7 +250,51 @@ func (r *Recorder) check(op Op, vif network.VIF) error {
 	return nil
 }
 
-// Plug records vif as plugged.
+// names are the host device names a VIF holds.
+func names(vif network.VIF) []string {
+	d, _ := network.DeviceNames(vif.ID)
+	return []string{d.Tap, d.Bridge, d.VethBridge, d.VethOVS, d.Guest}
+}
+
+// checkOwner returns an error wrapping network.ErrDeviceConflict if vif's
+// device names are held by someone else: a device made by someone else,
+// or a VIF of another instance or port.
+func (r *Recorder) checkOwner(instanceID string, vif network.VIF) error {
+	mine := names(vif)
+	for _, n := range mine {
+		if r.devices[n] {
+			return fmt.Errorf("%w: %s exists and was not created for this VIF", network.ErrDeviceConflict, n)
+		}
+	}
+	for id, p := range r.ports {
+		if id == vif.ID && p.instance == instanceID {
+			continue
+		}
+		if names(p.vif)[0] == mine[0] {
+			return fmt.Errorf("%w: %s is the device of port %s of instance %s", network.ErrDeviceConflict, mine[0], id, p.instance)
+		}
+	}
+	return nil
+}
+
+// own returns vif's port of instanceID, or nil if the port is another
+// instance's or unknown.
+func (r *Recorder) own(instanceID string, vif network.VIF) *port {
+	p := r.ports[vif.ID]
+	if p == nil || p.instance != instanceID {
+		return nil
+	}
+	return p
+}
+
+func (r *Recorder) detach(id string, p *port) {
+	p.attached = nil
+	if !p.plugged {
+		delete(r.ports, id)
+	}
+}
+
+// Plug records vif as plugged for instanceID.
 func (r *Recorder) Plug(ctx context.Context, instanceID string, vif network.VIF) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -172,7 +303,15 @@ func (r *Recorder) Plug(ctx context.Context, instanceID string, vif network.VIF)
 		c.Err = ctx.Err()
 	}
 	if c.Err == nil {
-		r.plugged[vif.ID] = vif
+		c.Err = r.checkOwner(instanceID, vif)
+	}
+	if c.Err == nil {
+		p := r.own(instanceID, vif)
+		if p == nil {
+			p = &port{instance: instanceID}
+			r.ports[vif.ID] = p
+		}
+		p.vif, p.plugged = vif, true
 	}
 	return r.record(c)
 }
@@ -189,23 +328,31 @@ func (r *Recorder) Attach(ctx context.Context, instanceID string, vif network.VI
 	if c.Err == nil {
 		c.Err = ctx.Err()
 	}
+	if c.Err == nil {
+		c.Err = r.checkOwner(instanceID, vif)
+	}
 	if c.Err == nil && !r.ns[target.NetNS] {
 		c.Err = fmt.Errorf("%w: %s", network.ErrNamespaceGone, target.NetNS)
 	}
 	if c.Err == nil {
-		for id, t := range r.attached {
-			if id != vif.ID && t.NetNS == target.NetNS && t.IfName == target.IfName {
+		for id, p := range r.ports {
+			if id != vif.ID && p.attached != nil && p.attached.NetNS == target.NetNS && p.attached.IfName == target.IfName {
 				c.Err = fmt.Errorf("%w: %s exists in %s", network.ErrDeviceConflict, target.IfName, target.NetNS)
 			}
 		}
 	}
 	if c.Err == nil {
-		r.attached[vif.ID] = target
+		p := r.own(instanceID, vif)
+		if p == nil {
+			p = &port{instance: instanceID, vif: vif}
+			r.ports[vif.ID] = p
+		}
+		p.attached = &target
 	}
 	return r.record(c)
 }
 
-// Detach removes vif's attachment. Gone is success.
+// Detach removes vif's attachment if it is instanceID's. Gone is success.
 func (r *Recorder) Detach(ctx context.Context, instanceID string, vif network.VIF, target network.Target) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -217,12 +364,15 @@ func (r *Recorder) Detach(ctx context.Context, instanceID string, vif network.VI
 		c.Err = err
 	}
 	if c.Err == nil {
-		delete(r.attached, vif.ID)
+		if p := r.own(instanceID, vif); p != nil {
+			r.detach(vif.ID, p)
+		}
 	}
 	return r.record(c)
 }
 
-// Unplug removes vif's host side (and so its attachment). Gone is success.
+// Unplug removes vif's host side (and so its attachment) if it is
+// instanceID's. Gone is success.
 func (r *Recorder) Unplug(ctx context.Context, instanceID string, vif network.VIF) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -233,9 +383,8 @@ func (r *Recorder) Unplug(ctx context.Context, instanceID string, vif network.VI
 	} else if _, err := network.DeviceNames(vif.ID); err != nil {
 		c.Err = err
 	}
-	if c.Err == nil {
-		delete(r.plugged, vif.ID)
-		delete(r.attached, vif.ID)
+	if c.Err == nil && r.own(instanceID, vif) != nil {
+		delete(r.ports, vif.ID)
 	}
 	return r.record(c)
 }

@@ -32,6 +32,27 @@ type Harness struct {
 	// GuestLinks returns the names of the links in the namespace path,
 	// other than loopback.
 	GuestLinks func(t *testing.T, path string) []string
+	// Ping sends packets from the namespace from to the address to and
+	// returns nil if they are answered: real packets for a real driver.
+	// The suite uses it to prove that an instance keeps its traffic while
+	// another instance's VIF, whose device names clash with its own, is
+	// refused and rolled back.
+	Ping func(t *testing.T, from string, to netip.Addr) error
+	// AddForeignDevice creates, in the driver's host namespace, a device
+	// called name that the driver did not create, as an operator would (a
+	// Linux bridge, say).
+	AddForeignDevice func(t *testing.T, name string) ForeignDevice
+}
+
+// ForeignDevice is a host device made by someone other than the driver
+// under test (see [Harness]).
+type ForeignDevice struct {
+	// Describe returns what is known of the device (its kind, index,
+	// alias, master, state…), so that a device deleted, replaced or
+	// reconfigured describes differently; "" once it is gone.
+	Describe func(t *testing.T) string
+	// Remove deletes the device.
+	Remove func(t *testing.T)
 }
 
 // NewRecorderHarness returns a Harness for a new Recorder serving "bridge"
@@ -49,6 +70,25 @@ func NewRecorderHarness(t *testing.T) Harness {
 		},
 		HostState:  func(*testing.T) []string { return r.HostState() },
 		GuestLinks: func(_ *testing.T, p string) []string { return r.GuestLinks(p) },
+		Ping: func(_ *testing.T, from string, to netip.Addr) error {
+			if !r.Reachable(from, to) {
+				return fmt.Errorf("%s unreachable from %s", to, from)
+			}
+			return nil
+		},
+		AddForeignDevice: func(t *testing.T, name string) ForeignDevice {
+			r.AddHostDevice(name)
+			t.Cleanup(func() { r.RemoveHostDevice(name) })
+			return ForeignDevice{
+				Describe: func(*testing.T) string {
+					if r.HasHostDevice(name) {
+						return "device " + name
+					}
+					return ""
+				},
+				Remove: func(*testing.T) { r.RemoveHostDevice(name) },
+			}
+		},
 	}
 }
 
@@ -88,12 +128,29 @@ func randomHex(n int) string {
 	return fmt.Sprintf("%x", b)
 }
 
+// ClashingVIF returns a copy of vif with another port ID that starts with
+// the same [network.PortIDPrefixLen] characters, so that its host device
+// names are vif's ([network.DeviceNames]).
+func ClashingVIF(vif network.VIF) network.VIF {
+	v := vif
+	for v.ID == vif.ID {
+		v.ID = vif.ID[:min(len(vif.ID), network.PortIDPrefixLen)] + RandomPortID()[network.PortIDPrefixLen:]
+	}
+	return v
+}
+
 // TestVIFDriver runs the VIFDriver conformance suite against the drivers
 // newHarness returns, one per subtest: idempotent plug and unplug, unplug
 // of what was never plugged, attach, detach and re-attach, two VIFs in one
 // namespace, a namespace gone before attach, device name conflicts, and
 // the typed errors of bad VIFs and targets — each leaving the host side as
-// it found it.
+// it found it. Then device ownership, next to a live instance whose
+// traffic is proven with packets: another instance's VIF whose port ID
+// starts the same (or is the same) is refused up front with
+// [network.ErrDeviceConflict] and rolled back without touching the live
+// one; a device of the VIF's names made by someone else is refused or
+// left alone, never deleted or changed; Detach and Unplug of a VIF that
+// was never plugged leave the live instance's devices alone.
 func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 	const inst = "netconf-instance"
 	target := func(path, ifname string) network.Target {
@@ -259,4 +316,155 @@ func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 		assert.Equal(t, before, h.HostState(t), "cancelled calls leave nothing")
 		assert.False(t, slices.Contains(h.GuestLinks(t, ns), "eth0"))
 	})
+
+	t.Run("NameClashAcrossInstances", func(t *testing.T) {
+		h := newHarness(t)
+		live := startLive(t, h)
+		state := h.HostState(t)
+		sameID := h.VIF(3)
+		sameID.ID = live.vif.ID
+		for name, v := range map[string]network.VIF{"same port ID start": ClashingVIF(sameID), "same port ID": sameID} {
+			assert.ErrorIs(t, h.Driver.Plug(ctx(t), "clash-instance", v), network.ErrDeviceConflict, "%s: the second plug is refused", name)
+			assert.Equal(t, state, h.HostState(t), "%s: a refused plug creates and changes nothing", name)
+			live.requireTraffic(t, name+": after the refused plug")
+			// What a backend does next: roll the refused plug back.
+			require.NoError(t, h.Driver.Unplug(ctx(t), "clash-instance", v), name)
+			assert.Equal(t, state, h.HostState(t), "%s: the rollback leaves the other instance's devices", name)
+			live.requireTraffic(t, name+": after the rollback")
+		}
+	})
+
+	t.Run("ForeignDevice", func(t *testing.T) {
+		h := newHarness(t)
+		live := startLive(t, h)
+		before := h.HostState(t)
+		v := h.VIF(3)
+		d, err := network.DeviceNames(v.ID)
+		require.NoError(t, err)
+		for _, name := range []string{d.Tap, d.Bridge, d.VethBridge, d.VethOVS, d.Guest} {
+			dev := h.AddForeignDevice(t, name)
+			was := dev.Describe(t)
+			require.NotEmpty(t, was, name)
+			state := h.HostState(t)
+			err := h.Driver.Plug(ctx(t), "foreign-instance", v)
+			if name == d.Tap {
+				assert.ErrorIs(t, err, network.ErrDeviceConflict, "every driver uses the tap name: a foreign %s is refused", name)
+			}
+			if err != nil {
+				assert.ErrorIs(t, err, network.ErrDeviceConflict, "foreign %s", name)
+				assert.Equal(t, state, h.HostState(t), "a plug refused for a foreign %s creates nothing", name)
+				assert.ErrorIs(t, h.Driver.Attach(ctx(t), "foreign-instance", v, target(live.otherNS(t, h), "eth0")), network.ErrDeviceConflict,
+					"attach with a foreign %s", name)
+			} else {
+				// A name this driver does not use: plug and attach work
+				// next to the device.
+				ns, _ := h.NewNamespace(t)
+				if err := h.Driver.Attach(ctx(t), "foreign-instance", v, target(ns, "eth0")); err != nil {
+					assert.ErrorIs(t, err, network.ErrDeviceConflict, "attach with a foreign %s", name)
+				}
+				assert.Equal(t, was, dev.Describe(t), "foreign %s untouched by plug and attach", name)
+				require.NoError(t, h.Driver.Detach(ctx(t), "foreign-instance", v, target(ns, "eth0")))
+			}
+			require.NoError(t, h.Driver.Unplug(ctx(t), "foreign-instance", v), "unplug next to a foreign %s", name)
+			assert.Equal(t, was, dev.Describe(t), "foreign %s untouched", name)
+			assert.Equal(t, state, h.HostState(t), "nothing left next to a foreign %s", name)
+			live.requireTraffic(t, "next to a foreign "+name)
+			dev.Remove(t)
+			assert.Equal(t, before, h.HostState(t))
+		}
+	})
+
+	t.Run("UnplugNeverPluggedNextToPlugged", func(t *testing.T) {
+		h := newHarness(t)
+		live := startLive(t, h)
+		state := h.HostState(t)
+		ns, _ := h.NewNamespace(t)
+		sameID := h.VIF(3)
+		sameID.ID = live.vif.ID
+		for name, v := range map[string]network.VIF{"same port ID start": ClashingVIF(live.vif), "same port ID": sameID} {
+			require.NoError(t, h.Driver.Detach(ctx(t), "never-plugged", v, target(ns, "eth0")), name)
+			require.NoError(t, h.Driver.Unplug(ctx(t), "never-plugged", v), name)
+			assert.Equal(t, state, h.HostState(t), "%s: the plugged VIF's devices are untouched", name)
+			assert.Equal(t, []string{"eth0"}, h.GuestLinks(t, live.ns), name)
+			live.requireTraffic(t, name)
+		}
+		// The live instance's own VIF, unplugged in another instance's name.
+		require.NoError(t, h.Driver.Detach(ctx(t), "never-plugged", live.vif, target(live.ns, "eth0")))
+		require.NoError(t, h.Driver.Unplug(ctx(t), "never-plugged", live.vif))
+		assert.Equal(t, state, h.HostState(t), "another instance's unplug of the same port leaves it")
+		live.requireTraffic(t, "same VIF, other instance")
+	})
+
+	t.Run("RollbackNextToLiveInstance", func(t *testing.T) {
+		h := newHarness(t)
+		live := startLive(t, h)
+		state := h.HostState(t)
+		ns, _ := h.NewNamespace(t)
+		v := h.VIF(3)
+		v.ID = ClashingVIF(live.vif).ID
+		// A spawn of a second instance as a backend runs it: plug, then
+		// attach after the start; on failure, detach and unplug. Whatever
+		// step fails, the other instance keeps its devices and traffic.
+		assert.ErrorIs(t, h.Driver.Plug(ctx(t), "rollback-instance", v), network.ErrDeviceConflict)
+		assert.ErrorIs(t, h.Driver.Attach(ctx(t), "rollback-instance", v, target(ns, "eth0")), network.ErrDeviceConflict,
+			"an attach whose tap name is another instance's is refused too")
+		assert.Empty(t, h.GuestLinks(t, ns))
+		require.NoError(t, h.Driver.Detach(ctx(t), "rollback-instance", v, target(ns, "eth0")))
+		require.NoError(t, h.Driver.Unplug(ctx(t), "rollback-instance", v))
+		assert.Equal(t, state, h.HostState(t))
+		assert.Equal(t, []string{"eth0"}, h.GuestLinks(t, live.ns))
+		live.requireTraffic(t, "after the rollback")
+		// The live instance's own re-attach (after a restart, say) still
+		// replaces its own device.
+		require.NoError(t, h.Driver.Attach(ctx(t), live.instance, live.vif, target(live.ns, "eth0")))
+		live.requireTraffic(t, "after its own re-attach")
+	})
+}
+
+// live is an instance with one VIF, attached and talking to a peer
+// instance on the same network.
+type live struct {
+	instance string
+	vif      network.VIF
+	ns       string
+	peer     network.VIF
+	peerNS   string
+	h        Harness
+	other    string
+}
+
+// startLive plugs and attaches a peer (VIF 1) and the live instance (VIF
+// 2), each as eth0 of its own namespace, and proves they reach each other.
+func startLive(t *testing.T, h Harness) *live {
+	t.Helper()
+	l := &live{instance: "live-instance", vif: h.VIF(2), peer: h.VIF(1), h: h}
+	l.peerNS, _ = h.NewNamespace(t)
+	l.ns, _ = h.NewNamespace(t)
+	for _, x := range []struct {
+		inst string
+		vif  network.VIF
+		ns   string
+	}{{"peer-instance", l.peer, l.peerNS}, {l.instance, l.vif, l.ns}} {
+		require.NoError(t, h.Driver.Plug(t.Context(), x.inst, x.vif))
+		t.Cleanup(func() { _ = h.Driver.Unplug(context.WithoutCancel(t.Context()), x.inst, x.vif) })
+		require.NoError(t, h.Driver.Attach(t.Context(), x.inst, x.vif, network.Target{NetNS: x.ns, IfName: "eth0", DefaultRouteV4: true, DefaultRouteV6: true}))
+	}
+	l.requireTraffic(t, "at start")
+	return l
+}
+
+// requireTraffic proves with packets, both ways, that the live instance
+// and its peer reach each other.
+func (l *live) requireTraffic(t *testing.T, when string) {
+	t.Helper()
+	require.NoError(t, l.h.Ping(t, l.ns, l.peer.Subnets[0].IPs[0]), "%s: the live instance reaches its peer", when)
+	require.NoError(t, l.h.Ping(t, l.peerNS, l.vif.Subnets[0].IPs[0]), "%s: the peer reaches the live instance", when)
+}
+
+// otherNS returns a namespace for attach attempts of other instances.
+func (l *live) otherNS(t *testing.T, h Harness) string {
+	if l.other == "" {
+		l.other, _ = h.NewNamespace(t)
+	}
+	return l.other
 }

@@ -5,16 +5,24 @@
 //
 // Plug creates what the VIF's network needs on demand, in this order:
 // the VLAN device (VLAN mode), the bridge, the uplink enslaved to the
-// bridge. Each device it creates is marked with the interface alias
-// "dockervisor", and a failed Plug removes what it created. Attach, Detach
-// and the host namespace option work as in package linuxbridge: a veth with
-// its host end "tap…" on the bridge and its guest end created inside the
+// bridge, and a failed Plug removes what it created. Attach, Detach and the
+// host namespace option work as in package linuxbridge: a veth with its
+// host end "tap…" on the bridge and its guest end created inside the
 // instance's namespace.
 //
+// Every device the driver creates carries an owner mark as its interface
+// alias ([network.DeviceOwner]), set before the device gets its name:
+// bridges and VLAN devices "dockervisor:novanetwork", taps
+// "dockervisor:novanetwork:<instance ID>:<port ID>". As in package
+// linuxbridge, a tap name held by a device with another mark or none is
+// [network.ErrDeviceConflict] (refused by Plug before anything is created),
+// and only devices with the call's own mark are deleted or replaced.
+//
 // Unplug deletes the VIF's tap and, once no other port is left on a bridge
-// this module created, the bridge and the VLAN device it created; an
+// this driver created, the bridge and the VLAN device it created; an
 // enslaved host interface is released, never deleted. Devices made by
-// someone else are left alone.
+// someone else (a bridge, a VLAN device of the right VLAN, which are used
+// as they are) are never deleted.
 //
 // # Kernels without 802.1Q
 //

@@ -70,22 +70,33 @@ func vif(bridge string, n int) network.VIF {
 	return v
 }
 
+// TestConformance runs the VIFDriver suite against flat networks whose
+// bridge has a host interface (bridge_interface) enslaved.
 func TestConformance(t *testing.T) {
 	testenv.MustHaveRoot(t)
 	t.Parallel()
 	networktest.TestVIFDriver(t, func(t *testing.T) networktest.Harness {
 		d, host := setup(t)
+		addVeth(t, host.Path, "phys0", "phys0p")
 		bridge := testenv.UniqueName("br")
 		return networktest.Harness{
 			Driver: d,
-			VIF:    func(n int) network.VIF { return vif(bridge, n) },
+			VIF: func(n int) network.VIF {
+				v := vif(bridge, n)
+				v.BridgeInterface = "phys0"
+				return v
+			},
 			NewNamespace: func(t *testing.T) (string, func()) {
 				p := testenv.StartNetnsProcess(t)
 				return p.Path, p.Kill
 			},
-			HostState: func(t *testing.T) []string { return links(t, host.Path) },
+			HostState: func(t *testing.T) []string { return testenv.LinkState(t, host.Path) },
 			GuestLinks: func(t *testing.T, path string) []string {
 				return slices.DeleteFunc(links(t, path), func(n string) bool { return n == "lo" })
+			},
+			Ping: testenv.PingAddr,
+			AddForeignDevice: func(t *testing.T, name string) networktest.ForeignDevice {
+				return testenv.ForeignBridge(t, host.Path, name)
 			},
 		}
 	})
@@ -172,6 +183,21 @@ func TestVLANMode(t *testing.T) {
 	a.VLAN, b.VLAN = 42, 42
 	a.BridgeInterface, b.BridgeInterface = "trunk0", "trunk1"
 
+	// A device called as the VLAN device that is something else is
+	// someone else's: a conflict, and left alone (any kernel).
+	hostNS, err := linkutil.Open(host.Path)
+	require.NoError(t, err)
+	defer hostNS.Close()
+	other, _, err := hostNS.EnsureBridge(linkutil.BridgeSpec{Name: "vlan44"})
+	require.NoError(t, err)
+	c := vif(testenv.UniqueName("brc"), 3)
+	c.VLAN, c.BridgeInterface = 44, "trunk0"
+	assert.ErrorIs(t, d.Plug(ctx, "i", c), network.ErrDeviceConflict)
+	require.NoError(t, d.Unplug(ctx, "i", c))
+	require.NotNil(t, link(t, host.Path, "vlan44"))
+	assert.Equal(t, other.Attrs().Index, link(t, host.Path, "vlan44").Attrs().Index)
+	require.NoError(t, hostNS.DeleteByIndex(other))
+
 	if !linkutil.KernelHasVLAN() {
 		t.Log("kernel without CONFIG_VLAN_8021Q: checking the typed error")
 		err := d.Plug(ctx, "i", a)
@@ -209,6 +235,27 @@ func TestVLANMode(t *testing.T) {
 	require.NoError(t, d.Attach(ctx, "i", a, network.Target{NetNS: ga.Path, IfName: "eth0"}))
 	require.NoError(t, d2.Attach(ctx, "i", b, network.Target{NetNS: gb.Path, IfName: "eth0"}))
 	ping(t, ga.Path, "10.99.0.3")
+	// Every device the driver made carries its mark.
+	shared := network.DeviceOwner{Driver: novanetwork.DriverName}.Mark()
+	assert.Equal(t, shared, link(t, host.Path, "vlan42").Attrs().Alias)
+	assert.Equal(t, shared, link(t, host.Path, a.Bridge).Attrs().Alias)
+	names, err := network.DeviceNames(a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, network.DeviceOwner{Driver: novanetwork.DriverName, Instance: "i", Port: a.ID}.Mark(), link(t, host.Path, names.Tap).Attrs().Alias)
 	require.NoError(t, d.Unplug(ctx, "i", a))
 	assert.NotContains(t, links(t, host.Path), "vlan42", "the VLAN device we made is deleted")
+	assert.Zero(t, link(t, host.Path, "trunk0").Attrs().MasterIndex)
+
+	// An operator's VLAN device is used, and kept when the bridge we made
+	// goes.
+	require.NoError(t, hostNS.Handle().LinkAdd(&netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: "vlan43", ParentIndex: link(t, host.Path, "trunk0").Attrs().Index, TxQLen: -1}, VlanId: 43}))
+	mine := link(t, host.Path, "vlan43").Attrs().Index
+	e := vif(testenv.UniqueName("bre"), 4)
+	e.VLAN, e.BridgeInterface = 43, "trunk0"
+	require.NoError(t, d.Plug(ctx, "i", e))
+	assert.Equal(t, link(t, host.Path, e.Bridge).Attrs().Index, link(t, host.Path, "vlan43").Attrs().MasterIndex)
+	require.NoError(t, d.Unplug(ctx, "i", e))
+	assert.NotContains(t, links(t, host.Path), e.Bridge, "our bridge goes")
+	require.NotNil(t, link(t, host.Path, "vlan43"), "the operator's VLAN device stays")
+	assert.Equal(t, mine, link(t, host.Path, "vlan43").Attrs().Index)
 }

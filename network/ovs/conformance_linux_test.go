@@ -37,7 +37,7 @@ func TestConformance(t *testing.T) {
 						return p.Path, p.Kill
 					},
 					HostState: func(t *testing.T) []string {
-						state := linkNames(t, o.NetNS)
+						state := testenv.LinkState(t, o.NetNS)
 						for _, p := range strings.Fields(o.MustVsctl(t, "list-ports", o.Bridge)) {
 							state = append(state, "ovs-port:"+p)
 						}
@@ -48,6 +48,10 @@ func TestConformance(t *testing.T) {
 						names := slices.DeleteFunc(linkNames(t, path), func(n string) bool { return n == "lo" })
 						slices.Sort(names)
 						return names
+					},
+					Ping: testenv.PingAddr,
+					AddForeignDevice: func(t *testing.T, name string) networktest.ForeignDevice {
+						return testenv.ForeignBridge(t, o.NetNS, name)
 					},
 				}
 			})

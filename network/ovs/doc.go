@@ -46,9 +46,21 @@
 //
 // # Idempotency and ownership
 //
-// Plug, Unplug and Detach are idempotent. Unplug deletes only what the
-// driver created: Linux devices carrying the alias "dockervisor:<port ID>"
-// and Open vSwitch ports carrying the owner mark. It never deletes the
-// integration bridge, and a failed Plug or Attach removes what that call
-// created.
+// Plug, Unplug and Detach are idempotent. Every Linux device the driver
+// creates (qbrX, qvbX, qvoX, tapX and the parked nsX) carries the owner
+// mark "dockervisor:ovs:<instance ID>:<port ID>" as its interface alias
+// ([network.DeviceOwner]), set before the device gets its name, and every
+// Open vSwitch port it adds carries created-by=dockervisor with the
+// instance (vm-uuid) and port (iface-id). A device or port is the VIF's
+// own only with the mark of its instance and port (or, for devices an
+// earlier version created, the alias "dockervisor:<port ID>", with the
+// parked nsX recognised as its tap's peer). Plug checks every name of the
+// VIF's layout and its port before it creates anything: one that is not
+// the VIF's own (another instance's, whose port ID starts the same; a
+// device or port someone else made) is [network.ErrDeviceConflict] and is
+// left as it is. The host side outlives a stopped instance, so a clash
+// with a stopped instance's VIF is refused too. Attach, Detach and Unplug
+// touch only the VIF's own devices and port; qbrX goes only once no port
+// is left on it. The integration bridge is never created or deleted, and
+// a failed Plug or Attach removes what that call created.
 package ovs

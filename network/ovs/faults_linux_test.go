@@ -216,7 +216,7 @@ func TestUnplugLeavesForeign(t *testing.T) {
 		require.NoError(t, h.DeleteLink(names.Bridge))
 	})
 
-	require.Error(t, d.Plug(ctx, "inst", vif))
+	require.ErrorIs(t, d.Plug(ctx, "inst", vif), network.ErrDeviceConflict)
 	require.NoError(t, d.Unplug(ctx, "inst", vif))
 	assert.Equal(t, o.Bridge, o.MustVsctl(t, "port-to-br", names.VethOVS), "foreign port kept")
 	l, err := host.Link(names.Bridge)
@@ -229,4 +229,81 @@ func TestUnplugLeavesForeign(t *testing.T) {
 	}
 	// The integration bridge is never touched.
 	assert.Equal(t, "netdev", o.MustVsctl(t, "get", "Bridge", o.Bridge, "datapath_type"))
+}
+
+// TestClashWithStoppedInstance: the host side of a plugged VIF outlives its
+// instance's process (qbr/qvb/qvo, or the port on the integration bridge),
+// so while instance a is stopped another instance's VIF whose port ID
+// starts the same is still refused up front, its rollback leaves a's host
+// side, and a's next start brings its traffic back.
+func TestClashWithStoppedInstance(t *testing.T) {
+	o := testenv.MustHaveOVS(t)
+	for _, hybrid := range []bool{true, false} {
+		t.Run(map[bool]string{true: "hybrid", false: "direct"}[hybrid], func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			d := newDriver(t, o)
+			net4, net6 := testNets()
+			a, b := testVIF(hybrid, 1, net4, net6), testVIF(hybrid, 2, net4, net6)
+			ta, _ := plugged(t, o, d, "inst-a", a), plugged(t, o, d, "inst-b", b)
+			ping(t, ta.NetNS, b.Subnets[0].IPs[0])
+			out, err := exec.Command("ip", "netns", "del", strings.TrimPrefix(ta.NetNS, "/run/netns/")).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+
+			names, _ := network.DeviceNames(a.ID)
+			port := names.Tap
+			if hybrid {
+				port = names.VethOVS
+			}
+			ids := o.MustVsctl(t, "get", "Interface", port, "external_ids")
+			clash := testVIF(hybrid, 3, net4, net6)
+			clash.ID = a.ID[:network.PortIDPrefixLen] + clash.ID[network.PortIDPrefixLen:]
+			require.ErrorIs(t, d.Plug(ctx, "inst-c", clash), network.ErrDeviceConflict)
+			require.NoError(t, d.Unplug(ctx, "inst-c", clash), "the rollback")
+			assert.Equal(t, ids, o.MustVsctl(t, "get", "Interface", port, "external_ids"), "a's port is untouched")
+
+			ta2 := network.Target{NetNS: newNetns(t), IfName: "eth0"}
+			require.NoError(t, d.Attach(ctx, "inst-a", a, ta2))
+			ping(t, ta2.NetNS, b.Subnets[0].IPs[0])
+		})
+	}
+}
+
+// TestLegacyMarks: devices an earlier version plugged (marked with the
+// port ID alone, the parked guest end unmarked) are still the VIF's own:
+// Attach uses them and Unplug removes them.
+func TestLegacyMarks(t *testing.T) {
+	o := testenv.MustHaveOVS(t)
+	for _, hybrid := range []bool{true, false} {
+		t.Run(map[bool]string{true: "hybrid", false: "direct"}[hybrid], func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			d := newDriver(t, o)
+			net4, net6 := testNets()
+			a, b := testVIF(hybrid, 1, net4, net6), testVIF(hybrid, 2, net4, net6)
+			_ = plugged(t, o, d, "inst-b", b)
+			require.NoError(t, d.Plug(ctx, "inst-a", a))
+			host, err := linkutil.Open(o.NetNS)
+			require.NoError(t, err)
+			defer host.Close()
+			names, _ := network.DeviceNames(a.ID)
+			for n, alias := range map[string]string{
+				names.Bridge: "dockervisor:" + a.ID, names.VethBridge: "dockervisor:" + a.ID, names.VethOVS: "dockervisor:" + a.ID,
+				names.Tap: "dockervisor:" + a.ID, names.Guest: "",
+			} {
+				l, err := host.Link(n)
+				require.NoError(t, err)
+				if l == nil {
+					continue
+				}
+				require.NoError(t, host.Handle().LinkSetAlias(l, alias))
+			}
+			require.NoError(t, d.Plug(ctx, "inst-a", a), "plug again")
+			ta := network.Target{NetNS: newNetns(t), IfName: "eth0"}
+			require.NoError(t, d.Attach(ctx, "inst-a", a, ta))
+			ping(t, ta.NetNS, b.Subnets[0].IPs[0])
+			require.NoError(t, d.Unplug(ctx, "inst-a", a))
+			assertNothingLeft(t, o, a)
+		})
+	}
 }

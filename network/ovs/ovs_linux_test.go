@@ -55,11 +55,14 @@ func portID() string {
 }
 
 // testVIF is an OVS VIF with one IPv4 and one IPv6 address; n picks them.
+// Its MAC is unique in the process (the tests of a process share one
+// switch, and two VIFs with one MAC on it take each other's frames).
 func testVIF(hybrid bool, n int, net4, net6 netip.Prefix) network.VIF {
 	id := portID()
+	k := seq.Add(1)
 	return network.VIF{
 		ID: id, Type: network.VIFTypeOVS, HybridPlug: hybrid, Bridge: testenv.OVSBridge,
-		Address: network.MustParseMAC(fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", seq.Load()&0xff, os.Getpid()&0xff, n)),
+		Address: network.MustParseMAC(fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", (k>>16)&0xff, (k>>8)&0xff, k&0xff)),
 		MTU:     1400,
 		Subnets: []network.Subnet{
 			{CIDR: net4, IPs: []netip.Addr{nthAddr(net4, n)}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 
@@ -13,37 +14,28 @@ import (
 
 var _ network.VIFDriver = (*Driver)(nil)
 
-// aliasPrefix starts the alias (IFLA_IFALIAS) of every host device the
-// driver creates; the port ID follows. Unplug deletes a device only if it
-// carries the alias of the VIF's port.
-const aliasPrefix = "dockervisor:"
+// DriverName is the driver's name in the owner marks of the devices it
+// creates (see [network.DeviceOwner]).
+const DriverName = "ovs"
 
-func alias(vif network.VIF) string { return aliasPrefix + vif.ID }
-
-// mark sets vif's alias on the link name in ns. (A netlink link creation
-// request does not carry IFLA_IFALIAS, so the alias is set after it.)
-func mark(ns *linkutil.NS, name string, vif network.VIF) error {
-	l, err := ns.Link(name)
-	if err == nil && l == nil {
-		err = errors.New("link missing after creation")
+// marks are the interface aliases that make a host device the driver's own
+// for vif of the instance instanceID: its owner mark, first (the one the
+// driver writes), and the port-only alias of earlier versions.
+func marks(instanceID string, vif network.VIF) []string {
+	return []string{
+		network.DeviceOwner{Driver: DriverName, Instance: instanceID, Port: vif.ID}.Mark(),
+		linkutil.LegacyPortMark(vif.ID),
 	}
-	if err == nil {
-		err = ns.Handle().LinkSetAlias(l, alias(vif))
-	}
-	if err != nil {
-		return fmt.Errorf("ovs: mark %s: %w", name, err)
-	}
-	return nil
 }
 
-// ownedLink returns the link name in ns if it carries vif's alias; nil if it
-// is missing or not ours.
-func ownedLink(ns *linkutil.NS, name string, vif network.VIF) (netlink.Link, error) {
-	l, err := ns.Link(name)
-	if err != nil || l == nil || l.Attrs().Alias != alias(vif) {
-		return nil, err
+// layoutNames are the host device names of vif's layout, each of which
+// must be free or the VIF's own before a Plug creates anything; the tap
+// comes before the parked guest end, which is recognised by its peer.
+func layoutNames(vif network.VIF, names network.Devices) []string {
+	if vif.HybridPlug {
+		return []string{names.Bridge, names.VethBridge, names.VethOVS, names.Tap}
 	}
-	return l, nil
+	return []string{names.Tap, names.Guest}
 }
 
 // undo collects rollback steps and runs them in reverse.
@@ -75,6 +67,13 @@ func (u undo) fail(err error) error {
 // the guest end, parked in the host namespace until Attach) with tapX on
 // the integration bridge, same external-ids.
 //
+// Every device carries the owner mark of the driver, the instance and the
+// port. Before it creates anything, Plug checks every device name of the
+// VIF's layout and its Open vSwitch port: one that exists and is not this
+// instance's and port's (another instance whose port ID starts the same,
+// a device someone else made) is [network.ErrDeviceConflict], and is left
+// as it is.
+//
 // Plug is idempotent. On error it removes what it created, and a port
 // whose device Open vSwitch cannot open (ofport -1) is [ErrPortFailed].
 // Open vSwitch not answering is [ErrUnavailable].
@@ -88,6 +87,29 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) e
 		return fmt.Errorf("ovs: host namespace: %w", err)
 	}
 	defer host.Close()
+	ms := marks(instanceID, vif)
+	var tap netlink.Link
+	for _, n := range layoutNames(vif, names) {
+		var l netlink.Link
+		if n == names.Guest {
+			l, err = parkedEnd(host, tap, n, ms)
+		} else {
+			l, err = host.OwnedLink(n, ms...)
+		}
+		if err != nil {
+			return err
+		}
+		if n == names.Tap {
+			tap = l
+		}
+	}
+	port := names.Tap
+	if vif.HybridPlug {
+		port = names.VethOVS
+	}
+	if err := checkPort(ctx, d.look, d.spec(instanceID, vif, port)); err != nil {
+		return fmt.Errorf("ovs: plug %s: %w", vif.ID, err)
+	}
 	if vif.HybridPlug {
 		return d.plugHybrid(ctx, host, instanceID, vif, names)
 	}
@@ -96,46 +118,43 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) e
 
 func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID string, vif network.VIF, names network.Devices) error {
 	var u undo
-	br, created, err := host.EnsureBridge(linkutil.BridgeSpec{Name: names.Bridge, Alias: alias(vif)})
+	ms := marks(instanceID, vif)
+	br, created, err := host.EnsureBridge(linkutil.BridgeSpec{Name: names.Bridge, Alias: ms[0]})
 	if err != nil {
 		return err
 	}
 	if created {
-		u.add(func() error { return host.DeleteLink(names.Bridge) })
-		if err := mark(host, names.Bridge, vif); err != nil {
-			return u.fail(err)
-		}
+		u.add(func() error { return host.DeleteByIndex(br) })
 	}
-	qvb, err := host.Link(names.VethBridge)
+	qvb, err := host.OwnedLink(names.VethBridge, ms...)
 	if err != nil {
 		return u.fail(err)
 	}
-	if qvb == nil {
+	fresh := qvb == nil
+	if fresh {
 		qvb, err = host.AddVeth(linkutil.VethSpec{
-			Name: names.VethBridge, MTU: vif.MTU, Alias: alias(vif), Master: br.Attrs().Index,
-			PeerName: names.VethOVS,
+			Name: names.VethBridge, MTU: vif.MTU, Alias: ms[0], Master: br.Attrs().Index,
+			PeerName: names.VethOVS, PeerAlias: ms[0],
 		})
 		if err != nil {
 			return u.fail(err)
 		}
-		u.add(func() error { return host.DeleteLink(names.VethBridge) })
-		if err := errors.Join(mark(host, names.VethBridge, vif), mark(host, names.VethOVS, vif)); err != nil {
-			return u.fail(err)
-		}
+		u.add(func() error { return host.DeleteByIndex(qvb) })
 		if err := host.SetTxChecksum(names.VethBridge, false); err != nil {
 			return u.fail(err)
 		}
-		qvo, err := host.Link(names.VethOVS)
+		qvo, err := host.OwnedLink(names.VethOVS, ms...)
+		if err == nil && qvo == nil {
+			err = errors.New("missing after its creation")
+		}
 		if err == nil {
 			err = host.Handle().LinkSetUp(qvo)
 		}
 		if err != nil {
 			return u.fail(fmt.Errorf("ovs: %s up: %w", names.VethOVS, err))
 		}
-	} else if qvb.Attrs().Alias != alias(vif) {
-		return u.fail(fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.VethBridge, vif.ID))
 	}
-	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.VethOVS), qvb == nil); err != nil {
+	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.VethOVS), fresh); err != nil {
 		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged hybrid", "port", vif.ID, "bridge", d.integrationBridge(vif))
@@ -144,31 +163,28 @@ func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID s
 
 func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID string, vif network.VIF, names network.Devices) error {
 	var u undo
-	tap, err := host.Link(names.Tap)
+	ms := marks(instanceID, vif)
+	tap, err := host.OwnedLink(names.Tap, ms...)
 	if err != nil {
 		return err
 	}
-	switch {
-	case tap == nil:
-		if _, err := host.AddVeth(linkutil.VethSpec{
-			Name: names.Tap, MTU: vif.MTU, Alias: alias(vif),
-			PeerName: names.Guest, PeerMAC: vif.Address.HardwareAddr(),
-		}); err != nil {
+	fresh := tap == nil
+	if fresh {
+		tap, err = host.AddVeth(linkutil.VethSpec{
+			Name: names.Tap, MTU: vif.MTU, Alias: ms[0],
+			PeerName: names.Guest, PeerAlias: ms[0], PeerMAC: vif.Address.HardwareAddr(),
+		})
+		if err != nil {
 			return err
 		}
-		u.add(func() error { return host.DeleteLink(names.Tap) })
-		if err := mark(host, names.Tap, vif); err != nil {
-			return u.fail(err)
-		}
+		u.add(func() error { return host.DeleteByIndex(tap) })
 		// The userspace datapath reads what the guest end sends without
 		// completing checksums: the guest end computes them itself.
 		if err := host.SetTxChecksum(names.Guest, false); err != nil {
 			return u.fail(err)
 		}
-	case tap.Attrs().Alias != alias(vif):
-		return fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.Tap, vif.ID)
 	}
-	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.Tap), tap == nil); err != nil {
+	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.Tap), fresh); err != nil {
 		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged direct", "port", vif.ID, "bridge", d.integrationBridge(vif))
@@ -183,8 +199,10 @@ func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID s
 // it and the port on the integration bridge is re-added so that Open
 // vSwitch opens the new device.
 //
-// A namespace that is gone, before or during the call, is
-// [network.ErrNamespaceGone]; on error nothing Attach created is left.
+// A host device of the VIF's names that is not this instance's and port's
+// is [network.ErrDeviceConflict] and is left alone. A namespace that is
+// gone, before or during the call, is [network.ErrNamespaceGone]; on
+// error nothing Attach created is left.
 func (d *Driver) Attach(ctx context.Context, instanceID string, vif network.VIF, target network.Target) error {
 	names, err := check(vif)
 	if err != nil {
@@ -207,7 +225,7 @@ func (d *Driver) Attach(ctx context.Context, instanceID string, vif network.VIF,
 	var u undo
 	var link netlink.Link
 	if vif.HybridPlug {
-		link, err = d.attachHybrid(host, guest, vif, target, names, &u)
+		link, err = d.attachHybrid(host, guest, instanceID, vif, target, names, &u)
 	} else {
 		link, err = d.attachDirect(ctx, host, guest, instanceID, vif, target, names, &u)
 	}
@@ -224,37 +242,64 @@ func (d *Driver) Attach(ctx context.Context, instanceID string, vif network.VIF,
 	return nil
 }
 
-func (d *Driver) attachHybrid(host, guest *linkutil.NS, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
-	br, err := ownedLink(host, names.Bridge, vif)
+func (d *Driver) attachHybrid(host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
+	ms := marks(instanceID, vif)
+	// Every device of the layout must be the VIF's own. A tap left from an
+	// earlier attach goes: its guest end is replaced.
+	old, err := host.OwnedLink(names.Tap, ms...)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range []string{names.VethBridge, names.VethOVS} {
+		if _, err := host.OwnedLink(n, ms...); err != nil {
+			return nil, err
+		}
+	}
+	br, err := host.OwnedLink(names.Bridge, ms...)
 	if err != nil {
 		return nil, err
 	}
 	if br == nil {
 		return nil, fmt.Errorf("%w: %s is not plugged (no %s)", network.ErrInvalidVIF, vif.ID, names.Bridge)
 	}
-	// A tap left from an earlier attach goes: its guest end is replaced.
-	if err := deleteOwned(host, names.Tap, vif); err != nil {
-		return nil, err
+	if old != nil {
+		if err := host.DeleteByIndex(old); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := host.AddVeth(linkutil.VethSpec{
-		Name: names.Tap, MTU: vif.MTU, Alias: alias(vif), Master: br.Attrs().Index,
+	tap, err := host.AddVeth(linkutil.VethSpec{
+		Name: names.Tap, MTU: vif.MTU, Alias: ms[0], Master: br.Attrs().Index,
 		PeerName: target.IfName, PeerMAC: vif.Address.HardwareAddr(), PeerNS: guest,
-	}); err != nil {
-		return nil, err
-	}
-	u.add(func() error { return host.DeleteLink(names.Tap) })
-	if err := mark(host, names.Tap, vif); err != nil {
-		return nil, err
-	}
-	return guestLink(guest, target.IfName)
-}
-
-func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
-	tap, err := ownedLink(host, names.Tap, vif)
+	})
 	if err != nil {
 		return nil, err
 	}
-	parked, err := host.Link(names.Guest)
+	u.add(func() error { return host.DeleteByIndex(tap) })
+	return guestLink(guest, target.IfName)
+}
+
+// parkedEnd returns the guest end nsX parked in the host namespace if it is
+// vif's: marked as vif's, or (from an earlier version, which did not mark
+// it) the peer of vif's tap. Another device called nsX is a conflict.
+func parkedEnd(host *linkutil.NS, tap netlink.Link, name string, ms []string) (netlink.Link, error) {
+	l, err := host.Link(name)
+	if err != nil || l == nil {
+		return nil, err
+	}
+	if slices.Contains(ms, l.Attrs().Alias) || tap != nil && l.Attrs().Alias == "" && l.Attrs().ParentIndex == tap.Attrs().Index {
+		return l, nil
+	}
+	_, err = host.OwnedLink(name, ms...)
+	return nil, err
+}
+
+func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
+	ms := marks(instanceID, vif)
+	tap, err := host.OwnedLink(names.Tap, ms...)
+	if err != nil {
+		return nil, err
+	}
+	parked, err := parkedEnd(host, tap, names.Guest, ms)
 	if err != nil {
 		return nil, err
 	}
@@ -281,24 +326,21 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 	// The guest end is gone with an earlier namespace: a new veth, and the
 	// port re-added in two transactions (Open vSwitch keeps a stale port's
 	// old device open when the same name reappears).
-	if tap == nil {
-		if l, err := host.Link(names.Tap); err != nil || l != nil {
-			return nil, errors.Join(err, fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.Tap, vif.ID))
+	for _, l := range []netlink.Link{tap, parked} {
+		if l != nil {
+			if err := host.DeleteByIndex(l); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if err := errors.Join(deleteOwned(host, names.Tap, vif), host.DeleteLink(names.Guest)); err != nil {
-		return nil, err
-	}
-	if _, err := host.AddVeth(linkutil.VethSpec{
-		Name: names.Tap, MTU: vif.MTU, Alias: alias(vif),
+	tap, err = host.AddVeth(linkutil.VethSpec{
+		Name: names.Tap, MTU: vif.MTU, Alias: ms[0],
 		PeerName: target.IfName, PeerMAC: vif.Address.HardwareAddr(), PeerNS: guest,
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
-	u.add(func() error { return host.DeleteLink(names.Tap) })
-	if err := mark(host, names.Tap, vif); err != nil {
-		return nil, err
-	}
+	u.add(func() error { return host.DeleteByIndex(tap) })
 	if err := guest.SetTxChecksum(target.IfName, false); err != nil {
 		return nil, err
 	}
@@ -339,35 +381,43 @@ func guestLink(ns *linkutil.NS, name string) (netlink.Link, error) {
 	return l, err
 }
 
-// deleteOwned deletes the link name in ns if it carries vif's alias.
-func deleteOwned(ns *linkutil.NS, name string, vif network.VIF) error {
-	l, err := ownedLink(ns, name, vif)
-	if err != nil || l == nil {
-		return err
-	}
-	return ns.DeleteLink(name)
-}
-
-// Detach deletes the guest end target.IfName from target's namespace
-// (which deletes its host end tapX with it). A gone namespace or device is
-// success. For a direct VIF the port on the integration bridge stays, with
-// no device, until the next Attach re-adds it or Unplug deletes it.
+// Detach removes vif's guest end: it deletes the tap tapX, if it is this
+// instance's and port's, and with it the guest end in target's namespace.
+// A gone namespace or device, and a tap that is someone else's, are
+// success. A direct VIF that is plugged but not attached (its guest end
+// parked in the host namespace) is left as it is. For a direct VIF the
+// port on the integration bridge stays, with no device, until the next
+// Attach re-adds it or Unplug deletes it.
 func (d *Driver) Detach(ctx context.Context, instanceID string, vif network.VIF, target network.Target) error {
-	if _, err := check(vif); err != nil {
+	names, err := check(vif)
+	if err != nil {
 		return err
 	}
 	if err := target.Validate(); err != nil {
 		return err
 	}
-	guest, err := linkutil.Open(target.NetNS)
-	if errors.Is(err, network.ErrNamespaceGone) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	host, err := linkutil.Open(d.hostNS)
+	if err != nil {
+		return fmt.Errorf("ovs: host namespace: %w", err)
+	}
+	defer host.Close()
+	ms := marks(instanceID, vif)
+	tap, err := host.OwnedLink(names.Tap, ms...)
+	if errors.Is(err, network.ErrDeviceConflict) || err == nil && tap == nil {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	defer guest.Close()
-	if err := guest.DeleteLink(target.IfName); err != nil {
+	if !vif.HybridPlug {
+		if parked, err := parkedEnd(host, tap, names.Guest, ms); err != nil || parked != nil {
+			return nil // plugged, not attached
+		}
+	}
+	if err := host.DeleteByIndex(tap); err != nil {
 		return fmt.Errorf("ovs: detach %s: %w", vif.ID, err)
 	}
 	d.log.DebugContext(ctx, "ovs: detached", "port", vif.ID, "netns", target.NetNS, "ifname", target.IfName)
@@ -375,12 +425,13 @@ func (d *Driver) Detach(ctx context.Context, instanceID string, vif network.VIF,
 }
 
 // Unplug removes the host side of vif that Plug (and Attach) created: the
-// port on the integration bridge if its interface carries this package's
-// owner mark, and the devices tapX, qvbX/qvoX, qbrX and nsX that carry the
-// VIF's alias. Devices and ports created by others, and the integration
-// bridge, are left alone. Unplugging what is gone succeeds. Open vSwitch
-// not answering is [ErrUnavailable], and the Linux devices are then kept,
-// so that a retry finds the port.
+// port on the integration bridge if it is this instance's and port's (see
+// [OwnerKey]), and the devices tapX, nsX, qvbX/qvoX and qbrX that carry
+// their owner mark (qbrX once no other port is left on it). Devices and
+// ports of other instances or ports, those created by others, and the
+// integration bridge are left alone. Unplugging what is gone succeeds.
+// Open vSwitch not answering is [ErrUnavailable], and the Linux devices
+// are then kept, so that a retry finds the port.
 func (d *Driver) Unplug(ctx context.Context, instanceID string, vif network.VIF) error {
 	names, err := check(vif)
 	if err != nil {
@@ -394,23 +445,50 @@ func (d *Driver) Unplug(ctx context.Context, instanceID string, vif network.VIF)
 	// Both layouts are removed, so that a VIF whose hybrid flag changed
 	// between Plug and Unplug leaves nothing behind.
 	if err := errors.Join(
-		delOwnedPort(ctx, d.look, d.runner, names.VethOVS),
-		delOwnedPort(ctx, d.look, d.runner, names.Tap),
+		delOwnedPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.VethOVS)),
+		delOwnedPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.Tap)),
 	); err != nil {
 		return fmt.Errorf("ovs: unplug %s: %w", vif.ID, err)
 	}
+	ms := marks(instanceID, vif)
 	var errs []error
-	for _, n := range []string{names.Tap, names.Guest, names.VethBridge, names.VethOVS, names.Bridge} {
-		if n == names.Guest {
-			// The parked guest end has no alias of its own to check: its
-			// peer tapX does, and deleting tapX took it along.
-			continue
+	tap, err := host.OwnedLink(names.Tap, ms...)
+	if err == nil {
+		// The parked guest end goes (an unmarked one of an earlier
+		// version is recognised as the tap's peer).
+		var parked netlink.Link
+		if parked, err = parkedEnd(host, tap, names.Guest, ms); err == nil && parked != nil {
+			errs = append(errs, host.DeleteByIndex(parked))
 		}
-		errs = append(errs, deleteOwned(host, n, vif))
 	}
+	if !errors.Is(err, network.ErrDeviceConflict) {
+		errs = append(errs, err)
+	}
+	for _, n := range []string{names.Tap, names.VethBridge, names.VethOVS} {
+		_, err := host.DeleteOwned(n, ms...)
+		errs = append(errs, err)
+	}
+	errs = append(errs, deleteOwnedBridge(host, names.Bridge, ms))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("ovs: unplug %s: %w", vif.ID, err)
 	}
 	d.log.DebugContext(ctx, "ovs: unplugged", "port", vif.ID)
 	return nil
+}
+
+// deleteOwnedBridge deletes the bridge name if it carries one of marks and
+// no port is left on it.
+func deleteOwnedBridge(host *linkutil.NS, name string, marks []string) error {
+	br, err := host.OwnedLink(name, marks...)
+	if errors.Is(err, network.ErrDeviceConflict) || err == nil && br == nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ports, err := host.Ports(br.Attrs().Index)
+	if err != nil || len(ports) > 0 {
+		return err
+	}
+	return host.DeleteByIndex(br)
 }

@@ -5,12 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/dockervisor/dockervisor/network"
 )
 
 // OwnerKey and OwnerValue mark the Open vSwitch interfaces this package
-// creates (external-ids:created-by=dockervisor). Unplug deletes a port only
-// when its interface carries the mark, so ports plugged by others (the
-// Neutron agent, os-vif, an operator) under the same name are left alone.
+// creates (external-ids:created-by=dockervisor). A port is the driver's own
+// for a VIF of an instance when its interface carries the mark and the
+// VIF's external-ids vm-uuid (the instance ID) and iface-id (the port);
+// the driver changes or deletes only such a port, so ports plugged by
+// others (the Neutron agent, os-vif, an operator, another instance whose
+// port ID starts the same) under the same name are left alone.
 const (
 	OwnerKey   = "created-by"
 	OwnerValue = "dockervisor"
@@ -60,7 +65,30 @@ type iface struct {
 	ExternalID map[string]string
 }
 
-func (i iface) owned() bool { return i.ExternalID[OwnerKey] == OwnerValue }
+// owned reports whether the interface is the driver's own port p: it
+// carries the owner mark, p's instance and p's port.
+func (i iface) owned(p portSpec) bool {
+	return i.ExternalID[OwnerKey] == OwnerValue && i.ExternalID["vm-uuid"] == p.VMUUID && i.ExternalID["iface-id"] == p.IfaceID
+}
+
+// foreign is the error for an interface of p's name that is not p's.
+func (i iface) foreign(p portSpec) error {
+	return fmt.Errorf("%w: Open vSwitch interface %s exists and is not the port of %s of instance %s (created-by %q, vm-uuid %q, iface-id %q)",
+		network.ErrDeviceConflict, p.Name, p.IfaceID, p.VMUUID, i.ExternalID[OwnerKey], i.ExternalID["vm-uuid"], i.ExternalID["iface-id"])
+}
+
+// checkPort returns an error wrapping [network.ErrDeviceConflict] if an
+// interface called p.Name exists and is not p's.
+func checkPort(ctx context.Context, l lookuper, p portSpec) error {
+	i, err := l.lookup(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	if i.Exists && !i.owned(p) {
+		return i.foreign(p)
+	}
+	return nil
+}
 
 // getIface reads an interface by name; a missing one is Exists false.
 func getIface(ctx context.Context, r Runner, name string) (iface, error) {
@@ -96,7 +124,8 @@ func parseIface(out []byte) (iface, error) {
 // keeps the old device open when the name reappears) and is deleted first,
 // as is an existing port of ours that failed. It reports whether the port
 // is new, so that a rollback deletes only a port this call added. A port
-// that exists but is not ours is left alone and is an error.
+// that exists but is not p's is left alone and is
+// [network.ErrDeviceConflict].
 //
 // The common path is a read of the interface through l (an OVSDB select,
 // see [ovsdbLookup]) and one ovs-vsctl run, the add transaction, after
@@ -107,8 +136,8 @@ func addPort(ctx context.Context, l lookuper, r Runner, p portSpec, fresh bool) 
 	if err != nil {
 		return false, err
 	}
-	if before.Exists && !before.owned() {
-		return false, fmt.Errorf("%w: interface %s exists and was not created by %s", ErrCommand, p.Name, OwnerValue)
+	if before.Exists && !before.owned(p) {
+		return false, before.foreign(p)
 	}
 	if before.Exists && (fresh || before.check(p.Name) != nil) {
 		if err := delPort(ctx, r, p.Name); err != nil {
@@ -144,15 +173,15 @@ func delPort(ctx context.Context, r Runner, name string) error {
 	return err
 }
 
-// delOwnedPort deletes the port name if its interface carries the owner
-// mark; a missing port, or one created by others, is left alone.
-func delOwnedPort(ctx context.Context, l lookuper, r Runner, name string) error {
-	i, err := l.lookup(ctx, name)
+// delOwnedPort deletes the port p.Name if its interface is p's; a missing
+// port, or one that is not p's, is left alone.
+func delOwnedPort(ctx context.Context, l lookuper, r Runner, p portSpec) error {
+	i, err := l.lookup(ctx, p.Name)
 	if err != nil {
 		return err
 	}
-	if !i.Exists || !i.owned() {
+	if !i.Exists || !i.owned(p) {
 		return nil
 	}
-	return delPort(ctx, r, name)
+	return delPort(ctx, r, p.Name)
 }

@@ -83,13 +83,30 @@ func TestAddPortFailedDeviceRollsBack(t *testing.T) {
 }
 
 func TestAddPortLeavesForeignPort(t *testing.T) {
+	for name, ids := range map[string]map[string]string{
+		"created by others": {"iface-id": testSpec.IfaceID, "vm-uuid": testSpec.VMUUID},
+		"another instance":  {OwnerKey: OwnerValue, "iface-id": testSpec.IfaceID, "vm-uuid": "inst-2"},
+		// A port ID that starts the same: the same port name.
+		"another port": {OwnerKey: OwnerValue, "iface-id": testSpec.IfaceID[:11] + "-other", "vm-uuid": testSpec.VMUUID},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRecorder("br-int")
+			r.ifaces[testSpec.Name] = &fakeIface{bridge: "br-int", ofport: 7, ids: ids}
+			_, err := addPort(t.Context(), runnerLookup{r}, r, testSpec, true)
+			require.ErrorIs(t, err, network.ErrDeviceConflict)
+			require.ErrorIs(t, checkPort(t.Context(), runnerLookup{r}, testSpec), network.ErrDeviceConflict)
+			assert.Empty(t, r.writes(), "nothing written over a port that is not ours")
+			require.NoError(t, delOwnedPort(t.Context(), runnerLookup{r}, r, testSpec))
+			assert.Empty(t, r.writes(), "a port that is not ours is never deleted")
+			assert.Equal(t, ids, r.ifaces[testSpec.Name].ids)
+		})
+	}
 	r := newRecorder("br-int")
-	r.ifaces[testSpec.Name] = &fakeIface{bridge: "br-int", ofport: 7, ids: map[string]string{"iface-id": "other"}}
-	_, err := addPort(t.Context(), runnerLookup{r}, r, testSpec, false)
-	require.ErrorIs(t, err, ErrCommand)
-	assert.Empty(t, r.writes(), "nothing written over a port created by others")
-	require.NoError(t, delOwnedPort(t.Context(), runnerLookup{r}, r, testSpec.Name))
-	assert.Contains(t, r.ifaces, testSpec.Name, "a foreign port is never deleted")
+	_, err := addPort(t.Context(), runnerLookup{r}, r, testSpec, true)
+	require.NoError(t, err)
+	require.NoError(t, checkPort(t.Context(), runnerLookup{r}, testSpec))
+	require.NoError(t, delOwnedPort(t.Context(), runnerLookup{r}, r, testSpec))
+	assert.Empty(t, r.ifaces, "our own port is deleted")
 }
 
 func TestAddPortMissingBridge(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -17,18 +18,30 @@ import (
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
 )
 
-// Core plugs VIFs as ports of Linux bridges. Its zero value is not usable;
-// set HostNetNS (may be "") and Log.
+// Uplink is how a driver connects its bridges to the outside (nova-network's
+// bridge_interface and VLAN devices). Its methods run with the bridge's
+// lock held.
+type Uplink interface {
+	// Ensure returns the device to enslave to vif's bridge (nil: none),
+	// creating what it needs and registering the undo of each creation on
+	// u. It runs before the bridge is ensured.
+	Ensure(host *linkutil.NS, u *undo.Stack, vif network.VIF) (netlink.Link, error)
+	// Name returns the name of vif's uplink device ("": none), a port that
+	// does not keep the bridge in use.
+	Name(vif network.VIF) string
+	// Release runs before vif's bridge, which the driver created, is
+	// deleted: it deletes what Ensure created.
+	Release(host *linkutil.NS, vif network.VIF) error
+}
+
+// Core plugs VIFs as ports of Linux bridges; see [New].
 type Core struct {
-	// HostNetNS is the path of the namespace of the host side; "" is the
-	// process's own.
-	HostNetNS string
-	// Log receives debug messages.
-	Log *slog.Logger
-	// AttachHook, if set, runs during Attach after the veth exists and
-	// before the guest end is configured (a test hook for faults such as
-	// the instance dying mid-attach). An error from it fails the Attach.
-	AttachHook func(ctx context.Context, vif network.VIF, target network.Target) error
+	driver     string
+	check      func(network.VIF) error
+	uplink     Uplink
+	hostNetNS  string
+	log        *slog.Logger
+	attachHook AttachHook
 
 	locks keymutex.Mutex
 
@@ -56,7 +69,7 @@ func (c *Core) Host() (*linkutil.NS, error) {
 		c.stale = append(c.stale, c.host)
 		c.host = nil
 	}
-	ns, err := linkutil.Open(c.HostNetNS)
+	ns, err := linkutil.Open(c.hostNetNS)
 	if err != nil {
 		return nil, fmt.Errorf("host namespace: %w", err)
 	}
@@ -78,26 +91,128 @@ func (c *Core) Close() error {
 	return errors.Join(errs...)
 }
 
-// LockBridge serialises changes to the ports of the bridge name.
-func (c *Core) LockBridge(ctx context.Context, name string) (func(), error) {
+// lockBridge serialises changes to the ports of the bridge name.
+func (c *Core) lockBridge(ctx context.Context, name string) (func(), error) {
 	return c.locks.Lock(ctx, "bridge/"+name)
 }
 
-// EnsureBridge creates the bridge (marked as ours) unless it exists; the
-// caller holds its lock.
-func (c *Core) EnsureBridge(host *linkutil.NS, name string, mtu int) (*netlink.Bridge, bool, error) {
-	br, created, err := host.EnsureBridge(linkutil.BridgeSpec{Name: name, MTU: mtu, Alias: linkutil.OwnerAlias})
-	if created {
-		c.Log.Debug("created bridge", "bridge", name, "netns", host.Path())
-	}
-	return br, created, err
+// BridgeOwner is the owner of the bridges (and other shared devices) the
+// driver creates.
+func (c *Core) BridgeOwner() network.DeviceOwner { return network.DeviceOwner{Driver: c.driver} }
+
+// SharedMarks are the marks of a shared device the driver created: its
+// owner's, and the alias earlier versions gave such devices.
+func (c *Core) SharedMarks() []string {
+	return []string{c.BridgeOwner().Mark(), linkutil.LegacyMark}
 }
 
-// Attach creates the veth of vif: its host end (the tap) on vif.Bridge in
-// the host namespace, its guest end as target.IfName in target's
-// namespace, configured as vif says. A tap left from an earlier attach is
-// replaced. On error nothing of this call is left.
-func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Target) (err error) {
+// PortOwner is the owner of the devices of vif of the instance instanceID.
+func (c *Core) PortOwner(instanceID string, vif network.VIF) network.DeviceOwner {
+	return network.DeviceOwner{Driver: c.driver, Instance: instanceID, Port: vif.ID}
+}
+
+// Plug ensures vif's bridge (and its uplink) in the host namespace. The
+// tap name of vif must be free or carry vif's own mark: a device of that
+// name that is someone else's (another instance's port with a clashing
+// port ID, say) is [network.ErrDeviceConflict], before anything is
+// created. A failed Plug removes what it created.
+func (c *Core) Plug(ctx context.Context, instanceID string, vif network.VIF) error {
+	if err := c.check(vif); err != nil {
+		return err
+	}
+	names, err := network.DeviceNames(vif.ID)
+	if err != nil {
+		return err
+	}
+	host, err := c.Host()
+	if err != nil {
+		return err
+	}
+	if _, err := host.OwnedLink(names.Tap, c.PortOwner(instanceID, vif).Mark()); err != nil {
+		return err
+	}
+	unlock, err := c.lockBridge(ctx, vif.Bridge)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = c.plugLocked(ctx, host, vif)
+	return err
+}
+
+// plugLocked ensures vif's uplink and bridge and enslaves the uplink; the
+// caller holds the bridge's lock. On error it undoes what it did.
+func (c *Core) plugLocked(ctx context.Context, host *linkutil.NS, vif network.VIF) (_ *netlink.Bridge, err error) {
+	var u undo.Stack
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, u.Rollback(ctx))
+		}
+	}()
+	var up netlink.Link
+	if c.uplink != nil {
+		if up, err = c.uplink.Ensure(host, &u, vif); err != nil {
+			return nil, err
+		}
+	}
+	br, created, err := c.ensureBridge(host, vif.Bridge, vif.MTU)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		marks := c.SharedMarks()
+		u.Push(func(context.Context) error { _, err := host.DeleteOwned(vif.Bridge, marks...); return err })
+	}
+	if up != nil {
+		switch m := up.Attrs().MasterIndex; {
+		case m == br.Attrs().Index:
+		case m != 0:
+			return nil, fmt.Errorf("%w: %s is already a port of another bridge", network.ErrDeviceConflict, up.Attrs().Name)
+		default:
+			u.Push(func(context.Context) error { return host.Handle().LinkSetNoMaster(up) })
+			if err := host.Handle().LinkSetMaster(up, br); err != nil {
+				return nil, fmt.Errorf("%s: enslave %s to %s: %w", c.driver, up.Attrs().Name, vif.Bridge, err)
+			}
+		}
+		if up.Attrs().Flags&net.FlagUp == 0 {
+			if err := host.Handle().LinkSetUp(up); err != nil {
+				return nil, fmt.Errorf("%s: set %s up: %w", c.driver, up.Attrs().Name, err)
+			}
+		}
+	}
+	u.Release()
+	return br, nil
+}
+
+// ensureBridge creates the bridge (marked as the driver's) unless it
+// exists; the caller holds its lock. An existing bridge that is the device
+// of one port (a per-port bridge of the Open vSwitch driver, say) is not a
+// network's bridge: [network.ErrDeviceConflict].
+func (c *Core) ensureBridge(host *linkutil.NS, name string, mtu int) (*netlink.Bridge, bool, error) {
+	br, created, err := host.EnsureBridge(linkutil.BridgeSpec{Name: name, MTU: mtu, Alias: c.BridgeOwner().Mark()})
+	if err != nil {
+		return nil, false, err
+	}
+	if created {
+		c.log.Debug("created bridge", "bridge", name, "netns", host.Path())
+		return br, true, nil
+	}
+	if o, ok := network.ParseDeviceMark(br.Attrs().Alias); ok && !o.Shared() {
+		return nil, false, fmt.Errorf("%w: %s is the bridge of port %s of instance %s (%s), not a network's", network.ErrDeviceConflict, name, o.Port, o.Instance, o.Driver)
+	}
+	return br, false, nil
+}
+
+// Attach creates the veth of vif: its host end (the tap, marked as vif's)
+// on vif.Bridge in the host namespace, its guest end as target.IfName in
+// target's namespace, configured as vif says. A tap left from an earlier
+// attach of the same VIF is replaced; a tap that is someone else's is
+// [network.ErrDeviceConflict] and is left alone. On error nothing of this
+// call is left.
+func (c *Core) Attach(ctx context.Context, instanceID string, vif network.VIF, target network.Target) (err error) {
+	if err := c.check(vif); err != nil {
+		return err
+	}
 	if err := target.Validate(); err != nil {
 		return err
 	}
@@ -117,7 +232,12 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 	if guest.SameAs(host) {
 		return fmt.Errorf("%w: %s is the host namespace", network.ErrInvalidTarget, target.NetNS)
 	}
-	unlock, err := c.LockBridge(ctx, vif.Bridge)
+	mark := c.PortOwner(instanceID, vif).Mark()
+	old, err := host.OwnedLink(names.Tap, mark)
+	if err != nil {
+		return err
+	}
+	unlock, err := c.lockBridge(ctx, vif.Bridge)
 	if err != nil {
 		return err
 	}
@@ -128,8 +248,8 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 	}
 	if br == nil {
 		// Plugged, but the unplug of the bridge's last other port removed
-		// it since: make it again.
-		if br, _, err = c.EnsureBridge(host, vif.Bridge, vif.MTU); err != nil {
+		// it since: plug again.
+		if br, err = c.plugLocked(ctx, host, vif); err != nil {
 			return err
 		}
 	} else if _, ok := br.(*netlink.Bridge); !ok {
@@ -137,8 +257,10 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 	}
 	// An earlier attachment of this VIF is replaced: deleting its tap
 	// deletes its guest end too.
-	if err := host.DeleteLink(names.Tap); err != nil {
-		return err
+	if old != nil {
+		if err := host.DeleteByIndex(old); err != nil {
+			return err
+		}
 	}
 	if l, err := guest.Link(target.IfName); err != nil {
 		return err
@@ -152,15 +274,16 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 			err = errors.Join(err, u.Rollback(ctx))
 		}
 	}()
-	u.Push(func(context.Context) error { return host.DeleteLink(names.Tap) })
-	if _, err := host.AddVeth(linkutil.VethSpec{
-		Name: names.Tap, MTU: vif.MTU, Master: br.Attrs().Index,
+	tap, err := host.AddVeth(linkutil.VethSpec{
+		Name: names.Tap, MTU: vif.MTU, Alias: mark, Master: br.Attrs().Index,
 		PeerName: target.IfName, PeerMAC: vif.Address.HardwareAddr(), PeerNS: guest,
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	if c.AttachHook != nil {
-		if err := c.AttachHook(ctx, vif, target); err != nil {
+	u.Push(func(context.Context) error { return host.DeleteByIndex(tap) })
+	if c.attachHook != nil {
+		if err := c.attachHook(ctx, vif, target); err != nil {
 			return err
 		}
 	}
@@ -180,13 +303,14 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 	if err != nil {
 		return err
 	}
-	c.Log.Debug("attached", "port", vif.ID, "tap", names.Tap, "bridge", vif.Bridge, "netns", target.NetNS, "ifname", target.IfName)
+	c.log.Debug("attached", "port", vif.ID, "tap", names.Tap, "bridge", vif.Bridge, "netns", target.NetNS, "ifname", target.IfName)
 	return nil
 }
 
-// Detach deletes vif's tap in the host namespace; its guest end goes with
-// it. A tap that is gone is success.
-func (c *Core) Detach(ctx context.Context, vif network.VIF) error {
+// Detach deletes vif's tap in the host namespace if it is this instance's
+// and port's; its guest end goes with it. A tap that is gone, or someone
+// else's, is success (the VIF has no attachment here).
+func (c *Core) Detach(ctx context.Context, instanceID string, vif network.VIF) error {
 	names, err := network.DeviceNames(vif.ID)
 	if err != nil {
 		return err
@@ -198,54 +322,68 @@ func (c *Core) Detach(ctx context.Context, vif network.VIF) error {
 	if err != nil {
 		return err
 	}
-	return host.DeleteLink(names.Tap)
+	_, err = host.DeleteOwned(names.Tap, c.PortOwner(instanceID, vif).Mark())
+	return err
 }
 
-// Unplug deletes vif's tap, then vif.Bridge if this module created it and
-// no port is left on it other than those ignore accepts (nil: none). A
-// bridge made by someone else is never deleted. ours runs, with the
-// bridge's lock held, before the bridge is deleted (nil: nothing).
-func (c *Core) Unplug(ctx context.Context, vif network.VIF, ignore func(netlink.Link) bool, beforeDelete func(host *linkutil.NS) error) error {
+// Unplug deletes vif's tap if it is this instance's and port's, then
+// vif.Bridge if the driver created it and no port other than its uplink is
+// left on it (releasing the uplink first). A bridge made by someone else is
+// never deleted, and neither is a device of another instance or port.
+// Gone is success.
+func (c *Core) Unplug(ctx context.Context, instanceID string, vif network.VIF) error {
 	names, err := network.DeviceNames(vif.ID)
 	if err != nil {
 		return err
+	}
+	if vif.Bridge != "" {
+		if err := network.ValidateDeviceName(vif.Bridge); err != nil {
+			return err
+		}
 	}
 	host, err := c.Host()
 	if err != nil {
 		return err
 	}
-	if err := host.DeleteLink(names.Tap); err != nil {
+	if _, err := host.DeleteOwned(names.Tap, c.PortOwner(instanceID, vif).Mark()); err != nil {
 		return err
 	}
 	if vif.Bridge == "" {
 		return nil
 	}
-	unlock, err := c.LockBridge(ctx, vif.Bridge)
+	unlock, err := c.lockBridge(ctx, vif.Bridge)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	br, err := host.Link(vif.Bridge)
+	br, err := host.OwnedLink(vif.Bridge, c.SharedMarks()...)
+	if errors.Is(err, network.ErrDeviceConflict) {
+		return nil // someone else's bridge: never deleted
+	}
 	if err != nil || br == nil {
 		return err
 	}
-	if _, ok := br.(*netlink.Bridge); !ok || !linkutil.Owned(br.Attrs().Alias) {
+	if _, ok := br.(*netlink.Bridge); !ok {
 		return nil
 	}
 	ports, err := host.Ports(br.Attrs().Index)
 	if err != nil {
 		return err
 	}
+	upName := ""
+	if c.uplink != nil {
+		upName = c.uplink.Name(vif)
+	}
 	for _, p := range ports {
-		if ignore == nil || !ignore(p) {
+		if upName == "" || p.Attrs().Name != upName {
 			return nil // still in use
 		}
 	}
-	if beforeDelete != nil {
-		if err := beforeDelete(host); err != nil {
+	if c.uplink != nil {
+		if err := c.uplink.Release(host, vif); err != nil {
 			return err
 		}
 	}
-	c.Log.Debug("deleting bridge", "bridge", vif.Bridge, "netns", host.Path())
-	return host.DeleteLink(vif.Bridge)
+	c.log.Debug("deleting bridge", "bridge", vif.Bridge, "netns", host.Path())
+	return host.DeleteByIndex(br)
 }

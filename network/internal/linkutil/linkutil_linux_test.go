@@ -28,14 +28,16 @@ func TestBridgeVethAndGuest(t *testing.T) {
 	g := open(t, testenv.NewGuestNetns(t).Path)
 	assert.False(t, h.SameAs(g))
 
-	br, created, err := h.EnsureBridge(linkutil.BridgeSpec{Name: "br0", MTU: 1400, Alias: linkutil.OwnerAlias})
+	mark := network.DeviceOwner{Driver: "test"}.Mark()
+	br, created, err := h.EnsureBridge(linkutil.BridgeSpec{Name: "br0", MTU: 1400, Alias: mark})
 	require.NoError(t, err)
 	assert.True(t, created)
 	again, created, err := h.EnsureBridge(linkutil.BridgeSpec{Name: "br0"})
 	require.NoError(t, err)
 	assert.False(t, created, "EEXIST is re-fetched")
 	assert.Equal(t, br.Attrs().Index, again.Attrs().Index)
-	assert.True(t, linkutil.Owned(again.Attrs().Alias))
+	assert.Equal(t, mark, again.Attrs().Alias)
+	assert.NotZero(t, again.Attrs().Flags&1, "up")
 
 	_, err = h.AddVeth(linkutil.VethSpec{Name: "tap0", MTU: 1400, Master: br.Attrs().Index, PeerName: "eth0", PeerMAC: network.MustParseMAC("fa:16:3e:00:00:07").HardwareAddr(), PeerNS: g})
 	require.NoError(t, err)
@@ -119,4 +121,89 @@ func TestOpenAndAlive(t *testing.T) {
 	self := open(t, "")
 	assert.Equal(t, linkutil.CurrentNetNS, self.Path())
 	require.NoError(t, self.Alive())
+}
+
+// TestOwnerMarks: marked devices carry their mark under their final name,
+// a name taken by a device that is not ours is ErrDeviceConflict with
+// nothing left behind, and DeleteOwned deletes only marked devices.
+func TestOwnerMarks(t *testing.T) {
+	testenv.MustHaveRoot(t)
+	t.Parallel()
+	h := open(t, testenv.NewHostNetns(t).Path)
+	g := open(t, testenv.NewGuestNetns(t).Path)
+	names := func(ns *linkutil.NS) []string {
+		links, err := ns.LinkList()
+		require.NoError(t, err)
+		var out []string
+		for _, l := range links {
+			out = append(out, l.Attrs().Name)
+		}
+		return out
+	}
+	mark := network.DeviceOwner{Driver: "test", Instance: "k1", Port: "p1"}.Mark()
+	other := network.DeviceOwner{Driver: "test", Instance: "k2", Port: "p1"}.Mark()
+
+	foreign, created, err := h.EnsureBridge(linkutil.BridgeSpec{Name: "tapx1"})
+	require.NoError(t, err)
+	require.True(t, created)
+	_, err = h.OwnedLink("tapx1", mark)
+	assert.ErrorIs(t, err, network.ErrDeviceConflict)
+	deleted, err := h.DeleteOwned("tapx1", mark)
+	require.NoError(t, err)
+	assert.False(t, deleted, "a device without our mark is left alone")
+	hostBefore, guestBefore := names(h), names(g)
+
+	_, err = h.AddVeth(linkutil.VethSpec{Name: "tapx1", Alias: mark, PeerName: "eth0", PeerNS: g})
+	assert.ErrorIs(t, err, network.ErrDeviceConflict)
+	assert.Equal(t, hostBefore, names(h), "no temporary device left")
+	assert.Equal(t, guestBefore, names(g), "the guest end went with it")
+	l, err := h.Link("tapx1")
+	require.NoError(t, err)
+	assert.Equal(t, foreign.Attrs().Index, l.Attrs().Index, "the foreign device is untouched")
+
+	// A peer whose name is taken: the same.
+	_, err = h.AddVeth(linkutil.VethSpec{Name: "tapz1", Alias: mark, PeerName: "tapx1", PeerAlias: mark})
+	assert.ErrorIs(t, err, network.ErrDeviceConflict)
+	assert.Equal(t, hostBefore, names(h))
+
+	// Both ends marked, in the host namespace.
+	tap, err := h.AddVeth(linkutil.VethSpec{Name: "tapy1", Alias: mark, PeerName: "nsy1", PeerAlias: mark, MTU: 1400})
+	require.NoError(t, err)
+	assert.Equal(t, "tapy1", tap.Attrs().Name)
+	assert.Equal(t, mark, tap.Attrs().Alias)
+	assert.NotZero(t, tap.Attrs().Flags&1, "the local end is up")
+	peer, err := h.OwnedLink("nsy1", mark)
+	require.NoError(t, err)
+	require.NotNil(t, peer)
+	assert.Zero(t, peer.Attrs().Flags&1, "the peer is down")
+	_, err = h.OwnedLink("tapy1", other)
+	assert.ErrorIs(t, err, network.ErrDeviceConflict, "another instance's mark is not ours")
+	deleted, err = h.DeleteOwned("tapy1", other)
+	require.NoError(t, err)
+	assert.False(t, deleted)
+	deleted, err = h.DeleteOwned("tapy1", other, mark)
+	require.NoError(t, err)
+	assert.True(t, deleted)
+	gone, err := h.Link("nsy1")
+	require.NoError(t, err)
+	assert.Nil(t, gone, "the peer goes with it")
+	deleted, err = h.DeleteOwned("tapy1", mark)
+	require.NoError(t, err)
+	assert.False(t, deleted, "gone is success")
+
+	// A marked bridge whose name is a veth: conflict, nothing left.
+	_, err = h.AddVeth(linkutil.VethSpec{Name: "veth9", PeerName: "veth9p"})
+	require.NoError(t, err)
+	hostBefore = names(h)
+	_, _, err = h.EnsureBridge(linkutil.BridgeSpec{Name: "veth9", Alias: mark})
+	assert.ErrorIs(t, err, network.ErrDeviceConflict)
+	assert.Equal(t, hostBefore, names(h))
+	// An existing bridge that is not ours is returned as it is: not
+	// brought up, its alias kept.
+	require.NoError(t, h.Handle().LinkSetDown(foreign))
+	br, created, err := h.EnsureBridge(linkutil.BridgeSpec{Name: "tapx1", Alias: mark})
+	require.NoError(t, err)
+	assert.False(t, created)
+	assert.Empty(t, br.Attrs().Alias)
+	assert.Zero(t, br.Attrs().Flags&1, "someone else's bridge is not reconfigured")
 }

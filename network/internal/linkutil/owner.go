@@ -2,22 +2,20 @@ package linkutil
 
 import (
 	"os"
-	"strings"
 )
 
-// OwnerAlias is the interface alias (IFLA_IFALIAS) the drivers give every
-// device they create, so that unplug removes only those: a bridge or port
-// without it was made by someone else and is left alone.
-const OwnerAlias = "dockervisor"
+// LegacyMark is the interface alias that earlier versions gave the bridges
+// and VLAN devices the bridge drivers created, before marks named their
+// driver (see network.DeviceOwner). The bridge drivers still take a device
+// with it for one they created, so that an upgraded host's bridges are
+// removed once empty.
+const LegacyMark = "dockervisor"
 
-// PortAlias is the alias of a device created for the port portID.
-func PortAlias(portID string) string { return OwnerAlias + ":" + portID }
-
-// Owned reports whether alias marks a device as created by a driver of
-// this module.
-func Owned(alias string) bool {
-	return alias == OwnerAlias || strings.HasPrefix(alias, OwnerAlias+":")
-}
+// LegacyPortMark is the interface alias that earlier versions of the Open
+// vSwitch driver gave the devices of the port portID, before marks named
+// the instance. It names the full port ID, so the driver still takes a
+// device with it for the port's own.
+func LegacyPortMark(portID string) string { return "dockervisor:" + portID }
 
 // KernelHasVLAN reports whether the running kernel has 802.1Q VLAN devices
 // (CONFIG_VLAN_8021Q built in or loaded: /proc/net/vlan exists).
