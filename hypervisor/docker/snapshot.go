@@ -2,9 +2,13 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
@@ -70,7 +74,7 @@ func (d *Driver) Snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 	return m, opErr("snapshot", id, err)
 }
 
-func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (image.Metadata, error) {
+func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (_ image.Metadata, err error) {
 	w := d.snapshotWriter()
 	if w == nil {
 		if err := hypervisor.ValidateID(id); err != nil {
@@ -88,7 +92,25 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 	}
 	spec, _ := d.specFromLabels(t.c.Config.Labels)
 	running := t.cur == hypervisor.StateRunning
+	// The journal names the committed image, the store image and the
+	// pause before any of them exists, so that a new Driver undoes a
+	// snapshot whose process died (recover.go); a user's pause is no
+	// snapshot's.
+	p := d.beginOp(t, pendSnapshot)
+	p.Paused = running
+	p.CommitRef = snapshot.CommitRepository + ":" + snapshot.NewCommitTag(d.commitTagPrefix())
+	p.StoreImage = uuid.NewString()
+	if err := d.save(t, t.rec); err != nil {
+		return image.Metadata{}, err
+	}
+	defer func() {
+		if eerr := d.endOp(t); eerr != nil {
+			err = errors.Join(err, eerr)
+		}
+	}()
 	sreq := snapshot.Request{
+		Tag:            strings.TrimPrefix(p.CommitRef, snapshot.CommitRepository+":"),
+		ImageID:        p.StoreImage,
 		ContainerID:    t.cid,
 		Running:        running,
 		Name:           req.Name,
@@ -107,6 +129,11 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 	}
 	m, err := snapshot.Take(ctx, t.api, w, sreq)
 	if err != nil {
+		if se, ok := errors.AsType[*snapshot.Error](err); ok && se.Cleanup != nil {
+			// The rollback is incomplete: the journal stays, so that the
+			// next call that takes the instance's turn finishes it.
+			t.pending = nil
+		}
 		return image.Metadata{}, classify(err, hypervisor.ErrNotFound)
 	}
 	d.log.DebugContext(ctx, "snapshot stored", "id", id, "image", m.ID, "size", m.Size)

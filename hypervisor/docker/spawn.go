@@ -78,10 +78,15 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	}
 
 	d.step(StepCreate)
-	rec := instanceRecord{Spawning: true, CreatedAt: time.Now()}
+	// The spawn mark stays until the spawn has ended, start and post-start
+	// steps included; its journal names the owner, so that Reconcile tells
+	// a spawn of a live process from one whose process died.
+	p := &pendingOp{Op: pendSpawn, Owner: d.owner, Since: time.Now()}
+	rec := instanceRecord{Spawning: true, CreatedAt: p.Since, Pending: p}
 	if err := d.state.save(spec.ID, rec); err != nil {
 		return hypervisor.Instance{}, err
 	}
+	rec.Pending = nil
 	ownRecord := true
 	u.Push(func(context.Context) error {
 		if !ownRecord {
@@ -105,8 +110,9 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	// plugged is found again (by a retry, or Destroy after a crash).
 	d.step(StepPlugVIFs)
 	rec.VIFs = newVIFRecords(hypervisor.CloneVIFs(spec.VIFs))
+	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, saved: true, op: "spawn", pending: p, written: p}
 	if len(rec.VIFs) > 0 {
-		if err := d.state.save(spec.ID, rec); err != nil {
+		if err := d.save(t, rec); err != nil {
 			return hypervisor.Instance{}, err
 		}
 		for _, r := range rec.VIFs {
@@ -116,11 +122,11 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		}
 	}
 
-	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, saved: true, op: "spawn"}
-	rec.Spawning = false
 	if opts.CreateOnly {
+		rec.Spawning = false
 		rec.Intent = intentCreated
-		if err := d.state.save(spec.ID, rec); err != nil {
+		t.pending = nil
+		if err := d.save(t, rec); err != nil {
 			return hypervisor.Instance{}, err
 		}
 		u.Release()
@@ -134,6 +140,12 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	defer done()
 	c, err := d.startInstance(ctx, t, rec)
 	if err != nil {
+		return hypervisor.Instance{}, err
+	}
+	rec = t.rec
+	rec.Spawning = false
+	t.pending = nil
+	if err := d.save(t, rec); err != nil {
 		return hypervisor.Instance{}, err
 	}
 	u.Release()
