@@ -35,6 +35,7 @@ const (
 	pendPlugVIFs       = "plug-vifs"
 	pendUnplugVIFs     = "unplug-vifs"
 	pendUpdateMetadata = "update-metadata"
+	pendDestroy        = "destroy"
 )
 
 // pendingOp is the intent journal of one operation; see above.
@@ -51,9 +52,18 @@ type pendingOp struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 	// Running says the instance's process ran when the operation began.
 	Running bool `json:"running,omitempty"`
+	// Sent names an engine request that may be in flight when the
+	// process dies ("create", "commit"), written just before it is sent:
+	// the engine goes on serving a request whose client died, and
+	// neither request takes a lock that a later call would wait for, so
+	// recovery waits for what it makes (see awaitInFlight).
+	Sent   string    `json:"sent,omitempty"`
+	SentAt time.Time `json:"sent_at,omitzero"`
 
-	// OldContainer is the engine ID of the container a rebuild replaces.
-	OldContainer string `json:"old_container,omitempty"`
+	// Container is the engine ID of the instance's container when the
+	// operation began (the one a rebuild replaces, the one a snapshot
+	// commits).
+	Container string `json:"container,omitempty"`
 	// Paused says a snapshot pauses the instance (it ran); CommitRef is
 	// the reference of the image it commits, StoreImage the ID of the
 	// store image it creates.
@@ -89,7 +99,7 @@ func (l limits) resources() container.Resources {
 // write of t (see save) carries it. The record from before is t.rec.
 func (d *Driver) beginOp(t *target, op string) *pendingOp {
 	prev := t.rec
-	p := &pendingOp{Op: op, Owner: d.owner, Since: time.Now(), Prev: &prev}
+	p := &pendingOp{Op: op, Owner: d.owner, Since: time.Now(), Prev: &prev, Container: t.cid}
 	if t.c.State != nil {
 		p.StartedAt = parseTime(t.c.State.StartedAt)
 		p.Running = hasProcess(t.c.State.Status)
@@ -135,4 +145,14 @@ func (d *Driver) save(t *target, rec instanceRecord) error {
 	t.written = t.pending
 	t.saved = true
 	return nil
+}
+
+// markSent notes in t's journal that engine request req is about to be
+// sent (see pendingOp.Sent).
+func (d *Driver) markSent(t *target, req string) error {
+	if t.pending == nil {
+		return nil
+	}
+	t.pending.Sent, t.pending.SentAt = req, time.Now()
+	return d.save(t, t.rec)
 }

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -151,6 +152,17 @@ func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string
 		return err
 	}
 	c, err := d.inspect(ctx, api, id)
+	if isNotFound(err) {
+		// A spawn whose process died as it asked for the container: the
+		// engine may still be creating it.
+		if rec, ok, lerr := d.state.instances.Load(id); lerr == nil && ok {
+			if lc, came, aerr := d.awaitSpawnCreate(ctx, api, id, rec); aerr != nil {
+				return aerr
+			} else if came {
+				c, err = lc, nil
+			}
+		}
+	}
 	switch {
 	case isNotFound(err):
 		// Not this driver's (or gone): only this driver's own record of
@@ -163,6 +175,18 @@ func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string
 	d.intents.record(c.ID) // the exit that a forced remove causes is no crash
 	done := d.ops.begin(c.ID, op)
 	defer done()
+	// The journal says the removal is asked for before it is: the engine
+	// goes on removing a container whose client died, and shows it
+	// running until its process is dead, so a new Driver could not tell a
+	// removal under way from an instance at rest (recover.go finishes it).
+	rec, err := d.state.load(id)
+	if err != nil {
+		return err
+	}
+	rec.Pending = &pendingOp{Op: pendDestroy, Owner: d.owner, Since: time.Now(), Container: c.ID, Sent: "remove", SentAt: time.Now()}
+	if err := d.state.save(id, rec); err != nil {
+		return err
+	}
 	if err := d.removeContainer(ctx, api, c.ID); err != nil {
 		return err
 	}

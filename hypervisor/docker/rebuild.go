@@ -93,7 +93,6 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	prevRec := t.rec
 	wasRunning := t.cur == hypervisor.StateRunning
 	p := d.beginOp(t, pendRebuild)
-	p.OldContainer = t.cid
 	if err := d.save(t, t.rec); err != nil {
 		return err
 	}
@@ -143,6 +142,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 		return err
 	}
 	cs.sysctls = d.netSysctls()
+	cs.sending = func() error { return d.markSent(t, "create") }
 	cid, err := d.createContainer(ctx, t.api, cs, &u)
 	if err != nil {
 		return err

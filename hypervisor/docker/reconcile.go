@@ -228,6 +228,17 @@ func (d *Driver) reconcileID(ctx context.Context, r *reconcileRun, id string, mc
 			return err
 		}
 	}
+	if !hasMain && hasRec {
+		// A spawn whose process died as it asked for the container: the
+		// engine may still be creating it.
+		c, ok, err := d.awaitSpawnCreate(ctx, r.api, id, rec)
+		if err != nil {
+			return err
+		}
+		if ok {
+			hasMain, mc = true, ourContainer{id: id, cid: c.ID, state: c.State.Status}
+		}
+	}
 	if hasMain && mc.state == container.StateRemoving {
 		// The forced removal of a Destroy whose process died.
 		if err := d.awaitRemoval(ctx, r.api, mc.cid); err != nil {

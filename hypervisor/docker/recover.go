@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -41,12 +43,16 @@ import (
 //	                           unplugged, replaced ones plugged back
 //	VIF unplug, detach         finished
 //	metadata update            finished: the config drive is rebuilt
+//	destroy                    finished, once the container's removal was
+//	                           asked for (the engine goes on with it, and
+//	                           shows the container running meanwhile);
+//	                           before that, the instance is as before
 //
 // A spawn keeps its own mark (the record's Spawning) and Reconcile's
-// half-spawn policy applies to it. Destroy needs no journal: it removes
-// the container first and the record last, so what a crash leaves is an
-// instance as before or a record without a container, which Reconcile's
-// remove policy (or another Destroy) removes with its VIFs.
+// half-spawn policy applies to it. Destroy removes the container first
+// and the record last, so a crash after the removal leaves a record
+// without a container, which Reconcile's remove policy (or another
+// Destroy) removes with its VIFs.
 
 // recoverInterrupted finishes or undoes the operation the record of
 // instance id says was interrupted (see above), if its owner is gone. It
@@ -76,8 +82,11 @@ func (d *Driver) recoverOp(ctx context.Context, api APIClient, id string, rec in
 	if p.Prev == nil {
 		p.Prev = &rec
 	}
-	if p.Op == pendRebuild {
-		return d.recoverRebuild(ctx, api, id, p)
+	switch p.Op {
+	case pendRebuild:
+		return d.recoverRebuild(ctx, api, id, rec, p)
+	case pendDestroy:
+		return d.destroyLocked(ctx, api, id, "recover-destroy")
 	}
 	if p.Op == pendSnapshot {
 		if err := d.discardSnapshot(ctx, api, p); err != nil {
@@ -168,9 +177,23 @@ func (d *Driver) restart(ctx context.Context, t *target, running bool, want inst
 func (d *Driver) discardSnapshot(ctx context.Context, api APIClient, p *pendingOp) error {
 	var errs []error
 	if p.CommitRef != "" {
-		if _, err := api.ImageRemove(ctx, p.CommitRef, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove committed image %s: %w", p.CommitRef, classify(err, hypervisor.ErrImageNotFound)))
+		rm := func() (bool, error) {
+			_, err := api.ImageRemove(ctx, p.CommitRef, client.ImageRemoveOptions{PruneChildren: true})
+			if err != nil && !isNotFound(err) {
+				return false, fmt.Errorf("remove committed image %s: %w", p.CommitRef, classify(err, hypervisor.ErrImageNotFound))
+			}
+			return err == nil, nil
 		}
+		removed, err := rm()
+		if err == nil && !removed && p.Sent == "commit" && p.Container != "" {
+			// The commit may still be running in the engine: wait for
+			// its end, then remove what it made.
+			var came bool
+			if came, err = d.awaitInFlight(ctx, api, p.Container, events.ActionCommit, p.SentAt); came {
+				_, err = rm()
+			}
+		}
+		errs = append(errs, err)
 	}
 	if p.StoreImage != "" {
 		if w := d.snapshotWriter(); w == nil {
@@ -185,7 +208,7 @@ func (d *Driver) discardSnapshot(ctx context.Context, api APIClient, p *pendingO
 // recoverRebuild undoes an interrupted rebuild: the new container (if
 // any) goes, the old one gets its name back, the record from before is
 // written, and the instance runs again if it ran.
-func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, p *pendingOp) error {
+func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, rec instanceRecord, p *pendingOp) error {
 	main, merr := d.inspect(ctx, api, id)
 	if merr != nil && !isNotFound(merr) {
 		return merr
@@ -193,6 +216,19 @@ func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, p
 	aside, aerr := d.inspectAside(ctx, api, id)
 	if aerr != nil && !isNotFound(aerr) {
 		return aerr
+	}
+	if aerr == nil && merr != nil && p.Sent == "create" {
+		// The new container's create may still be running in the engine
+		// (it holds the instance's name): wait for it.
+		came, err := d.awaitInFlight(ctx, api, d.containerName(id), events.ActionCreate, p.SentAt)
+		if err != nil {
+			return err
+		}
+		if came {
+			if main, merr = d.inspect(ctx, api, id); merr != nil && !isNotFound(merr) {
+				return merr
+			}
+		}
 	}
 	switch {
 	case aerr == nil:
@@ -218,8 +254,10 @@ func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, p
 	st := t.c.State
 	running := st != nil && hasProcess(st.Status)
 	switch {
-	case p.Running && running && parseTime(st.StartedAt).Equal(p.StartedAt):
-		// Never stopped: as before.
+	case p.Running && running && parseTime(st.StartedAt).Equal(p.StartedAt) && !rec.PoweredOff:
+		// Never stopped, nor asked to stop: as before. (A stop asked for
+		// may still be under way in the engine: then it is started
+		// afresh below, so that it does not stop after the recovery.)
 		return d.save(t, *p.Prev)
 	case p.Running:
 		return d.restart(ctx, t, running, *p.Prev)
@@ -366,4 +404,57 @@ func (d *Driver) removeAside(ctx context.Context, api APIClient, id string) erro
 	}
 	d.intents.record(c.ID)
 	return d.removeContainer(ctx, api, c.ID)
+}
+
+// inFlightGrace bounds how long recovery waits for what an engine request
+// of a dead process makes when the engine may still be serving it (see
+// pendingOp.Sent). What such a request makes later still is removed by
+// the next sweep (Reconcile's remove policy, Destroy, PruneImages).
+const inFlightGrace = 10 * time.Second
+
+// awaitInFlight waits, up to inFlightGrace within ctx, for the engine
+// event action of container ref (a name or an ID) at or after since, the
+// end of a request a dead process sent; it reports whether it came.
+func (d *Driver) awaitInFlight(ctx context.Context, api APIClient, ref string, action events.Action, since time.Time) (bool, error) {
+	wctx, cancel := context.WithTimeout(ctx, inFlightGrace)
+	defer cancel()
+	f := make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", ref).Add("event", string(action))
+	res := api.Events(wctx, client.EventsListOptions{Since: engineTime(since.Add(-opSkew)), Filters: f})
+	select {
+	case <-res.Messages:
+		return true, nil
+	case err := <-res.Err:
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return false, nil // nothing came: the request never reached the engine
+		}
+		if err == nil {
+			err = wctx.Err()
+		}
+		return false, classify(err, hypervisor.ErrNotFound)
+	case <-wctx.Done():
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+}
+
+// awaitSpawnCreate waits for the container of instance id whose spawn's
+// process died when its create request may have been in flight (see
+// pendingOp.Sent), and returns it if it came. rec is the instance's
+// record; the caller holds its lock and found no container.
+func (d *Driver) awaitSpawnCreate(ctx context.Context, api APIClient, id string, rec instanceRecord) (container.InspectResponse, bool, error) {
+	p := rec.Pending
+	if p == nil || p.Op != pendSpawn || p.Sent != "create" || !d.ownerGone(p.Owner) {
+		return container.InspectResponse{}, false, nil
+	}
+	came, err := d.awaitInFlight(ctx, api, d.containerName(id), events.ActionCreate, p.SentAt)
+	if err != nil || !came {
+		return container.InspectResponse{}, false, err
+	}
+	c, err := d.inspect(ctx, api, id)
+	if isNotFound(err) {
+		return c, false, nil
+	}
+	return c, err == nil, err
 }

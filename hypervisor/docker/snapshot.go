@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
@@ -127,7 +128,8 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 		done := d.marks.begin(t.cid)
 		defer done()
 	}
-	m, err := snapshot.Take(ctx, t.api, w, sreq)
+	eng := sendingCommit{Engine: t.api, sending: func() error { return d.markSent(t, "commit") }}
+	m, err := snapshot.Take(ctx, eng, w, sreq)
 	if err != nil {
 		if se, ok := errors.AsType[*snapshot.Error](err); ok && se.Cleanup != nil {
 			// The rollback is incomplete: the journal stays, so that the
@@ -216,4 +218,18 @@ func (s *snapshotMarks) cause(cid string, t time.Time, pause bool) string {
 		}
 	}
 	return ""
+}
+
+// sendingCommit is the engine of a snapshot, noting the commit request in
+// the snapshot's journal just before it is sent (see pendingOp.Sent).
+type sendingCommit struct {
+	snapshot.Engine
+	sending func() error
+}
+
+func (e sendingCommit) ContainerCommit(ctx context.Context, id string, opts client.ContainerCommitOptions) (client.ContainerCommitResult, error) {
+	if err := e.sending(); err != nil {
+		return client.ContainerCommitResult{}, err
+	}
+	return e.Engine.ContainerCommit(ctx, id, opts)
 }

@@ -87,6 +87,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		return hypervisor.Instance{}, err
 	}
 	rec.Pending = nil
+	t := &target{id: spec.ID, api: api, cur: hypervisor.StateCreated, rec: rec, saved: true, op: "spawn", pending: p, written: p}
 	ownRecord := true
 	u.Push(func(context.Context) error {
 		if !ownRecord {
@@ -98,6 +99,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		return hypervisor.Instance{}, err
 	}
 	cs.sysctls = d.netSysctls()
+	cs.sending = func() error { return d.markSent(t, "create") }
 	cid, err := d.create(ctx, api, cs, &u)
 	if errors.Is(err, hypervisor.ErrAlreadyExists) {
 		ownRecord = false // the record is the other instance's now
@@ -109,8 +111,9 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	// The VIFs are recorded before they are plugged, so that whatever is
 	// plugged is found again (by a retry, or Destroy after a crash).
 	d.step(StepPlugVIFs)
+	t.cid = cid
+	rec = t.rec
 	rec.VIFs = newVIFRecords(hypervisor.CloneVIFs(spec.VIFs))
-	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, saved: true, op: "spawn", pending: p, written: p}
 	if len(rec.VIFs) > 0 {
 		if err := d.save(t, rec); err != nil {
 			return hypervisor.Instance{}, err
@@ -160,6 +163,9 @@ type containerSpec struct {
 	mounts      []mount.Mount     // the config drive; the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
 	os          bool              // an OS instance (see osinstance.go)
+	// sending, if set, runs just before the create request is sent: it
+	// notes the request in the operation's journal (see pendingOp.Sent).
+	sending func() error
 }
 
 func newContainerSpec(spec hypervisor.InstanceSpec, engineImage string) containerSpec {
@@ -262,6 +268,11 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 			return "", err
 		}
 		cs.osConfig(cfg, hc, v)
+	}
+	if cs.sending != nil {
+		if err := cs.sending(); err != nil {
+			return "", err
+		}
 	}
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
