@@ -108,17 +108,6 @@ func (d *Driver) beginOp(t *target, op string) *pendingOp {
 	return p
 }
 
-// beginOpNow opens the journal of op and writes it at once, for
-// operations whose first change is not a record write.
-func (d *Driver) beginOpNow(t *target, op string) (*pendingOp, error) {
-	p := d.beginOp(t, op)
-	if err := d.save(t, t.rec); err != nil {
-		t.pending = nil
-		return nil, err
-	}
-	return p, nil
-}
-
 // endOp closes t's journal: the record is written once more without it,
 // if it was written with it. The operation is over, done or rolled back.
 func (d *Driver) endOp(t *target) error {
