@@ -143,6 +143,9 @@ func (w *crashWorld) prepare(ctx context.Context, d *Driver, seed uint64, op str
 	default:
 		want = pick(r, hypervisor.StateRunning, hypervisor.StateShutdown, hypervisor.StatePaused, hypervisor.StateSoftDeleted)
 	}
+	if w.state != hypervisor.StateUnknown {
+		want = w.state
+	}
 	list, err := d.List(ctx, hypervisor.ListOptions{})
 	if err != nil {
 		return c, err

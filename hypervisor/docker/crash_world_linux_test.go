@@ -51,6 +51,9 @@ type crashWorld struct {
 	// took sums the time of each phase of the trials: prepare, agent,
 	// recover, check.
 	took [4]time.Duration
+	// state, if set, is the state prepare brings the target to, instead
+	// of one drawn from the seed.
+	state hypervisor.State
 }
 
 // worldSeq tells worlds apart within the process.
