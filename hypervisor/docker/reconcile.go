@@ -248,7 +248,7 @@ func (d *Driver) reconcileID(ctx context.Context, r *reconcileRun, id string, mc
 	}
 	switch {
 	case hasMain:
-		return d.reconcileOne(ctx, r, id, rec)
+		return d.reconcileOne(ctx, r, id, mc, rec)
 	case hasRec:
 		return d.reconcileRecord(ctx, r, id)
 	}
@@ -257,13 +257,14 @@ func (d *Driver) reconcileID(ctx context.Context, r *reconcileRun, id string, mc
 
 // reconcileOne handles instance id, whose container exists, under its
 // lock.
-func (d *Driver) reconcileOne(ctx context.Context, r *reconcileRun, id string, rec instanceRecord) error {
+func (d *Driver) reconcileOne(ctx context.Context, r *reconcileRun, id string, mc ourContainer, rec instanceRecord) error {
 	switch {
 	case rec.Spawning:
 		r.rep.HalfSpawned = append(r.rep.HalfSpawned, id)
 	case !r.known[id]:
 		r.rep.Unknown = append(r.rep.Unknown, id)
-	case r.opts.Resume:
+	case r.opts.Resume && (mc.state == container.StateExited || mc.state == container.StateCreated):
+		// Only a stopped container may need starting (as in Resume).
 		resumed, err := d.resumeLocked(ctx, r.api, id, "reconcile")
 		if resumed {
 			r.rep.Resumed = append(r.rep.Resumed, id)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -138,33 +137,33 @@ func isTempName(name string) bool {
 func (d *Driver) sweepFiles(ctx context.Context, api APIClient, ids map[string]bool) error {
 	scope := d.state.scopeDir()
 	var errs []error
-	stale := func(path string, de fs.DirEntry) {
-		if info, err := de.Info(); err == nil && info.ModTime().Before(d.born) {
-			if err := os.RemoveAll(path); err != nil {
-				errs = append(errs, err)
+	// Temporary files live beside their targets: in the scope, its
+	// directories, and each config drive's directory (a staging tree).
+	dirs := []string{scope, d.opts.stateDir}
+	for _, sub := range []string{"instances", "images", "boot", "resolv", "configdrive"} {
+		dirs = append(dirs, filepath.Join(scope, sub))
+	}
+	if des, err := os.ReadDir(d.state.configDrives); err == nil {
+		for _, de := range des {
+			if de.IsDir() && !strings.HasPrefix(de.Name(), ".") {
+				dirs = append(dirs, filepath.Join(d.state.configDrives, de.Name()))
 			}
 		}
 	}
-	err := filepath.WalkDir(scope, func(path string, de fs.DirEntry, err error) error {
+	for _, dir := range dirs {
+		des, err := os.ReadDir(dir)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
+			continue
 		}
-		if path != scope && isTempName(de.Name()) {
-			stale(path, de)
-			if de.IsDir() {
-				return filepath.SkipDir
-			}
-		}
-		return nil
-	})
-	errs = append(errs, err)
-	if des, err := os.ReadDir(d.opts.stateDir); err == nil {
 		for _, de := range des {
-			if strings.HasPrefix(de.Name(), ".node-uuid-") {
-				stale(filepath.Join(d.opts.stateDir, de.Name()), de)
+			name := de.Name()
+			if !isTempName(name) || dir == d.opts.stateDir && !strings.HasPrefix(name, ".node-uuid-") {
+				continue
+			}
+			if info, err := de.Info(); err == nil && info.ModTime().Before(d.born) {
+				if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
