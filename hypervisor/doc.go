@@ -80,13 +80,51 @@
 // instance created, to be started by PowerOn once its ports are ready),
 // [Reconciler] (compare the backend with the caller's instances and
 // report, stop or remove unknown instances, half-finished spawns and
-// orphaned records; never touching an instance a call works on),
+// orphaned records, and finish or undo operations a crash interrupted;
+// never touching an instance a call works on),
 // [Resumer] (start the instances intended to run after an engine or host
 // restart), [EventReplayer] (events with reasons, replay since a time, the
 // slow-consumer rule, ErrUnavailable when the backend goes away),
 // [Resizer] (live limits, persisted; *[LimitError] below current use),
 // [ImageCache] (prefetch and prune), [BulkStatsReader] and
 // [HostFactsReporter]. Resize is valid in [ResizeStates].
+//
+// # Crash recovery
+//
+// An agent may die at any instant, in the middle of any operation. After a
+// restart, a new Driver on the same persistent state, a Reconcile with the
+// stop or remove policy and then Resume (or one Reconcile with Resume set)
+// bring every instance to the state before the interrupted operation or
+// to the state after it, never a third, with the backend's engine, its
+// records and the host devices of its VIFs agreeing:
+//
+//	operation interrupted       state after Reconcile and Resume
+//	Spawn (CreateOnly too)      no instance (the remove policy removes a
+//	                            half-spawned one, the stop policy stops
+//	                            it), or the instance as spawned
+//	PowerOff, SoftDelete        done: shut down (soft-deleted)
+//	PowerOn, Restore, Reboot    done: running, with every step of its start
+//	Pause, Unpause              before or after
+//	Snapshot                    undone: the instance in the state it had
+//	                            (unpaused if it ran; a user's pause
+//	                            stays), no snapshot image
+//	Rebuild                     before (the old file system, running if it
+//	                            ran) or after (the new one, in the state
+//	                            the instance had)
+//	Resize                      before or after
+//	PlugVIFs, AttachInterface   undone
+//	UnplugVIFs, DetachInterface done
+//	UpdateMetadata              done
+//	Destroy                     before, or gone (the remove policy removes
+//	                            the record and the VIFs left)
+//
+// Reconcile and Resume report the instances on which they found an
+// operation left half done as Interrupted; report-only finds them and
+// changes nothing. The remove policy also removes what the dead agent's
+// backend objects left that no instance owns (a backend lists them in its
+// documentation). A backend may recover an instance in any call that
+// takes its turn (the Docker backend does); an agent should still run
+// Reconcile and Resume before anything else after a restart.
 //
 // # Errors
 //

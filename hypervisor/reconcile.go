@@ -74,6 +74,12 @@ type ReconcileReport struct {
 	// Busy are instances that a call was working on (a spawn, say), or
 	// that were created after the reconcile began: left alone.
 	Busy []string `json:"busy,omitempty"`
+	// Interrupted are instances on which an operation was left half done
+	// by a process that died (see "Crash recovery" in the package
+	// documentation). With a policy other than report-only, the operation
+	// was finished or undone before anything else; an instance may also
+	// be in one of the lists above.
+	Interrupted []string `json:"interrupted,omitempty"`
 
 	// Stopped, Removed and Resumed are what the policy did.
 	Stopped []string `json:"stopped,omitempty"`
@@ -123,6 +129,10 @@ type ResumeReport struct {
 	Failed []InstanceError `json:"failed,omitempty"`
 	// Busy were skipped because a call was working on them.
 	Busy []string `json:"busy,omitempty"`
+	// Interrupted had an operation left half done by a process that
+	// died; it was finished or undone first (see "Crash recovery" in the
+	// package documentation).
+	Interrupted []string `json:"interrupted,omitempty"`
 	// Time is when the resume began.
 	Time time.Time `json:"time"`
 }

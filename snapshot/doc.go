@@ -36,6 +36,15 @@
 // that errors.Is works with the engine's and the store's error classes and
 // with context errors.
 //
+// # Crashes
+//
+// A process killed in the middle of Take cannot roll back. A caller that
+// must clean up after one sets the request's Tag and ImageID and records
+// them (with whether the container ran, hence was paused) before Take
+// begins: after a crash, it unpauses the container, removes
+// CommitRepository:Tag from the engine and deletes ImageID from the store
+// (the docker backend keeps them in the instance's intent journal).
+//
 // [List] and [DeleteAll] find an instance's snapshots in a store by
 // [PropInstanceUUID].
 package snapshot

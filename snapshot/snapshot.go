@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -41,8 +42,11 @@ const (
 const ImageTypeSnapshot = "snapshot"
 
 // CommitRepository is the engine repository of the images the pipeline
-// commits. Each commit gets a random tag, and the image is removed from the
-// engine once it is in the store (or the snapshot failed).
+// commits. Each commit gets its own tag (Request.Tag, or a random one), and
+// the image is removed from the engine once it is in the store (or the
+// snapshot failed). One that a killed process left behind is removed by
+// whoever recorded its tag (see "Crashes" in the package documentation):
+// the docker backend's Reconcile, Destroy and PruneImages do.
 const CommitRepository = "dockervisor/snapshot"
 
 // DefaultCleanupTimeout bounds the rollback of a failed snapshot: each
@@ -113,7 +117,30 @@ type Request struct {
 	CleanupTimeout time.Duration
 	// Logger receives debug messages; nil discards them.
 	Logger *slog.Logger
+	// Tag is the tag of the committed image in [CommitRepository]; empty
+	// means a random one. A caller that must find the image again after
+	// a crash (the driver records it before the snapshot begins) sets it:
+	// [NewCommitTag] makes one.
+	Tag string
+	// ImageID is the ID of the store image to create; empty means a
+	// random UUID. Like Tag, a caller sets it to find a half-made
+	// snapshot again after a crash.
+	ImageID string
 }
+
+// NewCommitTag returns a random tag for a committed image: prefix (which
+// may be empty: it lets a caller tell its own images) and 24 random hex
+// digits. It panics if prefix holds characters a tag cannot hold.
+func NewCommitTag(prefix string) string {
+	t := prefix + commitTag()
+	if !validTag.MatchString(t) {
+		panic("snapshot: invalid commit tag prefix " + prefix)
+	}
+	return t
+}
+
+// validTag is the grammar of an engine image tag.
+var validTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // Error is the error of a failed snapshot: the phase that failed and its
 // cause, which it wraps. Cleanup is what went wrong while rolling back,
@@ -190,6 +217,9 @@ func (r Request) metadata() (image.Metadata, error) {
 	if strings.TrimSpace(r.ContainerID) == "" {
 		return image.Metadata{}, fmt.Errorf("%w: empty container ID", ErrInvalidRequest)
 	}
+	if r.Tag != "" && !validTag.MatchString(r.Tag) {
+		return image.Metadata{}, fmt.Errorf("%w: invalid commit tag %q", ErrInvalidRequest, r.Tag)
+	}
 	props := make(map[string]string, len(r.Properties)+4)
 	for k, v := range r.Properties {
 		switch k {
@@ -212,8 +242,12 @@ func (r Request) metadata() (image.Metadata, error) {
 			name = "snapshot of " + r.ContainerID
 		}
 	}
+	id := r.ImageID
+	if id == "" {
+		id = uuid.NewString()
+	}
 	return image.Metadata{
-		ID:              uuid.NewString(),
+		ID:              id,
 		Name:            name,
 		ContainerFormat: image.ContainerFormatDocker,
 		DiskFormat:      image.DiskFormatRaw,
@@ -271,7 +305,11 @@ func (p *pipeline) run(ctx context.Context, meta image.Metadata) (image.Metadata
 	}
 
 	p.report(PhaseCommitting, 0)
-	ref := CommitRepository + ":" + commitTag()
+	tag := p.req.Tag
+	if tag == "" {
+		tag = commitTag()
+	}
+	ref := CommitRepository + ":" + tag
 	// The committed image is removed once: in the background as soon as
 	// the engine's save stream has ended (the engine is done with it while
 	// the store still finishes the upload), or by the rollback.

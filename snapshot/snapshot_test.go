@@ -129,6 +129,18 @@ func TestTake(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, store.Delete(ctx, m2.ID))
 
+	// A caller's tag and store ID, recorded before the snapshot to find
+	// it after a crash, are the ones used.
+	rec.refs = nil
+	tag := snapshot.NewCommitTag("t-")
+	m3, err := snapshot.Take(ctx, rec, store, snapshot.Request{ContainerID: c.ID, InstanceID: "i-1", Tag: tag, ImageID: "caller-chosen-id"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{snapshot.CommitRepository + ":" + tag}, rec.refs)
+	assert.Equal(t, "caller-chosen-id", m3.ID)
+	require.NoError(t, store.Delete(ctx, m3.ID))
+	_, err = snapshot.Take(ctx, rec, store, snapshot.Request{ContainerID: c.ID, Tag: "../x"})
+	assert.ErrorIs(t, err, snapshot.ErrInvalidRequest)
+
 	_, err = snapshot.Take(ctx, cli, store, snapshot.Request{ContainerID: c.ID, Properties: map[string]string{snapshot.PropInstanceUUID: "x"}})
 	assert.ErrorIs(t, err, snapshot.ErrInvalidRequest)
 	assert.ErrorIs(t, err, image.ErrInvalidArgument)

@@ -95,6 +95,9 @@ func (f *agentFixture) harness(t *testing.T) hypervisortest.AgentHarness {
 			require.NoError(t, err)
 			u.Release()
 		},
+		InterruptSnapshot: func(t *testing.T, id string) {
+			interruptSnapshot(t, d, id)
+		},
 		MakeOrphanRecord: func(t *testing.T, id string) {
 			require.NoError(t, d.state.save(id, instanceRecord{CreatedAt: time.Now().Add(-time.Minute), Intent: intentRunning}))
 		},
@@ -132,3 +135,26 @@ func TestAgentConformance(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, list.Items, "the suite left containers behind")
 }
+
+// interruptSnapshot leaves running instance id as a snapshot whose agent
+// died between its pause and its unpause leaves it: its record's journal
+// names a snapshot that paused it (owner gone), and the engine has it
+// paused.
+func interruptSnapshot(t *testing.T, d *Driver, id string) {
+	t.Helper()
+	ctx := t.Context()
+	api, err := d.engine(ctx)
+	require.NoError(t, err)
+	c, err := d.inspect(ctx, api, id)
+	require.NoError(t, err)
+	rec, err := d.state.load(id)
+	require.NoError(t, err)
+	prev := rec
+	rec.Pending = &pendingOp{Op: pendSnapshot, Owner: deadOwner, Since: time.Now(), Prev: &prev, Paused: true}
+	require.NoError(t, d.state.save(id, rec))
+	_, err = api.ContainerPause(ctx, c.ID, client.ContainerPauseOptions{})
+	require.NoError(t, err)
+}
+
+// deadOwner owns the journals of operations whose process died.
+var deadOwner = opOwner{PID: -1, Driver: "dead"}

@@ -24,6 +24,9 @@ const agentBenchInstances = 100
 //
 //   - Reconcile (report only, every instance known) vs the engine's own
 //     container list, the call it cannot do without;
+//   - recovery after an agent's crash (a new Driver, Reconcile with the
+//     remove policy, Resume; and Reconcile with Resume set, one call) vs
+//     the same container list;
 //   - AllInstanceStats vs 100 sequential InstanceStats calls, and vs 100
 //     engine stats calls made 8 at a time;
 //   - Resize (validation, usage check, update, record, event) vs the
@@ -34,7 +37,8 @@ func BenchmarkAgent(b *testing.B) {
 	if err := eng.LoadBusybox(b.Context(), ref); err != nil {
 		b.Fatal(err)
 	}
-	d, err := New(WithDockerHost(eng.Socket), WithStateDir(b.TempDir()), WithStopTimeout(time.Second))
+	opts := []Option{WithDockerHost(eng.Socket), WithStateDir(b.TempDir()), WithStopTimeout(time.Second)}
+	d, err := New(opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,6 +80,48 @@ func BenchmarkAgent(b *testing.B) {
 		b.ReportMetric(float64(rec.Microseconds())/n/1000, "reconcile-ms")
 		b.ReportMetric(float64(list.Microseconds())/n/1000, "engine-list-ms")
 		b.ReportMetric(float64(rec)/float64(list), "x-list")
+	})
+
+	b.Run("Recovery100", func(b *testing.B) {
+		// What an agent does after its restart: a new Driver, Reconcile
+		// with the remove policy (every instance known), Resume; and the
+		// same in one call (Reconcile with Resume set). Nothing needs
+		// recovering: the cost of finding that out.
+		var two, one, list time.Duration
+		recoverWith := func(both bool) time.Duration {
+			t0 := time.Now()
+			nd, err := New(opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nd.Close()
+			rep, err := nd.Reconcile(ctx, hypervisor.ReconcileOptions{Known: ids, Policy: hypervisor.ReconcileRemove, Resume: !both})
+			if err != nil || len(rep.Unknown)+len(rep.Missing)+len(rep.Busy)+len(rep.Removed)+len(rep.Interrupted) != 0 {
+				b.Fatalf("reconcile: %v %+v", err, rep)
+			}
+			if both {
+				res, err := nd.Resume(ctx, hypervisor.ResumeOptions{})
+				if err != nil || len(res.Resumed)+len(res.Failed) != 0 {
+					b.Fatalf("resume: %v %+v", err, res)
+				}
+			}
+			return time.Since(t0)
+		}
+		for b.Loop() {
+			two += recoverWith(true)
+			one += recoverWith(false)
+			t0 := time.Now()
+			if _, err := api.ContainerList(ctx, client.ContainerListOptions{All: true}); err != nil {
+				b.Fatal(err)
+			}
+			list += time.Since(t0)
+		}
+		n := float64(b.N)
+		b.ReportMetric(float64(two.Microseconds())/n/1000, "reconcile+resume-ms")
+		b.ReportMetric(float64(one.Microseconds())/n/1000, "reconcile-resume-ms")
+		b.ReportMetric(float64(list.Microseconds())/n/1000, "engine-list-ms")
+		b.ReportMetric(float64(two)/float64(list), "x-list")
+		b.ReportMetric(float64(one)/float64(list), "one-call-x-list")
 	})
 
 	b.Run("BulkStats100", func(b *testing.B) {

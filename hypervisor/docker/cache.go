@@ -50,7 +50,10 @@ func (d *Driver) prefetch(ctx context.Context, id string) error {
 // size of the cache, least recently used first (see
 // hypervisor.PlanPrune). An image another driver's container uses is
 // kept (the engine refuses to remove it) and reported kept. Each removed
-// image loses its tag, its engine image and its record.
+// image loses its tag, its engine image and its record. Images this
+// driver's snapshots committed (snapshot.CommitRepository) that no
+// snapshot in progress uses, left by a snapshot whose process died, are
+// removed too, whatever opts says.
 func (d *Driver) PruneImages(ctx context.Context, opts hypervisor.PruneOptions) (hypervisor.PruneReport, error) {
 	rep, err := d.prune(ctx, opts)
 	return rep, opErr("prune-images", "", err)
@@ -109,7 +112,13 @@ func (d *Driver) prune(ctx context.Context, opts hypervisor.PruneOptions) (hyper
 		}
 	}
 	slices.SortFunc(rep.Kept, func(a, b hypervisor.CachedImage) int { return strings.Compare(a.StoreID, b.StoreID) })
-	return rep, errors.Join(errs...)
+	// Committed images of snapshots whose process died are no cache, but
+	// they are this driver's images that nothing uses: they go too.
+	gone, err := d.removeCommitted(ctx, api, "")
+	if len(gone) > 0 {
+		d.log.DebugContext(ctx, "removed committed images no snapshot uses", "refs", gone)
+	}
+	return rep, errors.Join(append(errs, err)...)
 }
 
 // removeCached removes a cached store image: its tag and engine image,

@@ -223,19 +223,25 @@ func (d *Driver) updateMetadata(ctx context.Context, id string, md map[string]st
 	if err != nil {
 		return err
 	}
+	prev := t.rec
 	rec := t.rec
 	rec.Metadata, rec.MetadataSet = maps.Clone(md), true
-	if err := d.state.save(id, rec); err != nil {
-		return err
-	}
 	if !hasBoot {
-		return nil // an instance created before boot data was kept
+		return d.save(t, rec) // an instance created before boot data was kept
+	}
+	// The record and the boot data change together: the journal lets a
+	// new Driver rebuild them from the record if this process dies
+	// between the two (recover.go).
+	d.beginOp(t, pendUpdateMetadata)
+	if err := d.save(t, rec); err != nil {
+		t.pending = nil
+		return err
 	}
 	in.Meta = maps.Clone(md)
 	if err := d.writeBootData(ctx, id, in, d.state.hasConfigDrive(id)); err != nil {
-		return errors.Join(err, d.state.save(id, t.rec))
+		return errors.Join(err, d.save(t, prev), d.endOp(t))
 	}
-	return nil
+	return d.endOp(t)
 }
 
 // injectAuthorizedKeys writes the spec's SSH keys into the home of

@@ -185,7 +185,16 @@
 // cleared when the spawn ends, so that [Driver.Reconcile] (one container
 // list, one read of the state directory, a try of each instance's lock)
 // can tell half-finished spawns and [Driver.Resume] can bring back what an
-// engine restart stopped. [Driver.Resize] uses the engine's update call
+// engine restart stopped. Every operation with more than one step also
+// keeps an intent journal in the record: when its process dies, a new
+// Driver's Reconcile, Resume or any call that takes the instance's turn
+// finishes or undoes the operation (see "Crash recovery" in package
+// hypervisor), and
+// the remove policy of Reconcile removes what no instance owns: the
+// set-aside container of a rebuild, committed images of snapshots (their
+// tags in snapshot.CommitRepository start with a hash of the driver's
+// prefixes), temporary files of killed writes and the guest files of
+// instances that are gone. [Driver.Resize] uses the engine's update call
 // and records the new flavor. The event stream names the operation behind
 // each event from an in-memory log of the driver's operations, keeps the
 // driver's own events (resize, reboot, soft delete, restore) in a journal

@@ -41,6 +41,11 @@ type Driver struct {
 	postStart []postStartStep
 	// cleanupTimeout bounds each rollback step of a failed operation.
 	cleanupTimeout time.Duration
+	// owner names this Driver in the intent journals it writes (see
+	// pending.go); born is when it was made: a temporary file of the
+	// state directory older than that was left by an earlier process.
+	owner opOwner
+	born  time.Time
 
 	// stepHook, when set (by tests in this package), sees each step of
 	// Spawn and of the start path.
@@ -98,10 +103,11 @@ func New(opts ...Option) (*Driver, error) {
 	if err != nil {
 		return nil, opErr("new", "", err)
 	}
-	d := &Driver{opts: o, log: o.logger, state: st, api: o.api, cleanupTimeout: defaultCleanupTimeout}
+	d := &Driver{opts: o, log: o.logger, state: st, api: o.api, cleanupTimeout: defaultCleanupTimeout, born: time.Now()}
 	if d.journal, err = openJournal(st.scopeDir()); err != nil {
 		return nil, opErr("new", "", err)
 	}
+
 	d.postStart = []postStartStep{
 		{name: "record-start", run: d.recordStart},
 		{name: StepAttachVIFs, run: d.attachVIFs},
@@ -113,6 +119,7 @@ func New(opts ...Option) (*Driver, error) {
 		}
 		d.api, d.ownAPI = c, true
 	}
+	d.owner = newOwner()
 	return d, nil
 }
 
@@ -147,6 +154,7 @@ func (d *Driver) Close() error {
 	closed := d.conn.closed
 	d.conn.closed = true
 	d.conn.mu.Unlock()
+	liveDrivers.Delete(d.owner.Driver)
 	if closed || !d.ownAPI {
 		return nil
 	}

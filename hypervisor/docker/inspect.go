@@ -28,6 +28,10 @@ type target struct {
 	// can be skipped.
 	saved bool
 	op    string // the driver operation at work, for the event stream
+	// pending is the intent journal of the operation at work, if it has
+	// one (see pending.go); written is the journal the record on disk
+	// carries.
+	pending, written *pendingOp
 }
 
 // inspect returns the container of instance id, or ErrNotFound, also for a
@@ -45,10 +49,16 @@ func (d *Driver) inspect(ctx context.Context, api APIClient, id string) (contain
 }
 
 // lockCurrent takes the lock of instance id and reads where the instance
-// stands; the caller releases the lock with unlock.
+// stands; the caller releases the lock with unlock. An operation that a
+// dead process left half done on the instance is finished or undone
+// first (see recover.go).
 func (d *Driver) lockCurrent(ctx context.Context, id string) (t *target, unlock func(), err error) {
 	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
+		return nil, nil, err
+	}
+	if _, _, err := d.recoverInterrupted(ctx, api, id); err != nil {
+		unlock()
 		return nil, nil, err
 	}
 	if t, err = d.current(ctx, api, id); err != nil {
@@ -59,17 +69,43 @@ func (d *Driver) lockCurrent(ctx context.Context, id string) (t *target, unlock 
 }
 
 // current returns instance id as it is now: container, record and power
-// state.
+// state. A container the engine is removing (the forced removal of a
+// Destroy whose process died, say) is waited for, within ctx, and then
+// is not found.
 func (d *Driver) current(ctx context.Context, api APIClient, id string) (*target, error) {
 	c, err := d.inspect(ctx, api, id)
 	if err != nil {
 		return nil, err
 	}
+	if c.State != nil && c.State.Status == container.StateRemoving {
+		if err := d.awaitRemoval(ctx, api, c.ID); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s: removed", hypervisor.ErrNotFound, d.containerName(id))
+	}
 	rec, err := d.state.load(id)
 	if err != nil {
 		return nil, err
 	}
+	rec.Pending = nil // the journal of an operation that is not this call's
 	return &target{id: id, api: api, cid: c.ID, c: c, rec: rec, cur: powerState(engineStateOf(c), rec), saved: true}, nil
+}
+
+// awaitRemoval waits, within ctx, until the engine has removed container
+// cid, whose removal is under way.
+func (d *Driver) awaitRemoval(ctx context.Context, api APIClient, cid string) error {
+	wait := api.ContainerWait(ctx, cid, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+	select {
+	case <-wait.Result:
+		return nil
+	case err := <-wait.Error:
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("wait for the removal of %s: %w", cid, classify(err, hypervisor.ErrNotFound))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func engineStateOf(c container.InspectResponse) engineState {

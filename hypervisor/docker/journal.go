@@ -28,6 +28,7 @@ type journal struct {
 	mu     sync.Mutex
 	events []hypervisor.Event // oldest first, at most journalWindow
 	lines  int                // lines in the file
+	ended  bool               // the file's last line is known to be whole
 	subs   map[int]func(hypervisor.Event)
 	nextID int
 }
@@ -50,6 +51,7 @@ func openJournal(dir string) (*journal, error) {
 			j.events = append(j.events, ev)
 		}
 	}
+
 	if n := len(j.events) - journalWindow; n > 0 {
 		j.events = j.events[n:]
 	}
@@ -81,6 +83,12 @@ func (j *journal) add(ev hypervisor.Event) error {
 		}
 		j.lines = len(j.events)
 		return atomicfile.WriteFile(j.path, all)
+	}
+	if !j.ended {
+		if err := endLine(j.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		j.ended = true
 	}
 	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -222,4 +230,28 @@ func (l *opLog) at(cid string, t time.Time, exit bool) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// endLine ends the file at path with a newline if a process killed in
+// the middle of an append left its last line without one, so that the
+// next event is a line of its own (the cut one is skipped when read).
+func endLine(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	_, err = f.WriteAt([]byte{'\n'}, st.Size())
+	return err
 }

@@ -8,8 +8,12 @@ import (
 )
 
 // TestMain stops the private glance-api and Open vSwitch that tests may
-// have started.
+// have started. Started with DOCKERVISOR_CRASH_AGENT set, the test binary
+// is the agent of a crash test instead (see crash_agent_linux_test.go).
 func TestMain(m *testing.M) {
+	if os.Getenv(crashAgentEnv) != "" {
+		os.Exit(crashAgentMain())
+	}
 	code := m.Run()
 	testenv.StopGlance()
 	testenv.StopOVS()

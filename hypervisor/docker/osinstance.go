@@ -276,11 +276,7 @@ func (d *Driver) noteShutdown(ctx context.Context, t *target, req stopRequest, b
 	}
 	rec := t.rec
 	rec.LastShutdown = &r
-	if err := d.state.save(t.id, rec); err != nil {
-		return err
-	}
-	t.rec = rec
-	return nil
+	return d.save(t, rec)
 }
 
 // OSStatus reports what the OS in an OS instance says about itself: its

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -26,7 +27,10 @@ func (d *Driver) transition(ctx context.Context, op hypervisor.Operation, id str
 	t.op = op.String()
 	done := d.ops.begin(t.cid, t.op)
 	defer done()
-	if err := fn(t); err != nil {
+	err = fn(t)
+	// The operation is over, done or rolled back: its journal, if it
+	// opened one, goes.
+	if err = errors.Join(err, d.endOp(t)); err != nil {
 		return opErr(op.String(), id, err)
 	}
 	if typ, ok := opEvents[op]; ok {
@@ -39,6 +43,7 @@ func (d *Driver) transition(ctx context.Context, op hypervisor.Operation, id str
 // paused instance is thawed first. Nil if it is not running.
 func (d *Driver) PowerOff(ctx context.Context, id string, opts hypervisor.StopOptions) error {
 	return d.transition(ctx, hypervisor.OpPowerOff, id, func(t *target) error {
+		d.beginOp(t, pendPowerOff)
 		return d.stopInstance(ctx, t, t.rec, stopRequest{Timeout: opts.Timeout})
 	})
 }
@@ -46,6 +51,7 @@ func (d *Driver) PowerOff(ctx context.Context, id string, opts hypervisor.StopOp
 // PowerOn starts a shut-down or crashed instance. Nil if it runs.
 func (d *Driver) PowerOn(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpPowerOn, id, func(t *target) error {
+		d.beginOp(t, pendPowerOn)
 		_, err := d.startInstance(ctx, t, t.rec)
 		return err
 	})
@@ -77,6 +83,7 @@ func (d *Driver) Reboot(ctx context.Context, id string, opts hypervisor.RebootOp
 		op = hypervisor.OpRebootHard
 	}
 	return d.transition(ctx, op, id, func(t *target) error {
+		d.beginOp(t, pendReboot)
 		if t.cur == hypervisor.StateRunning || t.cur == hypervisor.StatePaused {
 			if err := d.stopInstance(ctx, t, t.rec, stopRequest{Timeout: opts.Timeout, Kill: opts.Hard}); err != nil {
 				return err
@@ -94,11 +101,14 @@ func (d *Driver) SoftDelete(ctx context.Context, id string) error {
 		want := t.rec
 		want.SoftDeleted = true
 		if t.cur == hypervisor.StateRunning || t.cur == hypervisor.StatePaused {
+			// The record says soft-deleted before the stop: the journal
+			// lets a new Driver finish the stop if this process dies.
+			d.beginOp(t, pendSoftDelete)
 			return d.stopInstance(ctx, t, want, stopRequest{})
 		}
 		want.PoweredOff = true
 		want.Intent = intentStopped
-		return d.state.save(t.id, want)
+		return d.save(t, want)
 	})
 }
 
@@ -106,6 +116,7 @@ func (d *Driver) SoftDelete(ctx context.Context, id string) error {
 // Restore whose start fails leaves the instance soft-deleted and stopped.
 func (d *Driver) Restore(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpRestore, id, func(t *target) error {
+		d.beginOp(t, pendRestore)
 		want := t.rec
 		want.SoftDeleted = false
 		_, err := d.startInstance(ctx, t, want)
@@ -117,6 +128,10 @@ func (d *Driver) Restore(ctx context.Context, id string) error {
 // port observer first) and removes its state. A missing instance is not an
 // error. A VIF whose unplug fails stays recorded, and Destroy returns the
 // error: calling Destroy again (the container is gone by then) unplugs it.
+// What an operation interrupted by a crash left (see recover.go) goes
+// too: a rebuild's set-aside container, a snapshot's committed and store
+// images. A container whose removal is under way already (that of a
+// Destroy whose process died) is waited for, within ctx.
 func (d *Driver) Destroy(ctx context.Context, id string) error {
 	return opErr("destroy", id, d.destroy(ctx, id))
 }
@@ -133,7 +148,21 @@ func (d *Driver) destroy(ctx context.Context, id string) error {
 // destroyLocked is Destroy under the instance's lock; op names the
 // operation for the event stream.
 func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string) error {
+	if err := d.discardInterrupted(ctx, api, id); err != nil {
+		return err
+	}
 	c, err := d.inspect(ctx, api, id)
+	if isNotFound(err) {
+		// A spawn whose process died as it asked for the container: the
+		// engine may still be creating it.
+		if rec, ok, lerr := d.state.instances.Load(id); lerr == nil && ok {
+			if lc, came, aerr := d.awaitSpawnCreate(ctx, api, id, rec); aerr != nil {
+				return aerr
+			} else if came {
+				c, err = lc, nil
+			}
+		}
+	}
 	switch {
 	case isNotFound(err):
 		// Not this driver's (or gone): only this driver's own record of
@@ -146,8 +175,20 @@ func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string
 	d.intents.record(c.ID) // the exit that a forced remove causes is no crash
 	done := d.ops.begin(c.ID, op)
 	defer done()
-	if _, err := api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
-		return classify(err, hypervisor.ErrNotFound)
+	// The journal says the removal is asked for before it is: the engine
+	// goes on removing a container whose client died, and shows it
+	// running until its process is dead, so a new Driver could not tell a
+	// removal under way from an instance at rest (recover.go finishes it).
+	rec, err := d.state.load(id)
+	if err != nil {
+		return err
+	}
+	rec.Pending = &pendingOp{Op: pendDestroy, Owner: d.owner, Since: time.Now(), Container: c.ID, Sent: "remove", SentAt: time.Now()}
+	if err := d.state.save(id, rec); err != nil {
+		return err
+	}
+	if err := d.removeContainer(ctx, api, c.ID); err != nil {
+		return err
 	}
 	d.log.DebugContext(ctx, "destroyed", "id", id)
 	if spec, _ := d.specFromLabels(c.Config.Labels); d.opts.images != nil && spec.EngineImage != spec.Image {
@@ -156,6 +197,29 @@ func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string
 		d.removeUntaggedImage(ctx, api, c.Image)
 	}
 	return d.finishDestroy(ctx, id, true)
+}
+
+// discardInterrupted removes, before a Destroy, what an operation
+// interrupted by a crash left of instance id beside its container: a
+// rebuild's set-aside container (and the new container, which the
+// removal of the instance's container takes), an interrupted snapshot's
+// committed and store images, and committed images of the instance that
+// no snapshot uses. An operation of a live owner is left to it.
+func (d *Driver) discardInterrupted(ctx context.Context, api APIClient, id string) error {
+	rec, ok, err := d.state.instances.Load(id)
+	if err != nil {
+		return err
+	}
+	if p := rec.Pending; ok && p != nil && p.Op == pendSnapshot && d.ownerGone(p.Owner) {
+		if err := d.discardSnapshot(ctx, api, p); err != nil {
+			return err
+		}
+	}
+	if err := d.removeAside(ctx, api, id); err != nil {
+		return err
+	}
+	_, err = d.removeCommitted(ctx, api, id)
+	return err
 }
 
 // finishDestroy unplugs the VIFs that the record of the destroyed instance

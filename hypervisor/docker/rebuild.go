@@ -37,7 +37,9 @@ const (
 // Valid when the instance is running, shut down, crashed or created
 // (ErrInvalidState otherwise). A missing image is ErrImageNotFound. A
 // failure undoes the steps done in reverse order: the new container goes,
-// the old one gets its name back and runs again if it ran.
+// the old one gets its name back and runs again if it ran. The record's
+// intent journal lets a new Driver undo the same way a rebuild whose
+// process died before the new container was complete (see recover.go).
 func (d *Driver) Rebuild(ctx context.Context, id, imageRef string) error {
 	return opErr("rebuild", id, d.rebuild(ctx, id, imageRef))
 }
@@ -85,22 +87,35 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 		return err
 	}
 
-	u := undo.Stack{StepTimeout: d.cleanupTimeout}
-	defer func() {
-		if rerr := u.Rollback(ctx); rerr != nil {
-			d.log.DebugContext(ctx, "rebuild rollback failed", "id", id, "err", rerr)
-		}
-	}()
+	// The journal names the old container before anything changes, so
+	// that a new Driver undoes a rebuild whose process died (recover.go):
+	// the old container gets its name back and runs again if it ran.
 	prevRec := t.rec
 	wasRunning := t.cur == hypervisor.StateRunning
+	p := d.beginOp(t, pendRebuild)
+	if err := d.save(t, t.rec); err != nil {
+		return err
+	}
+	u := undo.Stack{StepTimeout: d.cleanupTimeout}
+	defer func() {
+		rerr := u.Rollback(ctx)
+		if rerr != nil {
+			d.log.DebugContext(ctx, "rebuild rollback failed", "id", id, "err", rerr)
+			return // the journal stays: the next call finishes the undo
+		}
+		if t.pending != nil {
+			if err := d.endOp(t); err != nil {
+				d.log.DebugContext(ctx, "rebuild: clear the journal", "id", id, "err", err)
+			}
+		}
+	}()
 
 	d.step(StepRebuildStop)
 	if wasRunning {
-		oldT := *t
 		u.Push(func(ctx context.Context) error {
 			// The old container runs again, through the one start path.
-			oldT.cur = hypervisor.StateShutdown
-			_, err := d.startInstance(ctx, &oldT, prevRec)
+			t.cur = hypervisor.StateShutdown
+			_, err := d.startInstance(ctx, t, prevRec)
 			return err
 		})
 		if err := d.stopInstance(ctx, t, t.rec, stopRequest{}); err != nil {
@@ -127,12 +142,13 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 		return err
 	}
 	cs.sysctls = d.netSysctls()
+	cs.sending = func() error { return d.markSent(t, "create") }
 	cid, err := d.createContainer(ctx, t.api, cs, &u)
 	if err != nil {
 		return err
 	}
 
-	nt := &target{id: id, api: t.api, cid: cid, cur: hypervisor.StateCreated, rec: t.rec}
+	nt := &target{id: id, api: t.api, cid: cid, cur: hypervisor.StateCreated, rec: t.rec, saved: true, pending: p, written: t.written}
 	want := t.rec
 	want.SoftDeleted = false
 	if _, err := d.startInstance(ctx, nt, want); err != nil {
@@ -145,16 +161,23 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 			return err
 		}
 	}
+	// The new container is complete: the journal goes with the old
+	// container's undo, and only the old container, set aside, is left to
+	// remove (Reconcile and Destroy remove it if this process dies now).
+	if err := d.endOp(nt); err != nil {
+		return err
+	}
+	t.pending = nil
 	u.Release()
 
 	d.step(StepRebuildRemove)
 	d.intents.record(t.cid)
 	rctx, cancel := d.cleanupContext(ctx)
 	defer cancel()
-	if _, err := t.api.ContainerRemove(rctx, t.cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+	if err := d.removeContainer(rctx, t.api, t.cid); err != nil {
 		// The instance is rebuilt; the old container, under its other
-		// name, is invisible to the driver. Report it for the operator.
-		d.log.DebugContext(ctx, "remove the old container after a rebuild", "id", id, "container", t.cid, "err", err)
+		// name, is removed by Reconcile's remove policy or Destroy.
+		d.log.WarnContext(ctx, "remove the old container after a rebuild", "id", id, "container", t.cid, "err", err)
 	}
 	if d.opts.images != nil && old.EngineImage != old.Image && old.EngineImage != engineImage {
 		d.removeUntaggedImage(rctx, t.api, t.c.Image)

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -24,22 +25,32 @@ type ourContainer struct {
 	created time.Time // engine clock
 }
 
-// ourContainers lists this driver's containers by instance ID: one list
-// call, no inspect.
-func (d *Driver) ourContainers(ctx context.Context, api APIClient) (map[string]ourContainer, error) {
+// ourContainers lists this driver's containers by instance ID, one list
+// call and no inspect: the instances' own (named prefix+ID) and, apart,
+// the set-aside containers of rebuilds (prefix+ID+"-rebuild-old"). A
+// container with the driver's label under another name is another
+// driver's (one with the same label prefix and another name prefix).
+func (d *Driver) ourContainers(ctx context.Context, api APIClient) (main, aside map[string]ourContainer, err error) {
 	res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", d.label(labelInstanceID))})
 	if err != nil {
-		return nil, classify(err, hypervisor.ErrNotFound)
+		return nil, nil, classify(err, hypervisor.ErrNotFound)
 	}
-	out := make(map[string]ourContainer, len(res.Items))
+	main = make(map[string]ourContainer, len(res.Items))
+	aside = make(map[string]ourContainer)
 	for _, c := range res.Items {
 		id := c.Labels[d.label(labelInstanceID)]
-		if id == "" || !slices.Contains(c.Names, "/"+d.containerName(id)) {
+		if id == "" {
 			continue
 		}
-		out[id] = ourContainer{id: id, cid: c.ID, state: c.State, created: time.Unix(c.Created, 0)}
+		oc := ourContainer{id: id, cid: c.ID, state: c.State, created: time.Unix(c.Created, 0)}
+		switch {
+		case slices.Contains(c.Names, "/"+d.containerName(id)):
+			main[id] = oc
+		case slices.Contains(c.Names, "/"+d.containerName(id)+rebuildAsideSuffix):
+			aside[id] = oc
+		}
 	}
-	return out, nil
+	return main, aside, nil
 }
 
 // Reconcile compares the engine's containers and the state directory's
@@ -50,12 +61,27 @@ func (d *Driver) ourContainers(ctx context.Context, api APIClient) (map[string]o
 // instances whose spawn began after the reconcile did (their record's
 // creation time says so). A half-finished spawn is a container whose
 // record still carries the spawn mark while no call holds it: the process
-// that spawned it died. Actions re-read the instance under its lock and
-// go through the one stop path and Destroy's removal. A record is removed
-// only after the engine said its container does not exist.
+// that spawned it died. An operation that a dead process left half done
+// (its record's intent journal says so) is Interrupted and, with a policy
+// other than report-only, finished or undone first (see recover.go). A
+// container the engine is removing is waited for. Actions re-read the
+// instance under its lock and go through the one stop path and Destroy's
+// removal. A record is removed only after the engine said its container
+// does not exist.
+//
+// The remove policy also removes what no instance owns any more: the
+// set-aside container of a rebuild whose process died before it removed
+// it, committed images of this driver's snapshots (in
+// snapshot.CommitRepository) that no snapshot in progress uses, temporary
+// files that a process killed in the middle of a write left in the
+// driver's part of the state directory, and boot data, config drives and
+// resolv.conf files of instances that have neither a record nor a
+// container.
 //
 // Reconcile assumes one Driver per engine, prefixes and state directory
-// acts at a time (the per-instance locks are in memory).
+// acts at a time (the per-instance locks are in memory); the intent
+// journals name their process, so an operation of another live process
+// is reported Busy and left alone.
 func (d *Driver) Reconcile(ctx context.Context, opts hypervisor.ReconcileOptions) (hypervisor.ReconcileReport, error) {
 	rep, err := d.reconcile(ctx, opts)
 	sortReport(&rep)
@@ -63,7 +89,7 @@ func (d *Driver) Reconcile(ctx context.Context, opts hypervisor.ReconcileOptions
 }
 
 func sortReport(r *hypervisor.ReconcileReport) {
-	for _, s := range [][]string{r.Unknown, r.HalfSpawned, r.Orphaned, r.Missing, r.Busy, r.Stopped, r.Removed, r.Resumed} {
+	for _, s := range [][]string{r.Unknown, r.HalfSpawned, r.Orphaned, r.Missing, r.Busy, r.Interrupted, r.Stopped, r.Removed, r.Resumed} {
 		slices.Sort(s)
 	}
 	slices.SortFunc(r.Failed, func(a, b hypervisor.InstanceError) int { return compareStrings(a.ID, b.ID) })
@@ -79,97 +105,177 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
+// reconcileRun is one Reconcile's input and report.
+type reconcileRun struct {
+	api   APIClient
+	opts  hypervisor.ReconcileOptions
+	known map[string]bool
+	began time.Time
+	rep   hypervisor.ReconcileReport
+}
+
 func (d *Driver) reconcile(ctx context.Context, opts hypervisor.ReconcileOptions) (hypervisor.ReconcileReport, error) {
-	var rep hypervisor.ReconcileReport
 	if err := opts.Validate(); err != nil {
-		return rep, err
+		return hypervisor.ReconcileReport{}, err
 	}
 	api, err := d.engine(ctx)
 	if err != nil {
-		return rep, err
+		return hypervisor.ReconcileReport{}, err
 	}
-	began := time.Now()
-	known := make(map[string]bool, len(opts.Known))
+	r := &reconcileRun{api: api, opts: opts, known: make(map[string]bool, len(opts.Known)), began: time.Now()}
 	for _, id := range opts.Known {
-		known[id] = true
+		r.known[id] = true
 	}
-	cs, err := d.ourContainers(ctx, api)
+	main, aside, err := d.ourContainers(ctx, api)
 	if err != nil {
-		return rep, err
+		return r.rep, err
 	}
 	keys, err := d.state.instances.Keys()
 	if err != nil {
-		return rep, err
+		return r.rep, err
 	}
-	for id := range known {
-		if _, ok := cs[id]; !ok && !slices.Contains(keys, id) {
-			rep.Missing = append(rep.Missing, id)
-		}
+	ids := make(map[string]bool, len(main)+len(keys))
+	for id := range main {
+		ids[id] = true
 	}
-	ids := make([]string, 0, len(cs))
-	for id := range cs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		if err := d.reconcileOne(ctx, api, cs[id], known[id], opts, began, &rep); err != nil {
-			if errors.Is(err, hypervisor.ErrUnavailable) {
-				return rep, err // the engine went away: stop here
-			}
-			rep.Failed = append(rep.Failed, hypervisor.InstanceError{ID: id, Err: err})
-		}
+	for id := range aside {
+		ids[id] = true
 	}
 	for _, id := range keys {
-		if _, ok := cs[id]; ok {
-			continue
-		}
-		if err := d.reconcileRecord(ctx, api, id, known[id], opts, began, &rep); err != nil {
-			if errors.Is(err, hypervisor.ErrUnavailable) {
-				return rep, err
-			}
-			rep.Failed = append(rep.Failed, hypervisor.InstanceError{ID: id, Err: err})
+		ids[id] = true
+	}
+	for id := range r.known {
+		if !ids[id] {
+			r.rep.Missing = append(r.rep.Missing, id)
 		}
 	}
-	return rep, nil
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		if err := ctx.Err(); err != nil {
+			return r.rep, err
+		}
+		mc, hasMain := main[id]
+		_, hasAside := aside[id]
+		if err := d.reconcileID(ctx, r, id, mc, hasMain, hasAside); err != nil {
+			if errors.Is(err, hypervisor.ErrUnavailable) {
+				return r.rep, err // the engine went away: stop here
+			}
+			r.rep.Failed = append(r.rep.Failed, hypervisor.InstanceError{ID: id, Err: err})
+		}
+	}
+	if opts.Policy == hypervisor.ReconcileRemove {
+		if err := d.sweep(ctx, api, ids); err != nil {
+			return r.rep, err
+		}
+	}
+	return r.rep, nil
 }
 
-// reconcileOne handles one container under its lock, if it is free.
-func (d *Driver) reconcileOne(ctx context.Context, api APIClient, c ourContainer, isKnown bool, opts hypervisor.ReconcileOptions, began time.Time, rep *hypervisor.ReconcileReport) error {
-	unlock, ok := d.locks.TryLock(c.id)
+// reconcileID handles instance id (its container mc if hasMain, a
+// set-aside container if hasAside, its record if any) under its lock, if
+// it is free.
+func (d *Driver) reconcileID(ctx context.Context, r *reconcileRun, id string, mc ourContainer, hasMain, hasAside bool) error {
+	unlock, ok := d.locks.TryLock(id)
 	if !ok {
-		rep.Busy = append(rep.Busy, c.id)
+		r.rep.Busy = append(r.rep.Busy, id)
 		return nil
 	}
 	defer unlock()
-	rec, err := d.state.load(c.id)
+	rec, hasRec, err := d.state.instances.Load(id)
 	if err != nil {
 		return err
 	}
-	if !rec.CreatedAt.IsZero() && !rec.CreatedAt.Before(began) || rec.CreatedAt.IsZero() && c.created.After(began) {
-		rep.Busy = append(rep.Busy, c.id) // spawned after the reconcile began
+	if hasRec && !rec.CreatedAt.IsZero() && !rec.CreatedAt.Before(r.began) || (!hasRec || rec.CreatedAt.IsZero()) && hasMain && mc.created.After(r.began) {
+		r.rep.Busy = append(r.rep.Busy, id) // spawned after the reconcile began
 		return nil
 	}
-	half := rec.Spawning
+	if p := rec.Pending; hasRec && p != nil {
+		if !d.ownerGone(p.Owner) {
+			r.rep.Busy = append(r.rep.Busy, id) // another process works on it
+			return nil
+		}
+		if p.Op != pendSpawn {
+			r.rep.Interrupted = append(r.rep.Interrupted, id)
+			if r.opts.Policy == hypervisor.ReconcileReportOnly {
+				if !hasMain {
+					return nil // a rebuild's old container, set aside
+				}
+			} else {
+				if _, _, err := d.recoverInterrupted(ctx, r.api, id); err != nil {
+					return err
+				}
+				// Recovery may have renamed, removed or started
+				// containers: look again.
+				c, err := d.inspect(ctx, r.api, id)
+				if err != nil && !isNotFound(err) {
+					return err
+				}
+				hasMain = err == nil
+				if hasMain {
+					mc = ourContainer{id: id, cid: c.ID, state: c.State.Status}
+				}
+				if rec, hasRec, err = d.state.instances.Load(id); err != nil {
+					return err
+				}
+				_, aerr := d.inspectAside(ctx, r.api, id)
+				hasAside = aerr == nil
+			}
+		}
+	}
+	if hasAside && r.opts.Policy == hypervisor.ReconcileRemove {
+		// A finished rebuild's old container, whose removal the rebuild's
+		// process did not live to do.
+		if err := d.removeAside(ctx, r.api, id); err != nil {
+			return err
+		}
+	}
+	if !hasMain && hasRec {
+		// A spawn whose process died as it asked for the container: the
+		// engine may still be creating it.
+		c, ok, err := d.awaitSpawnCreate(ctx, r.api, id, rec)
+		if err != nil {
+			return err
+		}
+		if ok {
+			hasMain, mc = true, ourContainer{id: id, cid: c.ID, state: c.State.Status}
+		}
+	}
+	if hasMain && mc.state == container.StateRemoving {
+		// The forced removal of a Destroy whose process died.
+		if err := d.awaitRemoval(ctx, r.api, mc.cid); err != nil {
+			return err
+		}
+		hasMain = false
+	}
 	switch {
-	case half:
-		rep.HalfSpawned = append(rep.HalfSpawned, c.id)
-	case !isKnown:
-		rep.Unknown = append(rep.Unknown, c.id)
-	case opts.Resume:
-		resumed, err := d.resumeLocked(ctx, api, c.id, "reconcile")
+	case hasMain:
+		return d.reconcileOne(ctx, r, id, mc, rec)
+	case hasRec:
+		return d.reconcileRecord(ctx, r, id)
+	}
+	return nil
+}
+
+// reconcileOne handles instance id, whose container exists, under its
+// lock.
+func (d *Driver) reconcileOne(ctx context.Context, r *reconcileRun, id string, mc ourContainer, rec instanceRecord) error {
+	switch {
+	case rec.Spawning:
+		r.rep.HalfSpawned = append(r.rep.HalfSpawned, id)
+	case !r.known[id]:
+		r.rep.Unknown = append(r.rep.Unknown, id)
+	case r.opts.Resume && (mc.state == container.StateExited || mc.state == container.StateCreated):
+		// Only a stopped container may need starting (as in Resume).
+		resumed, err := d.resumeLocked(ctx, r.api, id, "reconcile")
 		if resumed {
-			rep.Resumed = append(rep.Resumed, c.id)
+			r.rep.Resumed = append(r.rep.Resumed, id)
 		}
 		return err
 	default:
 		return nil
 	}
-	switch opts.Policy {
+	switch r.opts.Policy {
 	case hypervisor.ReconcileStop:
-		t, err := d.current(ctx, api, c.id)
+		t, err := d.current(ctx, r.api, id)
 		if err != nil {
 			return err
 		}
@@ -179,15 +285,16 @@ func (d *Driver) reconcileOne(ctx context.Context, api APIClient, c ourContainer
 		t.op = "reconcile"
 		done := d.ops.begin(t.cid, t.op)
 		defer done()
-		if err := d.stopInstance(ctx, t, t.rec, stopRequest{}); err != nil {
+		d.beginOp(t, pendStopUnknown)
+		if err := errors.Join(d.stopInstance(ctx, t, t.rec, stopRequest{}), d.endOp(t)); err != nil {
 			return err
 		}
-		rep.Stopped = append(rep.Stopped, c.id)
+		r.rep.Stopped = append(r.rep.Stopped, id)
 	case hypervisor.ReconcileRemove:
-		if err := d.destroyLocked(ctx, api, c.id, "reconcile"); err != nil {
+		if err := d.destroyLocked(ctx, r.api, id, "reconcile"); err != nil {
 			return err
 		}
-		rep.Removed = append(rep.Removed, c.id)
+		r.rep.Removed = append(r.rep.Removed, id)
 	}
 	return nil
 }
@@ -195,38 +302,24 @@ func (d *Driver) reconcileOne(ctx context.Context, api APIClient, c ourContainer
 // reconcileRecord handles a record whose container the list did not
 // show: an orphan once the engine confirms, under the ID's lock, that the
 // container does not exist.
-func (d *Driver) reconcileRecord(ctx context.Context, api APIClient, id string, isKnown bool, opts hypervisor.ReconcileOptions, began time.Time, rep *hypervisor.ReconcileReport) error {
-	unlock, ok := d.locks.TryLock(id)
-	if !ok {
-		rep.Busy = append(rep.Busy, id)
-		return nil
-	}
-	defer unlock()
-	rec, ok, err := d.state.instances.Load(id)
-	if err != nil || !ok {
-		return err
-	}
-	if !rec.CreatedAt.Before(began) {
-		rep.Busy = append(rep.Busy, id)
-		return nil
-	}
-	if _, err := d.inspect(ctx, api, id); err == nil {
+func (d *Driver) reconcileRecord(ctx context.Context, r *reconcileRun, id string) error {
+	if _, err := d.inspect(ctx, r.api, id); err == nil {
 		return nil // it exists after all (created since the list)
 	} else if !isNotFound(err) {
 		return err
 	}
-	rep.Orphaned = append(rep.Orphaned, id)
-	if isKnown {
-		rep.Missing = append(rep.Missing, id)
+	r.rep.Orphaned = append(r.rep.Orphaned, id)
+	if r.known[id] {
+		r.rep.Missing = append(r.rep.Missing, id)
 	}
-	if opts.Policy == hypervisor.ReconcileRemove {
+	if r.opts.Policy == hypervisor.ReconcileRemove {
 		// The record's VIFs are unplugged with it: the host devices (and,
 		// through the port observer, the firewall rules) of an instance
 		// that is gone.
 		if err := d.finishDestroy(ctx, id, false); err != nil {
 			return err
 		}
-		rep.Removed = append(rep.Removed, id)
+		r.rep.Removed = append(r.rep.Removed, id)
 	}
 	return nil
 }
@@ -235,11 +328,15 @@ func (d *Driver) reconcileRecord(ctx context.Context, api APIClient, id string, 
 // container does not run, as after an engine or host restart: through the
 // one start path, so the limits (resized ones included) and every
 // post-start step hold. Several start at once. Instances a call holds are
-// reported Busy. See hypervisor.Resumer.
+// reported Busy. An operation a dead process left half done (see
+// recover.go) is finished or undone first, and reported Interrupted. A
+// container the engine is removing, or whose removal failed (dead), is
+// never started. See hypervisor.Resumer.
 func (d *Driver) Resume(ctx context.Context, opts hypervisor.ResumeOptions) (hypervisor.ResumeReport, error) {
 	rep, err := d.resume(ctx, opts)
 	slices.Sort(rep.Resumed)
 	slices.Sort(rep.Busy)
+	slices.Sort(rep.Interrupted)
 	slices.SortFunc(rep.Failed, func(a, b hypervisor.InstanceError) int { return compareStrings(a.ID, b.ID) })
 	return rep, opErr("resume", "", err)
 }
@@ -255,18 +352,26 @@ func (d *Driver) resume(ctx context.Context, opts hypervisor.ResumeOptions) (hyp
 	if err != nil {
 		return rep, err
 	}
-	cs, err := d.ourContainers(ctx, api)
+	main, _, err := d.ourContainers(ctx, api)
 	if err != nil {
 		return rep, err
+	}
+	ids, err := d.interruptedIDs()
+	if err != nil {
+		return rep, err
+	}
+	for id, c := range main {
+		if c.state == container.StateExited || c.state == container.StateCreated {
+			// Running, paused, being removed or dead (a container whose
+			// removal failed, which the engine will not start) are left.
+			ids[id] = true
+		}
 	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(resumeWorkers)
-	for id, c := range cs {
+	for id := range ids {
 		if len(opts.Only) > 0 && !slices.Contains(opts.Only, id) {
-			continue
-		}
-		if c.state != container.StateExited && c.state != container.StateDead && c.state != container.StateCreated {
 			continue
 		}
 		g.Go(func() error {
@@ -278,9 +383,19 @@ func (d *Driver) resume(ctx context.Context, opts hypervisor.ResumeOptions) (hyp
 				return nil
 			}
 			defer unlock()
-			resumed, err := d.resumeLocked(gctx, api, id, "resume")
+			op, busy, err := d.recoverInterrupted(gctx, api, id)
+			resumed := false
+			if err == nil && !busy {
+				resumed, err = d.resumeLocked(gctx, api, id, "resume")
+			}
 			mu.Lock()
 			defer mu.Unlock()
+			switch {
+			case busy:
+				rep.Busy = append(rep.Busy, id)
+			case op != "":
+				rep.Interrupted = append(rep.Interrupted, id)
+			}
 			if resumed {
 				rep.Resumed = append(rep.Resumed, id)
 			}
@@ -296,20 +411,46 @@ func (d *Driver) resume(ctx context.Context, opts hypervisor.ResumeOptions) (hyp
 	return rep, g.Wait()
 }
 
+// interruptedIDs returns the instances whose record holds the intent
+// journal of an operation (see pending.go), other than a spawn's.
+func (d *Driver) interruptedIDs() (map[string]bool, error) {
+	keys, err := d.state.instances.Keys()
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]bool)
+	for _, id := range keys {
+		rec, ok, err := d.state.instances.Load(id)
+		if err == nil && ok && rec.Pending != nil && rec.Pending.Op != pendSpawn {
+			ids[id] = true
+		}
+	}
+	return ids, nil
+}
+
 // resumeLocked starts instance id if it is intended to run and is shut
-// down or crashed. The caller holds its lock.
+// down or crashed. The caller holds its lock. An instance that is gone,
+// or whose container the engine is removing, is not resumed.
 func (d *Driver) resumeLocked(ctx context.Context, api APIClient, id, op string) (bool, error) {
 	t, err := d.current(ctx, api, id)
+	if isNotFound(err) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
 	if !t.rec.intendedRunning() || (t.cur != hypervisor.StateShutdown && t.cur != hypervisor.StateCrashed) {
 		return false, nil
 	}
+	if t.c.State != nil && t.c.State.Dead {
+		return false, nil // its removal failed: the engine will not start it
+	}
 	t.op = op
 	done := d.ops.begin(t.cid, op)
 	defer done()
-	if _, err := d.startInstance(ctx, t, t.rec); err != nil {
+	d.beginOp(t, pendResume)
+	_, err = d.startInstance(ctx, t, t.rec)
+	if err = errors.Join(err, d.endOp(t)); err != nil {
 		return false, err
 	}
 	return true, nil

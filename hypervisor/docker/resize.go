@@ -73,14 +73,23 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 	res := resizeResources(f, old, facts.ncpu)
 	done := d.ops.begin(t.cid, "resize")
 	defer done()
-	if err := d.update(ctx, t.api, t.cid, res, old); err != nil {
-		return err
-	}
-	rec := t.rec
 	nf := f
 	nf.VCPUs = vcpus
+	// The journal holds both limits before the engine changes any, so
+	// that a new Driver finishes or undoes a resize whose process died
+	// (recover.go).
+	p := d.beginOp(t, pendResize)
+	p.OldLimits, p.NewLimits, p.Flavor = limitsOf(old), limitsOf(withSwapOf(res, old)), &nf
+	if err := d.save(t, t.rec); err != nil {
+		return err
+	}
+	if err := d.update(ctx, t.api, t.cid, res, old); err != nil {
+		return errors.Join(err, d.endOp(t))
+	}
+	rec := t.rec
 	rec.Flavor = &nf
-	if err := d.state.save(id, rec); err != nil {
+	t.pending = nil
+	if err := d.save(t, rec); err != nil {
 		// Put the old limits back: the record is the source of truth.
 		rctx, cancel := d.cleanupContext(ctx)
 		defer cancel()
@@ -139,4 +148,16 @@ func (d *Driver) memoryUsage(ctx context.Context, api APIClient, cid string) (ui
 		return 0, classify(err, hypervisor.ErrNotFound)
 	}
 	return s.MemoryBytes, nil
+}
+
+// withSwapOf returns res as the engine keeps it after an update with res
+// from old: fields the update leaves zero keep their old values.
+func withSwapOf(res, old container.Resources) container.Resources {
+	if res.NanoCPUs == 0 {
+		res.NanoCPUs = old.NanoCPUs
+	}
+	if res.Memory == 0 {
+		res.Memory, res.MemorySwap = old.Memory, old.MemorySwap
+	}
+	return res
 }

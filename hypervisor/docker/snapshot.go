@@ -2,9 +2,14 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
@@ -70,7 +75,7 @@ func (d *Driver) Snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 	return m, opErr("snapshot", id, err)
 }
 
-func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (image.Metadata, error) {
+func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (_ image.Metadata, err error) {
 	w := d.snapshotWriter()
 	if w == nil {
 		if err := hypervisor.ValidateID(id); err != nil {
@@ -88,7 +93,25 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 	}
 	spec, _ := d.specFromLabels(t.c.Config.Labels)
 	running := t.cur == hypervisor.StateRunning
+	// The journal names the committed image, the store image and the
+	// pause before any of them exists, so that a new Driver undoes a
+	// snapshot whose process died (recover.go); a user's pause is no
+	// snapshot's.
+	p := d.beginOp(t, pendSnapshot)
+	p.Paused = running
+	p.CommitRef = snapshot.CommitRepository + ":" + snapshot.NewCommitTag(d.commitTagPrefix())
+	p.StoreImage = uuid.NewString()
+	if err := d.save(t, t.rec); err != nil {
+		return image.Metadata{}, err
+	}
+	defer func() {
+		if eerr := d.endOp(t); eerr != nil {
+			err = errors.Join(err, eerr)
+		}
+	}()
 	sreq := snapshot.Request{
+		Tag:            strings.TrimPrefix(p.CommitRef, snapshot.CommitRepository+":"),
+		ImageID:        p.StoreImage,
 		ContainerID:    t.cid,
 		Running:        running,
 		Name:           req.Name,
@@ -105,8 +128,14 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 		done := d.marks.begin(t.cid)
 		defer done()
 	}
-	m, err := snapshot.Take(ctx, t.api, w, sreq)
+	eng := sendingCommit{Engine: t.api, sending: func() error { return d.markSent(t, "commit") }}
+	m, err := snapshot.Take(ctx, eng, w, sreq)
 	if err != nil {
+		if se, ok := errors.AsType[*snapshot.Error](err); ok && se.Cleanup != nil {
+			// The rollback is incomplete: the journal stays, so that the
+			// next call that takes the instance's turn finishes it.
+			t.pending = nil
+		}
 		return image.Metadata{}, classify(err, hypervisor.ErrNotFound)
 	}
 	d.log.DebugContext(ctx, "snapshot stored", "id", id, "image", m.ID, "size", m.Size)
@@ -189,4 +218,18 @@ func (s *snapshotMarks) cause(cid string, t time.Time, pause bool) string {
 		}
 	}
 	return ""
+}
+
+// sendingCommit is the engine of a snapshot, noting the commit request in
+// the snapshot's journal just before it is sent (see pendingOp.Sent).
+type sendingCommit struct {
+	snapshot.Engine
+	sending func() error
+}
+
+func (e sendingCommit) ContainerCommit(ctx context.Context, id string, opts client.ContainerCommitOptions) (client.ContainerCommitResult, error) {
+	if err := e.sending(); err != nil {
+		return client.ContainerCommitResult{}, err
+	}
+	return e.Engine.ContainerCommit(ctx, id, opts)
 }

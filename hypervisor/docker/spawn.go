@@ -81,10 +81,16 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	}
 
 	d.step(StepCreate)
-	rec := instanceRecord{Spawning: true, CreatedAt: time.Now()}
+	// The spawn mark stays until the spawn has ended, start and post-start
+	// steps included; its journal names the owner, so that Reconcile tells
+	// a spawn of a live process from one whose process died.
+	p := &pendingOp{Op: pendSpawn, Owner: d.owner, Since: time.Now()}
+	rec := instanceRecord{Spawning: true, CreatedAt: p.Since, Pending: p}
 	if err := d.state.save(spec.ID, rec); err != nil {
 		return hypervisor.Instance{}, err
 	}
+	rec.Pending = nil
+	t := &target{id: spec.ID, api: api, cur: hypervisor.StateCreated, rec: rec, saved: true, op: "spawn", pending: p, written: p}
 	ownRecord := true
 	u.Push(func(context.Context) error {
 		if !ownRecord {
@@ -96,6 +102,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		return hypervisor.Instance{}, err
 	}
 	cs.sysctls = d.netSysctls()
+	cs.sending = func() error { return d.markSent(t, "create") }
 	cid, err := d.create(ctx, api, cs, &u)
 	if errors.Is(err, hypervisor.ErrAlreadyExists) {
 		ownRecord = false // the record is the other instance's now
@@ -107,9 +114,11 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	// The VIFs are recorded before they are plugged, so that whatever is
 	// plugged is found again (by a retry, or Destroy after a crash).
 	d.step(StepPlugVIFs)
+	t.cid = cid
+	rec = t.rec
 	rec.VIFs = newVIFRecords(hypervisor.CloneVIFs(spec.VIFs))
 	if len(rec.VIFs) > 0 {
-		if err := d.state.save(spec.ID, rec); err != nil {
+		if err := d.save(t, rec); err != nil {
 			return hypervisor.Instance{}, err
 		}
 		for _, r := range rec.VIFs {
@@ -119,11 +128,11 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		}
 	}
 
-	t := &target{id: spec.ID, api: api, cid: cid, cur: hypervisor.StateCreated, rec: rec, saved: true, op: "spawn"}
-	rec.Spawning = false
 	if opts.CreateOnly {
+		rec.Spawning = false
 		rec.Intent = intentCreated
-		if err := d.state.save(spec.ID, rec); err != nil {
+		t.pending = nil
+		if err := d.save(t, rec); err != nil {
 			return hypervisor.Instance{}, err
 		}
 		u.Release()
@@ -139,6 +148,12 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
+	rec = t.rec
+	rec.Spawning = false
+	t.pending = nil
+	if err := d.save(t, rec); err != nil {
+		return hypervisor.Instance{}, err
+	}
 	u.Release()
 	d.log.DebugContext(ctx, "spawned", "id", spec.ID, "container", cid)
 	return d.toInstance(c, t.rec), nil
@@ -151,6 +166,9 @@ type containerSpec struct {
 	mounts      []mount.Mount     // the config drive; the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
 	os          bool              // an OS instance (see osinstance.go)
+	// sending, if set, runs just before the create request is sent: it
+	// notes the request in the operation's journal (see pendingOp.Sent).
+	sending func() error
 }
 
 func newContainerSpec(spec hypervisor.InstanceSpec, engineImage string) containerSpec {
@@ -253,6 +271,11 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 			return "", err
 		}
 		cs.osConfig(cfg, hc, v)
+	}
+	if cs.sending != nil {
+		if err := cs.sending(); err != nil {
+			return "", err
+		}
 	}
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,

@@ -42,7 +42,8 @@ func (d *Driver) recordStart(_ context.Context, s startedInstance) error {
 
 // startInstance is the one start path: Spawn, PowerOn, both reboots and
 // Restore start an instance only through it. It records want (the record
-// the instance has once it runs, PoweredOff cleared), starts the container
+// the instance has once it runs, PoweredOff cleared; with the caller's
+// intent journal, see pending.go), starts the container
 // without passing a host config (so the limits set at create hold after
 // every start), inspects it and runs the post-start steps in order. It
 // returns the container as inspected after the start.
@@ -58,14 +59,12 @@ func (d *Driver) recordStart(_ context.Context, s startedInstance) error {
 func (d *Driver) startInstance(ctx context.Context, t *target, want instanceRecord) (c container.InspectResponse, err error) {
 	prev := t.rec
 	want.PoweredOff = false
-	want.Spawning = false
 	want.Intent = intentRunning
-	if !t.saved || !reflect.DeepEqual(prev, want) {
-		if err := d.state.save(t.id, want); err != nil {
+	if !t.saved || t.written != t.pending || !reflect.DeepEqual(prev, want) {
+		if err := d.save(t, want); err != nil {
 			return c, err
 		}
 	}
-	t.rec = want
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, d.settleFailedStart(ctx, t, prev))
@@ -111,16 +110,17 @@ func (d *Driver) settleFailedStart(ctx context.Context, t *target, prev instance
 	}
 	st := res.Container.State
 	if st == nil || !hasProcess(st.Status) {
-		return d.state.save(t.id, prev)
+		return d.save(t, prev)
 	}
+	running := t.rec
 	stopped := prev
 	stopped.PoweredOff = true
-	if err := d.state.save(t.id, stopped); err != nil {
+	if err := d.save(t, stopped); err != nil {
 		return err
 	}
 	d.intents.record(t.cid)
 	if err := d.stopProcess(ctx, t.api, t.cid, st.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
-		return errors.Join(fmt.Errorf("stop after a failed start: %w", err), d.state.save(t.id, t.rec))
+		return errors.Join(fmt.Errorf("stop after a failed start: %w", err), d.save(t, running))
 	}
 	return nil
 }

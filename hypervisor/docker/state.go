@@ -54,6 +54,12 @@ type instanceRecord struct {
 	// Flavor holds the limits of the last Resize; nil means the
 	// spawn-time limits of the labels.
 	Flavor *hypervisor.Flavor `json:"flavor,omitempty"`
+	// Pending is the intent journal of the operation in progress on the
+	// instance: written before the operation's first change, cleared by
+	// the write that ends it. A record that still carries it once its
+	// owner is gone was left by an agent that died in the middle; see
+	// recover.go.
+	Pending *pendingOp `json:"pending,omitempty"`
 }
 
 // driverState is a Driver's part of the state directory. Each Driver keeps
@@ -130,11 +136,17 @@ func (s *driverState) save(id string, rec instanceRecord) error {
 	return s.removeLegacy(id)
 }
 
-// remove deletes the record of instance id. With owned (the caller saw the
-// instance's container, so the id is this driver's) it also deletes the
-// unscoped record of an earlier version.
+// remove deletes the record of instance id, last, after the instance's
+// boot data and config drive: the record is what finds them again, so a
+// process killed in the middle leaves the record, and the next removal
+// finishes. With owned (the caller saw the instance's container, so the id
+// is this driver's) it also deletes the unscoped record of an earlier
+// version.
 func (s *driverState) remove(id string, owned bool) error {
-	err := errors.Join(s.instances.Remove(id), s.removeGuest(id))
+	if err := s.removeGuest(id); err != nil {
+		return err
+	}
+	err := s.instances.Remove(id)
 	if owned {
 		err = errors.Join(err, s.removeLegacy(id))
 	}

@@ -36,10 +36,9 @@ func (d *Driver) stopInstance(ctx context.Context, t *target, want instanceRecor
 	prev := t.rec
 	want.PoweredOff = true
 	want.Intent = intentStopped
-	if err := d.state.save(t.id, want); err != nil {
+	if err := d.save(t, want); err != nil {
 		return err
 	}
-	t.rec = want
 	d.intents.record(t.cid)
 	began := time.Now()
 	err := d.stopProcess(ctx, t.api, t.cid, t.cur == hypervisor.StatePaused, req)
@@ -60,8 +59,7 @@ func (d *Driver) settleFailedStop(ctx context.Context, t *target, prev instanceR
 		return fmt.Errorf("inspect after a failed stop: %w", classify(err, hypervisor.ErrNotFound))
 	}
 	if res.Container.State != nil && hasProcess(res.Container.State.Status) {
-		t.rec = prev
-		return d.state.save(t.id, prev)
+		return d.save(t, prev)
 	}
 	return nil
 }

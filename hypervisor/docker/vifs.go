@@ -556,8 +556,45 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	}
 	pid := pidOf(t)
 
-	// A changed VIF goes first: detached and unplugged as it was.
+	u := undo.Stack{StepTimeout: d.cleanupTimeout}
+	defer func() {
+		if err != nil {
+			if rerr := u.Rollback(ctx); rerr != nil {
+				// The journal stays, for the next call to finish the undo
+				// (recover.go).
+				err = errors.Join(err, rerr)
+				return
+			}
+		}
+		err = errors.Join(err, d.endOp(t))
+	}()
+	prev := t.rec
+	want := t.rec
+	want.VIFs = recs
+	// The record names the new VIFs, with the journal, before anything is
+	// plugged: whatever is plugged is found again, and a new Driver undoes
+	// a plug whose process died.
+	d.beginOp(t, pendPlugVIFs)
+	u.Push(func(context.Context) error {
+		return errors.Join(d.save(t, prev), d.writeGuestNetwork(ctx, t.id, prev.VIFs))
+	})
+	if err := d.save(t, want); err != nil {
+		return err
+	}
+
+	// A changed VIF goes first: detached and unplugged as it was (and
+	// plugged and attached again by the undo).
 	for _, old := range replaced {
+		u.Push(func(ctx context.Context) error {
+			var none undo.Stack // the record names the VIF: nothing to undo
+			if err := d.plugVIF(ctx, t.id, old.VIF, &none); err != nil {
+				return err
+			}
+			if pid > 0 {
+				return d.attachVIF(ctx, t.id, prev.VIFs, old, pid, d.isOS(t.c))
+			}
+			return nil
+		})
 		if pid > 0 {
 			if err := d.opts.vifs.Detach(ctx, t.id, old.VIF, vifTarget(t.rec.VIFs, old, pid)); err != nil {
 				return fmt.Errorf("detach VIF %s: %w", old.VIF.ID, classifyVIF(t.id, err))
@@ -567,24 +604,6 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 			return err
 		}
 	}
-
-	u := undo.Stack{StepTimeout: d.cleanupTimeout}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.Rollback(ctx))
-		}
-	}()
-	prev := t.rec
-	want := t.rec
-	want.VIFs = recs
-	u.Push(func(context.Context) error {
-		t.rec = prev
-		return errors.Join(d.state.save(t.id, prev), d.writeGuestNetwork(ctx, t.id, prev.VIFs))
-	})
-	if err := d.state.save(t.id, want); err != nil {
-		return err
-	}
-	t.rec = want
 	for _, r := range added {
 		if err := d.plugVIF(ctx, t.id, r.VIF, &u); err != nil {
 			return err
@@ -608,9 +627,28 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	return nil
 }
 
-func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) error {
+func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) (err error) {
 	pid := pidOf(t)
 	recs := slices.Clone(t.rec.VIFs)
+	var ports []string
+	for _, v := range vifs {
+		if slices.ContainsFunc(recs, func(r vifRecord) bool { return r.VIF.ID == v.ID }) {
+			ports = append(ports, v.ID)
+		}
+	}
+	if len(ports) == 0 {
+		return nil
+	}
+	// The journal names the VIFs before the first goes, so that a new
+	// Driver finishes an unplug whose process died (recover.go). A VIF
+	// whose unplug fails here stays recorded, and the journal goes.
+	p := d.beginOp(t, pendUnplugVIFs)
+	p.VIFs = ports
+	if err := d.save(t, t.rec); err != nil {
+		t.pending = nil
+		return err
+	}
+	defer func() { err = errors.Join(err, d.endOp(t)) }()
 	var errs []error
 	changed := false
 	for _, v := range vifs {
@@ -638,10 +676,10 @@ func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) 
 		if len(recs) == 0 {
 			want.VIFs = nil
 		}
-		if err := d.state.save(t.id, want); err != nil {
+		t.pending = nil // this write ends the journal
+		if err := d.save(t, want); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		t.rec = want
 		errs = append(errs, d.writeGuestNetwork(ctx, t.id, recs))
 	}
 	return errors.Join(errs...)

@@ -13,7 +13,8 @@ import (
 
 // brokenAgent is a Fake with one deliberate bug in its AgentDriver roles,
 // of the kinds the issue names (limits lost, reconciles that remove what
-// is being spawned, resumes that miss instances).
+// is being spawned, resumes that miss instances, a snapshot's pause that
+// nothing records).
 type brokenAgent struct {
 	*hypervisortest.Fake
 	mode string
@@ -68,7 +69,17 @@ func TestBrokenAgentConformance(t *testing.T) {
 	}
 	hypervisortest.TestAgentDriver(t, func(t *testing.T) hypervisortest.AgentHarness {
 		h := hypervisortest.NewFakeAgentHarness(t)
-		h.Driver = brokenAgent{Fake: h.Driver.(*hypervisortest.Fake), mode: mode}
+		fake := h.Driver.(*hypervisortest.Fake)
+		h.Driver = brokenAgent{Fake: fake, mode: mode}
+		if mode == "snapshot-pause-unrecorded" {
+			// A driver that does not record that its snapshot paused the
+			// instance: after a crash, nothing tells it from a user's.
+			h.InterruptSnapshot = func(t *testing.T, id string) {
+				if err := fake.Pause(t.Context(), id); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		h.StateTimeout = 2 * time.Second
 		return h
 	})
@@ -78,10 +89,11 @@ func TestBrokenAgentConformance(t *testing.T) {
 // in the right subtest, for drivers that break the contract.
 func TestAgentSuiteCatchesBrokenDrivers(t *testing.T) {
 	testenv.SuiteCatchesBugs(t, "TestBrokenAgentConformance", brokenEnv, map[string]string{
-		"resize-ignores-usage":   "group/ResizeFaults",
-		"reconcile-reports-only": "group/Reconcile",
-		"resume-nothing":         "group/Resume",
-		"create-starts":          "group/CreateOnly",
-		"no-replay":              "group/EventReplay",
+		"resize-ignores-usage":      "group/ResizeFaults",
+		"reconcile-reports-only":    "group/Reconcile",
+		"resume-nothing":            "group/Resume",
+		"create-starts":             "group/CreateOnly",
+		"no-replay":                 "group/EventReplay",
+		"snapshot-pause-unrecorded": "group/InterruptedSnapshot",
 	})
 }

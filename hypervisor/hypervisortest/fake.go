@@ -335,6 +335,7 @@ func (f *Fake) start(fi *fakeInstance) {
 func (f *Fake) stop(fi *fakeInstance, to hypervisor.State, exitCode int) {
 	hadProcess := slices.Contains(stHasProcess, fi.inst.State)
 	fi.inst.State = to
+	fi.extra.snapshotPaused = false
 	if !f.involuntary() {
 		fi.extra.intentRunning = false
 	}
@@ -479,11 +480,15 @@ func (f *Fake) Reboot(ctx context.Context, id string, opts hypervisor.RebootOpti
 }
 
 // PowerOff stops an instance; nil if it is stopped already.
-func (f *Fake) PowerOff(ctx context.Context, id string, _ hypervisor.StopOptions) error {
+func (f *Fake) PowerOff(ctx context.Context, id string, opts hypervisor.StopOptions) error {
 	const op = "power-off"
+	code := 0 // the guest stops on the graceful signal
+	if opts.Timeout < 0 {
+		code = 128 + 9 // killed at once
+	}
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
 		return transition(hypervisor.OpPowerOff, fi, func() {
-			f.stop(fi, hypervisor.StateShutdown, 0)
+			f.stop(fi, hypervisor.StateShutdown, code)
 		})
 	})
 }
@@ -516,6 +521,7 @@ func (f *Fake) Unpause(ctx context.Context, id string) error {
 	return f.with(ctx, op, id, func(fi *fakeInstance) error {
 		return transition(hypervisor.OpUnpause, fi, func() {
 			now := f.now()
+			fi.extra.snapshotPaused = false
 			fi.runSince = now
 			fi.inst.State = hypervisor.StateRunning
 			f.emit(hypervisor.Event{Type: hypervisor.EventUnpaused, ID: id, Time: now})

@@ -42,6 +42,9 @@ type fakeInstanceExtra struct {
 	hardCPU       bool
 	intentRunning bool // the last requested transition left it running
 	halfSpawned   bool
+	// snapshotPaused: a snapshot whose agent died paused it (see
+	// InterruptSnapshot).
+	snapshotPaused bool
 }
 
 type fakeAgentOptions struct {
@@ -168,6 +171,43 @@ func (f *Fake) AddHalfSpawned(spec hypervisor.InstanceSpec) error {
 	return nil
 }
 
+// InterruptSnapshot leaves running instance id as a snapshot whose agent
+// died between its pause and its unpause leaves it: paused, with the
+// snapshot's mark. Reconcile (with a policy other than report-only) and
+// Resume report it Interrupted and unpause it; a user's pause has no mark
+// and stays.
+func (f *Fake) InterruptSnapshot(id string) error {
+	const op = "snapshot"
+	return f.with(context.Background(), op, id, func(fi *fakeInstance) error {
+		if err := hypervisor.CheckState(op, id, fi.inst.State, hypervisor.StateRunning); err != nil {
+			return err
+		}
+		now := f.now()
+		fi.cpuAcc += now.Sub(fi.runSince)
+		fi.runSince = time.Time{}
+		fi.inst.State = hypervisor.StatePaused
+		fi.extra.snapshotPaused = true
+		f.emit(hypervisor.Event{Type: hypervisor.EventPaused, ID: id, Time: now, Cause: hypervisor.CauseSnapshot})
+		return nil
+	})
+}
+
+// recoverInterrupted undoes the interrupted snapshot of fi, if any, and
+// reports whether there was one. Caller holds f.mu.
+func (f *Fake) recoverInterrupted(fi *fakeInstance) bool {
+	if !fi.extra.snapshotPaused {
+		return false
+	}
+	fi.extra.snapshotPaused = false
+	if fi.inst.State == hypervisor.StatePaused {
+		now := f.now()
+		fi.runSince = now
+		fi.inst.State = hypervisor.StateRunning
+		f.emit(hypervisor.Event{Type: hypervisor.EventUnpaused, ID: fi.inst.ID, Time: now, Cause: hypervisor.CauseSnapshot})
+	}
+	return true
+}
+
 // AddOrphanRecord adds a state record for id without an instance, as an
 // instance removed behind the driver's back leaves it.
 func (f *Fake) AddOrphanRecord(id string) {
@@ -224,6 +264,13 @@ func (f *Fake) Reconcile(ctx context.Context, opts hypervisor.ReconcileOptions) 
 		}
 		f.mu.Lock()
 		fi := f.instances[id]
+		if fi != nil && fi.inst.CreatedAt.Before(began) && fi.extra.snapshotPaused {
+			rep.Interrupted = append(rep.Interrupted, id)
+			if opts.Policy != hypervisor.ReconcileReportOnly {
+				f.agent.op = op
+				f.recoverInterrupted(fi)
+			}
+		}
 		switch {
 		case fi == nil:
 		case !fi.inst.CreatedAt.Before(began):
@@ -301,6 +348,12 @@ func (f *Fake) Resume(ctx context.Context, opts hypervisor.ResumeOptions) (hyper
 			continue
 		}
 		f.mu.Lock()
+		if fi := f.instances[id]; fi != nil {
+			f.agent.op = op
+			if f.recoverInterrupted(fi) {
+				rep.Interrupted = append(rep.Interrupted, id)
+			}
+		}
 		if fi := f.instances[id]; fi != nil && fi.extra.intentRunning &&
 			(fi.inst.State == hypervisor.StateShutdown || fi.inst.State == hypervisor.StateCrashed) {
 			f.agent.op = op

@@ -41,6 +41,9 @@ func NewFakeAgentHarness(t *testing.T, opts ...FakeOption) AgentHarness {
 			require.NoError(t, f.AddHalfSpawned(spec))
 		},
 		MakeOrphanRecord: func(_ *testing.T, id string) { f.AddOrphanRecord(id) },
+		InterruptSnapshot: func(t *testing.T, id string) {
+			require.NoError(t, f.InterruptSnapshot(id))
+		},
 		OrphanRecordExists: func(_ *testing.T, id string) bool {
 			return slices.Contains(f.OrphanRecords(), id)
 		},

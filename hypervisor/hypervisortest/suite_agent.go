@@ -26,6 +26,12 @@ type AgentHarness struct {
 	MakeOrphanRecord   func(t *testing.T, id string)
 	OrphanRecordExists func(t *testing.T, id string) bool
 
+	// InterruptSnapshot, if not nil, leaves running instance id as a
+	// snapshot whose agent died between its pause and its unpause leaves
+	// it: paused, the backend's record saying the snapshot paused it. Nil
+	// skips the interrupted-operation checks.
+	InterruptSnapshot func(t *testing.T, id string)
+
 	// RestartEngine, if not nil, restarts the engine under the driver and
 	// returns once it answers again. The suite runs the engine-restart
 	// checks serially, after the others.
@@ -73,6 +79,7 @@ func TestAgentDriver(t *testing.T, newHarness func(t *testing.T) AgentHarness) {
 		{"ResizeFaults", testResizeFaults},
 		{"Reconcile", testReconcile},
 		{"ReconcileDuringSpawns", testReconcileDuringSpawns},
+		{"InterruptedSnapshot", testInterruptedSnapshot},
 		{"Resume", testResume},
 		{"EventReasons", testEventReasons},
 		{"EventReplay", testEventReplay},

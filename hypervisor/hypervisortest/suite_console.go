@@ -78,9 +78,12 @@ func testConsoleWrite(t *testing.T, e *env) {
 	assert.Empty(t, e.console(t, id, hypervisor.ConsoleOptions{}), "console of a new instance")
 
 	e.h.WriteConsole(t, id, []byte("one\ntwo\n"))
-	time.Sleep(20 * time.Millisecond) // the timestamps must differ
+	// The backend stamps output when it reads it, maybe later than the
+	// write: stamp mid once the first lines are there, so that they are
+	// certainly stamped before it, and write the next ones after it.
+	e.waitConsole(t, id, "one\ntwo\n")
 	mid := time.Now()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(time.Millisecond)
 	e.h.WriteConsole(t, id, []byte("three\nfour\nfive\n"))
 	lines := []string{"one", "two", "three", "four", "five"}
 	e.waitConsole(t, id, strings.Join(lines, "\n")+"\n")

@@ -13,8 +13,14 @@
 // fails if that exists, so an existing image is never overwritten), then
 // writes the metadata the same way and renames it into place, and fsyncs
 // the directory. A failed or cancelled Create removes its temporary files
-// and leaves no image behind. Delete removes the metadata first, so the
-// image disappears at once; readers that already opened it read on.
+// and leaves no image behind. A Create whose process is killed leaves its
+// temporary files, and maybe the data file without its metadata (no
+// image): [New] removes such temporary files when no Create of any
+// process runs (each holds a shared flock of the directory while it
+// writes),
+// and Delete of the ID removes the data file. Delete removes the metadata
+// first, so the image disappears at once; readers that already opened it
+// read on.
 //
 // # IDs
 //

@@ -96,7 +96,9 @@ func New(dir string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(abs, o.dirPerm); err != nil {
 		return nil, fmt.Errorf("%w: localdir: %w", image.ErrUnavailable, err)
 	}
-	return &Store{dir: abs, log: o.log, sync: !o.noSync}, nil
+	s := &Store{dir: abs, log: o.log, sync: !o.noSync}
+	s.removeStale()
+	return s, nil
 }
 
 // Dir returns the store's directory.
@@ -290,6 +292,14 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 		return image.Metadata{}, fmt.Errorf("%w: %q", image.ErrAlreadyExists, meta.ID)
 	}
 
+	// While it has temporary files, a Create holds the directory's
+	// writers' lock shared: New removes temporary files only when no
+	// Create of any process holds it (removeStale).
+	unlock, err := s.writing()
+	if err != nil {
+		return image.Metadata{}, fmt.Errorf("%w: create image %q: %w", image.ErrUnavailable, meta.ID, err)
+	}
+	defer unlock()
 	tmpData, n, sum, err := s.writeTemp(ctx, r)
 	if err != nil {
 		return image.Metadata{}, fmt.Errorf("create image %q: %w", meta.ID, err)
@@ -383,4 +393,26 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		s.log.Debug("localdir: fsync directory", "dir", s.dir, "err", err)
 	}
 	return nil
+}
+
+// removeStale removes the temporary files that a Create whose process was
+// killed left behind, if no Create of any process runs now (the writers'
+// lock is free); otherwise it leaves them for the next New.
+func (s *Store) removeStale() {
+	release, ok := s.lockExclusive()
+	if !ok {
+		return
+	}
+	defer release()
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), tmpPref) {
+			if err := os.Remove(filepath.Join(s.dir, de.Name())); err == nil {
+				s.log.Debug("localdir: removed a temporary file of a killed writer", "file", de.Name())
+			}
+		}
+	}
 }

@@ -213,3 +213,46 @@ func TestNewErrors(t *testing.T) {
 	_, err = localdir.New(t.TempDir(), localdir.WithLogger(nil))
 	assert.ErrorIs(t, err, image.ErrInvalidArgument)
 }
+
+// TestNewRemovesTempFilesOfKilledWriters leaves the temporary file a
+// Create whose process was killed leaves, and checks that New removes it,
+// but not the temporary file of a Create that is still writing.
+func TestNewRemovesTempFilesOfKilledWriters(t *testing.T) {
+	dir := t.TempDir()
+	s, err := localdir.New(dir, localdir.WithoutSync())
+	require.NoError(t, err)
+	dead := filepath.Join(dir, ".tmp-0123456789abcdef")
+	require.NoError(t, os.WriteFile(dead, []byte("half an image"), 0o644))
+
+	// A Create in progress: its data comes from a pipe that stays open.
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Create(t.Context(), image.Metadata{ID: "live"}, pr)
+		done <- err
+	}()
+	_, err = pw.Write([]byte("some data"))
+	require.NoError(t, err)
+	temps := func() []string {
+		var out []string
+		des, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, de := range des {
+			if strings.HasPrefix(de.Name(), ".tmp-") {
+				out = append(out, de.Name())
+			}
+		}
+		return out
+	}
+	require.Len(t, temps(), 2, "the killed writer's file and the live one's")
+
+	_, err = localdir.New(dir)
+	require.NoError(t, err)
+	assert.Len(t, temps(), 2, "nothing is removed while a Create writes")
+
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	require.Error(t, <-done)
+	_, err = localdir.New(dir)
+	require.NoError(t, err)
+	assert.Empty(t, temps(), "the killed writer's file is removed once no Create writes")
+}
