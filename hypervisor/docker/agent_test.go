@@ -22,24 +22,17 @@ func TestResizeKernelLimits(t *testing.T) {
 	require.NoError(t, e.drv.Resize(ctx, "rk", hypervisor.Flavor{VCPUs: 2, HardCPULimit: true, MemoryMB: 100}))
 	after := e.inspect("rk")
 	assert.Equal(t, before.State.Pid, after.State.Pid, "no restart")
-	k := readKernelLimits(t, after.State.Pid)
-	assert.Equal(t, int64(100<<20), k.MemoryBytes)
-	assert.Equal(t, int64(2048), k.CPUShares)
-	assert.Equal(t, int64(200000), k.CFSQuota, "2 CPUs at the engine's 100 ms period")
+	assert.Equal(t, wantLimits(2, 2, 100), readKernelLimits(t, after), "2 CPUs at the engine's 100 ms period")
 	assert.Equal(t, int64(100<<20), after.HostConfig.MemorySwap, "swap changes with memory")
 
 	require.NoError(t, e.drv.Reboot(ctx, "rk", hypervisor.RebootOptions{Hard: true}))
-	k = readKernelLimits(t, e.inspect("rk").State.Pid)
-	assert.Equal(t, int64(100<<20), k.MemoryBytes, "after a reboot")
-	assert.Equal(t, int64(2048), k.CPUShares)
+	assert.Equal(t, wantLimits(2, 2, 100), readKernelLimits(t, e.inspect("rk")), "after a reboot")
 
 	// Dropping the hard cap leaves a cap at the host's CPU count.
 	require.NoError(t, e.drv.Resize(ctx, "rk", hypervisor.Flavor{VCPUs: 1, MemoryMB: 100}))
-	k = readKernelLimits(t, e.inspect("rk").State.Pid)
-	assert.Equal(t, int64(1024), k.CPUShares)
 	f, err := e.drv.facts(ctx, e.drv.api)
 	require.NoError(t, err)
-	assert.Equal(t, int64(f.ncpu)*100000, k.CFSQuota)
+	assert.Equal(t, wantLimits(1, f.ncpu, 100), readKernelLimits(t, e.inspect("rk")))
 
 	// A hard cap beyond the host is a *LimitError that changes nothing.
 	err = e.drv.Resize(ctx, "rk", hypervisor.Flavor{VCPUs: f.ncpu + 1, HardCPULimit: true, MemoryMB: 100})
@@ -57,9 +50,7 @@ func TestResizeKernelLimits(t *testing.T) {
 
 	// A rebuild keeps the resized limits, not the spawn-time ones.
 	require.NoError(t, e.drv.Rebuild(ctx, "rk", e.image))
-	k = readKernelLimits(t, e.inspect("rk").State.Pid)
-	assert.Equal(t, int64(100<<20), k.MemoryBytes, "after a rebuild")
-	assert.Equal(t, int64(1024), k.CPUShares)
+	assert.Equal(t, wantLimits(1, 0, 100), readKernelLimits(t, e.inspect("rk")), "after a rebuild: the flavor, without the cap a live resize left")
 }
 
 // TestEventReasonOOM runs a guest that outgrows its memory limit: the
