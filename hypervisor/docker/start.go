@@ -37,9 +37,11 @@ type startedInstance struct {
 }
 
 // recordStart bounds the last stop's intent by this start, on the engine's
-// clock, so that a later crash is reported as one.
+// clock, so that a later crash is reported as one, and notes the started
+// process, so that its OOM kill is known even when the engine misses it.
 func (d *Driver) recordStart(_ context.Context, s startedInstance) error {
 	d.intents.started(s.ContainerID, s.StartedAt)
+	d.ooms.started(s.ContainerID, s.PID, s.StartedAt)
 	return nil
 }
 
