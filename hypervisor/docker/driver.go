@@ -142,7 +142,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		ConfigDrive:    true,
 		MetadataUpdate: true,
 		AuthorizedKeys: true,
-		OSInstances:    d.osUnsupported() == "",
+		OSInstances:    !d.osKnownUnsupported(),
 	}
 }
 

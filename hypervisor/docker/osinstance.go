@@ -240,23 +240,17 @@ func (d *Driver) osCgroupMode(ctx context.Context, api APIClient) (cgroupMode, e
 	return cgroupV2Gate, nil
 }
 
-// osUnsupported returns why this Driver cannot boot OS instances, from
-// what it has learnt of its engine (nothing before its first call), or
-// "" when it can or does not know yet.
-func (d *Driver) osUnsupported() string {
+// osKnownUnsupported reports whether what this Driver has learnt of its
+// engine (nothing before its first call) rules OS instances out: a remote
+// engine on a cgroup v2 host without writable cgroups.
+func (d *Driver) osKnownUnsupported() bool {
 	if d.isLocalEngine() {
-		return ""
+		return false
 	}
 	d.os.mu.Lock()
 	v := d.os.version
 	d.os.mu.Unlock()
-	if v != "2" {
-		return ""
-	}
-	if apiVersion := d.api.ClientVersion(); !versions.GreaterThanOrEqualTo(apiVersion, writableCgroupsAPI) {
-		return "a remote engine on a cgroup v2 host without writable cgroups (API " + apiVersion + ")"
-	}
-	return ""
+	return v == "2" && !versions.GreaterThanOrEqualTo(d.api.ClientVersion(), writableCgroupsAPI)
 }
 
 // cgroupVersion returns the engine host's cgroup version, asked once per

@@ -128,7 +128,7 @@ func (d *Driver) describeStartFailure(ctx context.Context, t *target, err error)
 	var tail string
 	switch {
 	case cerr != nil:
-		tail = fmt.Sprintf("console unreadable: %v", cerr)
+		tail = "console unreadable: " + cerr.Error()
 	case len(bytes.TrimSpace(con)) == 0:
 		tail = "console empty"
 	default:
