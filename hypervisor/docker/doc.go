@@ -157,7 +157,10 @@
 //     engine (TCP) without writable cgroups cannot have its instances'
 //     mounts changed: Spawn of an OS instance fails with ErrNotSupported
 //     saying so, and Capabilities reports OSInstances false once the
-//     Driver has read the engine's facts.
+//     Driver has read the engine's facts. On Docker 20.10 systemd prints
+//     "Failed to get cgroup ID of cgroup …, ignoring" for its units: that
+//     engine's seccomp profile refuses name_to_handle_at (allowed from
+//     Docker 24 on), and systemd carries on without the IDs.
 //
 // A start whose instance's process exits before the start path has
 // finished (an init that gives up) fails with an error that carries the
