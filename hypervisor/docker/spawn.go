@@ -148,6 +148,7 @@ type containerSpec struct {
 	mounts      []mount.Mount     // the config drive; the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
 	os          bool              // an OS instance (see osinstance.go)
+	gate        bool              // an OS instance whose init waits for the cgroup gate
 }
 
 func newContainerSpec(spec hypervisor.InstanceSpec, engineImage string) containerSpec {
@@ -171,6 +172,7 @@ func (cs containerSpec) stored() storedSpec {
 		Command:      s.Command,
 		Env:          s.Env,
 		Boot:         cs.boot(),
+		CgroupGate:   cs.gate,
 	}
 }
 
@@ -225,6 +227,14 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 // createContainer creates the instance's container (the one create path
 // of Spawn and Rebuild) and registers its removal.
 func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+	var mode cgroupMode
+	if cs.os {
+		var err error
+		if mode, err = d.osCgroupMode(ctx, api); err != nil {
+			return "", err
+		}
+		cs.gate = mode == cgroupV2Gate
+	}
 	labels, err := d.containerLabels(cs.stored())
 	if err != nil {
 		return "", err
@@ -245,11 +255,7 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 	}
 	guestConfig(cfg)
 	if cs.os {
-		v, err := d.cgroupVersion(ctx, api)
-		if err != nil {
-			return "", err
-		}
-		cs.osConfig(cfg, hc, v)
+		cs.osConfig(cfg, hc, mode)
 	}
 	created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
@@ -274,6 +280,11 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 	if cs.os {
 		if err := checkInit(ctx, api, created.ID, cs.initCommand()[0]); err != nil {
 			return "", err
+		}
+		if cs.gate {
+			if err := checkGateShell(ctx, api, created.ID); err != nil {
+				return "", err
+			}
 		}
 	}
 	if err := d.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {
