@@ -476,35 +476,56 @@ fi
 
 // osStatus returns the status and the instance's state.
 func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, hypervisor.State, error) {
-	if err := hypervisor.ValidateID(id); err != nil {
-		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
-	}
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, err := d.osTarget(ctx, id)
 	if err != nil {
+		if t != nil {
+			return hypervisor.OSStatus{}, t.cur, err
+		}
 		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
 	}
-	t, err := d.current(ctx, api, id)
-	unlock()
-	if err != nil {
-		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
-	}
-	if !d.isOS(t.c) {
-		return hypervisor.OSStatus{}, t.cur, fmt.Errorf("%w: %s is not an OS instance", hypervisor.ErrNotSupported, id)
-	}
-	var st hypervisor.OSStatus
-	if t.rec.LastShutdown != nil {
-		st.LastShutdown = *t.rec.LastShutdown
-	}
+	st := offlineStatus(t)
 	if t.cur != hypervisor.StateRunning {
-		st.System = hypervisor.SystemOffline
 		return st, t.cur, nil
 	}
+	d.step(stepBootPoll)
 	var out bytes.Buffer
 	if _, err := d.exec(ctx, id, hypervisor.ExecSpec{Args: []string{"/bin/sh", "-c", osStatusScript}, Stdout: &out}); err != nil {
 		return st, t.cur, err
 	}
+	st.System = ""
 	parseOSStatus(out.String(), &st)
 	return st, t.cur, nil
+}
+
+// osTarget looks OS instance id up, under its lock. An application
+// instance returns its target and ErrNotSupported.
+func (d *Driver) osTarget(ctx context.Context, id string) (*target, error) {
+	if err := hypervisor.ValidateID(id); err != nil {
+		return nil, err
+	}
+	api, unlock, err := d.lockInstance(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := d.current(ctx, api, id)
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	if !d.isOS(t.c) {
+		return t, fmt.Errorf("%w: %s is not an OS instance", hypervisor.ErrNotSupported, id)
+	}
+	return t, nil
+}
+
+// offlineStatus is what the driver knows of an OS instance without asking
+// it: the last shutdown, and an offline system.
+func offlineStatus(t *target) hypervisor.OSStatus {
+	st := hypervisor.OSStatus{System: hypervisor.SystemOffline}
+	if t.rec.LastShutdown != nil {
+		st.LastShutdown = *t.rec.LastShutdown
+	}
+	return st
 }
 
 // parseOSStatus reads osStatusScript's output into st. cloud-init's
@@ -577,16 +598,26 @@ func datasourceName(s string) string {
 	return strings.ToLower(strings.TrimPrefix(s, "DataSource"))
 }
 
-// bootPoll is how often WaitBooted asks the instance.
+// bootPoll is how often WaitBooted asks an instance whose image does not
+// report the end of its boot.
 const bootPoll = 50 * time.Millisecond
+
+// The steps WaitBooted shows the step hook: a status read from the boot
+// report, and one asked from the instance.
+const (
+	stepBootReport = "boot-report"
+	stepBootPoll   = "boot-poll"
+)
 
 // WaitBooted waits until the OS in a running OS instance has finished
 // booting: its init reports running (or degraded, which is an error
 // wrapping hypervisor.ErrDegraded) and, with opts.CloudInit, cloud-init has
 // finished (an error status wraps hypervisor.ErrCloudInit; an image
-// without cloud-init is ErrNotSupported). It asks the instance every
-// 50 ms, holding no lock in between; an instance that stops meanwhile
-// returns a *hypervisor.StateError.
+// without cloud-init is ErrNotSupported). An image that reports the end
+// of its boot on the console (package osimage's do, see bootreport.go) is
+// waited for on the console log, and asked only every 5 s meanwhile;
+// another is asked every 50 ms. It holds no lock while it waits; an
+// instance that stops meanwhile returns a *hypervisor.StateError.
 func (d *Driver) WaitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
 	st, err := d.waitBooted(ctx, id, opts)
 	return st, opErr("wait-booted", id, err)
@@ -595,7 +626,39 @@ func (d *Driver) WaitBooted(ctx context.Context, id string, opts hypervisor.Wait
 func (d *Driver) waitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
 	tick := time.NewTicker(bootPoll)
 	defer tick.Stop()
+	// polled is the run (its start) whose report has been read, or
+	// whose console cannot be followed: it is asked from then on.
+	var polled string
 	for {
+		t, err := d.osTarget(ctx, id)
+		if err != nil {
+			return hypervisor.OSStatus{}, err
+		}
+		if t.cur != hypervisor.StateRunning {
+			return offlineStatus(t), &hypervisor.StateError{Op: "wait-booted", ID: id, Current: t.cur, Want: []hypervisor.State{hypervisor.StateRunning}}
+		}
+		if hasBootReport(t.c) && t.c.State.StartedAt != polled {
+			started := t.c.State.StartedAt
+			st, found, err := d.awaitBootReport(ctx, t.api, t.c, bootBackstop)
+			switch {
+			case errors.Is(err, errNoConsoleLog):
+				d.log.DebugContext(ctx, "boot report unreadable; asking the instance", "id", id, "err", err)
+				polled = started
+			case err != nil:
+				st := offlineStatus(t)
+				st.System = ""
+				return st, fmt.Errorf("boot not finished: %w", err)
+			case found:
+				d.step(stepBootReport)
+				if rec := t.rec.LastShutdown; rec != nil {
+					st.LastShutdown = *rec
+				}
+				if done, err := bootDone(st, opts); done {
+					return st, err
+				}
+				polled = started // a boot that ended with cloud-init still at work
+			}
+		}
 		st, cur, err := d.osStatus(ctx, id)
 		switch {
 		case err != nil && !errors.Is(err, hypervisor.ErrCommandNotFound):

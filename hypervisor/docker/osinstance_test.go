@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,39 @@ func (e *env) waitBooted(id string, opts hypervisor.WaitBootOptions) (hypervisor
 	return e.drv.WaitBooted(ctx, id, opts)
 }
 
+// bootSteps counts the steps WaitBooted shows the step hook: statuses
+// read from the boot report and statuses asked from the instance.
+type bootSteps struct {
+	mu            sync.Mutex
+	report, polls int
+}
+
+// countBootSteps sets the env's Driver's step hook to count WaitBooted's
+// steps.
+func (e *env) countBootSteps() *bootSteps {
+	b := &bootSteps{}
+	e.drv.stepHook = func(s string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch s {
+		case stepBootReport:
+			b.report++
+		case stepBootPoll:
+			b.polls++
+		}
+	}
+	return b
+}
+
+// take returns the counts so far and starts again from zero.
+func (b *bootSteps) take() (report, polls int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	report, polls = b.report, b.polls
+	b.report, b.polls = 0, 0
+	return report, polls
+}
+
 func (e *env) console(id string) string {
 	e.t.Helper()
 	out, err := e.drv.ConsoleOutput(e.t.Context(), id, hypervisor.ConsoleOptions{})
@@ -69,9 +103,9 @@ func (e *env) console(id string) string {
 }
 
 // derivedOSImage commits the shared OS image with files added (path →
-// content; a "->target" content makes a symbolic link) as a new image,
-// removed when the test ends.
-func (e *env) derivedOSImage(files map[string]string) string {
+// content; a "->target" content makes a symbolic link) and the
+// Dockerfile-style changes as a new image, removed when the test ends.
+func (e *env) derivedOSImage(files map[string]string, changes ...string) string {
 	e.t.Helper()
 	ctx := e.t.Context()
 	c, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: e.image}})
@@ -93,7 +127,7 @@ func (e *env) derivedOSImage(files map[string]string) string {
 	_, err = e.cli.CopyToContainer(ctx, c.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf})
 	require.NoError(e.t, err)
 	ref := "dockervisor-test/os-derived:" + testenv.UniqueName("t")
-	_, err = e.cli.ContainerCommit(ctx, c.ID, client.ContainerCommitOptions{Reference: ref})
+	_, err = e.cli.ContainerCommit(ctx, c.ID, client.ContainerCommitOptions{Reference: ref, Changes: changes})
 	require.NoError(e.t, err)
 	testenv.RemoveImageOnCleanup(e.t, e.cli, ref)
 	return ref
@@ -161,10 +195,14 @@ func TestOSInstanceBoots(t *testing.T) {
 	assert.Equal(t, hypervisor.BootOS, inst.Boot)
 	assert.True(t, e.drv.Capabilities().OSInstances)
 
+	steps := e.countBootSteps()
 	st, err := e.waitBooted("boot", hypervisor.WaitBootOptions{})
 	require.NoError(t, err, "console:\n%s", e.console("boot"))
 	assert.Equal(t, hypervisor.SystemRunning, st.System)
 	assert.Empty(t, st.FailedUnits)
+	report, _ := steps.take()
+	assert.Equal(t, 1, report, "the end of the boot is read from the image's report on the console")
+	assert.Contains(t, e.console("boot"), bootReportPrefix)
 	assert.Equal(t, "running\n", e.execOut("boot", "systemctl", "is-system-running"))
 	assert.Equal(t, "systemd\n", e.execOut("boot", "cat", "/proc/1/comm"))
 	assert.Equal(t, "os-boot\n", e.execOut("boot", "hostname"))
@@ -254,8 +292,11 @@ runcmd:
   - [ sh, -c, "echo ran $(hostname) > /run/user-data-ran" ]
 `)
 	e.spawn(spec)
+	steps := e.countBootSteps()
 	st, err := e.waitBooted("ci", hypervisor.WaitBootOptions{CloudInit: true})
 	require.NoError(t, err, "console:\n%s", e.console("ci"))
+	report, _ := steps.take()
+	assert.Equal(t, 1, report, "cloud-init's result is read from the boot report")
 	assert.Equal(t, "done", st.CloudInit.Status)
 	assert.Equal(t, "configdrive", st.CloudInit.Datasource)
 	assert.Empty(t, st.CloudInit.Errors)
@@ -388,8 +429,11 @@ func TestOSInstanceFaults(t *testing.T) {
 
 	t.Run("DegradedAndHungShutdown", func(t *testing.T) {
 		e.spawn(e.osSpec("bad"))
+		steps := e.countBootSteps()
 		st, err := e.waitBooted("bad", hypervisor.WaitBootOptions{})
 		require.ErrorIs(t, err, hypervisor.ErrDegraded)
+		report, _ := steps.take()
+		assert.Equal(t, 1, report, "the degraded boot is read from the boot report")
 		assert.Contains(t, err.Error(), "dv-broken.service")
 		assert.Equal(t, hypervisor.SystemDegraded, st.System)
 		assert.Equal(t, []string{"dv-broken.service"}, st.FailedUnits)
@@ -422,14 +466,78 @@ func TestOSInstanceFaults(t *testing.T) {
 		spec.Image = testenv.OSImage(t).Ref
 		spec.UserData = []byte("#!/bin/sh\necho user-data about to fail\nexit 3\n")
 		e.spawn(spec)
+		steps := e.countBootSteps()
 		st, err := e.waitBooted("udfail", hypervisor.WaitBootOptions{CloudInit: true})
 		require.ErrorIs(t, err, hypervisor.ErrCloudInit)
+		report, _ := steps.take()
+		assert.Equal(t, 1, report, "cloud-init's error is read from the boot report")
 		assert.Equal(t, "error", st.CloudInit.Status)
 		assert.NotEmpty(t, st.CloudInit.Errors)
 		assert.Contains(t, e.console("udfail"), "user-data about to fail")
 		require.NoError(t, e.drv.Destroy(t.Context(), "udfail"))
 		e.requireGone("udfail")
 	})
+}
+
+// TestOSInstanceBootWithoutReport: images that do not report the end of
+// their boot on the console are waited for by asking the instance: one
+// without the report's label (booted, then degraded by a failing unit,
+// with failing user-data), and one whose label announces a report that
+// never comes (its unit masked), which the slow backstop asks.
+func TestOSInstanceBootWithoutReport(t *testing.T) {
+	e := newOSEnv(t)
+	noLabel := "LABEL " + bootReportLabel + "="
+	plain := e.derivedOSImage(map[string]string{"/etc/dockervisor-test": "no report"}, noLabel)
+	wants := "/etc/systemd/system/multi-user.target.wants/"
+	broken := e.derivedOSImage(map[string]string{
+		"/etc/systemd/system/dv-broken.service": "[Unit]\nDescription=A unit that fails\n[Service]\nType=oneshot\nExecStart=/bin/false\n[Install]\nWantedBy=multi-user.target\n",
+		wants + "dv-broken.service":             "->/etc/systemd/system/dv-broken.service",
+	}, noLabel)
+	silent := e.derivedOSImage(map[string]string{"/etc/systemd/system/dockervisor-boot-report.service": "->/dev/null"})
+
+	specs := map[string]hypervisor.InstanceSpec{}
+	for id, img := range map[string]string{"plain": plain, "broken": broken, "silent": silent} {
+		spec := e.osSpec(id)
+		spec.Image = img
+		if id == "broken" {
+			spec.UserData = []byte("#!/bin/sh\necho user-data about to fail\nexit 3\n")
+		}
+		specs[id] = spec
+		e.spawn(spec)
+	}
+	steps := e.countBootSteps()
+
+	st, err := e.waitBooted("plain", hypervisor.WaitBootOptions{CloudInit: true})
+	require.NoError(t, err, "console:\n%s", e.console("plain"))
+	assert.Equal(t, hypervisor.SystemRunning, st.System)
+	assert.Equal(t, "done", st.CloudInit.Status)
+	report, polls := steps.take()
+	assert.Zero(t, report)
+	assert.Positive(t, polls)
+	assert.Contains(t, e.console("plain"), bootReportPrefix, "the unit still reports; without the label the driver does not read it")
+
+	st, err = e.waitBooted("broken", hypervisor.WaitBootOptions{})
+	require.ErrorIs(t, err, hypervisor.ErrDegraded)
+	assert.Contains(t, st.FailedUnits, "dv-broken.service")
+	st, err = e.waitBooted("broken", hypervisor.WaitBootOptions{CloudInit: true})
+	require.ErrorIs(t, err, hypervisor.ErrCloudInit)
+	assert.Equal(t, "error", st.CloudInit.Status)
+	report, polls = steps.take()
+	assert.Zero(t, report)
+	assert.Positive(t, polls)
+
+	st, err = e.waitBooted("silent", hypervisor.WaitBootOptions{})
+	require.NoError(t, err, "console:\n%s", e.console("silent"))
+	assert.Equal(t, hypervisor.SystemRunning, st.System)
+	report, polls = steps.take()
+	assert.Zero(t, report)
+	assert.Positive(t, polls, "the backstop asked")
+	assert.NotContains(t, e.console("silent"), bootReportPrefix)
+
+	for id := range specs {
+		require.NoError(t, e.drv.Destroy(t.Context(), id))
+		e.requireGone(id)
+	}
 }
 
 // TestOSConfig checks the create-time variation for each way of giving
