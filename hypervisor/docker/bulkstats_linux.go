@@ -15,45 +15,71 @@ import (
 	"github.com/dockervisor/dockervisor/stats"
 )
 
+// cgroupName is how the engine names a container's cgroup directory:
+// the container ID between a prefix and a suffix (none with the cgroupfs
+// driver, "docker-" and ".scope" with the systemd driver).
+type cgroupName struct {
+	prefix, suffix string
+}
+
+func (n cgroupName) of(cid string) string { return n.prefix + cid + n.suffix }
+
+// splitContainerCgroup splits path p, the cgroup of a process of
+// container cid, into the directory holding the containers' cgroups and
+// how the engine names them. What the container made below its own
+// cgroup (an OS instance's init.scope, on cgroup v2) is dropped. ok is
+// false when p does not name the container.
+func splitContainerCgroup(p, cid string) (parent string, name cgroupName, ok bool) {
+	parts := strings.Split(p, "/")
+	for i, c := range parts {
+		if j := strings.Index(c, cid); j >= 0 {
+			return strings.Join(parts[:i], "/"), cgroupName{prefix: c[:j], suffix: c[j+len(cid):]}, true
+		}
+	}
+	return "", cgroupName{}, false
+}
+
 // cgroupV1 reads containers' counters from cgroup v1 hierarchies, where
-// the engine puts container cid at <hierarchy>/<parent>/<cid>.
+// the engine puts container cid at <hierarchy>/<parent>/<name of cid>.
 type cgroupV1 struct {
 	memory, cpuacct, blkio string // <mount>/<parent>
+	name                   cgroupName
 }
 
-// cgroupV2 reads them from the unified hierarchy, at <parent>/<cid>.
+// cgroupV2 reads them from the unified hierarchy, at <parent>/<name of
+// cid>.
 type cgroupV2 struct {
 	parent string
+	name   cgroupName
 }
 
-// newCgroupReader finds the cgroup parent of the engine's containers
-// from the /proc/<pid>/cgroup of container cid's process.
+// newCgroupReader finds where the engine puts its containers' cgroups,
+// and how it names them, from the /proc/<pid>/cgroup of container cid's
+// process.
 func newCgroupReader(pid int, cid string) cgroupReader {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return nil
 	}
 	paths := map[string]string{}
+	var name cgroupName
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
-		dir, ok := strings.CutSuffix(parts[2], "/"+cid)
+		dir, n, ok := splitContainerCgroup(parts[2], cid)
 		if !ok {
-			dir, ok = strings.CutSuffix(parts[2], "/docker-"+cid+".scope")
-			if ok {
-				return nil // systemd driver: names differ; use the engine
-			}
 			continue
 		}
+		name = n
 		for _, ctrl := range strings.Split(parts[1], ",") {
 			paths[ctrl] = dir
 		}
 	}
 	if dir, ok := paths[""]; ok && len(paths) == 1 {
-		r := cgroupV2{parent: filepath.Join("/sys/fs/cgroup", dir)}
-		if _, err := os.Stat(filepath.Join(r.parent, cid, "memory.current")); err != nil {
+		r := cgroupV2{parent: filepath.Join("/sys/fs/cgroup", dir), name: name}
+		if _, err := os.Stat(filepath.Join(r.dir(cid), "memory.current")); err != nil {
 			return nil
 		}
 		return r
@@ -71,19 +97,23 @@ func newCgroupReader(pid int, cid string) cgroupReader {
 		memory:  mount("memory", "memory"),
 		cpuacct: mount("cpuacct", "cpuacct", "cpu,cpuacct"),
 		blkio:   mount("blkio", "blkio"),
+		name:    name,
 	}
-	if _, err := os.Stat(filepath.Join(r.memory, cid, "memory.usage_in_bytes")); err != nil {
+	if _, err := os.Stat(filepath.Join(r.memory, name.of(cid), "memory.usage_in_bytes")); err != nil {
 		return nil
 	}
 	return r
 }
 
+func (r cgroupV2) dir(cid string) string { return filepath.Join(r.parent, r.name.of(cid)) }
+
 func (r cgroupV1) memoryUsage(cid string) (uint64, error) {
-	return memoryNoCache(filepath.Join(r.memory, cid, "memory.usage_in_bytes"), filepath.Join(r.memory, cid, "memory.stat"), "total_inactive_file")
+	mem := filepath.Join(r.memory, r.name.of(cid))
+	return memoryNoCache(filepath.Join(mem, "memory.usage_in_bytes"), filepath.Join(mem, "memory.stat"), "total_inactive_file")
 }
 
 func (r cgroupV2) memoryUsage(cid string) (uint64, error) {
-	dir := filepath.Join(r.parent, cid)
+	dir := r.dir(cid)
 	return memoryNoCache(filepath.Join(dir, "memory.current"), filepath.Join(dir, "memory.stat"), "inactive_file")
 }
 
@@ -100,7 +130,8 @@ func memoryNoCache(usageFile, statFile, inactiveKey string) (uint64, error) {
 
 func (r cgroupV1) sample(ctx context.Context, cid string, memTotal uint64) (stats.Instance, error) {
 	s := stats.Instance{Time: time.Now()}
-	mem := filepath.Join(r.memory, cid)
+	name := r.name.of(cid)
+	mem := filepath.Join(r.memory, name)
 	usage, err := readUint(filepath.Join(mem, "memory.usage_in_bytes"))
 	if err != nil {
 		return s, err
@@ -116,18 +147,18 @@ func (r cgroupV1) sample(ctx context.Context, cid string, memTotal uint64) (stat
 	if memTotal > 0 && s.MemoryLimitBytes > memTotal {
 		s.MemoryLimitBytes = memTotal
 	}
-	ns, err := readUint(filepath.Join(r.cpuacct, cid, "cpuacct.usage"))
+	ns, err := readUint(filepath.Join(r.cpuacct, name, "cpuacct.usage"))
 	if err != nil {
 		return s, err
 	}
 	s.CPUTime = time.Duration(ns)
-	s.BlockReadBytes, s.BlockWriteBytes = blkioV1(filepath.Join(r.blkio, cid, "blkio.throttle.io_service_bytes_recursive"))
-	return s, sampleInterfaces(ctx, &s, filepath.Join(mem, "cgroup.procs"))
+	s.BlockReadBytes, s.BlockWriteBytes = blkioV1(filepath.Join(r.blkio, name, "blkio.throttle.io_service_bytes_recursive"))
+	return s, sampleInterfaces(ctx, &s, mem)
 }
 
 func (r cgroupV2) sample(ctx context.Context, cid string, memTotal uint64) (stats.Instance, error) {
 	s := stats.Instance{Time: time.Now()}
-	dir := filepath.Join(r.parent, cid)
+	dir := r.dir(cid)
 	usage, err := readUint(filepath.Join(dir, "memory.current"))
 	if err != nil {
 		return s, err
@@ -146,31 +177,39 @@ func (r cgroupV2) sample(ctx context.Context, cid string, memTotal uint64) (stat
 		return s, err
 	}
 	s.CPUTime = time.Duration(usec) * time.Microsecond
-	if b, err := os.ReadFile(filepath.Join(dir, "io.stat")); err == nil {
-		for _, f := range strings.Fields(string(b)) {
-			if v, ok := strings.CutPrefix(f, "rbytes="); ok {
-				n, _ := strconv.ParseUint(v, 10, 64)
-				s.BlockReadBytes += n
-			} else if v, ok := strings.CutPrefix(f, "wbytes="); ok {
-				n, _ := strconv.ParseUint(v, 10, 64)
-				s.BlockWriteBytes += n
-			}
+	s.BlockReadBytes, s.BlockWriteBytes = ioStatV2(filepath.Join(dir, "io.stat"))
+	return s, sampleInterfaces(ctx, &s, dir)
+}
+
+// ioStatV2 sums the bytes read and written over all devices of a cgroup
+// v2 io.stat file ("<major>:<minor> rbytes=N wbytes=N rios=N …" lines),
+// which counts the cgroup and its descendants.
+func ioStatV2(path string) (read, write uint64) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "rbytes="); ok {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			read += n
+		} else if v, ok := strings.CutPrefix(f, "wbytes="); ok {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			write += n
 		}
 	}
-	return s, sampleInterfaces(ctx, &s, filepath.Join(dir, "cgroup.procs"))
+	return read, write
 }
 
 // sampleInterfaces reads the counters of the interfaces in the network
-// namespace of the first process of a cgroup.
-func sampleInterfaces(ctx context.Context, s *stats.Instance, procs string) error {
-	b, err := os.ReadFile(procs)
+// namespace of a process of the container whose cgroup is dir. The
+// container's own cgroup may have no process: on cgroup v2 an OS
+// instance's init moves every process into cgroups below it, so the
+// first process in the subtree is taken.
+func sampleInterfaces(ctx context.Context, s *stats.Instance, dir string) error {
+	pid, err := firstProcess(dir)
 	if err != nil {
 		return err
-	}
-	first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	pid, err := strconv.Atoi(first)
-	if err != nil {
-		return errors.New("no process in the container's cgroup")
 	}
 	ns, err := openNetNS(pid)
 	if err != nil {
@@ -179,6 +218,34 @@ func sampleInterfaces(ctx context.Context, s *stats.Instance, procs string) erro
 	defer ns.Close()
 	s.Interfaces, err = interfaceCounters(ctx, ns)
 	return err
+}
+
+// errNoProcess means a container's cgroup subtree has no process.
+var errNoProcess = errors.New("no process in the container's cgroup")
+
+// firstProcess returns the first process of cgroup dir's subtree,
+// depth first.
+func firstProcess(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return 0, err
+	}
+	if first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n"); first != "" {
+		return strconv.Atoi(first)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		if pid, err := firstProcess(filepath.Join(dir, e.Name())); err == nil {
+			return pid, nil
+		}
+	}
+	return 0, errNoProcess
 }
 
 func readUint(path string) (uint64, error) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
@@ -42,15 +43,21 @@ func (d *Driver) consoleOutput(ctx context.Context, id string, opts hypervisor.C
 	if !opts.Since.IsZero() {
 		lo.Since = fmt.Sprintf("%d.%09d", opts.Since.Unix(), opts.Since.Nanosecond())
 	}
+	max := opts.MaxBytes
+	if max == 0 {
+		max = hypervisor.DefaultConsoleMaxBytes
+	}
+	return d.readConsole(ctx, api, c, lo, max)
+}
+
+// readConsole reads container c's console log as lo selects, keeping at
+// most the last max bytes.
+func (d *Driver) readConsole(ctx context.Context, api APIClient, c container.InspectResponse, lo client.ContainerLogsOptions, max int) ([]byte, error) {
 	rc, err := api.ContainerLogs(ctx, c.ID, lo)
 	if err != nil {
 		return nil, classify(err, hypervisor.ErrNotFound)
 	}
 	defer rc.Close()
-	max := opts.MaxBytes
-	if max == 0 {
-		max = hypervisor.DefaultConsoleMaxBytes
-	}
 	tb := &tailBuffer{max: max}
 	if c.Config != nil && c.Config.Tty {
 		cw := &crlfWriter{w: tb}

@@ -150,16 +150,48 @@
 // /sbin/init (or the spec's command) runs as PID 1 with tmpfs on /run and
 // /run/lock, container=docker in its environment, SIGRTMIN+3 (systemd's
 // halt request) as the stop signal and the cgroup file system as systemd
-// expects it (a private cgroup namespace on a cgroup v2 host; on a v1 host
-// the name=systemd hierarchy, the controllers staying read-only). It gets
-// no privilege but CAP_NET_ADMIN (its own network configuration: a DHCP
-// client, systemd-networkd) and no host namespace, product_name=OpenStack
-// Nova in its environment (where cloud-init recognises an OpenStack
-// instance, so one without a config drive reads the metadata service), and
-// the same limits, hostname,
-// labels, VIFs and config drive as any instance: only create (osConfig)
-// and the stop record differ, in osinstance.go. Spawn checks the init
-// exists ([hypervisor.ErrNoInit]).
+// expects it. It gets no privilege but CAP_NET_ADMIN (its own network
+// configuration: a DHCP client, systemd-networkd) and no host namespace,
+// product_name=OpenStack Nova in its environment (where cloud-init
+// recognises an OpenStack instance, so one without a config drive reads
+// the metadata service), and the same limits, hostname, labels, VIFs and
+// config drive as any instance: only create (osConfig), a post-start step
+// on some hosts and the stop record differ, in osinstance.go. Spawn checks
+// the init exists ([hypervisor.ErrNoInit]).
+//
+// The instance's limits stay out of its reach on every host:
+//   - cgroup v1: the engine's read-only mounts of the instance's
+//     controller cgroups, plus the host's controller-less name=systemd
+//     hierarchy bound writable for systemd's own cgroups.
+//   - cgroup v2 (with the systemd or the cgroupfs cgroup driver): a
+//     private cgroup namespace, whose root, the instance's own cgroup, is
+//     a delegation boundary (the host mounts cgroup2 with nsdelegate, as
+//     systemd does): systemd creates and limits cgroups below it, but
+//     writing the instance's own memory.max or cpu.max from inside fails.
+//     The mount must be writable. An engine with writable cgroups (Docker
+//     28, API 1.48) is asked for it (the writable-cgroups security
+//     option). An older local engine (Docker 20.10 to 27) mounts it
+//     read-only, where systemd cannot start; the driver then makes the
+//     instance's entrypoint a gate, /bin/sh waiting for a flag in the
+//     instance's /run before it executes the init as PID 1, and a
+//     post-start step, on every start (each start has a new mount
+//     namespace), enters the instance's mount namespace, bind-remounts
+//     its /sys/fs/cgroup writable (a bind remount changes that one mount,
+//     never the cgroup2 superblock shared with the host, which keeps
+//     nsdelegate) and creates the flag. That needs /bin/sh in the image
+//     and nsdelegate on the host, else Spawn fails with
+//     [hypervisor.ErrNotSupported] naming what is missing. A remote
+//     engine (TCP) without writable cgroups cannot have its instances'
+//     mounts changed: Spawn of an OS instance fails with ErrNotSupported
+//     saying so, and Capabilities reports OSInstances false once the
+//     Driver has read the engine's facts. On Docker 20.10 systemd prints
+//     "Failed to get cgroup ID of cgroup …, ignoring" for its units: that
+//     engine's seccomp profile refuses name_to_handle_at (allowed from
+//     Docker 24 on), and systemd carries on without the IDs.
+//
+// A start whose instance's process exits before the start path has
+// finished (an init that gives up) fails with an error that carries the
+// exit code and the last lines of the console, where the init says why.
 //
 // PowerOff and a soft reboot are orderly OS shutdowns: the engine sends
 // the halt signal and kills after the timeout; [Driver.OSStatus] reports
@@ -199,7 +231,11 @@
 // each event from an in-memory log of the driver's operations, keeps the
 // driver's own events (resize, reboot, soft delete, restore) in a journal
 // in the state directory for replay, and bounds what it queues for a slow
-// consumer ([WithEventBuffer]). [Driver.AllInstanceStats] reads the
+// consumer ([WithEventBuffer]). An exit is reported as an OOM kill when
+// the engine reported one, or, for a local engine, when the kernel's log
+// (/dev/kmsg, readable by root) names the kill of the instance's process
+// or of a process in its cgroup: containerd 1.6 on cgroup v2 (Debian 12's
+// Docker 20.10) loses most of its OOM reports. [Driver.AllInstanceStats] reads the
 // kernel's cgroup counters of a local engine's containers directly. The
 // node UUID of [Driver.HostFacts] is kept in <state dir>/node-uuid.
 //

@@ -110,6 +110,7 @@ func New(opts ...Option) (*Driver, error) {
 
 	d.postStart = []postStartStep{
 		{name: "record-start", run: d.recordStart},
+		{name: "cgroup-gate", run: d.openCgroupGateStep},
 		{name: StepAttachVIFs, run: d.attachVIFs},
 	}
 	if d.api == nil {
@@ -123,7 +124,12 @@ func New(opts ...Option) (*Driver, error) {
 	return d, nil
 }
 
-// Capabilities reports what this Driver, as configured, can do.
+// Capabilities reports what this Driver, as configured, can do. It does
+// no I/O: OSInstances is false for a remote engine on a cgroup v2 host
+// that predates writable cgroups (Docker 28), which is known once the
+// Driver has read the engine's facts (HostFacts, HostResources and an
+// OS instance's Spawn read them); such a Spawn fails with
+// hypervisor.ErrNotSupported saying why.
 func (d *Driver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{
 		Pause:      true,
@@ -143,7 +149,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		ConfigDrive:    true,
 		MetadataUpdate: true,
 		AuthorizedKeys: true,
-		OSInstances:    true,
+		OSInstances:    !d.osKnownUnsupported(),
 	}
 }
 

@@ -280,6 +280,7 @@ func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 		ev.Cause = d.marks.cause(m.Actor.ID, ev.Time, false)
 	case events.ActionDestroy:
 		ev.Type = hypervisor.EventDestroyed
+		d.ooms.forget(m.Actor.ID)
 	case events.ActionDie:
 		ev.ExitCode, _ = strconv.Atoi(m.Actor.Attributes["exitCode"])
 		ev.Type = hypervisor.EventCrashed
@@ -288,7 +289,7 @@ func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 		case byDriver || intended:
 			ev.Type = hypervisor.EventStopped
 			ev.Reason = hypervisor.ReasonRequested
-		case d.ooms.killed(m.Actor.ID, ev.Time):
+		case d.ooms.killed(m.Actor.ID, ev.Time) || d.kernelOOMKilled(m.Actor.ID, ev.ExitCode, ev.Time):
 			ev.Reason = hypervisor.ReasonOOMKilled
 		default:
 			ev.Reason = hypervisor.ReasonExited
@@ -305,11 +306,75 @@ func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 }
 
 // oomMarks remembers the engine's OOM events, so that the exit that
-// follows one is reported as an OOM kill.
+// follows one is reported as an OOM kill, and the process each start of
+// a container began, for the kernel's word when the engine's is missing.
 type oomMarks struct {
-	mu sync.Mutex
-	at map[string]time.Time
+	mu    sync.Mutex
+	at    map[string]time.Time
+	procs map[string]startedProcess
 }
+
+// startedProcess is a container's process as its last start began it.
+type startedProcess struct {
+	pid int
+	at  time.Time
+}
+
+// started records the process of a start of cid.
+func (o *oomMarks) started(cid string, pid int, at time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.procs == nil {
+		o.procs = make(map[string]startedProcess)
+	}
+	o.procs[cid] = startedProcess{pid: pid, at: at}
+}
+
+// process returns the process of the last start of cid that this Driver
+// made.
+func (o *oomMarks) process(cid string) (startedProcess, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p, ok := o.procs[cid]
+	return p, ok
+}
+
+// forget drops what is known of cid, which is gone.
+func (o *oomMarks) forget(cid string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.procs, cid)
+	delete(o.at, cid)
+}
+
+// oomKillSkew is how far before a start the kernel's clock of log
+// timestamps may put an OOM kill of that start's process (the two
+// clocks are compared through the monotonic clock).
+const oomKillSkew = time.Second
+
+// kernelOOMKilled reports whether the kernel says it killed container
+// cid's process for lack of memory, when the exit at exitAt was a SIGKILL
+// and the engine is local. The engine's own report is lost often on
+// cgroup v2 (containerd 1.6 on Debian 12 misses most), so the kernel's
+// log is asked: for the process the last start began, or, for a
+// container this Driver did not start, for a process in its cgroup. The
+// kill must be in the 10 s before the exit (as for the engine's report)
+// and after the start.
+func (d *Driver) kernelOOMKilled(cid string, exitCode int, exitAt time.Time) bool {
+	if exitCode != killedExitCode || !d.isLocalEngine() {
+		return false
+	}
+	since := exitAt.Add(-oomExitWindow)
+	p, ok := d.ooms.process(cid)
+	if ok && p.at.Add(-oomKillSkew).After(since) {
+		since = p.at.Add(-oomKillSkew)
+	}
+	return kernelOOMKill(cid, p.pid, since, exitAt.Add(oomKillSkew))
+}
+
+// oomExitWindow is how long before an exit an OOM report is taken as its
+// cause.
+const oomExitWindow = 10 * time.Second
 
 func (o *oomMarks) mark(cid string, t time.Time) {
 	o.mu.Lock()
@@ -330,7 +395,7 @@ func (o *oomMarks) killed(cid string, t time.Time) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	at, ok := o.at[cid]
-	return ok && !t.Before(at.Add(-opSkew)) && t.Sub(at) < 10*time.Second
+	return ok && !t.Before(at.Add(-opSkew)) && t.Sub(at) < oomExitWindow
 }
 
 // eventQueue is one stream's queue between the sources (the engine

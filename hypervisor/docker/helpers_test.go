@@ -17,6 +17,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/stats"
 )
 
 // sleeper runs until it gets SIGTERM, and exits 0 on it, as a well-behaved
@@ -119,16 +120,48 @@ func (e *env) containersNamed(name string) int {
 	return len(res.Items)
 }
 
-// kernelLimits reads the memory limit (bytes) and CPU weight of a process's
-// cgroup from the kernel, for cgroup v1 (cpu.shares) and v2 (cpu.weight,
-// converted back to shares as the engine converts them).
+// kernelLimits are an instance's limits as the kernel holds them, in the
+// kernel's own units, read from its cgroup: on cgroup v1
+// memory.limit_in_bytes, memory.memsw.limit_in_bytes less that,
+// cpu.shares and cpu.cfs_quota_us/cpu.cfs_period_us; on cgroup v2
+// memory.max, memory.swap.max, cpu.weight and cpu.max. -1 is "max"
+// (no limit).
 type kernelLimits struct {
 	MemoryBytes int64
-	CPUShares   int64
-	CFSQuota    int64 // µs per period; -1 unlimited
+	SwapBytes   int64 // swap allowed beyond MemoryBytes
+	CPUWeight   int64 // cpu.shares on v1, cpu.weight on v2
+	CFSQuota    int64 // µs per period
+	CFSPeriod   int64 // µs
 }
 
-func readKernelLimits(t *testing.T, pid int) kernelLimits {
+// cfsPeriod is the engine's CFS period, in µs.
+const cfsPeriod = 100000
+
+// wantLimits returns the kernel's values for the limits the driver sets
+// for vcpus (CPU shares), a CFS quota of quotaCPUs CPUs (0: none) and
+// memoryMB (no swap beyond it), in the units of this host's cgroup
+// version. On cgroup v2 the engine's runtime (runc) maps shares to
+// cpu.weight as 1 + (shares-2)*9999/262142, which is computed here
+// forwards, never inverted.
+func wantLimits(vcpus, quotaCPUs int, memoryMB int64) kernelLimits {
+	k := kernelLimits{MemoryBytes: memoryMB << 20, CFSQuota: -1, CFSPeriod: cfsPeriod}
+	if quotaCPUs > 0 {
+		k.CFSQuota = int64(quotaCPUs) * cfsPeriod
+	}
+	shares := int64(vcpus) * cpuSharesPerVCPU
+	k.CPUWeight = shares
+	if testenv.CgroupV2() {
+		k.CPUWeight = 1 + (shares-2)*9999/262142
+	}
+	return k
+}
+
+// containerCgroup returns the cgroup directory of container cid in each
+// hierarchy ("" for the unified one), from the /proc/<pid>/cgroup of its
+// process: the path up to the component that names the container
+// (<cid> with the cgroupfs driver, docker-<cid>.scope with systemd's),
+// without what the instance made below it (an OS instance's init.scope).
+func containerCgroup(t *testing.T, pid int, cid string) map[string]string {
 	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
 	require.NoError(t, err)
@@ -140,40 +173,76 @@ func readKernelLimits(t *testing.T, pid int) kernelLimits {
 		if len(parts) != 3 {
 			continue
 		}
+		p := parts[2]
+		if i := strings.Index(p, cid); i >= 0 {
+			if j := strings.IndexByte(p[i:], '/'); j >= 0 {
+				p = p[:i+j]
+			}
+		}
 		for _, ctrl := range strings.Split(parts[1], ",") {
-			paths[ctrl] = parts[2]
+			paths[ctrl] = p
 		}
 	}
-	read := func(p string) int64 {
+	require.NoError(t, sc.Err())
+	return paths
+}
+
+// readKernelLimits reads the limits of a running container's cgroup.
+func readKernelLimits(t *testing.T, c container.InspectResponse) kernelLimits {
+	t.Helper()
+	require.NotNil(t, c.State)
+	require.Positive(t, c.State.Pid, "container %s has no process", c.ID)
+	paths := containerCgroup(t, c.State.Pid, c.ID)
+	read := func(p string, field int) int64 {
 		b, err := os.ReadFile(p)
 		require.NoError(t, err)
-		s := strings.TrimSpace(string(b))
-		if s == "max" {
+		f := strings.Fields(string(b))
+		require.Greater(t, len(f), field, "%s: %q", p, b)
+		if f[field] == "max" {
 			return -1
 		}
-		s = strings.Fields(s)[0]
-		v, err := strconv.ParseInt(s, 10, 64)
-		require.NoError(t, err)
+		v, err := strconv.ParseInt(f[field], 10, 64)
+		require.NoError(t, err, p)
 		return v
 	}
-	if unified, ok := paths[""]; ok && len(paths) == 1 {
-		base := filepath.Join("/sys/fs/cgroup", unified)
-		weight := read(filepath.Join(base, "cpu.weight"))
+	if testenv.CgroupV2() {
+		base := filepath.Join("/sys/fs/cgroup", paths[""])
+		require.FileExists(t, filepath.Join(base, "memory.max"), "container %s's cgroup", c.ID)
 		return kernelLimits{
-			MemoryBytes: read(filepath.Join(base, "memory.max")),
-			CPUShares:   2 + ((weight-1)*262142)/9999, // inverse of the engine's shares→weight
-			CFSQuota:    read(filepath.Join(base, "cpu.max")),
+			MemoryBytes: read(filepath.Join(base, "memory.max"), 0),
+			SwapBytes:   read(filepath.Join(base, "memory.swap.max"), 0),
+			CPUWeight:   read(filepath.Join(base, "cpu.weight"), 0),
+			CFSQuota:    read(filepath.Join(base, "cpu.max"), 0),
+			CFSPeriod:   read(filepath.Join(base, "cpu.max"), 1),
 		}
 	}
 	cpuDir := "/sys/fs/cgroup/cpu"
 	if _, err := os.Stat(cpuDir); err != nil {
 		cpuDir = "/sys/fs/cgroup/cpu,cpuacct"
 	}
-	return kernelLimits{
-		MemoryBytes: read(filepath.Join("/sys/fs/cgroup/memory", paths["memory"], "memory.limit_in_bytes")),
-		CPUShares:   read(filepath.Join(cpuDir, paths["cpu"], "cpu.shares")),
-		CFSQuota:    read(filepath.Join(cpuDir, paths["cpu"], "cpu.cfs_quota_us")),
+	mem := filepath.Join("/sys/fs/cgroup/memory", paths["memory"])
+	k := kernelLimits{
+		MemoryBytes: read(filepath.Join(mem, "memory.limit_in_bytes"), 0),
+		CPUWeight:   read(filepath.Join(cpuDir, paths["cpu"], "cpu.shares"), 0),
+		CFSQuota:    read(filepath.Join(cpuDir, paths["cpu"], "cpu.cfs_quota_us"), 0),
+		CFSPeriod:   read(filepath.Join(cpuDir, paths["cpu"], "cpu.cfs_period_us"), 0),
 	}
+	// Without swap accounting the kernel has no memsw files: then no
+	// swap can be used beyond the memory limit either.
+	if _, err := os.Stat(filepath.Join(mem, "memory.memsw.limit_in_bytes")); err == nil {
+		k.SwapBytes = read(filepath.Join(mem, "memory.memsw.limit_in_bytes"), 0) - k.MemoryBytes
+	}
+	return k
+}
+
+// hasDevice reports whether ifs has an interface named dev.
+func hasDevice(ifs []stats.Interface, dev string) bool {
+	for _, i := range ifs {
+		if i.Device == dev {
+			return true
+		}
+	}
+	return false
 }
 
 // recordPath is the file of instance id's state record.

@@ -70,6 +70,7 @@ func (d *Driver) facts(ctx context.Context, api APIClient) (engineFacts, error) 
 		d.host.mu.Lock()
 		d.host.facts = f
 		d.host.mu.Unlock()
+		d.noteCgroupVersion(info.Info.CgroupVersion)
 		return f, nil
 	})
 	select {

@@ -37,6 +37,9 @@ type storedSpec struct {
 	Env     map[string]string `json:"env,omitempty"`
 	// Boot is "os" for an OS instance.
 	Boot string `json:"boot,omitempty"`
+	// CgroupGate is true for an OS instance whose init waits until the
+	// driver has made its cgroup mount writable (see osinstance.go).
+	CgroupGate bool `json:"cgroup_gate,omitempty"`
 }
 
 func (d *Driver) label(key string) string { return d.opts.labelPrefix + key }

@@ -84,10 +84,7 @@ func TestLimitsHoldAfterEveryTransition(t *testing.T) {
 		info, err := e.drv.Info(ctx, "lim")
 		require.NoError(t, err, after)
 		require.Equal(t, hypervisor.StateRunning, info.State, after)
-		k := readKernelLimits(t, info.PID)
-		assert.EqualValues(t, 80<<20, k.MemoryBytes, "memory limit after %s", after)
-		assert.EqualValues(t, 2048, k.CPUShares, "cpu shares after %s", after)
-		assert.EqualValues(t, 200000, k.CFSQuota, "cpu quota (2 CPUs at 100ms period) after %s", after)
+		assert.Equal(t, wantLimits(2, 2, 80), readKernelLimits(t, e.inspect("lim")), "limits after %s", after)
 	}
 	check("spawn")
 	require.NoError(t, e.drv.Reboot(ctx, "lim", hypervisor.RebootOptions{}))

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
@@ -31,11 +32,34 @@ import (
 // What systemd needs in an unprivileged container:
 //   - the init as PID 1 (the image's /sbin/init, or the spec's command);
 //   - tmpfs on /run and /run/lock;
-//   - the cgroup file system as systemd expects it. On a cgroup v2 host: a
-//     private cgroup namespace, where the engine mounts the container's
-//     own cgroup2 tree. On a cgroup v1 host: the engine's own read-only
-//     mounts of the container's cgroups for every controller, plus the
-//     host's name=systemd hierarchy (/sys/fs/cgroup/systemd, which has no
+//   - the cgroup file system as systemd expects it, writable where
+//     systemd creates its units' cgroups and with the instance's limits
+//     out of its reach (cgroupMode says how, per engine host):
+//   - on a cgroup v2 host, a private cgroup namespace, where the engine
+//     mounts the container's own cgroup2 tree. The host's cgroup2 file
+//     system is mounted with nsdelegate (systemd does so), which makes
+//     the namespace's root a delegation boundary: the instance can create
+//     cgroups below it, move its processes between them and set limits
+//     there, but cannot write its own cgroup's limits (memory.max,
+//     cpu.max…) nor see any cgroup above it. The mount itself must be
+//     writable: an engine that has writable cgroups (Docker 28, API
+//     1.48) is asked for it; an older local engine mounts it read-only
+//     and systemd cannot boot (it exits at once, unable to create
+//     init.scope), so the driver makes it writable itself: the
+//     container's entrypoint is a gate, a shell that waits for a flag
+//     file in /run (a tmpfs, fresh at every start) and then executes the
+//     init in its place as PID 1; a post-start step enters the
+//     instance's mount namespace, remounts that one mount writable with
+//     a bind remount (which changes the mount, never the cgroup2
+//     superblock it shares with the host: a plain remount would drop
+//     nsdelegate for every container of the host and let them lift their
+//     own limits) and creates the flag. Every start runs the step, since
+//     every start has a new mount namespace. A remote engine without
+//     writable cgroups, a host without nsdelegate and an image without
+//     /bin/sh for the gate are refused (ErrNotSupported);
+//   - on a cgroup v1 host, the engine's own read-only mounts of the
+//     container's cgroups for every controller, plus the host's
+//     name=systemd hierarchy (/sys/fs/cgroup/systemd, which has no
 //     controller and sets no limit) bound writable, where systemd creates
 //     its units' cgroups. The usual recipe, binding the host's whole
 //     /sys/fs/cgroup read-only, is not used: the engine (20.10) makes only
@@ -134,10 +158,49 @@ func (cs containerSpec) initCommand() []string {
 	return []string{defaultInit}
 }
 
+// cgroupMode is how an OS instance gets the cgroup file system its init
+// needs; see the comment at the top of this file.
+type cgroupMode int
+
+const (
+	// cgroupV1Systemd: a cgroup v1 host; the name=systemd hierarchy is
+	// bound writable, the controllers stay read-only.
+	cgroupV1Systemd cgroupMode = iota
+	// cgroupV2Writable: a cgroup v2 host whose engine mounts the
+	// instance's cgroup namespace writable when asked
+	// (writableCgroupsOpt).
+	cgroupV2Writable
+	// cgroupV2Gate: a cgroup v2 host with an older local engine; the
+	// init waits behind the gate until the driver has made the mount
+	// writable (openCgroupGate).
+	cgroupV2Gate
+)
+
+const (
+	// writableCgroupsAPI is the first engine API with the
+	// writable-cgroups security option (Docker 28).
+	writableCgroupsAPI = "1.48"
+	// writableCgroupsOpt asks the engine to mount the container's cgroup
+	// namespace writable.
+	writableCgroupsOpt = "writable-cgroups=true"
+	// gateShell runs the gate.
+	gateShell = "/bin/sh"
+	// cgroupGateFlag is the file, in the instance's /run, whose
+	// existence opens the gate. /run is a tmpfs the engine mounts afresh
+	// at every start, so the flag never outlives a start.
+	cgroupGateFlag = "/run/.dockervisor-cgroup-writable"
+	// gateName is the gate shell's $0 (what ps shows until the init
+	// replaces it).
+	gateName = "dockervisor-cgroup-gate"
+	// gateScript waits for the flag and then executes the init (its
+	// arguments) in its place, so that the init is PID 1. It polls:
+	// the flag is usually there before the shell first looks.
+	gateScript = "until [ -e " + cgroupGateFlag + " ]; do sleep 0.02 2>/dev/null; done; exec \"$@\""
+)
+
 // osConfig turns an instance's container configuration into an OS
-// instance's; see the comment at the top of this file. cgroupVersion is
-// the engine host's ("1" or "2").
-func (cs containerSpec) osConfig(cfg *container.Config, hc *container.HostConfig, cgroupVersion string) {
+// instance's; see the comment at the top of this file.
+func (cs containerSpec) osConfig(cfg *container.Config, hc *container.HostConfig, mode cgroupMode) {
 	// The entrypoint replaces the image's entrypoint and command both.
 	cfg.Entrypoint = cs.initCommand()
 	cfg.Cmd = nil
@@ -154,9 +217,14 @@ func (cs containerSpec) osConfig(cfg *container.Config, hc *container.HostConfig
 		"/run":      "rw,nosuid,nodev,mode=755",
 		"/run/lock": "rw,nosuid,nodev,noexec,mode=1777",
 	}
-	if cgroupVersion == "2" {
+	switch mode {
+	case cgroupV2Writable:
 		hc.CgroupnsMode = container.CgroupnsModePrivate
-	} else {
+		hc.SecurityOpt = append(hc.SecurityOpt, writableCgroupsOpt)
+	case cgroupV2Gate:
+		hc.CgroupnsMode = container.CgroupnsModePrivate
+		cfg.Entrypoint = append([]string{gateShell, "-c", gateScript, gateName}, cfg.Entrypoint...)
+	default:
 		hc.Mounts = append(hc.Mounts, mount.Mount{
 			Type: mount.TypeBind, Source: systemdHierarchy, Target: systemdHierarchy,
 		})
@@ -176,6 +244,48 @@ func vifDevices(n int) string {
 	return strings.Join(devs, ",")
 }
 
+// osCgroupMode decides how an OS instance on this driver's engine gets a
+// writable cgroup file system, or why it cannot.
+func (d *Driver) osCgroupMode(ctx context.Context, api APIClient) (cgroupMode, error) {
+	v, err := d.cgroupVersion(ctx, api)
+	if err != nil {
+		return 0, err
+	}
+	if v != "2" {
+		return cgroupV1Systemd, nil
+	}
+	apiVersion := api.ClientVersion()
+	writable := versions.GreaterThanOrEqualTo(apiVersion, writableCgroupsAPI)
+	if !d.isLocalEngine() {
+		if writable {
+			return cgroupV2Writable, nil // that host's nsdelegate cannot be checked from here
+		}
+		return 0, fmt.Errorf("%w: OS instances on a cgroup v2 engine host need an engine with writable cgroups "+
+			"(Docker 28, API %s); this engine (API %s) is remote, so the driver cannot make the instance's cgroup mount writable itself",
+			hypervisor.ErrNotSupported, writableCgroupsAPI, apiVersion)
+	}
+	if err := checkNsdelegate(); err != nil {
+		return 0, fmt.Errorf("%w: OS instances on this cgroup v2 host: %w", hypervisor.ErrNotSupported, err)
+	}
+	if writable {
+		return cgroupV2Writable, nil
+	}
+	return cgroupV2Gate, nil
+}
+
+// osKnownUnsupported reports whether what this Driver has learnt of its
+// engine (nothing before its first call) rules OS instances out: a remote
+// engine on a cgroup v2 host without writable cgroups.
+func (d *Driver) osKnownUnsupported() bool {
+	if d.isLocalEngine() {
+		return false
+	}
+	d.os.mu.Lock()
+	v := d.os.version
+	d.os.mu.Unlock()
+	return v == "2" && !versions.GreaterThanOrEqualTo(d.api.ClientVersion(), writableCgroupsAPI)
+}
+
 // cgroupVersion returns the engine host's cgroup version, asked once per
 // Driver (an engine does not change it while it runs).
 func (d *Driver) cgroupVersion(ctx context.Context, api APIClient) (string, error) {
@@ -188,12 +298,27 @@ func (d *Driver) cgroupVersion(ctx context.Context, api APIClient) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("engine info: %w", classify(err, hypervisor.ErrUnavailable))
 	}
-	v := info.Info.CgroupVersion
-	if v == "" {
-		v = "1" // engines before API 1.40 only ran on v1
+	d.os.version = cgroupVersionOf(info.Info.CgroupVersion)
+	return d.os.version, nil
+}
+
+// noteCgroupVersion records the cgroup version of an engine info answer
+// read for another purpose.
+func (d *Driver) noteCgroupVersion(v string) {
+	d.os.mu.Lock()
+	defer d.os.mu.Unlock()
+	if d.os.version == "" {
+		d.os.version = cgroupVersionOf(v)
 	}
-	d.os.version = v
-	return v, nil
+}
+
+// cgroupVersionOf is the engine info's cgroup version: engines before API
+// 1.40, which do not report it, only ran on v1.
+func cgroupVersionOf(v string) string {
+	if v == "" {
+		return "1"
+	}
+	return v
 }
 
 // cgroupCache is the Driver's cached engine cgroup version.
@@ -206,23 +331,51 @@ type cgroupCache struct {
 // executable file, following symbolic links. A relative init is looked up
 // in PATH by the engine and not checked here.
 func checkInit(ctx context.Context, api APIClient, cid, init string) error {
-	p := init
-	if !path.IsAbs(p) {
+	if !path.IsAbs(init) {
 		return nil
 	}
+	problem, err := checkExecutable(ctx, api, cid, init)
+	if err != nil {
+		return fmt.Errorf("check init %s: %w", init, err)
+	}
+	if problem != "" {
+		return fmt.Errorf("%w: %s %s", hypervisor.ErrNoInit, init, problem)
+	}
+	return nil
+}
+
+// checkGateShell checks, in created container cid, that the gate's shell
+// exists.
+func checkGateShell(ctx context.Context, api APIClient, cid string) error {
+	problem, err := checkExecutable(ctx, api, cid, gateShell)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", gateShell, err)
+	}
+	if problem != "" {
+		return fmt.Errorf("%w: the image's %s %s: on a cgroup v2 host whose engine predates writable cgroups (Docker 28), "+
+			"an OS instance's init is started by %s once the driver has made its cgroup mount writable",
+			hypervisor.ErrNotSupported, gateShell, problem, gateShell)
+	}
+	return nil
+}
+
+// checkExecutable reports what keeps absolute path p, in created
+// container cid, from being an executable file (following symbolic
+// links): "" when nothing does. err is the engine's.
+func checkExecutable(ctx context.Context, api APIClient, cid, p string) (problem string, err error) {
 	for range 16 {
 		res, err := api.ContainerStatPath(ctx, cid, client.ContainerStatPathOptions{Path: p})
 		if isNotFound(err) {
-			return fmt.Errorf("%w: %s does not exist in the image", hypervisor.ErrNoInit, init)
+			return "does not exist in the image", nil
 		}
 		if err != nil {
-			return fmt.Errorf("check init %s: %w", init, classify(err, hypervisor.ErrNotFound))
+			return "", classify(err, hypervisor.ErrNotFound)
 		}
 		st := res.Stat
 		switch {
 		case st.Mode&fs.ModeSymlink != 0:
 			if st.LinkTarget == "" || st.LinkTarget == p {
-				return fmt.Errorf("%w: %s is a dangling link", hypervisor.ErrNoInit, init)
+				return "is a dangling link", nil
 			}
 			t := st.LinkTarget
 			if !path.IsAbs(t) {
@@ -230,14 +383,27 @@ func checkInit(ctx context.Context, api APIClient, cid, init string) error {
 			}
 			p = t
 		case !st.Mode.IsRegular():
-			return fmt.Errorf("%w: %s is not a file", hypervisor.ErrNoInit, init)
+			return "is not a file", nil
 		case st.Mode.Perm()&0o111 == 0:
-			return fmt.Errorf("%w: %s is not executable", hypervisor.ErrNoInit, init)
+			return "is not executable", nil
 		default:
-			return nil
+			return "", nil
 		}
 	}
-	return fmt.Errorf("%w: %s: too many links", hypervisor.ErrNoInit, init)
+	return "has too many links", nil
+}
+
+// openCgroupGateStep is the post-start step of an instance created with
+// the cgroup gate (cgroupV2Gate): it makes the instance's cgroup mount
+// writable and lets its init start. Other instances have nothing to do.
+func (d *Driver) openCgroupGateStep(_ context.Context, s startedInstance) error {
+	if !s.CgroupGate {
+		return nil
+	}
+	if s.PID <= 0 {
+		return errors.New("the instance has no process to open the cgroup gate of")
+	}
+	return openCgroupGate(s.PID, s.ContainerID)
 }
 
 // isOS reports whether the inspected container is an OS instance.
@@ -306,35 +472,56 @@ fi
 
 // osStatus returns the status and the instance's state.
 func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, hypervisor.State, error) {
-	if err := hypervisor.ValidateID(id); err != nil {
-		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
-	}
-	api, unlock, err := d.lockInstance(ctx, id)
+	t, err := d.osTarget(ctx, id)
 	if err != nil {
+		if t != nil {
+			return hypervisor.OSStatus{}, t.cur, err
+		}
 		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
 	}
-	t, err := d.current(ctx, api, id)
-	unlock()
-	if err != nil {
-		return hypervisor.OSStatus{}, hypervisor.StateUnknown, err
-	}
-	if !d.isOS(t.c) {
-		return hypervisor.OSStatus{}, t.cur, fmt.Errorf("%w: %s is not an OS instance", hypervisor.ErrNotSupported, id)
-	}
-	var st hypervisor.OSStatus
-	if t.rec.LastShutdown != nil {
-		st.LastShutdown = *t.rec.LastShutdown
-	}
+	st := offlineStatus(t)
 	if t.cur != hypervisor.StateRunning {
-		st.System = hypervisor.SystemOffline
 		return st, t.cur, nil
 	}
+	d.step(stepBootPoll)
 	var out bytes.Buffer
 	if _, err := d.exec(ctx, id, hypervisor.ExecSpec{Args: []string{"/bin/sh", "-c", osStatusScript}, Stdout: &out}); err != nil {
 		return st, t.cur, err
 	}
+	st.System = ""
 	parseOSStatus(out.String(), &st)
 	return st, t.cur, nil
+}
+
+// osTarget looks OS instance id up, under its lock. An application
+// instance returns its target and ErrNotSupported.
+func (d *Driver) osTarget(ctx context.Context, id string) (*target, error) {
+	if err := hypervisor.ValidateID(id); err != nil {
+		return nil, err
+	}
+	api, unlock, err := d.lockInstance(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := d.current(ctx, api, id)
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	if !d.isOS(t.c) {
+		return t, fmt.Errorf("%w: %s is not an OS instance", hypervisor.ErrNotSupported, id)
+	}
+	return t, nil
+}
+
+// offlineStatus is what the driver knows of an OS instance without asking
+// it: the last shutdown, and an offline system.
+func offlineStatus(t *target) hypervisor.OSStatus {
+	st := hypervisor.OSStatus{System: hypervisor.SystemOffline}
+	if t.rec.LastShutdown != nil {
+		st.LastShutdown = *t.rec.LastShutdown
+	}
+	return st
 }
 
 // parseOSStatus reads osStatusScript's output into st. cloud-init's
@@ -407,16 +594,26 @@ func datasourceName(s string) string {
 	return strings.ToLower(strings.TrimPrefix(s, "DataSource"))
 }
 
-// bootPoll is how often WaitBooted asks the instance.
+// bootPoll is how often WaitBooted asks an instance whose image does not
+// report the end of its boot.
 const bootPoll = 50 * time.Millisecond
+
+// The steps WaitBooted shows the step hook: a status read from the boot
+// report, and one asked from the instance.
+const (
+	stepBootReport = "boot-report"
+	stepBootPoll   = "boot-poll"
+)
 
 // WaitBooted waits until the OS in a running OS instance has finished
 // booting: its init reports running (or degraded, which is an error
 // wrapping hypervisor.ErrDegraded) and, with opts.CloudInit, cloud-init has
 // finished (an error status wraps hypervisor.ErrCloudInit; an image
-// without cloud-init is ErrNotSupported). It asks the instance every
-// 50 ms, holding no lock in between; an instance that stops meanwhile
-// returns a *hypervisor.StateError.
+// without cloud-init is ErrNotSupported). An image that reports the end
+// of its boot on the console (package osimage's do, see bootreport.go) is
+// waited for on the console log, and asked only every 5 s meanwhile;
+// another is asked every 50 ms. It holds no lock while it waits; an
+// instance that stops meanwhile returns a *hypervisor.StateError.
 func (d *Driver) WaitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
 	st, err := d.waitBooted(ctx, id, opts)
 	return st, opErr("wait-booted", id, err)
@@ -425,7 +622,39 @@ func (d *Driver) WaitBooted(ctx context.Context, id string, opts hypervisor.Wait
 func (d *Driver) waitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
 	tick := time.NewTicker(bootPoll)
 	defer tick.Stop()
+	// polled is the run (its start) whose report has been read, or
+	// whose console cannot be followed: it is asked from then on.
+	var polled string
 	for {
+		t, err := d.osTarget(ctx, id)
+		if err != nil {
+			return hypervisor.OSStatus{}, err
+		}
+		if t.cur != hypervisor.StateRunning {
+			return offlineStatus(t), &hypervisor.StateError{Op: "wait-booted", ID: id, Current: t.cur, Want: []hypervisor.State{hypervisor.StateRunning}}
+		}
+		if hasBootReport(t.c) && t.c.State.StartedAt != polled {
+			started := t.c.State.StartedAt
+			st, found, err := d.awaitBootReport(ctx, t.api, t.c, bootBackstop)
+			switch {
+			case errors.Is(err, errNoConsoleLog):
+				d.log.DebugContext(ctx, "boot report unreadable; asking the instance", "id", id, "err", err)
+				polled = started
+			case err != nil:
+				st := offlineStatus(t)
+				st.System = ""
+				return st, fmt.Errorf("boot not finished: %w", err)
+			case found:
+				d.step(stepBootReport)
+				if rec := t.rec.LastShutdown; rec != nil {
+					st.LastShutdown = *rec
+				}
+				if done, err := bootDone(st, opts); done {
+					return st, err
+				}
+				polled = started // a boot that ended with cloud-init still at work
+			}
+		}
 		st, cur, err := d.osStatus(ctx, id)
 		switch {
 		case err != nil && !errors.Is(err, hypervisor.ErrCommandNotFound):

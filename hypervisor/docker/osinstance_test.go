@@ -6,8 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,12 +22,21 @@ import (
 
 	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/internal/busybox"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
 )
 
-// bootTimeout bounds a boot in the tests; a boot takes a few seconds here.
-const bootTimeout = 2 * time.Minute
+// bootTimeout bounds a boot in the tests. A boot takes a few seconds on a
+// host, about 45 s in the kernel lane's emulated VM and minutes there when
+// the machine under the VM is loaded; the bound only stops a boot that
+// hangs.
+const bootTimeout = 10 * time.Minute
+
+// shutdownTimeout is the stop timeout of an orderly shutdown in the tests:
+// the OS gets this long before it is killed (which the tests would see as
+// a shutdown that was not orderly).
+const shutdownTimeout = 2 * time.Minute
 
 // newOSEnv is newEnv with the shared OS image (Debian with systemd,
 // cloud-init and openssh-server, built once per machine by package
@@ -49,6 +62,39 @@ func (e *env) waitBooted(id string, opts hypervisor.WaitBootOptions) (hypervisor
 	return e.drv.WaitBooted(ctx, id, opts)
 }
 
+// bootSteps counts the steps WaitBooted shows the step hook: statuses
+// read from the boot report and statuses asked from the instance.
+type bootSteps struct {
+	mu            sync.Mutex
+	report, polls int
+}
+
+// countBootSteps sets the env's Driver's step hook to count WaitBooted's
+// steps.
+func (e *env) countBootSteps() *bootSteps {
+	b := &bootSteps{}
+	e.drv.stepHook = func(s string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch s {
+		case stepBootReport:
+			b.report++
+		case stepBootPoll:
+			b.polls++
+		}
+	}
+	return b
+}
+
+// take returns the counts so far and starts again from zero.
+func (b *bootSteps) take() (report, polls int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	report, polls = b.report, b.polls
+	b.report, b.polls = 0, 0
+	return report, polls
+}
+
 func (e *env) console(id string) string {
 	e.t.Helper()
 	out, err := e.drv.ConsoleOutput(e.t.Context(), id, hypervisor.ConsoleOptions{})
@@ -57,9 +103,9 @@ func (e *env) console(id string) string {
 }
 
 // derivedOSImage commits the shared OS image with files added (path →
-// content; a "->target" content makes a symbolic link) as a new image,
-// removed when the test ends.
-func (e *env) derivedOSImage(files map[string]string) string {
+// content; a "->target" content makes a symbolic link) and the
+// Dockerfile-style changes as a new image, removed when the test ends.
+func (e *env) derivedOSImage(files map[string]string, changes ...string) string {
 	e.t.Helper()
 	ctx := e.t.Context()
 	c, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: e.image}})
@@ -81,7 +127,7 @@ func (e *env) derivedOSImage(files map[string]string) string {
 	_, err = e.cli.CopyToContainer(ctx, c.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf})
 	require.NoError(e.t, err)
 	ref := "dockervisor-test/os-derived:" + testenv.UniqueName("t")
-	_, err = e.cli.ContainerCommit(ctx, c.ID, client.ContainerCommitOptions{Reference: ref})
+	_, err = e.cli.ContainerCommit(ctx, c.ID, client.ContainerCommitOptions{Reference: ref, Changes: changes})
 	require.NoError(e.t, err)
 	testenv.RemoveImageOnCleanup(e.t, e.cli, ref)
 	return ref
@@ -98,6 +144,45 @@ func (e *env) requireGone(id string) {
 	assert.ErrorIs(e.t, err, os.ErrNotExist, "config drive left behind")
 }
 
+// requireLimitsHold checks that the processes of running OS instance id
+// cannot lift the instance's limits from inside, and that the kernel holds
+// want afterwards, which it returns. On cgroup v1 the controllers are
+// read-only to the instance: it can neither leave its cgroup for the
+// host's root cgroup of a controller nor write its limits. On cgroup v2
+// the instance's cgroup mount is writable (systemd made init.scope
+// there), but its own cgroup, the root of its cgroup namespace, keeps its
+// limits out of its reach (nsdelegate, which the host's cgroup2 file
+// system still has).
+func (e *env) requireLimitsHold(id string, want kernelLimits) kernelLimits {
+	t := e.t
+	t.Helper()
+	script := `for c in memory cpu pids; do echo $$ > /sys/fs/cgroup/$c/cgroup.procs && echo escaped to $c; done
+for f in memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.shares; do echo -1 > /sys/fs/cgroup/$f && echo wrote $f; done
+cat /proc/self/cgroup`
+	denied := "Read-only file system"
+	if testenv.CgroupV2() {
+		// tee reports the write's errno (the shell's echo says "I/O
+		// error" whatever it is).
+		script = `for f in memory.max memory.swap.max memory.high cpu.max pids.max; do echo max | tee /sys/fs/cgroup/$f >/dev/null && echo wrote $f; done
+echo 10000 | tee /sys/fs/cgroup/cpu.weight >/dev/null && echo wrote cpu.weight
+cat /proc/self/cgroup`
+		denied = "Operation not permitted"
+		opts := e.execOut(id, "findmnt", "-n", "-o", "OPTIONS", "/sys/fs/cgroup")
+		assert.True(t, strings.HasPrefix(opts, "rw,"), "the instance's cgroup mount is writable: %s", opts)
+		assert.Contains(t, e.execOut(id, "cat", "/proc/1/cgroup"), "0::/init.scope", "systemd runs in the init.scope it made")
+		assert.NoError(t, checkNsdelegate(), "the host's cgroup2 superblock keeps nsdelegate")
+	}
+	var out, stderr bytes.Buffer
+	_, err := e.drv.Exec(t.Context(), id, hypervisor.ExecSpec{Args: []string{"sh", "-c", script}, Stdout: &out, Stderr: &stderr})
+	require.NoError(t, err)
+	assert.NotContains(t, out.String(), "escaped", "stderr: %s", stderr.String())
+	assert.NotContains(t, out.String(), "wrote", "stderr: %s", stderr.String())
+	assert.Contains(t, stderr.String(), denied)
+	got := readKernelLimits(t, e.inspect(id))
+	assert.Equal(t, want, got, "the kernel keeps the spawn-time limits")
+	return got
+}
+
 // TestOSInstanceBoots: the image's label makes an OS instance; systemd
 // boots as PID 1 in an unprivileged container without host namespaces,
 // reaches running with no failed units, with the flavor's limits in the
@@ -110,10 +195,14 @@ func TestOSInstanceBoots(t *testing.T) {
 	assert.Equal(t, hypervisor.BootOS, inst.Boot)
 	assert.True(t, e.drv.Capabilities().OSInstances)
 
+	steps := e.countBootSteps()
 	st, err := e.waitBooted("boot", hypervisor.WaitBootOptions{})
 	require.NoError(t, err, "console:\n%s", e.console("boot"))
 	assert.Equal(t, hypervisor.SystemRunning, st.System)
 	assert.Empty(t, st.FailedUnits)
+	report, _ := steps.take()
+	assert.Equal(t, 1, report, "the end of the boot is read from the image's report on the console")
+	assert.Contains(t, e.console("boot"), bootReportPrefix)
 	assert.Equal(t, "running\n", e.execOut("boot", "systemctl", "is-system-running"))
 	assert.Equal(t, "systemd\n", e.execOut("boot", "cat", "/proc/1/comm"))
 	assert.Equal(t, "os-boot\n", e.execOut("boot", "hostname"))
@@ -127,7 +216,7 @@ func TestOSInstanceBoots(t *testing.T) {
 	assert.False(t, c.HostConfig.PidMode.IsHost())
 	assert.False(t, c.HostConfig.IpcMode.IsHost())
 	assert.False(t, c.HostConfig.UTSMode.IsHost())
-	if v, _ := e.drv.cgroupVersion(t.Context(), e.drv.api); v == "2" {
+	if testenv.CgroupV2() {
 		assert.Equal(t, container.CgroupnsModePrivate, c.HostConfig.CgroupnsMode)
 	}
 	assert.Equal(t, "SIGRTMIN+3", c.Config.StopSignal)
@@ -140,20 +229,24 @@ func TestOSInstanceBoots(t *testing.T) {
 	mounts := e.execOut("boot", "findmnt", "-n", "-o", "FSTYPE", "/run")
 	assert.Equal(t, "tmpfs\n", mounts)
 
-	// The limits hold: the instance's processes cannot leave their
-	// cgroup for the host's root cgroup of a controller.
-	var escOut, escErr bytes.Buffer
-	_, err = e.drv.Exec(t.Context(), "boot", hypervisor.ExecSpec{
-		Args:   []string{"sh", "-c", "for c in memory cpu pids; do echo $$ > /sys/fs/cgroup/$c/cgroup.procs && echo escaped $c; done; cat /proc/self/cgroup"},
-		Stdout: &escOut, Stderr: &escErr,
-	})
+	mode, err := e.drv.osCgroupMode(t.Context(), e.drv.api)
 	require.NoError(t, err)
-	assert.NotContains(t, escOut.String(), "escaped", "stderr: %s", escErr.String())
-	assert.Contains(t, escErr.String(), "Read-only file system")
+	if mode == cgroupV2Gate {
+		assert.Equal(t, []string{"/bin/sh", "-c", gateScript, gateName, "/sbin/init"}, []string(c.Config.Entrypoint), "the init waits for the cgroup gate")
+	}
 
-	lim := readKernelLimits(t, c.State.Pid)
-	assert.Equal(t, int64(256<<20), lim.MemoryBytes)
-	assert.Equal(t, int64(2*cpuSharesPerVCPU), lim.CPUShares)
+	// The limits hold: the instance cannot lift them from inside.
+	lim := e.requireLimitsHold("boot", wantLimits(2, 0, 256))
+
+	// The driver reads the instance's counters from its cgroup (on cgroup
+	// v2 systemd has moved every process into cgroups below it).
+	r := e.drv.cgroups(t.Context(), e.drv.api, c.ID)
+	require.NotNil(t, r, "the instance's cgroup is found")
+	s, err := r.sample(t.Context(), c.ID, 0)
+	require.NoError(t, err)
+	assert.EqualValues(t, 256<<20, s.MemoryLimitBytes)
+	assert.Positive(t, s.MemoryBytes)
+	assert.True(t, hasDevice(s.Interfaces, "lo"), "%+v", s.Interfaces)
 
 	con := e.console("boot")
 	assert.Contains(t, con, "Welcome to")
@@ -171,7 +264,7 @@ func TestOSInstanceBoots(t *testing.T) {
 	c2 := e.inspect("boot")
 	assert.NotEqual(t, c.ID, c2.ID)
 	assert.Equal(t, "SIGRTMIN+3", c2.Config.StopSignal)
-	assert.Equal(t, lim, readKernelLimits(t, c2.State.Pid))
+	assert.Equal(t, lim, readKernelLimits(t, c2))
 	info, err = e.drv.Info(t.Context(), "boot")
 	require.NoError(t, err)
 	assert.Equal(t, hypervisor.BootOS, info.Boot)
@@ -199,8 +292,11 @@ runcmd:
   - [ sh, -c, "echo ran $(hostname) > /run/user-data-ran" ]
 `)
 	e.spawn(spec)
+	steps := e.countBootSteps()
 	st, err := e.waitBooted("ci", hypervisor.WaitBootOptions{CloudInit: true})
 	require.NoError(t, err, "console:\n%s", e.console("ci"))
+	report, _ := steps.take()
+	assert.Equal(t, 1, report, "cloud-init's result is read from the boot report")
 	assert.Equal(t, "done", st.CloudInit.Status)
 	assert.Equal(t, "configdrive", st.CloudInit.Datasource)
 	assert.Empty(t, st.CloudInit.Errors)
@@ -245,9 +341,9 @@ func TestOSInstancePowerCycle(t *testing.T) {
 	e.spawn(e.osSpec("pc"))
 	_, err := e.waitBooted("pc", hypervisor.WaitBootOptions{})
 	require.NoError(t, err)
-	want := kernelLimits{MemoryBytes: 256 << 20, CPUShares: 2 * cpuSharesPerVCPU, CFSQuota: -1}
+	want := wantLimits(2, 0, 256)
 
-	require.NoError(t, e.drv.PowerOff(t.Context(), "pc", hypervisor.StopOptions{Timeout: 30 * time.Second}))
+	require.NoError(t, e.drv.PowerOff(t.Context(), "pc", hypervisor.StopOptions{Timeout: shutdownTimeout}))
 	assert.Equal(t, hypervisor.StateShutdown, e.state("pc"))
 	st, err := e.drv.OSStatus(t.Context(), "pc")
 	require.NoError(t, err)
@@ -266,16 +362,16 @@ func TestOSInstancePowerCycle(t *testing.T) {
 	require.NoError(t, e.drv.PowerOn(t.Context(), "pc"))
 	_, err = e.waitBooted("pc", hypervisor.WaitBootOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, want, readKernelLimits(t, e.inspect("pc").State.Pid), "after power-off and power-on")
+	assert.Equal(t, want, readKernelLimits(t, e.inspect("pc")), "after power-off and power-on")
 
 	before := e.inspect("pc").State.Pid
-	require.NoError(t, e.drv.Reboot(t.Context(), "pc", hypervisor.RebootOptions{Timeout: 30 * time.Second}))
+	require.NoError(t, e.drv.Reboot(t.Context(), "pc", hypervisor.RebootOptions{Timeout: shutdownTimeout}))
 	st, err = e.waitBooted("pc", hypervisor.WaitBootOptions{})
 	require.NoError(t, err)
 	assert.True(t, st.LastShutdown.Orderly, "soft reboot shuts down in order")
 	c := e.inspect("pc")
 	assert.NotEqual(t, before, c.State.Pid, "a fresh boot")
-	assert.Equal(t, want, readKernelLimits(t, c.State.Pid), "after a soft reboot")
+	assert.Equal(t, want, readKernelLimits(t, c), "after a soft reboot")
 	assert.Equal(t, 2, strings.Count(e.console("pc"), "Exiting container"), "two shutdowns on the console")
 
 	// A hard reboot kills: not orderly, and reported so.
@@ -333,8 +429,11 @@ func TestOSInstanceFaults(t *testing.T) {
 
 	t.Run("DegradedAndHungShutdown", func(t *testing.T) {
 		e.spawn(e.osSpec("bad"))
+		steps := e.countBootSteps()
 		st, err := e.waitBooted("bad", hypervisor.WaitBootOptions{})
 		require.ErrorIs(t, err, hypervisor.ErrDegraded)
+		report, _ := steps.take()
+		assert.Equal(t, 1, report, "the degraded boot is read from the boot report")
 		assert.Contains(t, err.Error(), "dv-broken.service")
 		assert.Equal(t, hypervisor.SystemDegraded, st.System)
 		assert.Equal(t, []string{"dv-broken.service"}, st.FailedUnits)
@@ -367,8 +466,11 @@ func TestOSInstanceFaults(t *testing.T) {
 		spec.Image = testenv.OSImage(t).Ref
 		spec.UserData = []byte("#!/bin/sh\necho user-data about to fail\nexit 3\n")
 		e.spawn(spec)
+		steps := e.countBootSteps()
 		st, err := e.waitBooted("udfail", hypervisor.WaitBootOptions{CloudInit: true})
 		require.ErrorIs(t, err, hypervisor.ErrCloudInit)
+		report, _ := steps.take()
+		assert.Equal(t, 1, report, "cloud-init's error is read from the boot report")
 		assert.Equal(t, "error", st.CloudInit.Status)
 		assert.NotEmpty(t, st.CloudInit.Errors)
 		assert.Contains(t, e.console("udfail"), "user-data about to fail")
@@ -377,16 +479,77 @@ func TestOSInstanceFaults(t *testing.T) {
 	})
 }
 
-// TestOSConfig checks the create-time variation on both cgroup versions
-// (this host has one; the other is checked here only).
+// TestOSInstanceBootWithoutReport: images that do not report the end of
+// their boot on the console are waited for by asking the instance: one
+// without the report's label (booted, then degraded by a failing unit,
+// with failing user-data), and one whose label announces a report that
+// never comes (its unit masked), which the slow backstop asks.
+func TestOSInstanceBootWithoutReport(t *testing.T) {
+	e := newOSEnv(t)
+	noLabel := "LABEL " + bootReportLabel + "="
+	plain := e.derivedOSImage(map[string]string{"/etc/dockervisor-test": "no report"}, noLabel)
+	wants := "/etc/systemd/system/multi-user.target.wants/"
+	broken := e.derivedOSImage(map[string]string{
+		"/etc/systemd/system/dv-broken.service": "[Unit]\nDescription=A unit that fails\n[Service]\nType=oneshot\nExecStart=/bin/false\n[Install]\nWantedBy=multi-user.target\n",
+		wants + "dv-broken.service":             "->/etc/systemd/system/dv-broken.service",
+	}, noLabel)
+	silent := e.derivedOSImage(map[string]string{"/etc/systemd/system/dockervisor-boot-report.service": "->/dev/null"})
+
+	specs := map[string]hypervisor.InstanceSpec{}
+	for id, img := range map[string]string{"plain": plain, "broken": broken, "silent": silent} {
+		spec := e.osSpec(id)
+		spec.Image = img
+		if id == "broken" {
+			spec.UserData = []byte("#!/bin/sh\necho user-data about to fail\nexit 3\n")
+		}
+		specs[id] = spec
+		e.spawn(spec)
+	}
+	steps := e.countBootSteps()
+
+	st, err := e.waitBooted("plain", hypervisor.WaitBootOptions{CloudInit: true})
+	require.NoError(t, err, "console:\n%s", e.console("plain"))
+	assert.Equal(t, hypervisor.SystemRunning, st.System)
+	assert.Equal(t, "done", st.CloudInit.Status)
+	report, polls := steps.take()
+	assert.Zero(t, report)
+	assert.Positive(t, polls)
+	assert.Contains(t, e.console("plain"), bootReportPrefix, "the unit still reports; without the label the driver does not read it")
+
+	st, err = e.waitBooted("broken", hypervisor.WaitBootOptions{})
+	require.ErrorIs(t, err, hypervisor.ErrDegraded)
+	assert.Contains(t, st.FailedUnits, "dv-broken.service")
+	st, err = e.waitBooted("broken", hypervisor.WaitBootOptions{CloudInit: true})
+	require.ErrorIs(t, err, hypervisor.ErrCloudInit)
+	assert.Equal(t, "error", st.CloudInit.Status)
+	report, polls = steps.take()
+	assert.Zero(t, report)
+	assert.Positive(t, polls)
+
+	st, err = e.waitBooted("silent", hypervisor.WaitBootOptions{})
+	require.NoError(t, err, "console:\n%s", e.console("silent"))
+	assert.Equal(t, hypervisor.SystemRunning, st.System)
+	report, polls = steps.take()
+	assert.Zero(t, report)
+	assert.Positive(t, polls, "the backstop asked")
+	assert.NotContains(t, e.console("silent"), bootReportPrefix)
+
+	for id := range specs {
+		require.NoError(t, e.drv.Destroy(t.Context(), id))
+		e.requireGone(id)
+	}
+}
+
+// TestOSConfig checks the create-time variation for each way of giving
+// systemd its cgroups (this host uses one; the others are checked here
+// only, and in the kernel lane).
 func TestOSConfig(t *testing.T) {
-	for _, v := range []string{"1", "2"} {
+	for _, mode := range []cgroupMode{cgroupV1Systemd, cgroupV2Writable, cgroupV2Gate} {
 		cs := containerSpec{spec: hypervisor.InstanceSpec{ID: "x", Env: map[string]string{"A": "b", "product_name": "mine"},
 			VIFs: []network.VIF{{ID: "p1"}, {ID: "p2"}}}, os: true}
 		cfg := &container.Config{Cmd: []string{"ignored"}, Env: cs.env()}
 		hc := &container.HostConfig{}
-		cs.osConfig(cfg, hc, v)
-		assert.Equal(t, []string{"/sbin/init"}, []string(cfg.Entrypoint))
+		cs.osConfig(cfg, hc, mode)
 		assert.Empty(t, cfg.Cmd)
 		// The spec's own variables win.
 		assert.Equal(t, []string{"A=b", "DOCKERVISOR_VIFS=eth0,eth1", "container=docker", "product_name=mine"}, cfg.Env)
@@ -395,18 +558,178 @@ func TestOSConfig(t *testing.T) {
 		assert.True(t, cfg.Tty)
 		assert.False(t, hc.Privileged)
 		assert.Len(t, hc.Tmpfs, 2)
-		if v == "2" {
-			assert.Equal(t, container.CgroupnsModePrivate, hc.CgroupnsMode)
-			assert.Empty(t, hc.Mounts)
-		} else {
+		switch mode {
+		case cgroupV1Systemd:
+			assert.Equal(t, []string{"/sbin/init"}, []string(cfg.Entrypoint))
 			assert.Empty(t, hc.CgroupnsMode)
+			assert.Empty(t, hc.SecurityOpt)
 			require.Len(t, hc.Mounts, 1)
 			assert.Equal(t, "/sys/fs/cgroup/systemd", hc.Mounts[0].Source)
 			assert.Equal(t, "/sys/fs/cgroup/systemd", hc.Mounts[0].Target)
+		case cgroupV2Writable:
+			assert.Equal(t, []string{"/sbin/init"}, []string(cfg.Entrypoint))
+			assert.Equal(t, container.CgroupnsModePrivate, hc.CgroupnsMode)
+			assert.Equal(t, []string{"writable-cgroups=true"}, hc.SecurityOpt)
+			assert.Empty(t, hc.Mounts)
+		case cgroupV2Gate:
+			assert.Equal(t, []string{"/bin/sh", "-c", gateScript, gateName, "/sbin/init"}, []string(cfg.Entrypoint))
+			assert.Equal(t, container.CgroupnsModePrivate, hc.CgroupnsMode)
+			assert.Empty(t, hc.SecurityOpt)
+			assert.Empty(t, hc.Mounts)
 		}
 	}
 	cs := containerSpec{spec: hypervisor.InstanceSpec{Command: []string{"/lib/systemd/systemd", "--log-level=debug"}}, os: true}
 	assert.Equal(t, []string{"/lib/systemd/systemd", "--log-level=debug"}, cs.initCommand())
+}
+
+// TestCgroupGateScript runs the gate's script with /bin/sh: it waits while
+// the flag is missing and then executes the init, with its arguments, in
+// its own place.
+func TestCgroupGateScript(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "flag")
+	script := strings.ReplaceAll(gateScript, cgroupGateFlag, flag)
+	require.NotEqual(t, gateScript, script, "the script names the flag")
+	cmd := exec.CommandContext(t.Context(), "/bin/sh", "-c", script, gateName, "/bin/sh", "-c", `echo "init $$ $1"`, "x", "arg one")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		t.Fatalf("the gate did not wait for its flag: %v, %q", err, out.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, os.WriteFile(flag, nil, 0o600))
+	require.NoError(t, <-exited)
+	assert.Equal(t, fmt.Sprintf("init %d arg one\n", cmd.Process.Pid), out.String(), "the init replaces the gate, as the same process")
+}
+
+// TestOSCgroupMode: how the driver gives an OS instance its cgroups on
+// each kind of engine host, and that a remote engine that cannot is
+// refused up front, in Capabilities and at Spawn.
+func TestOSCgroupMode(t *testing.T) {
+	cli := testenv.MustHaveDocker(t)
+	// A local engine on cgroup v2 is used only where the host's cgroup2
+	// has nsdelegate; this host's tells which answer to expect.
+	nsdelegate := checkNsdelegate()
+	for _, c := range []struct {
+		name, host, cgroup, api string
+		want                    cgroupMode
+		unsupported             string // what the error names
+	}{
+		{"v1", "", "1", "1.41", cgroupV1Systemd, ""},
+		{"v1 remote", "tcp://127.0.0.1:1", "1", "1.41", cgroupV1Systemd, ""},
+		{"v2 writable cgroups", "", "2", "1.48", cgroupV2Writable, ""},
+		{"v2 before writable cgroups", "", "2", "1.41", cgroupV2Gate, ""},
+		{"v2 writable cgroups remote", "tcp://127.0.0.1:1", "2", "1.51", cgroupV2Writable, ""},
+		{"v2 remote before writable cgroups", "tcp://127.0.0.1:1", "2", "1.47", 0, "remote"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.host == "" && c.cgroup == "2" && nsdelegate != nil {
+				c.unsupported = "nsdelegate"
+			}
+			api := &cgroupEngine{Client: cli, cgroup: c.cgroup, api: c.api}
+			opts := []Option{WithAPIClient(api), WithStateDir(t.TempDir())}
+			if c.host != "" {
+				opts = append(opts, WithDockerHost(c.host))
+			}
+			d, err := New(opts...)
+			require.NoError(t, err)
+			assert.True(t, d.Capabilities().OSInstances, "nothing known of the engine yet")
+			mode, err := d.osCgroupMode(t.Context(), api)
+			if c.unsupported != "" {
+				require.ErrorIs(t, err, hypervisor.ErrNotSupported)
+				assert.Contains(t, err.Error(), c.unsupported)
+				assert.Equal(t, c.host == "", d.Capabilities().OSInstances, "known up front for a remote engine")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.want, mode)
+			assert.True(t, d.Capabilities().OSInstances)
+		})
+	}
+
+	// Facts read for another purpose tell Capabilities too.
+	remote := &cgroupEngine{Client: cli, cgroup: "2", api: "1.41"}
+	d, err := New(WithAPIClient(remote), WithDockerHost("tcp://127.0.0.1:1"), WithStateDir(t.TempDir()))
+	require.NoError(t, err)
+	_, err = d.HostFacts(t.Context())
+	require.NoError(t, err)
+	assert.False(t, d.Capabilities().OSInstances)
+	_, err = d.Spawn(t.Context(), hypervisor.InstanceSpec{ID: "os", Image: testenv.BusyboxImage(t), Boot: hypervisor.BootOS, MemoryMB: 64})
+	require.ErrorIs(t, err, hypervisor.ErrNotSupported)
+	assert.Contains(t, err.Error(), "writable cgroups")
+}
+
+// cgroupEngine is the real engine reporting another cgroup version and
+// API version.
+type cgroupEngine struct {
+	*client.Client
+	cgroup, api string
+}
+
+func (c *cgroupEngine) ClientVersion() string { return c.api }
+
+func (c *cgroupEngine) Info(ctx context.Context, o client.InfoOptions) (client.SystemInfoResult, error) {
+	res, err := c.Client.Info(ctx, o)
+	res.Info.CgroupVersion = c.cgroup
+	return res, err
+}
+
+// TestOSInstanceGateShell: where an OS instance's init is started by the
+// gate (cgroup v2, an engine before writable cgroups), an image without
+// /bin/sh is refused with ErrNotSupported naming it, and nothing is left;
+// elsewhere such an image boots.
+func TestOSInstanceGateShell(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	// busybox as /sbin/init, and no shell.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	bb, err := os.ReadFile(busybox.Path)
+	require.NoError(t, err)
+	for _, h := range []*tar.Header{
+		{Typeflag: tar.TypeDir, Name: "bin/", Mode: 0o755},
+		{Typeflag: tar.TypeDir, Name: "sbin/", Mode: 0o755},
+		{Typeflag: tar.TypeReg, Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb))},
+		{Typeflag: tar.TypeSymlink, Name: "sbin/init", Linkname: "/bin/busybox", Mode: 0o777},
+	} {
+		require.NoError(t, tw.WriteHeader(h))
+		if h.Name == "bin/busybox" {
+			_, err := tw.Write(bb)
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, tw.Close())
+	ref := "dockervisor-test/noshell:" + testenv.UniqueName("t")
+	rc, err := e.cli.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, ref, client.ImageImportOptions{})
+	require.NoError(t, err)
+	require.NoError(t, busybox.DrainJSONStream(rc))
+	rc.Close()
+	testenv.RemoveImageOnCleanup(t, e.cli, ref)
+
+	// The check itself, on a created container of that image.
+	c, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: ref, Entrypoint: []string{"/sbin/init"}}})
+	require.NoError(t, err)
+	testenv.RemoveContainerOnCleanup(t, e.cli, c.ID)
+	err = checkGateShell(ctx, e.drv.api, c.ID)
+	require.ErrorIs(t, err, hypervisor.ErrNotSupported)
+	assert.Contains(t, err.Error(), "/bin/sh does not exist in the image")
+	require.NoError(t, checkInit(ctx, e.drv.api, c.ID, "/sbin/init"))
+
+	spec := e.spec("noshell")
+	spec.Image, spec.Command, spec.Boot = ref, nil, hypervisor.BootOS
+	mode, err := e.drv.osCgroupMode(ctx, e.drv.api)
+	require.NoError(t, err)
+	_, err = e.drv.Spawn(ctx, spec)
+	if mode == cgroupV2Gate {
+		require.ErrorIs(t, err, hypervisor.ErrNotSupported)
+		e.requireGone("noshell")
+		return
+	}
+	require.NoError(t, err, "mode %d needs no shell", mode)
+	require.NoError(t, e.drv.Destroy(ctx, "noshell"))
 }
 
 func TestParseOSStatus(t *testing.T) {

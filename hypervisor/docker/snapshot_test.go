@@ -194,9 +194,9 @@ func TestSnapshotBootAndRebuild(t *testing.T) {
 			assert.Equal(t, "vm-rb", rbAfter.Name)
 			assert.Equal(t, rb.Metadata, rbAfter.Metadata)
 			assert.NotEqual(t, rbBefore.BackendID, rbAfter.BackendID, "a fresh container")
-			lim := readKernelLimits(t, rbAfter.PID)
-			assert.Equal(t, int64(96<<20), lim.MemoryBytes, "memory limit after rebuild")
-			assert.Equal(t, int64(2048), lim.CPUShares, "CPU shares after rebuild")
+			lim, want := readKernelLimits(t, e.inspect("rb")), wantLimits(2, 0, 96)
+			assert.Equal(t, want.MemoryBytes, lim.MemoryBytes, "memory limit after rebuild")
+			assert.Equal(t, want.CPUWeight, lim.CPUWeight, "CPU weight after rebuild")
 			assert.Equal(t, 1, e.containersNamed(e.drv.containerName("rb")))
 			assert.Zero(t, e.containersNamed(e.drv.containerName("rb")+rebuildAsideSuffix), "the old container is gone")
 

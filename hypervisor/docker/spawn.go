@@ -166,6 +166,7 @@ type containerSpec struct {
 	mounts      []mount.Mount     // the config drive; the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
 	os          bool              // an OS instance (see osinstance.go)
+	gate        bool              // an OS instance whose init waits for the cgroup gate
 	// sending, if set, runs just before the create request is sent: it
 	// notes the request in the operation's journal (see pendingOp.Sent).
 	sending func() error
@@ -192,6 +193,7 @@ func (cs containerSpec) stored() storedSpec {
 		Command:      s.Command,
 		Env:          s.Env,
 		Boot:         cs.boot(),
+		CgroupGate:   cs.gate,
 	}
 }
 
@@ -246,6 +248,14 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 // createContainer creates the instance's container (the one create path
 // of Spawn and Rebuild) and registers its removal.
 func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+	var mode cgroupMode
+	if cs.os {
+		var err error
+		if mode, err = d.osCgroupMode(ctx, api); err != nil {
+			return "", err
+		}
+		cs.gate = mode == cgroupV2Gate
+	}
 	labels, err := d.containerLabels(cs.stored())
 	if err != nil {
 		return "", err
@@ -266,11 +276,7 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 	}
 	guestConfig(cfg)
 	if cs.os {
-		v, err := d.cgroupVersion(ctx, api)
-		if err != nil {
-			return "", err
-		}
-		cs.osConfig(cfg, hc, v)
+		cs.osConfig(cfg, hc, mode)
 	}
 	if cs.sending != nil {
 		if err := cs.sending(); err != nil {
@@ -300,6 +306,11 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 	if cs.os {
 		if err := checkInit(ctx, api, created.ID, cs.initCommand()[0]); err != nil {
 			return "", err
+		}
+		if cs.gate {
+			if err := checkGateShell(ctx, api, created.ID); err != nil {
+				return "", err
+			}
 		}
 	}
 	if err := d.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {

@@ -1,10 +1,13 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -31,12 +34,15 @@ type startedInstance struct {
 	StartedAt   time.Time      // on the engine's clock
 	Record      instanceRecord // the durable state, as recorded for the start
 	OS          bool           // an OS instance (see osinstance.go)
+	CgroupGate  bool           // the init waits for the cgroup gate (osinstance.go)
 }
 
 // recordStart bounds the last stop's intent by this start, on the engine's
-// clock, so that a later crash is reported as one.
+// clock, so that a later crash is reported as one, and notes the started
+// process, so that its OOM kill is known even when the engine misses it.
 func (d *Driver) recordStart(_ context.Context, s startedInstance) error {
 	d.intents.started(s.ContainerID, s.StartedAt)
+	d.ooms.started(s.ContainerID, s.PID, s.StartedAt)
 	return nil
 }
 
@@ -86,13 +92,58 @@ func (d *Driver) startInstance(ctx context.Context, t *target, want instanceReco
 	if c.State != nil {
 		s.PID = c.State.Pid
 	}
+	if c.Config != nil {
+		spec, _ := d.specFromLabels(c.Config.Labels)
+		s.CgroupGate = spec.CgroupGate
+	}
 	for _, step := range d.postStart {
 		if err := step.run(ctx, s); err != nil {
-			return c, fmt.Errorf("post-start step %s: %w", step.name, err)
+			return c, d.describeStartFailure(ctx, t, fmt.Errorf("post-start step %s: %w", step.name, err))
 		}
 	}
 	d.ops.started(t.cid, s.StartedAt)
 	return c, nil
+}
+
+// startFailureConsoleLines is how much of the console a start failure
+// quotes when the instance's process has exited.
+const startFailureConsoleLines = 20
+
+// describeStartFailure adds to err, the failure of a post-start step,
+// what happened to the instance when its process is no longer running:
+// its exit code and the last lines of its console, where an init says
+// why it gave up. A step that fails because the process has gone (a
+// namespace that no longer exists) names neither.
+func (d *Driver) describeStartFailure(ctx context.Context, t *target, err error) error {
+	ctx, cancel := d.cleanupContext(ctx)
+	defer cancel()
+	res, ierr := t.api.ContainerInspect(ctx, t.cid, client.ContainerInspectOptions{})
+	if ierr != nil || res.Container.State == nil || hasProcess(res.Container.State.Status) {
+		return err
+	}
+	st := res.Container.State
+	con, cerr := d.readConsole(ctx, t.api, res.Container, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(startFailureConsoleLines),
+	}, hypervisor.DefaultConsoleMaxBytes)
+	var tail string
+	switch {
+	case cerr != nil:
+		tail = "console unreadable: " + cerr.Error()
+	case len(bytes.TrimSpace(con)) == 0:
+		tail = "console empty"
+	default:
+		tail = "last console lines:\n" + strings.TrimRight(string(con), "\n")
+	}
+	return fmt.Errorf("%w; the instance's process exited during its start (exit code %d%s); %s",
+		err, st.ExitCode, oomNote(st), tail)
+}
+
+// oomNote says that the kernel's OOM killer ended the process, if so.
+func oomNote(st *container.State) string {
+	if st.OOMKilled {
+		return ", killed by the kernel for lack of memory"
+	}
+	return ""
 }
 
 // settleFailedStart makes the record agree with the engine after a failed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/stretchr/testify/assert"
@@ -105,4 +106,43 @@ func TestSpawnPostStartFailureRollsBack(t *testing.T) {
 	require.ErrorIs(t, err, errInjected)
 	assert.Zero(t, e.containersNamed(e.drv.containerName("sp")))
 	assert.NoFileExists(t, e.recordPath("sp"))
+}
+
+// A start that fails because the instance's process exited meanwhile
+// (an init that gave up) says so: the exit code and the last lines of its
+// console, and nothing is left of a failed Spawn.
+func TestFailedStartSaysTheInstanceExited(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("dies")
+	spec.Command = []string{"sh", "-c", "echo first words; echo init giving up >&2; exit 3"}
+	e.drv.postStart = append(e.drv.postStart, postStartStep{name: "injected", run: func(ctx context.Context, _ startedInstance) error {
+		// Fail once the process has gone, as a step that needs the
+		// instance's namespaces would.
+		for {
+			if st := e.inspect("dies").State; st != nil && !hasProcess(st.Status) {
+				return errInjected
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}})
+	_, err := e.drv.Spawn(t.Context(), spec)
+	require.ErrorIs(t, err, errInjected)
+	msg := err.Error()
+	assert.Contains(t, msg, "exited during its start (exit code 3)")
+	assert.Contains(t, msg, "first words")
+	assert.Contains(t, msg, "init giving up")
+	assert.Contains(t, msg, "post-start step injected")
+	e.requireGone("dies")
+
+	// A step failure while the process runs is reported as it was.
+	e.drv.postStart = e.drv.postStart[:len(e.drv.postStart)-1]
+	e.failPostStart(func(context.Context) error { return errInjected })
+	_, err = e.drv.Spawn(t.Context(), e.spec("lives"))
+	require.ErrorIs(t, err, errInjected)
+	assert.NotContains(t, err.Error(), "exited")
+	e.requireGone("lives")
 }

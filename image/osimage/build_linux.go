@@ -26,7 +26,7 @@ import (
 // opts.Packages in a chroot (with the host's resolv.conf copied in for the
 // time of the installation), writes the builder's configuration files and
 // imports the tree into the engine with CMD ["/sbin/init"] and the
-// LabelOS and LabelHash labels.
+// LabelOS, LabelHash and LabelBootReport labels.
 //
 // Builds of one image are serialised across processes by a lock file in
 // opts.CacheDir; a build that waits for another finds its image. The
@@ -220,7 +220,7 @@ func importTree(ctx context.Context, api Engine, root string, res Result) error 
 		Tag: tag,
 		Changes: []string{
 			`CMD ["/sbin/init"]`,
-			fmt.Sprintf("LABEL %s=systemd %s=%s", LabelOS, LabelHash, res.Hash),
+			fmt.Sprintf("LABEL %s=systemd %s=%s %s=%s", LabelOS, LabelHash, res.Hash, LabelBootReport, BootReportConsole),
 		},
 	})
 	if err == nil {

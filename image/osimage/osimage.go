@@ -33,11 +33,22 @@ const (
 	// LabelOS marks the image as one that boots an OS; its value names the
 	// init system. It is the Docker backend's OS image label.
 	LabelOS = "io.dockervisor.os"
+	// LabelBootReport says how the image reports the end of its boot;
+	// BootReportConsole is the only value (see the package doc). The
+	// Docker backend's WaitBooted waits for the report on the console of
+	// an image that carries it, and asks the instance otherwise.
+	LabelBootReport = "io.dockervisor.os.boot-report"
+	// BootReportConsole is LabelBootReport's value for the report line
+	// on the console, whose first word is BootReportPrefix.
+	BootReportConsole = "console-v1"
+	// BootReportPrefix starts the boot report's line on the console; the
+	// rest of the line is the base64 of the report (see the package doc).
+	BootReportPrefix = "dockervisor-boot-report-v1 "
 )
 
 // builderVersion is part of every input hash: a change to what the builder
 // puts into an image bumps it, so no stale cached image is reused.
-const builderVersion = "2"
+const builderVersion = "3"
 
 // basePackages go into debootstrap's --include; extraPackages are
 // installed afterwards in the chroot (cloud-init fails to configure when
@@ -161,7 +172,8 @@ func (o Options) hash() string {
 		Packages []string `json:"packages"`
 		Files    []file   `json:"files"`
 		Links    []link   `json:"links"`
-	}{builderVersion, o.Suite, o.Mirror, basePackages, extraPackages, o.Packages, configFiles, configLinks}
+		Report   string   `json:"report"`
+	}{builderVersion, o.Suite, o.Mirror, basePackages, extraPackages, o.Packages, configFiles, configLinks, BootReportConsole}
 	b, _ := json.Marshal(in)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:20]
@@ -204,6 +216,49 @@ preserve_hostname: true
 locale: C.UTF-8
 # Quick host keys on first boot.
 ssh_genkeytypes: [ ed25519, ecdsa ]
+# The modules of Debian's cloud.cfg less those that can do nothing in a
+# container: no block devices to partition, grow or mount (growpart,
+# resizefs, disk_setup, mounts), a host name the engine sets
+# (set_hostname, update_hostname), no boot loader (grub-dpkg), a clock the
+# host keeps (ntp), no udev for hotplug (install-hotplug), and tools or
+# services the image does not have (snap, ssh-import-id, byobu, fan,
+# landscape, lxd, mcollective, reset_rmc, refresh_rmc_and_interface,
+# rightscale_userdata).
+cloud_init_modules:
+ - migrator
+ - seed_random
+ - bootcmd
+ - write-files
+ - update_etc_hosts
+ - ca-certs
+ - rsyslog
+ - users-groups
+ - ssh
+cloud_config_modules:
+ - keyboard
+ - locale
+ - set-passwords
+ - apt-pipelining
+ - apt-configure
+ - timezone
+ - disable-ec2-metadata
+ - runcmd
+cloud_final_modules:
+ - package-update-upgrade-install
+ - write-files-deferred
+ - puppet
+ - chef
+ - salt-minion
+ - scripts-vendor
+ - scripts-per-once
+ - scripts-per-boot
+ - scripts-per-instance
+ - scripts-user
+ - ssh-authkey-fingerprints
+ - keys-to-console
+ - phone-home
+ - final-message
+ - power-state-change
 `},
 	{Path: "/etc/systemd/journald.conf.d/90-dockervisor-console.conf", Data: `# Written by dockervisor's image builder: the console shows the journal
 # (services' output, such as the user-data's, and their errors) next to
@@ -236,6 +291,19 @@ done
 echo "dockervisor: VIFs missing after 30 s:$missing" >&2
 exit 0
 `},
+	{Path: "/etc/systemd/system/dockervisor-boot-report.service", Data: `# Written by dockervisor's image builder: reports the end of the boot on the
+# console (see boot-report).
+[Unit]
+Description=Report the end of the boot on the console
+
+[Service]
+Type=exec
+ExecStart=/usr/local/lib/dockervisor/boot-report
+
+[Install]
+WantedBy=multi-user.target
+`},
+	{Path: "/usr/local/lib/dockervisor/boot-report", Mode: 0o755, Data: bootReportScript},
 }
 
 // configLinks enable systemd-networkd, which applies the network
@@ -245,4 +313,34 @@ exit 0
 var configLinks = []link{
 	{Path: "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service", Target: "/lib/systemd/system/systemd-networkd.service"},
 	{Path: "/etc/systemd/system/sockets.target.wants/systemd-networkd.socket", Target: "/lib/systemd/system/systemd-networkd.socket"},
+	{Path: "/etc/systemd/system/multi-user.target.wants/dockervisor-boot-report.service", Target: "/etc/systemd/system/dockervisor-boot-report.service"},
 }
+
+// bootReportScript waits until systemd's startup has finished (systemctl
+// is-system-running --wait: an event on systemd's bus, no polling) and
+// then writes the boot report on the console in one write: a line of
+// BootReportPrefix and the base64 of the system's state, its failed
+// units and cloud-init's status files, each part after a line "@@" (the
+// output of the Docker backend's status command). cloud-init's last
+// stage is part of the boot, so its result is there. It always exits 0:
+// a failed report must not fail the boot it reports.
+const bootReportScript = `#!/bin/sh
+# Written by dockervisor's image builder: once the boot has finished, one
+# line on the console tells the Docker backend how it went.
+state=$(systemctl is-system-running --wait 2>/dev/null)
+mkdir -p /run/dockervisor
+{
+	echo "$state"
+	echo @@
+	systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null
+	echo @@
+	if command -v cloud-init >/dev/null 2>&1; then
+		if [ -e /run/cloud-init/disabled ]; then echo disabled; else echo installed; fi
+		echo @@; cat /run/cloud-init/status.json 2>/dev/null
+		echo @@; cat /run/cloud-init/result.json 2>/dev/null
+	fi
+} > /run/dockervisor/boot-report
+printf '` + BootReportPrefix + `%s\n' "$(base64 -w0 < /run/dockervisor/boot-report)" > /run/dockervisor/boot-report.line
+cat /run/dockervisor/boot-report.line > /dev/console
+exit 0
+`

@@ -58,6 +58,7 @@ func TestBuildIsCached(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, first.Hash, img.Config.Labels[osimage.LabelHash])
 	assert.Equal(t, "systemd", img.Config.Labels[osimage.LabelOS])
+	assert.Equal(t, osimage.BootReportConsole, img.Config.Labels[osimage.LabelBootReport])
 	assert.Equal(t, []string{"/sbin/init"}, []string(img.Config.Cmd))
 
 	again, err := osimage.Build(t.Context(), cli, testenv.OSImageOptions)

@@ -30,6 +30,39 @@ type EngineOptions struct {
 	// --tlsverify, using a CA, server and client certificates made at
 	// start (see Engine.TLS and Engine.WrongCA).
 	TLS bool
+	// CgroupDriver is the engine's cgroup driver, CgroupDriverCgroupfs
+	// or CgroupDriverSystemd; empty is the one dockerd picks on this
+	// host (DefaultCgroupDriver).
+	CgroupDriver string
+}
+
+// The cgroup drivers of dockerd.
+const (
+	CgroupDriverCgroupfs = "cgroupfs"
+	CgroupDriverSystemd  = "systemd"
+)
+
+// DefaultCgroupDriver is the cgroup driver dockerd (20.10 and later)
+// picks on this host: systemd where systemd runs a cgroup v2 host, as on
+// Debian 12, Ubuntu 22.04 and RHEL 9, and cgroupfs otherwise.
+func DefaultCgroupDriver() string {
+	if SystemdRuns() && CgroupV2() {
+		return CgroupDriverSystemd
+	}
+	return CgroupDriverCgroupfs
+}
+
+// SystemdRuns reports whether systemd is this host's init.
+func SystemdRuns() bool {
+	fi, err := os.Stat("/run/systemd/system")
+	return err == nil && fi.IsDir()
+}
+
+// CgroupV2 reports whether this host runs the unified cgroup v2
+// hierarchy at /sys/fs/cgroup.
+func CgroupV2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
 }
 
 // Engine is a private dockerd started by the test harness, as
@@ -39,8 +72,10 @@ type EngineOptions struct {
 // own), no bridge, no iptables, no masquerading.
 type Engine struct {
 	// Name tells engines apart: it is the engine's --label
-	// dockervisor.test.engine=Name and its cgroup parent.
+	// dockervisor.test.engine=Name and part of its cgroup parent.
 	Name string
+	// CgroupDriver is the engine's cgroup driver.
+	CgroupDriver string
 	// Dir holds everything the engine writes.
 	Dir string
 	// Socket is the engine's unix endpoint ("unix://…/docker.sock"),
@@ -75,8 +110,25 @@ func (e *Engine) Host() string {
 	return e.Socket
 }
 
-// cgroupParent is the engine's --cgroup-parent, without the leading slash.
-func (e *Engine) cgroupParent() string { return "dockervisor-test-" + e.Name }
+// cgroupParent is the directory, below the root of a cgroup hierarchy,
+// where the engine puts its containers' cgroups: its own, so that
+// engines' cgroups stay apart. With the systemd driver it is a slice of
+// its own (systemd refuses a parent that is not a slice; the name has no
+// dash, which would nest it in other slices).
+func (e *Engine) cgroupParent() string {
+	if e.CgroupDriver == CgroupDriverSystemd {
+		return "dockervisor_test_" + e.Name + ".slice"
+	}
+	return "dockervisor-test-" + e.Name
+}
+
+// cgroupParentArg is the engine's --cgroup-parent.
+func (e *Engine) cgroupParentArg() string {
+	if e.CgroupDriver == CgroupDriverSystemd {
+		return e.cgroupParent()
+	}
+	return "/" + e.cgroupParent()
+}
 
 // StartEngine starts a private engine owned by t and stops it (see
 // [Engine.Stop]) when t ends. It skips (or fails in CI) when dockerd is not
@@ -206,11 +258,26 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	driver := opts.CgroupDriver
+	switch driver {
+	case "":
+		driver = DefaultCgroupDriver()
+	case CgroupDriverCgroupfs:
+	case CgroupDriverSystemd:
+		if !SystemdRuns() {
+			_ = os.Remove(dir)
+			return nil, errors.New("the systemd cgroup driver needs systemd as the host's init")
+		}
+	default:
+		_ = os.Remove(dir)
+		return nil, fmt.Errorf("unknown cgroup driver %q", driver)
+	}
 	e := &Engine{
-		Name:   filepath.Base(dir)[len("dve-"):],
-		Dir:    dir,
-		Socket: "unix://" + filepath.Join(dir, "docker.sock"),
-		log:    &tailWriter{buf: &bytes.Buffer{}, max: 64 << 10},
+		Name:         filepath.Base(dir)[len("dve-"):],
+		CgroupDriver: driver,
+		Dir:          dir,
+		Socket:       "unix://" + filepath.Join(dir, "docker.sock"),
+		log:          &tailWriter{buf: &bytes.Buffer{}, max: 64 << 10},
 	}
 	if err := e.launch(bin, opts); err != nil {
 		_ = e.Stop()
@@ -236,7 +303,8 @@ func (e *Engine) launch(bin string, opts EngineOptions) error {
 		"--pidfile", filepath.Join(e.Dir, "docker.pid"),
 		"-H", e.Socket,
 		"--bridge=none", "--iptables=false", "--ip-masq=false",
-		"--cgroup-parent=/" + e.cgroupParent(),
+		"--exec-opt", "native.cgroupdriver=" + e.CgroupDriver,
+		"--cgroup-parent=" + e.cgroupParentArg(),
 		"--label", "dockervisor.test.engine=" + e.Name,
 	}
 	if opts.TLS {
@@ -408,13 +476,17 @@ func (e *Engine) processesByDir() []int {
 }
 
 // cgroupDirs returns the engine's cgroup directory in every hierarchy
-// that has one.
+// that has one: the unified one at /sys/fs/cgroup on cgroup v2, each
+// controller's below it on cgroup v1.
 func (e *Engine) cgroupDirs() []string {
+	var dirs []string
+	if fi, err := os.Stat(filepath.Join("/sys/fs/cgroup", e.cgroupParent())); err == nil && fi.IsDir() {
+		dirs = append(dirs, filepath.Join("/sys/fs/cgroup", e.cgroupParent()))
+	}
 	ents, err := os.ReadDir("/sys/fs/cgroup")
 	if err != nil {
-		return nil
+		return dirs
 	}
-	var dirs []string
 	for _, ent := range ents {
 		d := filepath.Join("/sys/fs/cgroup", ent.Name(), e.cgroupParent())
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
@@ -445,8 +517,16 @@ func (e *Engine) processesByCgroup() []int {
 }
 
 // removeCgroups removes the engine's cgroup directories, deepest first.
+// With the systemd driver its slice is systemd's to remove: stopping the
+// slice unit removes it (and ends what might still run in it).
 func (e *Engine) removeCgroups() error {
 	var errs []error
+	if e.CgroupDriver == CgroupDriverSystemd && len(e.cgroupDirs()) > 0 {
+		out, err := exec.Command("systemctl", "stop", e.cgroupParent()).CombinedOutput()
+		if err != nil && !bytes.Contains(out, []byte("not loaded")) {
+			errs = append(errs, fmt.Errorf("systemctl stop %s: %w: %s", e.cgroupParent(), err, out))
+		}
+	}
 	for _, d := range e.cgroupDirs() {
 		var dirs []string
 		_ = filepath.WalkDir(d, func(p string, de os.DirEntry, err error) error {

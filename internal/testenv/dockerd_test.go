@@ -10,33 +10,43 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestEngineStartKillStop starts a private engine, runs a container in
-// it, kills the engine as a crash would, and checks that Stop leaves no
-// process, mount, cgroup or directory behind.
+// TestEngineStartKillStop starts a private engine with each cgroup driver
+// this host has, runs a container in it, kills the engine as a crash
+// would, and checks that Stop leaves no process, mount, cgroup or
+// directory behind.
 func TestEngineStartKillStop(t *testing.T) {
-	e := StartEngine(t, EngineOptions{})
-	ctx := t.Context()
-	info, err := e.Client.Info(ctx, client.InfoOptions{})
-	require.NoError(t, err)
-	assert.Contains(t, info.Info.Labels, "dockervisor.test.engine="+e.Name)
-	assert.Equal(t, e.Dir+"/data", info.Info.DockerRootDir)
+	drivers := []string{CgroupDriverCgroupfs}
+	if SystemdRuns() {
+		drivers = append(drivers, CgroupDriverSystemd)
+	}
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			e := StartEngine(t, EngineOptions{CgroupDriver: driver})
+			ctx := t.Context()
+			info, err := e.Client.Info(ctx, client.InfoOptions{})
+			require.NoError(t, err)
+			assert.Contains(t, info.Info.Labels, "dockervisor.test.engine="+e.Name)
+			assert.Equal(t, e.Dir+"/data", info.Info.DockerRootDir)
+			assert.Equal(t, driver, info.Info.CgroupDriver)
 
-	require.NoError(t, e.LoadBusybox(ctx, "t/bb:1"))
-	res, err := e.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Image:      "t/bb:1",
-		Config:     &container.Config{Cmd: []string{"sleep", "600"}},
-		HostConfig: &container.HostConfig{NetworkMode: "none"},
-	})
-	require.NoError(t, err)
-	_, err = e.Client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
-	require.NoError(t, err)
-	require.NotEmpty(t, e.processesByCgroup(), "the container runs in the engine's cgroup parent")
+			require.NoError(t, e.LoadBusybox(ctx, "t/bb:1"))
+			res, err := e.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
+				Image:      "t/bb:1",
+				Config:     &container.Config{Cmd: []string{"sleep", "600"}},
+				HostConfig: &container.HostConfig{NetworkMode: "none"},
+			})
+			require.NoError(t, err)
+			_, err = e.Client.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
+			require.NoError(t, err)
+			require.NotEmpty(t, e.processesByCgroup(), "the container runs in the engine's cgroup parent")
 
-	e.Kill()
-	_, err = e.Client.Ping(ctx, client.PingOptions{})
-	require.Error(t, err)
-	require.NoError(t, e.Stop())
-	assert.Empty(t, e.EngineLeftovers())
+			e.Kill()
+			_, err = e.Client.Ping(ctx, client.PingOptions{})
+			require.Error(t, err)
+			require.NoError(t, e.Stop())
+			assert.Empty(t, e.EngineLeftovers())
+		})
+	}
 }
 
 // TestEnginesDistinct checks that the shared engines are three different
