@@ -502,8 +502,7 @@ func (in Instance) blockDeviceMapping() object {
 }
 
 // ec2MetaData is ec2/<v>/meta-data.json, with the members Nova's
-// get_ec2_metadata writes for version v, in its order (public-keys
-// without "_name", as the config drive has it).
+// get_ec2_metadata writes for version v, in its order.
 func (in Instance) ec2MetaData(v string, o *options) object {
 	ec2ID := EC2InstanceID(in.UUID)
 	fixed, floating := in.ec2IPs()
@@ -531,8 +530,11 @@ func (in Instance) ec2MetaData(v string, o *options) object {
 		{"security-groups", groups},
 	}
 	if len(in.Keys) > 0 {
+		// Nova means to leave "_name" off a config drive, but its
+		// metadata_for_config_drive looks for it at the wrong level, so
+		// its drives have it.
 		data, _ := ParseKey(in.Keys[0].Data)
-		md.add("public-keys", object{{"0", object{{"openssh-key", data}}}})
+		md.add("public-keys", object{{"0", object{{"_name", "0=" + keyName(in.Keys[0], 0)}, {"openssh-key", data}}}})
 	}
 	if atLeast(EC2Versions, v, "2007-01-19") {
 		md.add("local-hostname", hostname)

@@ -261,13 +261,13 @@ func TestOSInstanceMetadataService(t *testing.T) {
 	assert.NotEqual(t, 0, res.ExitCode, "no config drive")
 	status, body := e.metadataGet("md", "http://169.254.169.254/openstack/latest/meta_data.json")
 	require.Equal(t, 200, status)
-	assert.Contains(t, body, `"role":"metadata-test"`)
+	assert.Contains(t, body, `"role": "metadata-test"`)
 
 	_, err = e.waitBooted("other", hypervisor.WaitBootOptions{CloudInit: true})
 	require.NoError(t, err, "console:\n%s", e.console("other"))
 	status, body = e.metadataGet("other", "http://169.254.169.254/openstack/latest/meta_data.json")
 	require.Equal(t, 200, status)
-	assert.Contains(t, body, `"uuid":"other"`)
+	assert.Contains(t, body, `"uuid": "other"`)
 	assert.NotContains(t, body, "metadata-test")
 	for _, p := range []string{"/openstack/latest/user_data", "/latest/user-data", "/latest/meta-data/public-keys/0/openssh-key"} {
 		status, _ = e.metadataGet("other", "http://169.254.169.254"+p)
