@@ -168,7 +168,7 @@ func TestBuildLayout(t *testing.T) {
 	assert.Equal(t, "203.0.113.9", ec2["public-ipv4"], "the first floating IP")
 	assert.Equal(t, []any{"default", "web"}, ec2["security-groups"])
 	assert.Equal(t, map[string]any{"ami": "sda", "root": "/dev/sda"}, ec2["block-device-mapping"])
-	assert.Equal(t, map[string]any{"0": map[string]any{"openssh-key": in.Keys[0].Data}}, ec2["public-keys"])
+	assert.Equal(t, map[string]any{"0": map[string]any{"_name": "0=alice", "openssh-key": in.Keys[0].Data}}, ec2["public-keys"], "with _name, as Nova's drives have it")
 
 	// Every EC2 version, and older ones lack newer fields, as in Nova.
 	tree, err = Build(in, WithConfigDriveSkipVersions())
@@ -241,6 +241,10 @@ func TestNetworkData(t *testing.T) {
 	})
 	require.Len(t, nd.Links, 1)
 	assert.Equal(t, Link{ID: "interface1", VIFID: "r", Type: "phy"}, nd.Links[0])
+	// A host route without a gateway has a null one (Nova fails on it).
+	b, err = json.Marshal(Route{Network: "10.8.0.0", Netmask: "255.255.0.0"})
+	require.NoError(t, err)
+	assert.Equal(t, `{"network":"10.8.0.0","netmask":"255.255.0.0","gateway":null}`, string(b))
 	assert.Empty(t, nd.Networks, "a subnet without fixed IPs has no network")
 	b, err = json.Marshal(nd.Links[0])
 	require.NoError(t, err)
