@@ -71,3 +71,11 @@ func TestVIFJSONRoundTrip(t *testing.T) {
 	assert.Equal(t, v, back)
 	assert.Contains(t, string(b), `"cidr":"10.0.0.0/24"`)
 }
+
+func TestSLAACAddress(t *testing.T) {
+	// Neutron's address for MAC fa:16:3e:00:00:07 on fd00:7::/64.
+	assert.Equal(t, "fd00:7::f816:3eff:fe00:7", SLAACAddress(netip.MustParsePrefix("fd00:7::/64"), MustParseMAC("fa:16:3e:00:00:07")).String())
+	assert.Equal(t, "fe80::ff:fe00:1", SLAACAddress(netip.MustParsePrefix("fe80::/64"), MustParseMAC("02:00:00:00:00:01")).String())
+	assert.False(t, SLAACAddress(netip.MustParsePrefix("10.0.0.0/24"), MustParseMAC("02:00:00:00:00:01")).IsValid())
+	assert.False(t, SLAACAddress(netip.MustParsePrefix("fd00::/64"), nil).IsValid())
+}

@@ -85,14 +85,6 @@ func (l *serviceLab) addr4(n int) netip.Addr {
 	return netip.MustParseAddr(fmt.Sprintf("10.%d.1.%d", l.net, n))
 }
 
-// eui64 is the SLAAC address of mac in prefix p: the address Neutron
-// gives a port on a SLAAC subnet.
-func eui64(p netip.Prefix, mac network.MAC) netip.Addr {
-	b := p.Addr().As16()
-	b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15] = mac[0]^0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]
-	return netip.AddrFrom16(b)
-}
-
 // vif is a port with fixed IP .n on the DHCP subnet and its EUI-64
 // address on the SLAAC subnet, with the subnet meta Nova has for them.
 func (l *serviceLab) vif(n int) network.VIF {
@@ -102,7 +94,7 @@ func (l *serviceLab) vif(n int) network.VIF {
 		MTU: 1400, NetworkID: l.netID,
 		Subnets: []network.Subnet{
 			{CIDR: l.v4, Gateway: l.addr4(1), IPs: []netip.Addr{l.addr4(n)}, DHCPServer: l.addr4(2)},
-			{CIDR: l.v6, IPs: []netip.Addr{eui64(l.v6, mac)}, IPv6AddressMode: "slaac", IPv6RAMode: "slaac"},
+			{CIDR: l.v6, IPs: []netip.Addr{network.SLAACAddress(l.v6, mac)}, IPv6AddressMode: "slaac", IPv6RAMode: "slaac"},
 		},
 	}
 }

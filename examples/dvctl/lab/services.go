@@ -53,14 +53,6 @@ func (f *File) autoAddress(net string) bool {
 	return m == network.IPv6SLAAC || m == network.IPv6DHCPStateless
 }
 
-// eui64 is the SLAAC address of mac in prefix p (modified EUI-64): the
-// address Neutron gives a port on a slaac or dhcpv6-stateless subnet.
-func eui64(p netip.Prefix, mac network.MAC) netip.Addr {
-	b := p.Masked().Addr().As16()
-	b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15] = mac[0]^0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]
-	return netip.AddrFrom16(b)
-}
-
 // fillAutoAddresses gives a port without an ip on a slaac or
 // dhcpv6-stateless network the EUI-64 address of its MAC. What does not
 // parse is left for Validate to report.
@@ -73,7 +65,7 @@ func (f *File) fillAutoAddresses() {
 			pfx, err1 := netip.ParsePrefix(f.Networks[p.Network].CIDR)
 			mac, err2 := f.portMAC(name, i)
 			if err1 == nil && err2 == nil && pfx.Addr().Is6() && pfx.Bits() == 64 {
-				in.Ports[i].IP = eui64(pfx, mac).String()
+				in.Ports[i].IP = network.SLAACAddress(pfx, mac).String()
 			}
 		}
 	}
@@ -115,7 +107,7 @@ func (f *File) validateIPv6Mode(net string) error {
 			if err != nil {
 				return err
 			}
-			if want := eui64(sub.CIDR, mac); p.IP != want.String() {
+			if want := network.SLAACAddress(sub.CIDR, mac); p.IP != want.String() {
 				return fmt.Errorf("%w: instance %q port %d: on %s network %q the port's address is the EUI-64 of its MAC, %s (leave ip out)", ErrInvalid, name, i, n.IPv6Mode, net, want)
 			}
 		}
