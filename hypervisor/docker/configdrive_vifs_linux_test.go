@@ -20,7 +20,7 @@ import (
 func TestConfigDriveNetworkDataFollowsVIFs(t *testing.T) {
 	t.Parallel()
 	lab := newBridgeLab(t)
-	e := newEnv(t, WithVIFDriver(lab.drv))
+	e := newEnv(t, WithVIFDriver(lab.drv), WithConfigDriveOptions(configdrive.WithDHCPDomain("lab.example"), configdrive.WithConfigDriveSkipVersions()))
 	ctx := t.Context()
 	v0, v1 := lab.vif(1, 2), lab.vif(2, 2)
 	spec := e.spec("a")
@@ -80,13 +80,17 @@ func TestConfigDriveNetworkDataFollowsVIFs(t *testing.T) {
 	assert.Empty(t, nd.Networks[2].IP, "a DHCP network names no address")
 	assert.Equal(t, ip6(v1), nd.Networks[3].IP)
 	var ec2 struct {
-		PublicIPv4 string `json:"public-ipv4"`
-		LocalIPv4  string `json:"local-ipv4"`
+		PublicIPv4    string `json:"public-ipv4"`
+		LocalIPv4     string `json:"local-ipv4"`
+		LocalHostname string `json:"local-hostname"`
 	}
 	raw := e.guestFile("a", configdrive.SeedDir+"/ec2/latest/meta-data.json")
 	require.NoError(t, json.Unmarshal([]byte(raw), &ec2), raw)
 	assert.Equal(t, "203.0.113.44", ec2.PublicIPv4)
 	assert.Equal(t, ip4(v0), ec2.LocalIPv4)
+	// The Driver's config drive options: its DHCP domain, every EC2 version.
+	assert.Equal(t, spec.Hostname()+".lab.example", ec2.LocalHostname)
+	assert.Contains(t, e.guestFile("a", configdrive.SeedDir+"/ec2/1.0/meta-data.json"), `"hostname": "`+spec.Hostname()+`.lab.example"`)
 	// The Driver still configures the address in an application
 	// instance, which has no DHCP client.
 	assert.Contains(t, e.execOut("a", "ip", "-o", "addr", "show"), ip4(v1)+"/")
