@@ -32,6 +32,9 @@ type cloudInitView struct {
 	NetworkConfig map[string]any    `json:"network_config"`
 }
 
+// testMACs names the NICs of testVIFs for cloud-init.
+var testMACs = map[string]string{"fa:16:3e:11:22:33": "eth0", "fa:16:3e:44:55:66": "eth1", "fa:16:3e:77:88:99": "eth2"}
+
 // readWithCloudInit runs cloud-init's reader on dir. macs maps MAC
 // addresses to guest interface names for cloud-init's network conversion.
 func readWithCloudInit(t *testing.T, dir string, macs map[string]string) cloudInitView {
@@ -63,12 +66,12 @@ func TestCloudInitReadsTree(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "config_drive")
 	require.NoError(t, Write(dir, tree))
 
-	v := readWithCloudInit(t, dir, map[string]string{"fa:16:3e:11:22:33": "eth0", "fa:16:3e:44:55:66": "eth1"})
+	v := readWithCloudInit(t, dir, testMACs)
 	assert.Equal(t, 2, v.Version, "config drive v2")
 	assert.Equal(t, in.UserData, v.UserData)
 	assert.Equal(t, in.UUID, v.UUID)
 	assert.Equal(t, in.UUID, v.InstanceID, "cloud-init's instance-id")
-	assert.Equal(t, in.Hostname, v.LocalHostname)
+	assert.Equal(t, in.Hostname+".novalocal", v.LocalHostname, "with Nova's dhcp_domain")
 	assert.Equal(t, in.Name, v.Name)
 	assert.Equal(t, in.Meta, v.Meta)
 	assert.Equal(t, in.AdminPass, v.AdminPass)
@@ -79,6 +82,7 @@ func TestCloudInitReadsTree(t *testing.T) {
 	assert.Equal(t, BuildNetworkData(in.VIFs), v.NetworkData)
 	assert.Equal(t, EC2InstanceID(in.UUID), v.EC2["instance-id"])
 	assert.Equal(t, "10.0.0.5", v.EC2["local-ipv4"])
+	assert.Equal(t, "203.0.113.9", v.EC2["public-ipv4"])
 
 	// cloud-init turns network_data.json into its network config v1:
 	// both NICs by MAC with their static subnets, and the DNS server.
@@ -119,12 +123,18 @@ func TestCloudInitReadsTree(t *testing.T) {
 				assert.Len(t, c.Subnets[0].Routes, 2)
 				assert.Equal(t, "static6", c.Subnets[1].Type)
 			}
+			if c.Name == "eth2" {
+				assert.Nil(t, c.MTU, "the DHCP server gives the MTU")
+				require.Len(t, c.Subnets, 2, "%s", b)
+				assert.Equal(t, "dhcp4", c.Subnets[0].Type)
+				assert.Equal(t, "ipv6_slaac", c.Subnets[1].Type)
+			}
 		case "nameserver":
 			dns++
 		}
 	}
-	assert.Equal(t, 2, phys, "%s", b)
-	assert.Equal(t, 1, dns, "%s", b)
+	assert.Equal(t, 3, phys, "%s", b)
+	assert.Equal(t, 3, dns, "%s", b)
 
 	// After a rewrite with new metadata, cloud-init reads the new values.
 	in.Meta = map[string]string{"role": "db"}
@@ -132,7 +142,7 @@ func TestCloudInitReadsTree(t *testing.T) {
 	tree, err = Build(in)
 	require.NoError(t, err)
 	require.NoError(t, Write(dir, tree))
-	v = readWithCloudInit(t, dir, map[string]string{"fa:16:3e:11:22:33": "eth0", "fa:16:3e:44:55:66": "eth1"})
+	v = readWithCloudInit(t, dir, testMACs)
 	assert.Equal(t, map[string]string{"role": "db"}, v.Meta)
 	assert.Equal(t, in.UserData, v.UserData)
 }

@@ -5,10 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -42,6 +42,8 @@ var (
 	// ErrInvalidInstance means another field of the Instance is unusable
 	// (an empty ID, say).
 	ErrInvalidInstance = errors.New("configdrive: invalid instance")
+	// ErrInvalidOption means an Option's value is unusable.
+	ErrInvalidOption = errors.New("configdrive: invalid option")
 )
 
 // Key is an SSH public key (a Nova keypair).
@@ -83,7 +85,8 @@ type Instance struct {
 	// Files are injected through openstack/content and meta_data.json
 	// "files".
 	Files []File `json:"files,omitempty"`
-	// VIFs give network_data.json and the EC2 local-ipv4.
+	// VIFs give network_data.json and the EC2 local-ipv4 and public-ipv4
+	// (the first fixed IPv4 address and the first floating IP).
 	VIFs []network.VIF `json:"vifs,omitempty"`
 	// AvailabilityZone, ProjectID, Flavor and LaunchIndex fill the
 	// fields Nova writes; empty values are written as null or "".
@@ -91,6 +94,14 @@ type Instance struct {
 	ProjectID        string `json:"project_id,omitempty"`
 	Flavor           string `json:"flavor,omitempty"`
 	LaunchIndex      int    `json:"launch_index,omitempty"`
+	// SecurityGroups are the names of the security groups of the
+	// instance's ports, port by port, as Nova lists them (EC2
+	// security-groups).
+	SecurityGroups []string `json:"security_groups,omitempty"`
+	// RootDeviceName is the instance's root device (EC2
+	// block-device-mapping "root", and "ami" without /dev/); empty means
+	// [DefaultRootDeviceName].
+	RootDeviceName string `json:"root_device_name,omitempty"`
 	// VendorData is written as vendor_data.json (and under "static" in
 	// vendor_data2.json); nil means an empty object.
 	VendorData map[string]any `json:"vendor_data,omitempty"`
@@ -98,6 +109,11 @@ type Instance struct {
 	// RandomSeedBytes fresh random bytes on every Build.
 	RandomSeed []byte `json:"-"`
 }
+
+// DefaultRootDeviceName is the root device Nova's compute manager gives
+// an instance whose driver names none (nova-docker's): the first of
+// /dev/sd*.
+const DefaultRootDeviceName = "/dev/sda"
 
 // ValidateUserData checks the size of decoded user-data.
 func ValidateUserData(b []byte) error {
@@ -214,10 +230,16 @@ func (in Instance) Validate() error {
 	if err := ValidateFiles(in.Files); err != nil {
 		return err
 	}
-	for _, v := range in.VIFs {
-		if err := v.Validate(); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidInstance, err)
+	if err := network.ValidateVIFs(in.VIFs); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInstance, err)
+	}
+	for _, g := range in.SecurityGroups {
+		if g == "" {
+			return fmt.Errorf("%w: empty security group name", ErrInvalidInstance)
 		}
+	}
+	if d := in.RootDeviceName; d != "" && (!strings.HasPrefix(d, "/dev/") || len(d) == len("/dev/") || strings.ContainsAny(d, "\x00\n")) {
+		return fmt.Errorf("%w: root device name %q is not a /dev/ path", ErrInvalidInstance, d)
 	}
 	return nil
 }
@@ -282,8 +304,17 @@ type Tree map[string][]byte
 // Paths returns the tree's paths, sorted.
 func (t Tree) Paths() []string { return slices.Sorted(maps.Keys(t)) }
 
-// Build validates in and lays out its config drive as Nova does.
-func Build(in Instance) (Tree, error) {
+// Build validates in and lays out its config drive as Nova's
+// InstanceMetadata.metadata_for_config_drive does, with Nova's defaults
+// for what Nova has configuration for (see [Option]). Every JSON file is
+// written as Nova writes it, byte for byte (Python's json.dumps: members
+// in Nova's order, ", " and ": " separators, non-ASCII escaped); the
+// package doc lists where the content departs from Nova's.
+func Build(in Instance, opts ...Option) (Tree, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
@@ -295,8 +326,11 @@ func Build(in Instance) (Tree, error) {
 		}
 	}
 	t := Tree{}
-	net := BuildNetworkData(in.VIFs)
-	netJSON, err := json.Marshal(net)
+	var net any = object{} // Nova writes {} for an empty network_info
+	if len(in.VIFs) > 0 {
+		net = BuildNetworkData(in.VIFs)
+	}
+	netJSON, err := pyJSON(net)
 	if err != nil {
 		return nil, err
 	}
@@ -304,18 +338,21 @@ func Build(in Instance) (Tree, error) {
 	if vendor == nil {
 		vendor = map[string]any{}
 	}
-	vendorJSON, err := json.Marshal(vendor)
+	vendorJSON, err := pyJSON(vendor)
 	if err != nil {
 		return nil, fmt.Errorf("%w: vendor data: %w", ErrInvalidInstance, err)
 	}
-	vendor2JSON, err := json.Marshal(map[string]any{"static": vendor})
+	vendor2JSON, err := pyJSON(object{{"static", vendor}})
 	if err != nil {
 		return nil, err
 	}
 
 	// EC2 style metadata.
 	for _, v := range append(slices.Clone(EC2Versions), Latest) {
-		md, err := json.Marshal(in.ec2MetaData(v))
+		if slices.Contains(o.skipVersions, v) {
+			continue
+		}
+		md, err := pyJSON(in.ec2MetaData(v, o))
 		if err != nil {
 			return nil, err
 		}
@@ -326,7 +363,7 @@ func Build(in Instance) (Tree, error) {
 	}
 	// OpenStack style metadata.
 	for _, v := range append(slices.Clone(OpenStackVersions), Latest) {
-		md, err := json.Marshal(in.openStackMetaData(v, seed))
+		md, err := pyJSON(in.openStackMetaData(v, seed, o))
 		if err != nil {
 			return nil, err
 		}
@@ -354,17 +391,6 @@ func Build(in Instance) (Tree, error) {
 // contentPath is where the i-th injected file goes, relative to the root.
 func contentPath(i int) string { return fmt.Sprintf("openstack/content/%04d", i) }
 
-type fileRef struct {
-	Path        string `json:"path"`
-	ContentPath string `json:"content_path"`
-}
-
-type keyEntry struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
-	Data string `json:"data"`
-}
-
 // nullable writes an empty string as JSON null, as Nova writes None.
 func nullable(s string) any {
 	if s == "" {
@@ -380,49 +406,59 @@ func (in Instance) displayName() string {
 	return in.Hostname
 }
 
-// openStackMetaData is meta_data.json of version v, with the fields Nova's
-// _metadata_as_json writes for it.
-func (in Instance) openStackMetaData(v string, seed []byte) map[string]any {
-	md := map[string]any{"uuid": in.UUID}
+// hostname is the host name Nova writes: Hostname with the DHCP domain
+// appended (_get_hostname), unless Hostname is already a fully qualified
+// name (Nova's host names never hold a dot).
+func (in Instance) hostname(o *options) string {
+	if o.dhcpDomain == "" || strings.Contains(in.Hostname, ".") {
+		return in.Hostname
+	}
+	return in.Hostname + "." + o.dhcpDomain
+}
+
+// openStackMetaData is meta_data.json of version v, with the members
+// Nova's _metadata_as_json writes for it, in its order.
+func (in Instance) openStackMetaData(v string, seed []byte, o *options) object {
+	md := object{{"uuid", in.UUID}}
 	if len(in.Meta) > 0 {
-		md["meta"] = in.Meta
+		md.add("meta", in.Meta)
 	}
 	if len(in.Files) > 0 {
-		refs := make([]fileRef, len(in.Files))
+		refs := make([]object, len(in.Files))
 		for i, f := range in.Files {
-			refs[i] = fileRef{Path: f.Path, ContentPath: "/" + strings.TrimPrefix(contentPath(i), "openstack/")}
+			refs[i] = object{{"path", f.Path}, {"content_path", "/" + strings.TrimPrefix(contentPath(i), "openstack/")}}
 		}
-		md["files"] = refs
+		md.add("files", refs)
 	}
 	if in.AdminPass != "" {
-		md["admin_pass"] = in.AdminPass
+		md.add("admin_pass", in.AdminPass)
 	}
 	if len(in.Keys) > 0 {
-		pub := map[string]string{}
-		keys := make([]keyEntry, 0, len(in.Keys))
+		pub := object{}
+		keys := make([]object, 0, len(in.Keys))
 		for i, k := range in.Keys {
 			data, _ := ParseKey(k.Data)
-			pub[keyName(k, i)] = data
-			keys = append(keys, keyEntry{Name: keyName(k, i), Type: "ssh", Data: data})
+			pub.add(keyName(k, i), data)
+			keys = append(keys, object{{"name", keyName(k, i)}, {"type", "ssh"}, {"data", data}})
 		}
-		md["public_keys"] = pub
-		md["keys"] = keys
+		md.add("public_keys", pub)
+		md.add("keys", keys)
 	}
-	md["hostname"] = in.Hostname
-	md["name"] = in.displayName()
-	md["launch_index"] = in.LaunchIndex
-	md["availability_zone"] = nullable(in.AvailabilityZone)
+	md.add("hostname", in.hostname(o))
+	md.add("name", in.displayName())
+	md.add("launch_index", in.LaunchIndex)
+	md.add("availability_zone", nullable(in.AvailabilityZone))
 	if atLeast(OpenStackVersions, v, osGrizzly) {
-		md["random_seed"] = base64.StdEncoding.EncodeToString(seed)
+		md.add("random_seed", base64.StdEncoding.EncodeToString(seed))
 	}
 	if atLeast(OpenStackVersions, v, osLiberty) {
-		md["project_id"] = nullable(in.ProjectID)
+		md.add("project_id", nullable(in.ProjectID))
 	}
 	if atLeast(OpenStackVersions, v, osNewtonOne) {
-		md["devices"] = []any{}
+		md.add("devices", []any{})
 	}
 	if atLeast(OpenStackVersions, v, osVictoria) {
-		md["dedicated_cpus"] = []int{}
+		md.add("dedicated_cpus", []int{})
 	}
 	return md
 }
@@ -434,50 +470,88 @@ func EC2InstanceID(uuid string) string {
 	return fmt.Sprintf("i-%08x", binary.BigEndian.Uint32(h[:4]))
 }
 
-// ec2MetaData is ec2/<v>/meta-data.json, with the fields Nova's
-// get_ec2_metadata writes for version v (public-keys without "_name").
-func (in Instance) ec2MetaData(v string) map[string]any {
-	ec2ID := EC2InstanceID(in.UUID)
-	// Nova's local-ipv4 is the first fixed IPv4 address, whatever the
-	// subnet's kind (get_ec2_ip_info).
-	localIPv4 := ""
+// ec2IPs returns the instance's first fixed IPv4 address and first
+// floating IP, as Nova's get_ec2_ip_info orders them (VIF by VIF, subnet
+// by subnet, fixed IP by fixed IP).
+func (in Instance) ec2IPs() (fixed, floating netip.Addr) {
 	for _, v := range in.VIFs {
 		for _, s := range v.Subnets {
-			if s.CIDR.Addr().Is4() && len(s.IPs) > 0 && localIPv4 == "" {
-				localIPv4 = s.IPs[0].String()
+			for _, ip := range s.IPs {
+				if ip.Is4() && !fixed.IsValid() {
+					fixed = ip
+				}
+			}
+			for _, f := range s.FloatingIPs {
+				if !floating.IsValid() {
+					floating = f.Address
+				}
 			}
 		}
 	}
-	md := map[string]any{
-		"ami-id":            "ami-00000000",
-		"ami-launch-index":  in.LaunchIndex,
-		"ami-manifest-path": "FIXME",
-		"instance-id":       ec2ID,
-		"hostname":          in.Hostname,
-		"local-ipv4":        localIPv4,
-		"reservation-id":    "r-" + ec2ID[2:],
-		"security-groups":   []string{},
+	return fixed, floating
+}
+
+// blockDeviceMapping is Nova's instance_block_mapping of an instance with
+// no block devices but its root.
+func (in Instance) blockDeviceMapping() object {
+	root := in.RootDeviceName
+	if root == "" {
+		root = DefaultRootDeviceName
+	}
+	return object{{"ami", strings.TrimPrefix(root, "/dev/")}, {"root", root}}
+}
+
+// ec2MetaData is ec2/<v>/meta-data.json, with the members Nova's
+// get_ec2_metadata writes for version v, in its order.
+func (in Instance) ec2MetaData(v string, o *options) object {
+	ec2ID := EC2InstanceID(in.UUID)
+	fixed, floating := in.ec2IPs()
+	var localIPv4 any // Nova's fixed_ip or self.address: None on a config drive
+	if fixed.IsValid() {
+		localIPv4 = fixed.String()
+	}
+	publicIPv4 := ""
+	if floating.IsValid() {
+		publicIPv4 = floating.String()
+	}
+	groups := in.SecurityGroups
+	if groups == nil {
+		groups = []string{}
+	}
+	hostname := in.hostname(o)
+	md := object{
+		{"ami-id", "ami-00000000"},
+		{"ami-launch-index", in.LaunchIndex},
+		{"ami-manifest-path", "FIXME"},
+		{"instance-id", ec2ID},
+		{"hostname", hostname},
+		{"local-ipv4", localIPv4},
+		{"reservation-id", "r-" + ec2ID[2:]},
+		{"security-groups", groups},
 	}
 	if len(in.Keys) > 0 {
+		// Nova means to leave "_name" off a config drive, but its
+		// metadata_for_config_drive looks for it at the wrong level, so
+		// its drives have it.
 		data, _ := ParseKey(in.Keys[0].Data)
-		md["public-keys"] = map[string]any{"0": map[string]string{"openssh-key": data}}
+		md.add("public-keys", object{{"0", object{{"_name", "0=" + keyName(in.Keys[0], 0)}, {"openssh-key", data}}}})
 	}
 	if atLeast(EC2Versions, v, "2007-01-19") {
-		md["local-hostname"] = in.Hostname
-		md["public-hostname"] = in.Hostname
-		md["public-ipv4"] = ""
+		md.add("local-hostname", hostname)
+		md.add("public-hostname", hostname)
+		md.add("public-ipv4", publicIPv4)
 	}
 	if atLeast(EC2Versions, v, "2007-08-29") {
-		md["instance-type"] = in.Flavor
+		md.add("instance-type", in.Flavor)
 	}
 	if atLeast(EC2Versions, v, "2007-12-15") {
-		md["block-device-mapping"] = map[string]string{}
+		md.add("block-device-mapping", in.blockDeviceMapping())
 	}
 	if atLeast(EC2Versions, v, "2008-02-01") {
-		md["placement"] = map[string]any{"availability-zone": nullable(in.AvailabilityZone)}
+		md.add("placement", object{{"availability-zone", nullable(in.AvailabilityZone)}})
 	}
 	if atLeast(EC2Versions, v, "2008-09-01") {
-		md["instance-action"] = "none"
+		md.add("instance-action", "none")
 	}
 	return md
 }

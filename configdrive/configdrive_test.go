@@ -58,7 +58,20 @@ func testVIFs() []network.VIF {
 		ID: "9a8b7c6d-0000-4000-8000-000000000002", Address: mac2, Type: network.VIFTypeBridge, Bridge: "brq1",
 		Subnets: []network.Subnet{{
 			CIDR: netip.MustParsePrefix("172.16.5.0/24"), IPs: []netip.Addr{netip.MustParseAddr("172.16.5.9")},
-			DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")},
+			DNS:         []netip.Addr{netip.MustParseAddr("10.0.0.2")},
+			FloatingIPs: []network.FloatingIP{{Address: netip.MustParseAddr("203.0.113.9"), FixedIP: netip.MustParseAddr("172.16.5.9")}},
+		}},
+	}, {
+		// A DHCP subnet and a SLAAC one, on a VIF of type ethernet.
+		ID: "7c6d5e4f-0000-4000-8000-000000000003", Address: network.MustParseMAC("fa:16:3e:77:88:99"), Type: "ethernet",
+		NetworkID: "net-c", MTU: 1400,
+		Subnets: []network.Subnet{{
+			CIDR: netip.MustParsePrefix("10.0.3.0/24"), Gateway: netip.MustParseAddr("10.0.3.1"),
+			IPs: []netip.Addr{netip.MustParseAddr("10.0.3.5")}, DNS: []netip.Addr{netip.MustParseAddr("10.0.3.2")},
+			DHCPServer: netip.MustParseAddr("10.0.3.2"),
+		}, {
+			CIDR: netip.MustParsePrefix("fd00:3::/64"), IPs: []netip.Addr{netip.MustParseAddr("fd00:3::5")},
+			DNS: []netip.Addr{netip.MustParseAddr("fd00:3::2")}, IPv6AddressMode: network.IPv6SLAAC, IPv6RAMode: network.IPv6SLAAC,
 		}},
 	}}
 }
@@ -80,6 +93,7 @@ func fullInstance(t testing.TB) Instance {
 		Flavor:           "m1.small",
 		LaunchIndex:      0,
 		VendorData:       map[string]any{"vendor": "dockervisor"},
+		SecurityGroups:   []string{"default", "web"},
 		RandomSeed:       bytes.Repeat([]byte{7}, RandomSeedBytes),
 	}
 }
@@ -100,9 +114,17 @@ func TestBuildLayout(t *testing.T) {
 		assert.Equal(t, v == Latest || v >= osLiberty, nd, "network_data.json in %s", v)
 		assert.Equal(t, v == Latest || v >= osNewtonTwo, vd2, "vendor_data2.json in %s", v)
 	}
+	// Nova's config_drive_skip_versions leaves every EC2 version but the
+	// newest off by default.
 	for _, v := range append(append([]string{}, EC2Versions...), Latest) {
-		assert.Contains(t, tree, "ec2/"+v+"/meta-data.json")
-		assert.Equal(t, in.UserData, tree["ec2/"+v+"/user-data"])
+		written := v == "2009-04-04" || v == Latest
+		_, md := tree["ec2/"+v+"/meta-data.json"]
+		assert.Equal(t, written, md, "ec2 %s", v)
+		if written {
+			assert.Equal(t, in.UserData, tree["ec2/"+v+"/user-data"])
+		} else {
+			assert.NotContains(t, tree, "ec2/"+v+"/user-data")
+		}
 	}
 	assert.Equal(t, []byte("welcome\n"), tree["openstack/content/0000"])
 	assert.Equal(t, []byte{0, 1, 2, 255}, tree["openstack/content/0001"])
@@ -110,7 +132,7 @@ func TestBuildLayout(t *testing.T) {
 	var md map[string]any
 	require.NoError(t, json.Unmarshal(tree["openstack/latest/meta_data.json"], &md))
 	assert.Equal(t, in.UUID, md["uuid"])
-	assert.Equal(t, "web-1", md["hostname"])
+	assert.Equal(t, "web-1.novalocal", md["hostname"], "Nova's dhcp_domain")
 	assert.Equal(t, "web server", md["name"])
 	assert.Equal(t, "s3cret-Pass", md["admin_pass"])
 	assert.Equal(t, "az1", md["availability_zone"])
@@ -140,9 +162,21 @@ func TestBuildLayout(t *testing.T) {
 	require.NoError(t, json.Unmarshal(tree["ec2/latest/meta-data.json"], &ec2))
 	assert.Equal(t, EC2InstanceID(in.UUID), ec2["instance-id"])
 	assert.Equal(t, "10.0.0.5", ec2["local-ipv4"])
-	assert.Equal(t, "web-1", ec2["local-hostname"])
+	assert.Equal(t, "web-1.novalocal", ec2["local-hostname"])
+	assert.Equal(t, "web-1.novalocal", ec2["hostname"])
 	assert.Equal(t, "m1.small", ec2["instance-type"])
-	assert.Equal(t, map[string]any{"0": map[string]any{"openssh-key": in.Keys[0].Data}}, ec2["public-keys"])
+	assert.Equal(t, "203.0.113.9", ec2["public-ipv4"], "the first floating IP")
+	assert.Equal(t, []any{"default", "web"}, ec2["security-groups"])
+	assert.Equal(t, map[string]any{"ami": "sda", "root": "/dev/sda"}, ec2["block-device-mapping"])
+	assert.Equal(t, map[string]any{"0": map[string]any{"_name": "0=alice", "openssh-key": in.Keys[0].Data}}, ec2["public-keys"], "with _name, as Nova's drives have it")
+
+	// Every EC2 version, and older ones lack newer fields, as in Nova.
+	tree, err = Build(in, WithConfigDriveSkipVersions())
+	require.NoError(t, err)
+	for _, v := range append(append([]string{}, EC2Versions...), Latest) {
+		assert.Contains(t, tree, "ec2/"+v+"/meta-data.json")
+		assert.Equal(t, in.UserData, tree["ec2/"+v+"/user-data"])
+	}
 	var ec21 map[string]any
 	require.NoError(t, json.Unmarshal(tree["ec2/1.0/meta-data.json"], &ec21))
 	assert.NotContains(t, ec21, "local-hostname")
@@ -159,7 +193,12 @@ func TestBuildMinimal(t *testing.T) {
 	assert.NotContains(t, tree, "openstack/latest/user_data", "no user-data, no file")
 	assert.NotContains(t, tree, "ec2/latest/user-data")
 	assert.JSONEq(t, `{}`, string(tree["openstack/latest/vendor_data.json"]))
-	assert.JSONEq(t, `{"links":[],"networks":[],"services":[]}`, string(tree["openstack/latest/network_data.json"]))
+	assert.Equal(t, `{}`, string(tree["openstack/latest/network_data.json"]), "Nova's for an empty network_info")
+	var ec2 map[string]any
+	require.NoError(t, json.Unmarshal(tree["ec2/latest/meta-data.json"], &ec2))
+	assert.Nil(t, ec2["local-ipv4"], "no fixed IPv4: Nova's None")
+	assert.Equal(t, "", ec2["public-ipv4"])
+	assert.Equal(t, []any{}, ec2["security-groups"])
 	var md map[string]any
 	require.NoError(t, json.Unmarshal(tree["openstack/latest/meta_data.json"], &md))
 	assert.NotContains(t, md, "admin_pass")
@@ -174,7 +213,8 @@ func TestNetworkData(t *testing.T) {
 	assert.JSONEq(t, `{
 	  "links": [
 	    {"id": "tap4e3b2c1a-00", "vif_id": "4e3b2c1a-0000-4000-8000-000000000001", "type": "ovs", "mtu": 1450, "ethernet_mac_address": "fa:16:3e:11:22:33"},
-	    {"id": "interface1", "vif_id": "9a8b7c6d-0000-4000-8000-000000000002", "type": "bridge", "mtu": null, "ethernet_mac_address": "fa:16:3e:44:55:66"}
+	    {"id": "interface1", "vif_id": "9a8b7c6d-0000-4000-8000-000000000002", "type": "bridge", "mtu": null, "ethernet_mac_address": "fa:16:3e:44:55:66"},
+	    {"id": "interface2", "vif_id": "7c6d5e4f-0000-4000-8000-000000000003", "type": "phy", "mtu": null, "ethernet_mac_address": "fa:16:3e:77:88:99"}
 	  ],
 	  "networks": [
 	    {"id": "network0", "type": "ipv4", "link": "tap4e3b2c1a-00", "ip_address": "10.0.0.5", "netmask": "255.255.255.0",
@@ -184,13 +224,87 @@ func TestNetworkData(t *testing.T) {
 	    {"id": "network1", "type": "ipv6", "link": "tap4e3b2c1a-00", "ip_address": "fd00:1::5", "netmask": "ffff:ffff:ffff:ffff::",
 	     "routes": [{"network": "::", "netmask": "::", "gateway": "fd00:1::1"}], "network_id": "net-a", "services": []},
 	    {"id": "network2", "type": "ipv4", "link": "interface1", "ip_address": "172.16.5.9", "netmask": "255.255.255.0",
-	     "routes": [], "network_id": "172.16.5.0/24", "services": [{"type": "dns", "address": "10.0.0.2"}]}
+	     "routes": [], "network_id": null, "services": [{"type": "dns", "address": "10.0.0.2"}]},
+	    {"id": "network3", "type": "ipv4_dhcp", "link": "interface2", "network_id": "net-c"},
+	    {"id": "network4", "type": "ipv6_slaac", "link": "interface2", "ip_address": "fd00:3::5", "netmask": "ffff:ffff:ffff:ffff::",
+	     "routes": [], "network_id": "net-c", "services": [{"type": "dns", "address": "fd00:3::2"}]}
 	  ],
-	  "services": [{"type": "dns", "address": "10.0.0.2"}]
+	  "services": [{"type": "dns", "address": "10.0.0.2"}, {"type": "dns", "address": "10.0.3.2"}, {"type": "dns", "address": "fd00:3::2"}]
 	}`, string(b))
-	// A VIF without subnets gets no link, as in Nova.
-	nd := BuildNetworkData([]network.VIF{{ID: "p", Type: network.VIFTypeOVS}})
-	assert.Empty(t, nd.Links)
+	// A VIF without subnets gets no link and no number, as in Nova; one
+	// whose only subnet is Nova's CIDR-less placeholder gets a number but
+	// no link.
+	nd := BuildNetworkData([]network.VIF{
+		{ID: "p", Type: network.VIFTypeOVS},
+		{ID: "q", Type: network.VIFTypeOVS, Subnets: []network.Subnet{{}}},
+		{ID: "r", Type: "ethernet", Subnets: []network.Subnet{{CIDR: netip.MustParsePrefix("10.1.0.0/24")}}},
+	})
+	require.Len(t, nd.Links, 1)
+	assert.Equal(t, Link{ID: "interface1", VIFID: "r", Type: "phy"}, nd.Links[0])
+	// A host route without a gateway has a null one (Nova fails on it).
+	b, err = json.Marshal(Route{Network: "10.8.0.0", Netmask: "255.255.0.0"})
+	require.NoError(t, err)
+	assert.Equal(t, `{"network":"10.8.0.0","netmask":"255.255.0.0","gateway":null}`, string(b))
+	assert.Empty(t, nd.Networks, "a subnet without fixed IPs has no network")
+	b, err = json.Marshal(nd.Links[0])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id": "interface1", "vif_id": "r", "type": "phy", "mtu": null, "ethernet_mac_address": null}`, string(b))
+}
+
+func TestLinkAndNetworkType(t *testing.T) {
+	for typ, want := range map[network.VIFType]string{
+		"bridge": "bridge", "dvs": "dvs", "hw_veb": "hw_veb", "hyperv": "hyperv", "ovs": "ovs", "tap": "tap",
+		"vhostuser": "vhostuser", "vif": "vif", "ethernet": "phy", "other": "phy", "ivs": "phy", "vrouter": "phy",
+		"macvtap": "phy", "hostdev_physical": "phy", "binding_failed": "phy", "802.1qbh": "phy",
+	} {
+		assert.Equal(t, want, LinkType(typ), typ)
+	}
+	v4 := network.Subnet{CIDR: netip.MustParsePrefix("10.0.0.0/24")}
+	v6 := network.Subnet{CIDR: netip.MustParsePrefix("fd00::/64")}
+	with := func(s network.Subnet, f func(*network.Subnet)) network.Subnet { f(&s); return s }
+	for want, s := range map[string]network.Subnet{
+		"ipv4":                  v4,
+		"ipv6":                  v6,
+		"ipv4_dhcp":             with(v4, func(s *network.Subnet) { s.DHCPServer = netip.MustParseAddr("10.0.0.2") }),
+		"ipv6_dhcp":             with(v6, func(s *network.Subnet) { s.EnableDHCP = true }),
+		"ipv6_slaac":            with(v6, func(s *network.Subnet) { s.IPv6AddressMode = network.IPv6SLAAC; s.EnableDHCP = true }),
+		"ipv6_dhcpv6-stateful":  with(v6, func(s *network.Subnet) { s.IPv6AddressMode = network.IPv6DHCPStateful }),
+		"ipv6_dhcpv6-stateless": with(v6, func(s *network.Subnet) { s.IPv6AddressMode = network.IPv6DHCPStateless }),
+	} {
+		assert.Equal(t, want, NetworkType(s))
+	}
+}
+
+func TestOptions(t *testing.T) {
+	in := Instance{UUID: "i1", Hostname: "h1"}
+	host := func(opts ...Option) (string, string) {
+		tree, err := Build(in, opts...)
+		require.NoError(t, err)
+		var md, ec2 map[string]any
+		require.NoError(t, json.Unmarshal(tree["openstack/latest/meta_data.json"], &md))
+		require.NoError(t, json.Unmarshal(tree["ec2/latest/meta-data.json"], &ec2))
+		return md["hostname"].(string), ec2["local-hostname"].(string)
+	}
+	a, b := host()
+	assert.Equal(t, []string{"h1.novalocal", "h1.novalocal"}, []string{a, b})
+	a, b = host(WithDHCPDomain("example.org"))
+	assert.Equal(t, []string{"h1.example.org", "h1.example.org"}, []string{a, b})
+	a, b = host(WithDHCPDomain(""))
+	assert.Equal(t, []string{"h1", "h1"}, []string{a, b})
+	in.Hostname = "web.example.com"
+	a, _ = host()
+	assert.Equal(t, "web.example.com", a, "a fully qualified name stays as it is")
+
+	tree, err := Build(in, WithConfigDriveSkipVersions("1.0", Latest))
+	require.NoError(t, err)
+	assert.NotContains(t, tree, "ec2/1.0/meta-data.json")
+	assert.NotContains(t, tree, "ec2/latest/meta-data.json")
+	assert.Contains(t, tree, "ec2/2007-01-19/meta-data.json")
+
+	for _, opt := range []Option{WithDHCPDomain("-bad"), WithDHCPDomain("a..b"), WithDHCPDomain("a b"), WithConfigDriveSkipVersions("2010-01-01")} {
+		_, err := Build(in, opt)
+		assert.ErrorIs(t, err, ErrInvalidOption)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -291,7 +405,7 @@ func TestWriteReplacesInPlace(t *testing.T) {
 	assert.Equal(t, tree2, readTree(t, dir))
 	b, err := os.ReadFile(filepath.Join("/proc/self/fd", strconv.Itoa(int(root.Fd())), "openstack/latest/meta_data.json"))
 	require.NoError(t, err)
-	assert.Contains(t, string(b), `"role":"db"`)
+	assert.Contains(t, string(b), `"role": "db"`)
 	_, err = os.Stat(filepath.Join(dir, "openstack/latest/user_data"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 

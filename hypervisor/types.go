@@ -191,6 +191,7 @@ func CloneVIFs(vifs []network.VIF) []network.VIF {
 			sn.IPs = slices.Clone(sn.IPs)
 			sn.DNS = slices.Clone(sn.DNS)
 			sn.Routes = slices.Clone(sn.Routes)
+			sn.FloatingIPs = slices.Clone(sn.FloatingIPs)
 			v.Subnets[j] = sn
 		}
 		out[i] = v

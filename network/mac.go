@@ -3,6 +3,7 @@ package network
 import (
 	"fmt"
 	"net"
+	"net/netip"
 )
 
 // MAC is a 48-bit Ethernet address. Its text and JSON form is the usual
@@ -68,4 +69,18 @@ func (m MAC) validate() error {
 		return fmt.Errorf("MAC address %s is all zeros", m)
 	}
 	return nil
+}
+
+// SLAACAddress returns the address a host with MAC mac makes on the IPv6
+// subnet p by SLAAC: the subnet's first 64 bits and the modified EUI-64
+// interface identifier of the MAC (RFC 4291), the fixed IP Neutron gives a
+// port on a slaac or dhcpv6-stateless subnet. It returns the zero Addr
+// unless p is an IPv6 prefix and mac a 48-bit MAC.
+func SLAACAddress(p netip.Prefix, mac MAC) netip.Addr {
+	if !p.Addr().Is6() || len(mac) != 6 {
+		return netip.Addr{}
+	}
+	b := p.Masked().Addr().As16()
+	b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15] = mac[0]^0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]
+	return netip.AddrFrom16(b)
 }

@@ -2,6 +2,8 @@ package network
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -22,9 +24,10 @@ const novaNetworkInfo = `[
     {"cidr": "10.0.0.0/26", "version": 4, "meta": {"dhcp_server": "10.0.0.2"},
      "dns": [{"address": "10.0.0.2", "type": "dns", "version": 4, "meta": {}}],
      "gateway": {"address": "10.0.0.1", "type": "gateway", "version": 4, "meta": {}},
-     "ips": [{"address": "10.0.0.5", "type": "fixed", "version": 4, "meta": {}, "floating_ips": []}],
+     "ips": [{"address": "10.0.0.5", "type": "fixed", "version": 4, "meta": {},
+       "floating_ips": [{"address": "203.0.113.7", "type": "floating", "version": 4, "meta": {}}]}],
      "routes": [{"cidr": "172.16.0.0/16", "gateway": {"address": "10.0.0.62", "type": "gateway", "version": 4, "meta": {}}, "interface": null, "meta": {}}]},
-    {"cidr": "fd12:3456:789a::/64", "version": 6, "meta": {},
+    {"cidr": "fd12:3456:789a::/64", "version": 6, "meta": {"ipv6_address_mode": "slaac", "ipv6_ra_mode": "slaac", "enable_dhcp": true},
      "dns": [], "gateway": {"address": "fd12:3456:789a::1", "type": "gateway", "version": 6, "meta": {}},
      "ips": [{"address": "fd12:3456:789a:0:f816:3eff:fe12:3456", "type": "fixed", "version": 6, "meta": {}, "floating_ips": []}],
      "routes": []}],
@@ -50,11 +53,15 @@ func TestParseNetworkInfo(t *testing.T) {
 			{
 				CIDR: netip.MustParsePrefix("10.0.0.0/26"), Gateway: netip.MustParseAddr("10.0.0.1"),
 				IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")},
-				Routes: []Route{{Dest: netip.MustParsePrefix("172.16.0.0/16"), Gateway: netip.MustParseAddr("10.0.0.62")}},
+				Routes:      []Route{{Dest: netip.MustParsePrefix("172.16.0.0/16"), Gateway: netip.MustParseAddr("10.0.0.62")}},
+				FloatingIPs: []FloatingIP{{Address: netip.MustParseAddr("203.0.113.7"), FixedIP: netip.MustParseAddr("10.0.0.5")}},
+				DHCPServer:  netip.MustParseAddr("10.0.0.2"),
 			},
 			{
 				CIDR: netip.MustParsePrefix("fd12:3456:789a::/64"), Gateway: netip.MustParseAddr("fd12:3456:789a::1"),
-				IPs: []netip.Addr{netip.MustParseAddr("fd12:3456:789a:0:f816:3eff:fe12:3456")},
+				IPs:             []netip.Addr{netip.MustParseAddr("fd12:3456:789a:0:f816:3eff:fe12:3456")},
+				EnableDHCP:      true,
+				IPv6AddressMode: IPv6SLAAC, IPv6RAMode: IPv6SLAAC,
 			},
 		},
 	}, vifs[0])
@@ -64,8 +71,10 @@ func TestParseNetworkInfo(t *testing.T) {
 	assert.Equal(t, "eth1", nn.BridgeInterface)
 	assert.Equal(t, 100, nn.VLAN)
 	assert.Equal(t, "7", nn.NetworkID, "nova-network's numeric network id")
-	require.Len(t, nn.Subnets, 1, "the null-CIDR placeholder subnet is dropped")
+	require.Len(t, nn.Subnets, 2, "the null-CIDR subnet is kept as a placeholder")
 	assert.False(t, nn.Subnets[0].Gateway.IsValid())
+	assert.True(t, nn.Subnets[1].Placeholder())
+	assert.False(t, nn.Subnets[0].Placeholder())
 
 	// Nova's cache stores the list as a JSON string.
 	quoted, err := json.Marshal(novaNetworkInfo)
@@ -92,15 +101,82 @@ func TestParseNetworkInfoErrors(t *testing.T) {
 		"no type":           `[{"id": "p1"}]`,
 		"bridge too long":   `[{"id": "p1", "type": "bridge", "network": {"bridge": "brq0123456789abcdef"}}]`,
 		"bad vlan":          `[{"id": "p1", "type": "bridge", "network": {"meta": {"vlan": 5000, "should_create_vlan": true}}}]`,
+		"bad dhcp_server":   `[{"id": "p1", "type": "ovs", "network": {"subnets": [{"cidr": "10.0.0.0/24", "meta": {"dhcp_server": "x"}}]}}]`,
+		"v6 dhcp_server":    `[{"id": "p1", "type": "ovs", "network": {"subnets": [{"cidr": "10.0.0.0/24", "meta": {"dhcp_server": "fd00::2"}}]}}]`,
+		"mode on IPv4":      `[{"id": "p1", "type": "ovs", "network": {"subnets": [{"cidr": "10.0.0.0/24", "meta": {"ipv6_address_mode": "slaac"}}]}}]`,
+		"unknown mode":      `[{"id": "p1", "type": "ovs", "network": {"subnets": [{"cidr": "fd00::/64", "meta": {"ipv6_ra_mode": "fast"}}]}}]`,
+		"bad floating IP":   `[{"id": "p1", "type": "ovs", "network": {"subnets": [{"cidr": "10.0.0.0/24", "ips": [{"address": "10.0.0.5", "floating_ips": [{"address": "1.2.3"}]}]}]}}]`,
+		"no cidr, an IP":    `[{"id": "p1", "type": "ovs", "network": {"subnets": [{"cidr": null, "ips": [{"address": "10.0.0.5"}]}]}}]`,
+		"bad enable_dhcp":   `[{"id": "p1", "type": "ovs", "network": {"subnets": [{"cidr": "10.0.0.0/24", "meta": {"enable_dhcp": "maybe"}}]}}]`,
 	} {
-		_, err := ParseNetworkInfo([]byte(in))
+		vifs, err := ParseNetworkInfo([]byte(in))
 		assert.ErrorIs(t, err, ErrInvalidVIF, name)
+		if name != "not JSON" && name != "not a list" {
+			var nie *NetworkInfoError
+			require.ErrorAs(t, err, &nie, name)
+			assert.NotEmpty(t, nie.Skipped, name)
+			assert.NoError(t, ValidateVIFs(vifs), name)
+		} else {
+			assert.Nil(t, vifs, name)
+		}
 	}
 	_, err := ParseNetworkInfo([]byte(`[{"id": "p1", "type": "ovs", "network": {"bridge": "brq0123456789abcdef"}}]`))
 	assert.ErrorIs(t, err, ErrDeviceNameTooLong)
 	vifs, err := ParseNetworkInfo([]byte(`[]`))
 	assert.NoError(t, err)
 	assert.Empty(t, vifs)
+}
+
+// TestParseNetworkInfoSkipsMalformed: as Nova writes the well-formed VIFs
+// of a list with a malformed one, the parser returns them, in order, and
+// reports the one it left out by position and port ID.
+func TestParseNetworkInfoSkipsMalformed(t *testing.T) {
+	in := `[
+	 {"id": "p0", "type": "ovs", "address": "fa:16:3e:00:00:01", "network": {"id": "n", "subnets": [{"cidr": "10.0.0.0/24", "ips": [{"address": "10.0.0.5"}]}]}},
+	 {"id": "p1", "type": "ovs", "address": "fa:16:3e:00:00:02", "network": {"id": "n", "subnets": [{"cidr": "10.0.0.0/24", "ips": [{"address": "10.9.0.5"}]}]}},
+	 {"id": "p2", "type": "bridge", "address": "fa:16:3e:00:00:01", "network": {"id": "n"}},
+	 {"id": "p3", "type": "bridge", "address": "fa:16:3e:00:00:03", "network": {"id": "n", "meta": {"mtu": {"no": 1}}}},
+	 {"id": "p4", "type": "bridge", "address": "fa:16:3e:00:00:04"}
+	]`
+	vifs, err := ParseNetworkInfo([]byte(in))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrInvalidVIF)
+	var nie *NetworkInfoError
+	require.ErrorAs(t, err, &nie)
+	var idx []int
+	for _, s := range nie.Skipped {
+		idx = append(idx, s.Index)
+		assert.ErrorIs(t, s.Err, ErrInvalidVIF)
+		assert.Equal(t, fmt.Sprintf("p%d", s.Index), s.ID)
+	}
+	assert.Equal(t, []int{1, 2, 3}, idx, "outside its subnet, a repeated MAC, an MTU that is no number")
+	require.Len(t, vifs, 2)
+	assert.Equal(t, "p0", vifs[0].ID)
+	assert.Equal(t, "p4", vifs[1].ID)
+	assert.Contains(t, err.Error(), "VIF 1 (\"p1\")")
+}
+
+func TestSubnetMeta(t *testing.T) {
+	v4 := Subnet{CIDR: netip.MustParsePrefix("10.0.0.0/24")}
+	v6 := Subnet{CIDR: netip.MustParsePrefix("fd00::/64")}
+	assert.False(t, v4.DHCP())
+	assert.False(t, v4.Dynamic())
+	d := v4
+	d.DHCPServer = netip.MustParseAddr("10.0.0.2")
+	assert.True(t, d.DHCP())
+	assert.True(t, d.Dynamic())
+	d = v4
+	d.EnableDHCP = true
+	assert.True(t, d.DHCP(), "enable_dhcp without a DHCP port (OVN)")
+	s := v6
+	s.IPv6AddressMode = IPv6SLAAC
+	assert.False(t, s.DHCP())
+	assert.True(t, s.Dynamic())
+	assert.True(t, Subnet{}.Placeholder())
+	assert.False(t, Subnet{DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")}}.Placeholder())
+	assert.False(t, v4.Placeholder())
+	assert.NoError(t, Subnet{}.validate())
+	assert.Error(t, Subnet{EnableDHCP: true}.validate(), "a subnet without a CIDR holds nothing")
 }
 
 func FuzzParseNetworkInfo(f *testing.F) {
@@ -111,10 +187,13 @@ func FuzzParseNetworkInfo(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		vifs, err := ParseNetworkInfo(data)
 		if err != nil {
-			if vifs != nil {
-				t.Fatalf("VIFs with an error")
+			if !errors.Is(err, ErrInvalidVIF) {
+				t.Fatalf("error of no class: %v", err)
 			}
-			return
+			var nie *NetworkInfoError
+			if !errors.As(err, &nie) && vifs != nil {
+				t.Fatalf("VIFs with an error on the whole list")
+			}
 		}
 		if err := ValidateVIFs(vifs); err != nil {
 			t.Fatalf("parsed VIFs do not validate: %v", err)

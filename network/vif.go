@@ -31,15 +31,57 @@ type Subnet struct {
 	DNS []netip.Addr `json:"dns,omitempty"`
 	// Routes are host routes pushed into the instance.
 	Routes []Route `json:"routes,omitempty"`
+	// FloatingIPs are the floating IPs bound to the fixed IPs, in Nova's
+	// order (by fixed IP as IPs lists them, then as bound): Nova's
+	// FixedIP floating_ips, for the guest's metadata (EC2 public-ipv4).
+	// Binding them on the host is package floatingip's job.
+	FloatingIPs []FloatingIP `json:"floating_ips,omitempty"`
+
+	// Subnet meta, as Nova's network_info carries it (subnet "meta").
+
 	// DHCPServer is the subnet's DHCP server (Nova's subnet meta
 	// dhcp_server, set when Neutron's enable_dhcp is on): instances on
 	// the subnet get their address by DHCP; zero means none.
 	DHCPServer netip.Addr `json:"dhcp_server,omitzero"`
+	// EnableDHCP is Neutron's enable_dhcp, which Nova (from 2024.1) puts
+	// in the subnet meta even when no DHCP port exists (OVN's native
+	// DHCP): it means DHCP as DHCPServer does.
+	EnableDHCP bool `json:"enable_dhcp,omitempty"`
 	// IPv6AddressMode and IPv6RAMode are Neutron's ipv6_address_mode and
-	// ipv6_ra_mode: "slaac", "dhcpv6-stateful", "dhcpv6-stateless", or
-	// empty.
+	// ipv6_ra_mode: [IPv6SLAAC], [IPv6DHCPStateful], [IPv6DHCPStateless],
+	// or empty; IPv6 subnets only. Nova carries the address mode; the RA
+	// mode is kept when network_info has it.
 	IPv6AddressMode string `json:"ipv6_address_mode,omitempty"`
 	IPv6RAMode      string `json:"ipv6_ra_mode,omitempty"`
+}
+
+// IPv6 address and RA modes of a subnet (Neutron's values).
+const (
+	IPv6SLAAC         = "slaac"
+	IPv6DHCPStateful  = "dhcpv6-stateful"
+	IPv6DHCPStateless = "dhcpv6-stateless"
+)
+
+// FloatingIP is a floating IP bound to a fixed IP of its subnet.
+type FloatingIP struct {
+	// Address is the floating IP.
+	Address netip.Addr `json:"address"`
+	// FixedIP is the fixed IP it is bound to: one of the subnet's IPs.
+	FixedIP netip.Addr `json:"fixed_ip"`
+}
+
+// Placeholder reports whether s is Nova's subnet without a CIDR: a
+// subnet that holds nothing (an empty CIDR and no other field). It
+// counts as a subnet where Nova counts subnets (the interfaceN numbers
+// of network_data.json) and configures nothing.
+func (s Subnet) Placeholder() bool {
+	return !s.CIDR.IsValid() && s.isEmpty()
+}
+
+func (s Subnet) isEmpty() bool {
+	return !s.Gateway.IsValid() && len(s.IPs) == 0 && len(s.DNS) == 0 && len(s.Routes) == 0 &&
+		len(s.FloatingIPs) == 0 && !s.DHCPServer.IsValid() && !s.EnableDHCP &&
+		s.IPv6AddressMode == "" && s.IPv6RAMode == ""
 }
 
 // Route is a host route pushed into the instance.
@@ -91,9 +133,11 @@ type VIF struct {
 // Validate checks that the VIF is well formed: a port ID usable in device
 // names, a type, a unicast MAC (or none), an MTU in range (at least 1280
 // with IPv6), valid bridge names, a VLAN ID in range, and subnets whose
-// CIDRs are canonical and whose IPs, gateway, DNS servers and routes are
-// valid addresses of the subnet's family, with every fixed IP inside its
-// subnet. Every error wraps [ErrInvalidVIF] (a bridge name over the limit
+// CIDRs are canonical and whose IPs, gateway, DNS servers, routes and
+// DHCP server are valid addresses of the subnet's family, with every
+// fixed IP inside its subnet, every floating IP bound to one of them, and
+// IPv6 modes known and on IPv6 subnets only; a subnet without a CIDR
+// must be a [Subnet.Placeholder]. Every error wraps [ErrInvalidVIF] (a bridge name over the limit
 // also [ErrDeviceNameTooLong]).
 func (v VIF) Validate() error {
 	if _, err := DeviceNames(v.ID); err != nil {
@@ -134,6 +178,9 @@ func (v VIF) Validate() error {
 }
 
 func (s Subnet) validate() error {
+	if s.Placeholder() {
+		return nil
+	}
 	if !s.CIDR.IsValid() {
 		return fmt.Errorf("missing or malformed CIDR")
 	}
@@ -159,6 +206,33 @@ func (s Subnet) validate() error {
 		if !d.IsValid() {
 			return fmt.Errorf("malformed DNS server")
 		}
+	}
+	if s.DHCPServer.IsValid() && !sameFamily(s.DHCPServer) {
+		return fmt.Errorf("DHCP server %s is not in the family of %s", s.DHCPServer, s.CIDR)
+	}
+	for _, m := range []struct{ name, mode string }{{"address", s.IPv6AddressMode}, {"RA", s.IPv6RAMode}} {
+		switch m.mode {
+		case "":
+		case IPv6SLAAC, IPv6DHCPStateful, IPv6DHCPStateless:
+			if !v6 {
+				return fmt.Errorf("IPv6 %s mode %q on IPv4 subnet %s", m.name, m.mode, s.CIDR)
+			}
+		default:
+			return fmt.Errorf("IPv6 %s mode %q is none of %s, %s, %s", m.name, m.mode, IPv6SLAAC, IPv6DHCPStateful, IPv6DHCPStateless)
+		}
+	}
+	floating := map[netip.Addr]bool{}
+	for _, f := range s.FloatingIPs {
+		if !f.Address.IsValid() || f.Address.Zone() != "" {
+			return fmt.Errorf("malformed floating IP %s", f.Address)
+		}
+		if !seen[f.FixedIP] {
+			return fmt.Errorf("floating IP %s is bound to %s, which is not a fixed IP of %s", f.Address, f.FixedIP, s.CIDR)
+		}
+		if floating[f.Address] {
+			return fmt.Errorf("floating IP %s listed twice", f.Address)
+		}
+		floating[f.Address] = true
 	}
 	for _, r := range s.Routes {
 		if !r.Dest.IsValid() || r.Dest.Masked() != r.Dest {
@@ -217,11 +291,16 @@ func (t Target) Validate() error {
 }
 
 // Dynamic reports whether an instance gets its address on the subnet by
-// itself, as Nova's network_data.json tells its guest: by DHCP (a DHCP
-// server), SLAAC or DHCPv6 (an IPv6 address mode), rather than statically.
+// itself, as Nova's network_data.json tells its guest: by DHCP (see
+// [Subnet.DHCP]), SLAAC or DHCPv6 (an IPv6 address mode), rather than
+// statically.
 func (s Subnet) Dynamic() bool {
 	if s.CIDR.Addr().Is6() && s.IPv6AddressMode != "" {
 		return true
 	}
-	return s.DHCPServer.IsValid()
+	return s.DHCP()
 }
+
+// DHCP reports whether the subnet's meta says DHCP as Nova reads it: a
+// DHCP server, or enable_dhcp.
+func (s Subnet) DHCP() bool { return s.DHCPServer.IsValid() || s.EnableDHCP }

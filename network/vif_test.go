@@ -32,6 +32,19 @@ func TestVIFValidate(t *testing.T) {
 		"MTU too large":     func(v *VIF) { v.MTU = 70000 },
 		"VLAN out of range": func(v *VIF) { v.VLAN = 4095 },
 		"IP outside subnet": func(v *VIF) { v.Subnets[0].IPs = []netip.Addr{netip.MustParseAddr("10.0.1.5")} },
+		"IPv6 DHCP server":  func(v *VIF) { v.Subnets[0].DHCPServer = netip.MustParseAddr("fd00::2") },
+		"IPv6 mode on IPv4": func(v *VIF) { v.Subnets[0].IPv6AddressMode = IPv6DHCPStateful },
+		"unknown RA mode":   func(v *VIF) { v.Subnets[0].IPv6RAMode = "fast" },
+		"floating IP of no fixed IP": func(v *VIF) {
+			v.Subnets[0].FloatingIPs = []FloatingIP{{Address: netip.MustParseAddr("203.0.113.5"), FixedIP: netip.MustParseAddr("10.0.0.6")}}
+		},
+		"floating IP twice": func(v *VIF) {
+			f := FloatingIP{Address: netip.MustParseAddr("203.0.113.5"), FixedIP: netip.MustParseAddr("10.0.0.5")}
+			v.Subnets[0].FloatingIPs = []FloatingIP{f, f}
+		},
+		"placeholder with a DNS server": func(v *VIF) {
+			v.Subnets = append(v.Subnets, Subnet{DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")}})
+		},
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -44,10 +57,25 @@ func TestVIFValidate(t *testing.T) {
 
 func TestVIFJSONRoundTrip(t *testing.T) {
 	v := validVIF()
+	v.Subnets[0].DHCPServer = netip.MustParseAddr("10.0.0.2")
+	v.Subnets[0].FloatingIPs = []FloatingIP{{Address: netip.MustParseAddr("203.0.113.5"), FixedIP: netip.MustParseAddr("10.0.0.5")}}
+	v.Subnets = append(v.Subnets, Subnet{}, Subnet{
+		CIDR: netip.MustParsePrefix("fd00::/64"), IPs: []netip.Addr{netip.MustParseAddr("fd00::5")},
+		EnableDHCP: true, IPv6AddressMode: IPv6DHCPStateless, IPv6RAMode: IPv6DHCPStateless,
+	})
+	require.NoError(t, v.Validate())
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	var back VIF
 	require.NoError(t, json.Unmarshal(b, &back))
 	assert.Equal(t, v, back)
 	assert.Contains(t, string(b), `"cidr":"10.0.0.0/24"`)
+}
+
+func TestSLAACAddress(t *testing.T) {
+	// Neutron's address for MAC fa:16:3e:00:00:07 on fd00:7::/64.
+	assert.Equal(t, "fd00:7::f816:3eff:fe00:7", SLAACAddress(netip.MustParsePrefix("fd00:7::/64"), MustParseMAC("fa:16:3e:00:00:07")).String())
+	assert.Equal(t, "fe80::ff:fe00:1", SLAACAddress(netip.MustParsePrefix("fe80::/64"), MustParseMAC("02:00:00:00:00:01")).String())
+	assert.False(t, SLAACAddress(netip.MustParsePrefix("10.0.0.0/24"), MustParseMAC("02:00:00:00:00:01")).IsValid())
+	assert.False(t, SLAACAddress(netip.MustParsePrefix("fd00::/64"), nil).IsValid())
 }

@@ -52,9 +52,10 @@ command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 # tests and labs themselves; its tests use ISC's DHCPv6 client as the peer.
 [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
-# Nova itself, the peer of the metadata service's answers (its handler,
-# imported without any service).
-/usr/bin/python3 -c 'import nova.api.metadata.handler' >/dev/null 2>&1 || need+=(python3-nova)
+# Nova itself, the peer of the metadata service's answers (its handler)
+# and of the config drive (its InstanceMetadata, config drive writer,
+# network model and unit-test fixtures), imported without any service.
+/usr/bin/python3 -c 'import nova.api.metadata.handler, nova.virt.configdrive, nova.virt.netutils, nova.tests.unit.fake_network_cache_model' >/dev/null 2>&1 || need+=(python3-nova)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"

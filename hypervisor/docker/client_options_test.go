@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
@@ -69,6 +70,7 @@ func TestBadOptions(t *testing.T) {
 		"nil logger":      WithLogger(nil),
 		"half client key": WithTLS(TLSConfig{CertFile: "c.pem"}),
 		"bad node name":   WithNodeName("bad name"),
+		"bad dhcp_domain": WithConfigDriveOptions(configdrive.WithDHCPDomain("a b")),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := New(opt, WithStateDir(t.TempDir()))

@@ -67,6 +67,21 @@ func WithMetadataService(reg MetadataRegistry) Option {
 	}
 }
 
+// WithConfigDriveOptions sets the options every config drive the Driver
+// writes is built with: Nova's configuration for it
+// (configdrive.WithDHCPDomain, configdrive.WithConfigDriveSkipVersions).
+// Without it, Nova's defaults apply. An invalid option is
+// ErrInvalidArgument.
+func WithConfigDriveOptions(opts ...configdrive.Option) Option {
+	return func(o *options) error {
+		if err := configdrive.CheckOptions(opts...); err != nil {
+			return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
+		}
+		o.configDrive = append(o.configDrive, opts...)
+		return nil
+	}
+}
+
 // configDriveDir is where instance id's tree lives on the host.
 func (s *driverState) configDriveDir(id string) string { return filepath.Join(s.configDrives, id) }
 
@@ -135,7 +150,7 @@ func (d *Driver) configDriveMount(id string) (mount.Mount, error) {
 // writeBootData saves the boot data, (re)builds the config drive from it
 // when drive is set, and publishes it to the metadata service.
 func (d *Driver) writeBootData(ctx context.Context, id string, in configdrive.Instance, drive bool) error {
-	tree, err := configdrive.Build(in)
+	tree, err := configdrive.Build(in, d.opts.configDrive...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
 	}

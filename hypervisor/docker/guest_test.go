@@ -211,7 +211,7 @@ func TestConfigDriveCloudInit(t *testing.T) {
 	require.NoError(t, json.Unmarshal(out, &v), "%s", out)
 	assert.Equal(t, spec.UserData, v.UserData)
 	assert.Equal(t, "cdci", v.UUID)
-	assert.Equal(t, spec.Hostname(), v.Hostname)
+	assert.Equal(t, spec.Hostname()+".novalocal", v.Hostname, "with Nova's default dhcp_domain")
 	assert.Equal(t, spec.Metadata, v.Meta)
 	assert.Equal(t, "pw-123", v.AdminPass)
 	assert.ElementsMatch(t, []string{spec.SSHKeys[0].Data, spec.SSHKeys[1].Data}, v.Keys)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/network"
@@ -49,6 +50,7 @@ type options struct {
 	snapshots        image.Writer                         // see WithSnapshotStore
 	snapshotProgress func(id string, p snapshot.Progress) // see WithSnapshotProgress
 	eventBuffer      int
+	configDrive      []configdrive.Option // see WithConfigDriveOptions
 }
 
 // Option configures a Driver. Options are applied in order; an option that

@@ -85,14 +85,6 @@ func (l *serviceLab) addr4(n int) netip.Addr {
 	return netip.MustParseAddr(fmt.Sprintf("10.%d.1.%d", l.net, n))
 }
 
-// eui64 is the SLAAC address of mac in prefix p: the address Neutron
-// gives a port on a SLAAC subnet.
-func eui64(p netip.Prefix, mac network.MAC) netip.Addr {
-	b := p.Addr().As16()
-	b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15] = mac[0]^0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]
-	return netip.AddrFrom16(b)
-}
-
 // vif is a port with fixed IP .n on the DHCP subnet and its EUI-64
 // address on the SLAAC subnet, with the subnet meta Nova has for them.
 func (l *serviceLab) vif(n int) network.VIF {
@@ -102,7 +94,7 @@ func (l *serviceLab) vif(n int) network.VIF {
 		MTU: 1400, NetworkID: l.netID,
 		Subnets: []network.Subnet{
 			{CIDR: l.v4, Gateway: l.addr4(1), IPs: []netip.Addr{l.addr4(n)}, DHCPServer: l.addr4(2)},
-			{CIDR: l.v6, IPs: []netip.Addr{eui64(l.v6, mac)}, IPv6AddressMode: "slaac", IPv6RAMode: "slaac"},
+			{CIDR: l.v6, IPs: []netip.Addr{network.SLAACAddress(l.v6, mac)}, IPv6AddressMode: "slaac", IPv6RAMode: "slaac"},
 		},
 	}
 }
@@ -261,13 +253,13 @@ func TestOSInstanceMetadataService(t *testing.T) {
 	assert.NotEqual(t, 0, res.ExitCode, "no config drive")
 	status, body := e.metadataGet("md", "http://169.254.169.254/openstack/latest/meta_data.json")
 	require.Equal(t, 200, status)
-	assert.Contains(t, body, `"role":"metadata-test"`)
+	assert.Contains(t, body, `"role": "metadata-test"`)
 
 	_, err = e.waitBooted("other", hypervisor.WaitBootOptions{CloudInit: true})
 	require.NoError(t, err, "console:\n%s", e.console("other"))
 	status, body = e.metadataGet("other", "http://169.254.169.254/openstack/latest/meta_data.json")
 	require.Equal(t, 200, status)
-	assert.Contains(t, body, `"uuid":"other"`)
+	assert.Contains(t, body, `"uuid": "other"`)
 	assert.NotContains(t, body, "metadata-test")
 	for _, p := range []string{"/openstack/latest/user_data", "/latest/user-data", "/latest/meta-data/public-keys/0/openssh-key"} {
 		status, _ = e.metadataGet("other", "http://169.254.169.254"+p)

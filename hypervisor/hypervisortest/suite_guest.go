@@ -323,7 +323,11 @@ func testConfigDrive(t *testing.T, e *env) {
 		assert.Equal(t, string(spec.UserData), e.guestFile(t, id, configdrive.SeedDir+"/openstack/latest/user_data"), "user_data %s", when)
 		md := e.guestMetaData(t, id)
 		assert.Equal(t, id, md.UUID, when)
-		assert.Equal(t, spec.Hostname(), md.Hostname, when)
+		// The host name, with the DHCP domain the backend is configured
+		// with (Nova's dhcp_domain), if any.
+		if md.Hostname != spec.Hostname() {
+			assert.True(t, strings.HasPrefix(md.Hostname, spec.Hostname()+"."), "host name %q %s", md.Hostname, when)
+		}
 		assert.Equal(t, meta, md.Meta, "metadata %s", when)
 		assert.Equal(t, spec.AdminPassword, md.AdminPass, when)
 		assert.Equal(t, map[string]string{"key0": spec.SSHKeys[0].Data, "key1": spec.SSHKeys[1].Data}, md.PublicKeys, when)

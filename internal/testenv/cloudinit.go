@@ -25,3 +25,20 @@ func MustHaveCloudInit(t testing.TB) string {
 	}
 	return CloudInitPython
 }
+
+var novaProbe = sync.OnceValue(func() error {
+	return exec.Command(CloudInitPython, "-c",
+		"import nova.api.metadata.base, nova.virt.netutils, nova.virt.configdrive, nova.tests.unit.fake_network_cache_model").Run()
+})
+
+// MustHaveNova returns the Python interpreter that can import Nova's
+// metadata and config drive code and its network model (Debian package
+// python3-nova, no services). It skips (or fails in CI) when Nova is not
+// installed.
+func MustHaveNova(t testing.TB) string {
+	t.Helper()
+	if err := novaProbe(); err != nil {
+		Missing(t, "Nova (Debian package python3-nova) is not importable by %s: %v", CloudInitPython, err)
+	}
+	return CloudInitPython
+}

@@ -449,18 +449,18 @@ func HostFor(vif network.VIF) (Host, bool) {
 }
 
 // SubnetOf returns how a DHCP server serves the VIF subnet s, from the
-// subnet's meta as Nova has it: an IPv6 address mode is that mode, a
-// DHCP server is DHCPv4 (IPv4) or stateful DHCPv6 (IPv6, Neutron's
-// "static" dnsmasq mode for a subnet without modes). A static subnet is
-// not served (ok false).
+// subnet's meta as Nova has it: an IPv6 address mode is that mode, DHCP
+// (a DHCP server, or enable_dhcp: network.Subnet.DHCP) is DHCPv4 (IPv4)
+// or stateful DHCPv6 (IPv6, Neutron's "static" dnsmasq mode for a subnet
+// without modes). A static subnet is not served (ok false).
 func SubnetOf(s network.Subnet) (Subnet, bool) {
 	out := Subnet{CIDR: s.CIDR, Gateway: s.Gateway, DNS: s.DNS, Routes: s.Routes}
 	switch {
 	case s.CIDR.Addr().Is6() && s.IPv6AddressMode != "":
 		out.Mode = Mode(s.IPv6AddressMode)
-	case s.DHCPServer.IsValid() && s.CIDR.Addr().Is4():
+	case s.DHCP() && s.CIDR.Addr().Is4():
 		out.Mode = ModeDHCP
-	case s.DHCPServer.IsValid():
+	case s.DHCP():
 		out.Mode = ModeDHCPv6Stateful
 	default:
 		return Subnet{}, false

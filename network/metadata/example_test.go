@@ -40,6 +40,6 @@ func Example() {
 		fmt.Println(from, w.Code, w.Body.String())
 	}
 	// Output:
-	// 10.0.0.5 200 web-1
+	// 10.0.0.5 200 web-1.novalocal
 	// 10.0.0.6 404 404 Not Found
 }

@@ -46,7 +46,7 @@ type novaAnswer struct {
 func novaData(t *testing.T, in configdrive.Instance, password string) map[string]any {
 	t.Helper()
 	in.Files, in.AdminPass = nil, ""
-	tree, err := configdrive.Build(in)
+	tree, err := configdrive.Build(in, configdrive.WithConfigDriveSkipVersions())
 	require.NoError(t, err)
 	decode := func(p string) any {
 		var v any

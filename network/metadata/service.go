@@ -37,6 +37,22 @@ type options struct {
 	stateDir string
 	log      *slog.Logger
 	now      func() time.Time
+	build    []configdrive.Option
+}
+
+// WithDHCPDomain sets the domain appended to the instances' host names,
+// as Nova's [api] dhcp_domain does for its metadata service (see
+// configdrive.WithDHCPDomain; the default is configdrive's,
+// "novalocal"). An invalid domain is ErrInvalidInstance.
+func WithDHCPDomain(domain string) Option {
+	return func(o *options) error {
+		opt := configdrive.WithDHCPDomain(domain)
+		if err := configdrive.CheckOptions(opt); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidInstance, err)
+		}
+		o.build = append(o.build, opt)
+		return nil
+	}
 }
 
 // WithStateDir keeps the registrations (and the passwords instances
@@ -141,7 +157,7 @@ func Open(opts ...Option) (*Service, error) {
 			o.log.Warn("metadata: unreadable registration skipped", "key", k, "err", err)
 			continue
 		}
-		e, err := newEntry(rec.Instance)
+		e, err := newEntry(rec.Instance, o.build)
 		if err != nil {
 			o.log.Warn("metadata: invalid registration skipped", "instance", rec.Instance.UUID, "err", err)
 			continue
@@ -162,11 +178,11 @@ func recordKey(uuid string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func newEntry(in configdrive.Instance) (*entry, error) {
+func newEntry(in configdrive.Instance, build []configdrive.Option) (*entry, error) {
 	if err := in.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInstance, err)
 	}
-	data, err := buildData(in)
+	data, err := buildData(in, build...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInstance, err)
 	}
@@ -221,7 +237,7 @@ func (s *Service) put(e *entry) {
 // is ErrInvalidInstance; a fixed IP another instance has on the same
 // network is ErrAddressInUse; both change nothing.
 func (s *Service) Register(_ context.Context, in configdrive.Instance) error {
-	e, err := newEntry(in)
+	e, err := newEntry(in, s.opts.build)
 	if err != nil {
 		return err
 	}

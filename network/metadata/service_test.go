@@ -152,7 +152,7 @@ func TestEC2Tree(t *testing.T) {
 		"/latest/meta-data/public-keys/0":   "openssh-key",
 		"/latest/meta-data/public-keys/0/openssh-key":   strings.TrimSuffix(pubKey, ""),
 		"/latest/meta-data/public-keys/0/_name":         "0=mykey",
-		"/latest/meta-data/hostname":                    "vm-a",
+		"/latest/meta-data/hostname":                    "vm-a.novalocal",
 		"/latest/meta-data/ami-launch-index":            "0",
 		"/latest/meta-data/placement":                   "availability-zone",
 		"/latest/meta-data/placement/availability-zone": "None",
@@ -195,9 +195,9 @@ func TestEC2Tree(t *testing.T) {
 func TestNoInstanceReadsAnother(t *testing.T) {
 	s := newService(t)
 	h := s.Handler("net1")
-	assert.Contains(t, get(t, h, "/openstack/latest/meta_data.json", "10.0.0.5").body, `"uuid":"a-uuid"`)
+	assert.Contains(t, get(t, h, "/openstack/latest/meta_data.json", "10.0.0.5").body, `"uuid": "a-uuid"`)
 	b := get(t, h, "/openstack/latest/meta_data.json", "10.0.0.6").body
-	assert.Contains(t, b, `"uuid":"b-uuid"`)
+	assert.Contains(t, b, `"uuid": "b-uuid"`)
 	assert.NotContains(t, b, "a-uuid")
 	for _, p := range []string{"/openstack/latest/user_data", "/latest/user-data", "/latest/meta-data/public-keys/0/openssh-key"} {
 		assert.Equal(t, http.StatusNotFound, get(t, h, p, "10.0.0.6").status, "B asks for A's %s", p)
@@ -245,7 +245,7 @@ func TestMethods(t *testing.T) {
 	in.Meta = map[string]string{"role": "db"}
 	require.NoError(t, s.Register(t.Context(), in))
 	assert.Equal(t, "encrypted", get(t, h, pw, "10.0.0.5").body)
-	assert.Contains(t, get(t, h, "/openstack/latest/meta_data.json", "10.0.0.5").body, `"role":"db"`)
+	assert.Contains(t, get(t, h, "/openstack/latest/meta_data.json", "10.0.0.5").body, `"role": "db"`)
 }
 
 // TestRegister: invalid boot data and a taken address change nothing; a
@@ -354,4 +354,18 @@ func TestServe(t *testing.T) {
 	require.NoError(t, l.Close())
 	_, err = http.Get("http://" + l.Addr().String() + "/")
 	assert.Error(t, err)
+}
+
+// TestDHCPDomain: the service appends Nova's dhcp_domain to host names,
+// the configured one when set, and serves every EC2 version (the config
+// drive's skipped versions are the config drive's only).
+func TestDHCPDomain(t *testing.T) {
+	h := newService(t, metadata.WithDHCPDomain("example.org")).Handler("net1")
+	assert.Equal(t, "vm-a.example.org", get(t, h, "/latest/meta-data/local-hostname", "10.0.0.5").body)
+	assert.Contains(t, get(t, h, "/openstack/latest/meta_data.json", "10.0.0.5").body, `"hostname": "vm-a.example.org"`)
+	assert.Equal(t, http.StatusOK, get(t, h, "/1.0/meta-data/hostname", "10.0.0.5").status)
+	h = newService(t, metadata.WithDHCPDomain("")).Handler("net1")
+	assert.Equal(t, "vm-a", get(t, h, "/latest/meta-data/hostname", "10.0.0.5").body)
+	_, err := metadata.Open(metadata.WithDHCPDomain("bad domain"))
+	assert.ErrorIs(t, err, metadata.ErrInvalidInstance)
 }

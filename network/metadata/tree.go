@@ -63,9 +63,11 @@ func forHTTP(in configdrive.Instance) configdrive.Instance {
 }
 
 // buildData lays out in's tree with package configdrive and reads it into
-// the form the service answers from.
-func buildData(in configdrive.Instance) (*instanceData, error) {
-	tree, err := configdrive.Build(forHTTP(in))
+// the form the service answers from. The service answers every EC2
+// version, whatever a config drive leaves off (Nova's
+// config_drive_skip_versions is the config drive's only).
+func buildData(in configdrive.Instance, opts ...configdrive.Option) (*instanceData, error) {
+	tree, err := configdrive.Build(forHTTP(in), append([]configdrive.Option{configdrive.WithConfigDriveSkipVersions()}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

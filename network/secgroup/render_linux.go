@@ -11,6 +11,7 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 
+	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/nftutil"
 )
 
@@ -517,14 +518,12 @@ func (b *builder) spoofChain(p Port, fresh bool) {
 	b.rule(t, name, drop)
 }
 
+var linkLocalPrefix = netip.MustParsePrefix("fe80::/64")
+
 // linkLocal is the IPv6 link-local address the kernel derives from mac
 // (modified EUI-64).
 func linkLocal(mac []byte) netip.Addr {
-	var a [16]byte
-	a[0], a[1] = 0xfe, 0x80
-	a[8], a[9], a[10], a[11], a[12] = mac[0]^2, mac[1], mac[2], 0xff, 0xfe
-	a[13], a[14], a[15] = mac[3], mac[4], mac[5]
-	return netip.AddrFrom16(a)
+	return network.SLAACAddress(linkLocalPrefix, network.MAC(mac))
 }
 
 // grown reports whether want holds every address of had.

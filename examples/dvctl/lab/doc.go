@@ -23,6 +23,10 @@
 //	    cidr: 10.78.0.0/24
 //	    dhcp: true              # a DHCP server and the metadata service (see Services)
 //	    dhcp_server: 10.78.0.2  # optional: the DHCP port's address (default: the last host address)
+//	  net2:
+//	    cidr: fd00:79::/64
+//	    dhcp: true
+//	    ipv6_mode: slaac        # or dhcpv6-stateful, dhcpv6-stateless (Neutron's modes; needs dhcp)
 //	security_groups:
 //	  web:                      # rules add up; what no rule admits is dropped
 //	    - {protocol: icmp}                       # direction ingress and ethertype IPv4 by default
@@ -83,8 +87,12 @@
 // ports are plugged and unplugged; and Nova's metadata service (package
 // network/metadata) at 169.254.169.254, answering each instance from its
 // fixed IP. The ports' subnets say so as Nova's subnet meta does
-// (dhcp_server), so an OS instance's cloud-init takes a DHCP lease, with
-// the route to the metadata service the DHCP server pushes; the subnets
+// (dhcp_server, and an IPv6 network's ipv6_mode as ipv6_address_mode and
+// ipv6_ra_mode), so an OS instance's cloud-init takes a DHCP lease, with
+// the route to the metadata service the DHCP server pushes, or makes its
+// SLAAC address from the server's router advertisements (on a slaac or
+// dhcpv6-stateless network a port's address is the EUI-64 of its MAC, as
+// Neutron gives it, and a port may leave ip out); the subnets
 // also carry that route as a host route, for instances the Driver
 // configures (application instances have no DHCP client). The lab's
 // metadata service is a detached process of this program (dvctl lab

@@ -113,6 +113,14 @@ type Network struct {
 	// DHCPServer is the DHCP port's address; empty means the subnet's
 	// last host address.
 	DHCPServer string `yaml:"dhcp_server" json:"dhcp_server,omitempty"`
+	// IPv6Mode is an IPv6 network's address mode, as Neutron's
+	// ipv6_address_mode and ipv6_ra_mode (the ports' subnet meta):
+	// slaac, dhcpv6-stateful or dhcpv6-stateless; empty means none
+	// (DHCPv6 for the fixed IPs, Neutron's default with dhcp). It needs
+	// dhcp (the network's dnsmasq sends the router advertisements). On a
+	// slaac or dhcpv6-stateless network a port's ip is the EUI-64
+	// address of its MAC, as Neutron gives it; a port may leave ip out.
+	IPv6Mode string `yaml:"ipv6_mode" json:"ipv6_mode,omitempty"`
 }
 
 // Port is an instance's interface on a lab network: eth0, eth1… in order.
@@ -195,6 +203,7 @@ func Parse(r io.Reader) (*File, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	f.fillAutoAddresses()
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +13,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/secgroup"
 )
 
@@ -314,6 +317,68 @@ instances:
 		"server is a port's":  "name: d\nnetworks: {n: {cidr: 10.0.0.0/24, dhcp: true, dhcp_server: 10.0.0.5}}\ninstances: {a: {image: x, ports: [{network: n, ip: 10.0.0.5}]}}",
 		"server without dhcp": "name: d\nnetworks: {n: {cidr: 10.0.0.0/24, dhcp_server: 10.0.0.5}}\ninstances: {a: {image: x}}",
 		"no drive, no dhcp":   "name: d\nnetworks: {n: {cidr: 10.0.0.0/24}}\ninstances: {a: {image: x, config_drive: false, ports: [{network: n, ip: 10.0.0.5}]}}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(s))
+			assert.ErrorIs(t, err, ErrInvalid)
+		})
+	}
+}
+
+// TestIPv6Modes: a network's ipv6_mode reaches its ports' subnets as
+// Nova's subnet meta (with Neutron's RA mode alike), the config drive
+// writes the network types Nova writes for them, the DHCP server serves
+// the mode, and on slaac and dhcpv6-stateless networks a port's address
+// is the EUI-64 of its MAC, as Neutron gives it.
+func TestIPv6Modes(t *testing.T) {
+	f := parse(t, `
+name: d
+networks:
+  s: {cidr: "fd00:5::/64", dhcp: true, ipv6_mode: slaac}
+  f: {cidr: "fd00:6::/64", dhcp: true, ipv6_mode: dhcpv6-stateful}
+  l: {cidr: "fd00:7::/64", dhcp: true, ipv6_mode: dhcpv6-stateless}
+  d: {cidr: "fd00:8::/64", dhcp: true}
+  v4: {cidr: 10.9.0.0/24, dhcp: true}
+instances:
+  a:
+    image: x
+    ports:
+      - {network: s}
+      - {network: f, ip: "fd00:6::5"}
+      - {network: l, mac: "fa:16:3e:00:00:07"}
+      - {network: d, ip: "fd00:8::5"}
+      - {network: v4, ip: 10.9.0.5}
+`)
+	vifs := f.Spec("a").VIFs
+	require.Len(t, vifs, 5)
+	mac := vifs[0].Address
+	want0 := netip.AddrFrom16([16]byte{0xfd, 0, 0, 5, 8: mac[0] ^ 2, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]})
+	assert.Equal(t, []netip.Addr{want0}, vifs[0].Subnets[0].IPs, "the EUI-64 address of the derived MAC")
+	assert.Equal(t, "fd00:7::f816:3eff:fe00:7", vifs[2].Subnets[0].IPs[0].String(), "the EUI-64 address of the file's MAC")
+	for i, want := range []string{network.IPv6SLAAC, network.IPv6DHCPStateful, network.IPv6DHCPStateless, "", ""} {
+		s := vifs[i].Subnets[0]
+		assert.Equal(t, want, s.IPv6AddressMode, "port %d", i)
+		assert.Equal(t, want, s.IPv6RAMode, "port %d", i)
+		assert.True(t, s.DHCPServer.IsValid(), "port %d: dhcp_server", i)
+	}
+	var types []string
+	for _, n := range configdrive.BuildNetworkData(vifs).Networks {
+		types = append(types, n.Type)
+	}
+	assert.Equal(t, []string{"ipv6_slaac", "ipv6_dhcpv6-stateful", "ipv6_dhcpv6-stateless", "ipv6_dhcp", "ipv4_dhcp"}, types)
+	for i, want := range []dhcp.Mode{dhcp.ModeSLAAC, dhcp.ModeDHCPv6Stateful, dhcp.ModeDHCPv6Stateless, dhcp.ModeDHCPv6Stateful, dhcp.ModeDHCP} {
+		ds, ok := dhcp.SubnetOf(vifs[i].Subnets[0])
+		require.True(t, ok, "port %d", i)
+		assert.Equal(t, want, ds.Mode, "port %d", i)
+	}
+
+	for name, s := range map[string]string{
+		"unknown mode":   "name: d\nnetworks: {n: {cidr: \"fd00::/64\", dhcp: true, ipv6_mode: fast}}\ninstances: {a: {image: x}}",
+		"IPv4 network":   "name: d\nnetworks: {n: {cidr: 10.0.0.0/24, dhcp: true, ipv6_mode: slaac}}\ninstances: {a: {image: x}}",
+		"without dhcp":   "name: d\nnetworks: {n: {cidr: \"fd00::/64\", ipv6_mode: dhcpv6-stateful}}\ninstances: {a: {image: x}}",
+		"SLAAC on /80":   "name: d\nnetworks: {n: {cidr: \"fd00::/80\", dhcp: true, ipv6_mode: slaac}}\ninstances: {a: {image: x}}",
+		"not EUI-64":     "name: d\nnetworks: {n: {cidr: \"fd00::/64\", dhcp: true, ipv6_mode: slaac}}\ninstances: {a: {image: x, ports: [{network: n, ip: \"fd00::5\"}]}}",
+		"stateful no ip": "name: d\nnetworks: {n: {cidr: \"fd00::/64\", dhcp: true, ipv6_mode: dhcpv6-stateful}}\ninstances: {a: {image: x, ports: [{network: n}]}}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse(strings.NewReader(s))

@@ -79,6 +79,20 @@ func derivedMAC(id string) network.MAC {
 	return mac
 }
 
+// portMAC returns the MAC of the named instance's i-th port: the file's,
+// or one derived from the port ID.
+func (f *File) portMAC(name string, i int) (network.MAC, error) {
+	p := f.Instances[name].Ports[i]
+	if p.MAC == "" {
+		return derivedMAC(f.PortID(name, i)), nil
+	}
+	mac, err := network.ParseMAC(p.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("%w: instance %q port %d: %w", ErrInvalid, name, i, err)
+	}
+	return mac, nil
+}
+
 // vifs returns the VIFs of the named instance's ports.
 func (f *File) vifs(name string) ([]network.VIF, error) {
 	var vifs []network.VIF
@@ -100,11 +114,9 @@ func (f *File) vifs(name string) ([]network.VIF, error) {
 			return nil, err
 		}
 		id := f.PortID(name, i)
-		mac := derivedMAC(id)
-		if p.MAC != "" {
-			if mac, err = network.ParseMAC(p.MAC); err != nil {
-				return nil, fmt.Errorf("%w: instance %q port %d: %w", ErrInvalid, name, i, err)
-			}
+		mac, err := f.portMAC(name, i)
+		if err != nil {
+			return nil, err
 		}
 		vif := network.VIF{
 			ID:        id,

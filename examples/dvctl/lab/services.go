@@ -45,9 +45,82 @@ func lastHost(p netip.Prefix) netip.Addr {
 	return a
 }
 
+// autoAddress reports whether ports on network net make their own IPv6
+// address from the prefix and their MAC (SLAAC): Neutron's slaac and
+// dhcpv6-stateless modes.
+func (f *File) autoAddress(net string) bool {
+	m := f.Networks[net].IPv6Mode
+	return m == network.IPv6SLAAC || m == network.IPv6DHCPStateless
+}
+
+// fillAutoAddresses gives a port without an ip on a slaac or
+// dhcpv6-stateless network the EUI-64 address of its MAC. What does not
+// parse is left for Validate to report.
+func (f *File) fillAutoAddresses() {
+	for name, in := range f.Instances {
+		for i, p := range in.Ports {
+			if p.IP != "" || !f.autoAddress(p.Network) {
+				continue
+			}
+			pfx, err1 := netip.ParsePrefix(f.Networks[p.Network].CIDR)
+			mac, err2 := f.portMAC(name, i)
+			if err1 == nil && err2 == nil && pfx.Addr().Is6() && pfx.Bits() == 64 {
+				in.Ports[i].IP = network.SLAACAddress(pfx, mac).String()
+			}
+		}
+	}
+}
+
+// validateIPv6Mode checks network net's ipv6_mode: a Neutron mode, on an
+// IPv6 network with dhcp; on an automatic one, a /64 and ports at their
+// EUI-64 addresses.
+func (f *File) validateIPv6Mode(net string) error {
+	n := f.Networks[net]
+	switch n.IPv6Mode {
+	case "":
+		return nil
+	case network.IPv6SLAAC, network.IPv6DHCPStateful, network.IPv6DHCPStateless:
+	default:
+		return fmt.Errorf("%w: network %q: ipv6_mode %q: want slaac, dhcpv6-stateful or dhcpv6-stateless", ErrInvalid, net, n.IPv6Mode)
+	}
+	sub, err := f.subnet(net)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !sub.CIDR.Addr().Is6():
+		return fmt.Errorf("%w: network %q: ipv6_mode on an IPv4 network", ErrInvalid, net)
+	case !n.DHCP:
+		return fmt.Errorf("%w: network %q: ipv6_mode needs dhcp (its dnsmasq sends the router advertisements)", ErrInvalid, net)
+	case f.autoAddress(net) && sub.CIDR.Bits() != 64:
+		return fmt.Errorf("%w: network %q: ipv6_mode %s needs a /64 (SLAAC)", ErrInvalid, net, n.IPv6Mode)
+	}
+	if !f.autoAddress(net) {
+		return nil
+	}
+	for _, name := range f.InstanceNames() {
+		for i, p := range f.Instances[name].Ports {
+			if p.Network != net {
+				continue
+			}
+			mac, err := f.portMAC(name, i)
+			if err != nil {
+				return err
+			}
+			if want := network.SLAACAddress(sub.CIDR, mac); p.IP != want.String() {
+				return fmt.Errorf("%w: instance %q port %d: on %s network %q the port's address is the EUI-64 of its MAC, %s (leave ip out)", ErrInvalid, name, i, n.IPv6Mode, net, want)
+			}
+		}
+	}
+	return nil
+}
+
 // validateDHCP checks the DHCP port of network net: a host address of the
-// subnet that is neither the gateway nor a port's.
+// subnet that is neither the gateway nor a port's; and its ipv6_mode.
 func (f *File) validateDHCP(net string) error {
+	if err := f.validateIPv6Mode(net); err != nil {
+		return err
+	}
 	n := f.Networks[net]
 	if !n.DHCP {
 		if n.DHCPServer != "" {
@@ -92,14 +165,17 @@ func (f *File) NetworkID(net string) string { return f.Name + "/" + net }
 func (f *File) ServiceNetnsName(net string) string { return "dvlab-" + f.Name + "-" + net }
 
 // dhcpMeta sets what a port's subnet on network net says of its DHCP
-// server, as Nova's subnet meta says it (dhcp_server), and adds the host
-// route to the metadata service through the DHCP port, which instances
-// that configure no DHCP client (application instances, configured by the
-// Driver) need to reach it.
+// server and IPv6 modes, as Nova's subnet meta says it (dhcp_server,
+// ipv6_address_mode, with Neutron's ipv6_ra_mode alike), and adds the
+// host route to the metadata service through the DHCP port, which
+// instances that configure no DHCP client (application instances,
+// configured by the Driver) need to reach it.
 func (f *File) dhcpMeta(net string, sub *network.Subnet) error {
 	if !f.Networks[net].DHCP {
 		return nil
 	}
+	sub.IPv6AddressMode = f.Networks[net].IPv6Mode
+	sub.IPv6RAMode = f.Networks[net].IPv6Mode
 	a, err := f.dhcpServer(net)
 	if err != nil {
 		return err
