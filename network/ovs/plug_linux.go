@@ -161,7 +161,8 @@ func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID s
 			return u.fail(err)
 		}
 		// The userspace datapath reads what the guest end sends without
-		// completing checksums: the guest end computes them itself.
+		// completing checksums: the guest end computes them itself
+		// (harmless on the kernel datapath; see the package doc).
 		if err := host.SetTxChecksum(names.Guest, false); err != nil {
 			return u.fail(err)
 		}

@@ -1,9 +1,6 @@
 package linkutil
 
-import (
-	"os"
-	"strings"
-)
+import "strings"
 
 // OwnerAlias is the interface alias (IFLA_IFALIAS) the drivers give every
 // device they create, so that unplug removes only those: a bridge or port
@@ -17,11 +14,4 @@ func PortAlias(portID string) string { return OwnerAlias + ":" + portID }
 // this module.
 func Owned(alias string) bool {
 	return alias == OwnerAlias || strings.HasPrefix(alias, OwnerAlias+":")
-}
-
-// KernelHasVLAN reports whether the running kernel has 802.1Q VLAN devices
-// (CONFIG_VLAN_8021Q built in or loaded: /proc/net/vlan exists).
-func KernelHasVLAN() bool {
-	_, err := os.Stat("/proc/net/vlan")
-	return err == nil
 }
