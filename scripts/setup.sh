@@ -56,6 +56,11 @@ command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
 # and of the config drive (its InstanceMetadata, config drive writer,
 # network model and unit-test fixtures), imported without any service.
 /usr/bin/python3 -c 'import nova.api.metadata.handler, nova.virt.configdrive, nova.virt.netutils, nova.tests.unit.fake_network_cache_model' >/dev/null 2>&1 || need+=(python3-nova)
+# The kernel lane (scripts/kernel-lane.sh) boots a Debian 12 VM with the
+# stock kernel under qemu (software emulation: no KVM needed); its image is
+# made with debootstrap (above) and mkfs.ext4 -d, with no loop device.
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"

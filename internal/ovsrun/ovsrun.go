@@ -27,6 +27,7 @@ type Switch struct {
 	NetNSName string // the namespace ovs-vswitchd runs in, under /run/netns
 	NetNS     string // its path, for ovs.WithHostNetNS
 	Bridge    string // the integration bridge
+	Datapath  string // the bridge's datapath type, DatapathSystem or DatapathNetdev
 
 	procs    []*exec.Cmd
 	stopOnce sync.Once
@@ -82,10 +83,12 @@ func (s *Switch) launch(ctx context.Context) error {
 		"--unixctl="+filepath.Join(s.Dir, "ovs-vswitchd.ctl"), "--log-file="+filepath.Join(s.Dir, "ovs-vswitchd.log"), "--no-chdir"); err != nil {
 		return err
 	}
-	// datapath_type in the add-br transaction: a plain add-br leaves a
-	// dead bridge where there is no kernel datapath. Without --no-wait
-	// this waits for ovs-vswitchd too.
-	if _, err := s.Vsctl(wait, "--", "--may-exist", "add-br", s.Bridge, "--", "set", "Bridge", s.Bridge, "datapath_type=netdev"); err != nil {
+	// The kernel datapath where the kernel has it; else the userspace
+	// one. datapath_type goes in the add-br transaction: a plain add-br
+	// leaves a dead bridge where there is no kernel datapath. Without
+	// --no-wait this waits for ovs-vswitchd too.
+	s.Datapath, _ = PickDatapath(wait)
+	if _, err := s.Vsctl(wait, "--", "--may-exist", "add-br", s.Bridge, "--", "set", "Bridge", s.Bridge, "datapath_type="+s.Datapath); err != nil {
 		return fmt.Errorf("ovsrun: create %s: %w", s.Bridge, err)
 	}
 	return nil

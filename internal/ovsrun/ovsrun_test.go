@@ -26,6 +26,14 @@ func TestStartStop(t *testing.T) {
 	ofport, err := s.Vsctl(t.Context(), "get", "Interface", s.Bridge, "ofport")
 	require.NoError(t, err)
 	assert.Equal(t, "65534", ofport, "bridge working")
+	dp, err := s.Vsctl(t.Context(), "get", "Bridge", s.Bridge, "datapath_type")
+	require.NoError(t, err)
+	assert.Equal(t, s.Datapath, dp)
+	if testenv.KernelHas(testenv.FeatureOVSKernelDatapath) {
+		assert.Equal(t, ovsrun.DatapathSystem, dp, "the kernel has the Open vSwitch module")
+	} else {
+		assert.Equal(t, ovsrun.DatapathNetdev, dp, "no Open vSwitch module")
+	}
 	require.NoError(t, s.Stop())
 	require.NoError(t, s.Stop(), "Stop twice")
 	assert.NoDirExists(t, s.Dir)

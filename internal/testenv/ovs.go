@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dockervisor/dockervisor/internal/ovsrun"
 )
 
 // OVSSchema is the Open vSwitch database schema a private ovsdb-server is
@@ -26,20 +28,26 @@ const OVSSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 const OVSBridge = "br-int"
 
 // OVS is a private Open vSwitch: an ovsdb-server and an ovs-vswitchd with
-// their own run directory, and an integration bridge [OVSBridge] with
-// datapath_type=netdev (the userspace datapath; this kernel has no Open
-// vSwitch module).
+// their own run directory, and an integration bridge [OVSBridge]. The
+// bridge uses the kernel datapath (datapath_type=system) where the kernel
+// has the Open vSwitch module (loaded by the harness if needed, as the
+// distribution's service does), else the userspace datapath
+// (datapath_type=netdev), as on this project's CI kernel. Where
+// [KernelFeaturesEnv] requires [FeatureOVSKernelDatapath] (the kernel
+// lane), a switch without the kernel datapath fails to start.
 //
-// ovs-vswitchd runs inside its own network namespace, NetNS. The userspace
-// datapath opens port devices by name in ovs-vswitchd's own namespace, so
-// the host side of the VIFs that tests plug on this switch (qvo, tap) must
-// live in NetNS too: tests pass NetNS as the VIF drivers' host namespace.
+// ovs-vswitchd runs inside its own network namespace, NetNS. Both
+// datapaths open port devices by name in ovs-vswitchd's own namespace (the
+// kernel keeps a datapath per namespace), so the host side of the VIFs
+// that tests plug on this switch (qvo, tap) must live in NetNS too: tests
+// pass NetNS as the VIF drivers' host namespace.
 type OVS struct {
 	Dir       string // run directory: conf.db, db.sock, control sockets, logs
 	DB        string // "unix:<Dir>/db.sock", for ovs-vsctl --db
 	NetNS     string // path of the network namespace ovs-vswitchd runs in
 	NetNSName string // its name under /run/netns
 	Bridge    string // the integration bridge, [OVSBridge]
+	Datapath  string // its datapath type, ovsrun.DatapathSystem or ovsrun.DatapathNetdev
 
 	db, vswitchd *daemon
 	stopOnce     sync.Once
@@ -269,7 +277,12 @@ func (o *OVS) launch() error {
 	// leaves a dead bridge without the kernel datapath. Without --no-wait,
 	// ovs-vsctl waits for ovs-vswitchd to apply it, so this also waits for
 	// ovs-vswitchd to be up.
-	if _, err := o.Vsctl(ctx, "--", "--may-exist", "add-br", o.Bridge, "--", "set", "Bridge", o.Bridge, "datapath_type=netdev"); err != nil {
+	var dpErr error
+	o.Datapath, dpErr = ovsrun.PickDatapath(ctx)
+	if o.Datapath != ovsrun.DatapathSystem && KernelRequires(FeatureOVSKernelDatapath) {
+		return fmt.Errorf("%s requires the Open vSwitch kernel datapath and the kernel has no usable openvswitch module (%v)", KernelFeaturesEnv, dpErr)
+	}
+	if _, err := o.Vsctl(ctx, "--", "--may-exist", "add-br", o.Bridge, "--", "set", "Bridge", o.Bridge, "datapath_type="+o.Datapath); err != nil {
 		return fmt.Errorf("create %s: %w; ovs-vswitchd: %s", o.Bridge, err, tail(o.vswitchd.out.Bytes(), 1000))
 	}
 	ofport, err := o.Vsctl(ctx, "get", "Interface", o.Bridge, "ofport")

@@ -3,21 +3,39 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/internal/ovsrun"
 )
 
 // TestStartOVS starts a private Open vSwitch, checks that its integration
-// bridge uses the userspace datapath and that its device is in the private
-// namespace, then stops it and checks that nothing is left.
+// bridge uses the kernel datapath where the kernel has one (the userspace
+// datapath elsewhere) and that its device is in the private namespace,
+// then stops it and checks that nothing is left.
 func TestStartOVS(t *testing.T) {
 	o := StartOVS(t)
-	assert.Equal(t, "netdev", o.MustVsctl(t, "get", "Bridge", o.Bridge, "datapath_type"))
-	out, err := exec.Command("ip", "-n", o.NetNSName, "link", "show", o.Bridge).CombinedOutput()
+	want := ovsrun.DatapathNetdev
+	if HasKernelFeature(t, FeatureOVSKernelDatapath) {
+		want = ovsrun.DatapathSystem
+	}
+	require.Equal(t, want, o.Datapath)
+	assert.Equal(t, want, o.MustVsctl(t, "get", "Bridge", o.Bridge, "datapath_type"))
+	out, err := exec.Command("ip", "-d", "-n", o.NetNSName, "link", "show", o.Bridge).CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	dpif, err := exec.Command("ovs-appctl", "-t", filepath.Join(o.Dir, "ovs-vswitchd.ctl"), "dpif/show").CombinedOutput()
+	require.NoError(t, err, "%s", dpif)
+	if want == ovsrun.DatapathSystem {
+		// The bridge is a kernel datapath device of the private namespace.
+		assert.Contains(t, string(out), "openvswitch", "br-int is an internal port of the kernel datapath")
+		assert.Contains(t, string(dpif), "system@ovs-system")
+	} else {
+		assert.Contains(t, string(dpif), "netdev@ovs-netdev")
+	}
 
 	vswitchd, db := o.vswitchd.cmd.Process.Pid, o.db.cmd.Process.Pid
 	o.Stop()

@@ -169,19 +169,21 @@ func TestBridgeInterfaceFaults(t *testing.T) {
 	assert.Equal(t, foreign.Attrs().Index, link(t, host.Path, "phys1").Attrs().MasterIndex)
 }
 
-// TestVLANMode plugs two instances on VLAN 42 carried over a veth pair
-// between two bridges and pings across where the kernel has 802.1Q. On a
-// kernel without it (as in this project's CI), it proves Plug returns the
-// typed error naming the missing feature and leaves nothing behind.
+// TestVLANMode is nova-network's VLAN mode between two hosts (two host
+// namespaces joined by a veth "trunk", each host's bridge_interface): where
+// the kernel has 802.1Q, instances on VLAN 100 on either host ping each
+// other, instances on VLAN 200 ping each other, and no instance reaches one
+// on the other VLAN although all share one subnet; unplugging everything
+// leaves each host as it was. On a kernel without 802.1Q (this project's CI
+// kernel) it proves Plug returns the typed error naming the missing feature
+// and leaves nothing behind. Where the environment requires 802.1Q (the
+// kernel lane), a kernel without it fails the test.
 func TestVLANMode(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	d, host := setup(t)
 	addVeth(t, host.Path, "trunk0", "trunk1")
 	before := links(t, host.Path)
-	a, b := vif(testenv.UniqueName("bra"), 1), vif(testenv.UniqueName("brb"), 2)
-	a.VLAN, b.VLAN = 42, 42
-	a.BridgeInterface, b.BridgeInterface = "trunk0", "trunk1"
 
 	// A device called as the VLAN device that is something else is
 	// someone else's: a conflict, and left alone (any kernel).
@@ -198,8 +200,10 @@ func TestVLANMode(t *testing.T) {
 	assert.Equal(t, other.Attrs().Index, link(t, host.Path, "vlan44").Attrs().Index)
 	require.NoError(t, hostNS.DeleteByIndex(other))
 
-	if !linkutil.KernelHasVLAN() {
+	if !testenv.HasKernelFeature(t, testenv.FeatureVLAN) {
 		t.Log("kernel without CONFIG_VLAN_8021Q: checking the typed error")
+		a := vif(testenv.UniqueName("br100"), 1)
+		a.VLAN, a.BridgeInterface = 100, "trunk0"
 		err := d.Plug(ctx, "i", a)
 		require.ErrorIs(t, err, network.ErrKernelFeatureMissing)
 		var kf *network.KernelFeatureError
@@ -210,40 +214,71 @@ func TestVLANMode(t *testing.T) {
 		require.NoError(t, d.Unplug(ctx, "i", a))
 		return
 	}
-	// Both VLAN devices are called vlan42: with one host namespace, the
-	// second VIF needs its own; put b's host side in a second namespace
-	// joined to the first by the trunk veth.
+
+	// The second host: its own namespace, with the trunk's other end.
 	host2 := testenv.NewHostNetns(t)
-	hns, err := linkutil.Open(host.Path)
-	require.NoError(t, err)
-	defer hns.Close()
+	hns := hostNS
 	h2, err := linkutil.Open(host2.Path)
 	require.NoError(t, err)
 	defer h2.Close()
 	require.NoError(t, hns.Handle().LinkSetNsFd(link(t, host.Path, "trunk1"), h2.Fd()))
 	require.NoError(t, h2.Handle().LinkSetUp(link(t, host2.Path, "trunk1")))
+	before, before2 := links(t, host.Path), links(t, host2.Path)
 	d2, err := novanetwork.New(novanetwork.WithHostNetNS(host2.Path))
 	require.NoError(t, err)
 	defer d2.Close()
-	ga, gb := testenv.StartNetnsProcess(t), testenv.StartNetnsProcess(t)
-	require.NoError(t, d.Plug(ctx, "i", a))
-	require.NoError(t, d2.Plug(ctx, "i", b))
-	t.Cleanup(func() {
-		_ = d.Unplug(context.WithoutCancel(ctx), "i", a)
-		_ = d2.Unplug(context.WithoutCancel(ctx), "i", b)
-	})
-	require.NoError(t, d.Attach(ctx, "i", a, network.Target{NetNS: ga.Path, IfName: "eth0"}))
-	require.NoError(t, d2.Attach(ctx, "i", b, network.Target{NetNS: gb.Path, IfName: "eth0"}))
-	ping(t, ga.Path, "10.99.0.3")
+
+	// Bridges per VLAN are shared by the VIFs of one VLAN on one host.
+	br100, br200 := testenv.UniqueName("br100"), testenv.UniqueName("br200")
+	type inst struct {
+		drv *novanetwork.Driver
+		vif network.VIF
+		ns  string
+	}
+	mk := func(drv *novanetwork.Driver, trunk, bridge string, vlan, n int) inst {
+		v := vif(bridge, n)
+		v.VLAN, v.BridgeInterface = vlan, trunk
+		return inst{drv: drv, vif: v, ns: testenv.StartNetnsProcess(t).Path}
+	}
+	a100 := mk(d, "trunk0", br100, 100, 1)  // host 1, VLAN 100, 10.99.0.2
+	b100 := mk(d2, "trunk1", br100, 100, 2) // host 2, VLAN 100, 10.99.0.3
+	c200 := mk(d2, "trunk1", br200, 200, 3) // host 2, VLAN 200, 10.99.0.4
+	e200 := mk(d, "trunk0", br200, 200, 4)  // host 1, VLAN 200, 10.99.0.5
+	all := []inst{a100, b100, c200, e200}
+	for _, in := range all {
+		require.NoError(t, in.drv.Plug(ctx, "i", in.vif))
+		t.Cleanup(func() { _ = in.drv.Unplug(context.WithoutCancel(ctx), "i", in.vif) })
+		require.NoError(t, in.drv.Attach(ctx, "i", in.vif, network.Target{NetNS: in.ns, IfName: "eth0"}))
+	}
+	for _, h := range []string{host.Path, host2.Path} {
+		for _, id := range []int{100, 200} {
+			l, ok := link(t, h, novanetwork.VLANDeviceName(id)).(*netlink.Vlan)
+			require.True(t, ok, "vlan%d is an 802.1Q device", id)
+			assert.Equal(t, id, l.VlanId)
+		}
+	}
+	addr := func(in inst) string { return in.vif.Subnets[0].IPs[0].String() }
+	ping(t, a100.ns, addr(b100))
+	ping(t, b100.ns, a100.vif.Subnets[1].IPs[0].String())
+	ping(t, c200.ns, addr(e200))
+	for _, p := range [][2]inst{{a100, c200}, {c200, b100}, {e200, a100}} {
+		out, err := testenv.Ping(t, p[0].ns, addr(p[1]), 1)
+		assert.Error(t, err, "%s must not reach %s on another VLAN: %s", addr(p[0]), addr(p[1]), out)
+	}
+
 	// Every device the driver made carries its mark.
 	shared := network.DeviceOwner{Driver: novanetwork.DriverName}.Mark()
-	assert.Equal(t, shared, link(t, host.Path, "vlan42").Attrs().Alias)
-	assert.Equal(t, shared, link(t, host.Path, a.Bridge).Attrs().Alias)
-	names, err := network.DeviceNames(a.ID)
+	assert.Equal(t, shared, link(t, host.Path, novanetwork.VLANDeviceName(100)).Attrs().Alias)
+	assert.Equal(t, shared, link(t, host.Path, br100).Attrs().Alias)
+	names, err := network.DeviceNames(a100.vif.ID)
 	require.NoError(t, err)
-	assert.Equal(t, network.DeviceOwner{Driver: novanetwork.DriverName, Instance: "i", Port: a.ID}.Mark(), link(t, host.Path, names.Tap).Attrs().Alias)
-	require.NoError(t, d.Unplug(ctx, "i", a))
-	assert.NotContains(t, links(t, host.Path), "vlan42", "the VLAN device we made is deleted")
+	assert.Equal(t, network.DeviceOwner{Driver: novanetwork.DriverName, Instance: "i", Port: a100.vif.ID}.Mark(), link(t, host.Path, names.Tap).Attrs().Alias)
+
+	for _, in := range all {
+		require.NoError(t, in.drv.Unplug(ctx, "i", in.vif))
+	}
+	assert.Equal(t, before, links(t, host.Path), "host 1: bridges and VLAN devices deleted, the trunk kept")
+	assert.Equal(t, before2, links(t, host2.Path), "host 2: bridges and VLAN devices deleted, the trunk kept")
 	assert.Zero(t, link(t, host.Path, "trunk0").Attrs().MasterIndex)
 
 	// An operator's VLAN device is used, and kept when the bridge we made
@@ -258,4 +293,5 @@ func TestVLANMode(t *testing.T) {
 	assert.NotContains(t, links(t, host.Path), e.Bridge, "our bridge goes")
 	require.NotNil(t, link(t, host.Path, "vlan43"), "the operator's VLAN device stays")
 	assert.Equal(t, mine, link(t, host.Path, "vlan43").Attrs().Index)
+	require.NoError(t, hostNS.DeleteByIndex(link(t, host.Path, "vlan43")))
 }

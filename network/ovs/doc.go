@@ -23,26 +23,42 @@
 // Open vSwitch not answering is [ErrUnavailable], which is also
 // [network.ErrUnavailable].
 //
-// # Userspace datapath
+// # Datapaths
 //
-// The driver works with the userspace datapath (datapath_type=netdev),
-// which is what runs where the kernel has no Open vSwitch module. Two facts
-// of that datapath shape the driver: it reads and writes port devices
-// through packet sockets without completing checksums, so TCP needs
-// transmit checksum offload off on the veth end that sends into the
-// datapath; and it keeps a port's old device open when a device of the same
-// name reappears, so a port whose device was recreated is deleted and
-// added again in two transactions (a direct port after the instance's
-// namespace died, say).
+// The driver works with both of Open vSwitch's datapaths; it does not ask
+// which one the integration bridge uses, and it plugs the same devices in
+// the same order on both.
+//
+// The userspace datapath (datapath_type=netdev) is what runs where the
+// kernel has no Open vSwitch module, as on this project's CI kernel. Two
+// facts of it shape the driver: it reads and writes port devices through
+// packet sockets without completing checksums, so TCP needs transmit
+// checksum offload off on the veth end that sends into the datapath (qvbX,
+// and a direct port's guest end); and it keeps a port's old device open
+// when a device of the same name reappears, so a port whose device was
+// recreated is deleted and added again in two transactions (a direct port
+// after the instance's namespace died, say).
+//
+// The kernel datapath (datapath_type=system, module openvswitch; Debian's
+// and most distributions' kernels) needs neither: packets stay in the
+// kernel, which completes checksums itself, and the kernel removes a port's
+// vport when its device goes away. The driver still turns transmit
+// checksum offload off (the sender then computes its checksums in software,
+// which costs a little CPU and changes nothing on the wire) and still
+// re-adds a recreated port in two transactions (which works the same).
+// Both are proven with real packets on the kernel datapath by the kernel
+// lane (scripts/kernel-lane.sh): hybrid and direct ports, IPv4 and IPv6,
+// TCP, and security groups on hybrid ports (package secgroup).
 //
 // # Host namespace
 //
 // [WithHostNetNS] puts the host side (qbr, qvb, qvo, tap) in a given
-// network namespace. The userspace datapath opens port devices by name in
-// ovs-vswitchd's own namespace, so ovs-vswitchd must run in that namespace
-// too (ovsdb-server and ovs-vsctl can run anywhere: they talk over a unix
-// socket). The tests run a private ovs-vswitchd inside a private namespace
-// this way; see internal/testenv.
+// network namespace. Both datapaths open port devices by name in
+// ovs-vswitchd's own namespace (the kernel keeps one datapath per network
+// namespace), so ovs-vswitchd must run in that namespace too (ovsdb-server
+// and ovs-vsctl can run anywhere: they talk over a unix socket). The tests
+// run a private ovs-vswitchd inside a private namespace this way; see
+// internal/testenv.
 //
 // # Idempotency and ownership
 //

@@ -85,8 +85,8 @@ func WithIntegrationBridge(name string) Option {
 
 // WithHostNetNS puts the host side of every VIF (qbr, qvb, qvo, tap) in the
 // network namespace at path (such as "/run/netns/host1") instead of the
-// caller's own. ovs-vswitchd must run in that namespace too: its userspace
-// datapath opens port devices by name in its own namespace.
+// caller's own. ovs-vswitchd must run in that namespace too: either
+// datapath opens port devices by name in ovs-vswitchd's own namespace.
 func WithHostNetNS(path string) Option {
 	return func(o *options) error {
 		if path == "" {

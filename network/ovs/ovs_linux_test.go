@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dockervisor/dockervisor/internal/ovsrun"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
@@ -181,8 +183,16 @@ func tcpTransfer(t *testing.T, from, to string, addr netip.Addr, size int) {
 	assert.Equal(t, sha256.Sum256(payload), <-got, "TCP transfer to %s", ln.Addr())
 }
 
+// TestTraffic plugs two instances, hybrid and direct, and sends ping and
+// TCP both ways over IPv4 and IPv6 through the private switch: on the
+// kernel datapath where the kernel has the Open vSwitch module (the kernel
+// lane requires it), else on the userspace datapath.
 func TestTraffic(t *testing.T) {
 	o := testenv.MustHaveOVS(t)
+	if testenv.HasKernelFeature(t, testenv.FeatureOVSKernelDatapath) {
+		require.Equal(t, ovsrun.DatapathSystem, o.Datapath, "the kernel has the Open vSwitch module")
+	}
+	t.Logf("datapath_type=%s", o.Datapath)
 	for _, hybrid := range []bool{true, false} {
 		t.Run(map[bool]string{true: "hybrid", false: "direct"}[hybrid], func(t *testing.T) {
 			t.Parallel()
@@ -214,6 +224,11 @@ func TestTraffic(t *testing.T) {
 				assert.Equal(t, v, strings.Trim(got, `"`), "external-ids:%s", k)
 			}
 			assert.Equal(t, testenv.OVSBridge, o.MustVsctl(t, "port-to-br", port))
+			// The port is a port of the datapath the bridge uses.
+			dpif, err := exec.Command("ovs-appctl", "-t", filepath.Join(o.Dir, "ovs-vswitchd.ctl"), "dpif/show").CombinedOutput()
+			require.NoError(t, err, "%s", dpif)
+			assert.Contains(t, string(dpif), map[string]string{ovsrun.DatapathSystem: "system@ovs-system", ovsrun.DatapathNetdev: "netdev@ovs-netdev"}[o.Datapath])
+			assert.Regexp(t, `(?m)^\s+`+port+` \d+/\d+`, string(dpif), "port %s in the datapath", port)
 
 			// The guest end inside: name, MAC, MTU.
 			g, err := linkutil.Open(ta.NetNS)

@@ -179,7 +179,8 @@ func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID s
 		}
 		u.add(func() error { return host.DeleteByIndex(tap) })
 		// The userspace datapath reads what the guest end sends without
-		// completing checksums: the guest end computes them itself.
+		// completing checksums: the guest end computes them itself
+		// (harmless on the kernel datapath; see the package doc).
 		if err := host.SetTxChecksum(names.Guest, false); err != nil {
 			return u.fail(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/secgroup"
 )
 
@@ -51,6 +52,32 @@ func TestAllowAndDrop(t *testing.T) {
 			assert.False(t, ping(t, srv, fam.cli), "ingress without a rule is dropped")
 		})
 	}
+}
+
+// TestOVSHybridPort: the same group on ports hybrid-plugged on Open
+// vSwitch (on the kernel datapath where the kernel has it): the Firewall
+// filters on each port's own Linux bridge (qbr), IPv4 and IPv6.
+func TestOVSHybridPort(t *testing.T) {
+	t.Parallel()
+	l := newOVSLab(t)
+	ctx := t.Context()
+	require.NoError(t, l.fw.SetGroup(ctx, webGroup("web", 8080)))
+	require.NoError(t, l.fw.SetGroup(ctx, egressOnly))
+	srv := l.plug(t, 2, "web")
+	cli := l.plug(t, 3, "client")
+	testenv.StartEchoServer(t, srv.ns.Path, "[::]:8080")
+	testenv.StartEchoServer(t, srv.ns.Path, "[::]:8081")
+	for _, fam := range []struct{ name, srv, cli string }{{"IPv4", srv.v4, cli.v4}, {"IPv6", srv.v6, cli.v6}} {
+		t.Run(fam.name, func(t *testing.T) {
+			assert.True(t, reach(t, cli, fam.srv, 8080), "allowed port")
+			assert.True(t, ping(t, cli, fam.srv), "allowed ping")
+			assert.False(t, reach(t, cli, fam.srv, 8081), "port without a rule is dropped")
+			assert.False(t, ping(t, srv, fam.cli), "ingress without a rule is dropped")
+		})
+	}
+	names, err := network.DeviceNames(srv.vif.ID)
+	require.NoError(t, err)
+	assert.Contains(t, ruleset(t, l.host.Path), names.Tap, "the rules match the port's tap on its qbr")
 }
 
 // TestLiveUpdate changes a group's rules while a connection it allows is
@@ -306,7 +333,7 @@ func TestResyncAfterRestart(t *testing.T) {
 	// The same state built step by step in a fresh namespace lists the same.
 	l2 := newLab(t)
 	l2.bridge = l.bridge
-	require.NoError(t, l2.lb.Plug(ctx, "inst", srv.vif))
+	require.NoError(t, l2.drv.Plug(ctx, "inst", srv.vif))
 	for _, g := range groups {
 		require.NoError(t, l2.fw.SetGroup(ctx, g))
 	}
@@ -332,8 +359,8 @@ func TestCleanup(t *testing.T) {
 	require.NoError(t, l.fw.RemovePort(ctx, a.port.ID))
 	require.NoError(t, l.fw.RemovePort(ctx, a.port.ID), "remove twice")
 	assert.NotContains(t, ruleset(t, l.host.Path), a.port.ID)
-	require.NoError(t, l.lb.Unplug(ctx, "inst", a.vif))
-	require.NoError(t, l.lb.Unplug(ctx, "inst", b.vif))
+	require.NoError(t, l.drv.Unplug(ctx, "inst", a.vif))
+	require.NoError(t, l.drv.Unplug(ctx, "inst", b.vif))
 	require.NoError(t, l.fw.RemovePort(ctx, b.port.ID))
 	noneOfOurs(t, l.host.Path)
 

@@ -19,26 +19,50 @@ import (
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
 	"github.com/dockervisor/dockervisor/network/internal/nftutil"
 	"github.com/dockervisor/dockervisor/network/linuxbridge"
+	"github.com/dockervisor/dockervisor/network/ovs"
 	"github.com/dockervisor/dockervisor/network/secgroup"
 )
 
-// lab is a private host namespace with a Linux bridge, the linuxbridge VIF
-// driver and a Firewall, where instances (processes in namespaces of their
-// own) are plugged.
+// lab is a private host namespace with a switch, a VIF driver and a
+// Firewall, where instances (processes in namespaces of their own) are
+// plugged: a Linux bridge and the linuxbridge driver (newLab), or a private
+// Open vSwitch and the ovs driver's hybrid plug (newOVSLab), where the
+// Firewall filters on each port's own Linux bridge.
 type lab struct {
 	host   testenv.Netns
-	lb     *linuxbridge.Driver
+	drv    network.VIFDriver
 	fw     *secgroup.Firewall
 	bridge string
+	ovs    bool
 }
 
 func newLab(t *testing.T, opts ...secgroup.Option) *lab {
 	t.Helper()
 	testenv.MustHaveRoot(t)
 	l := &lab{host: testenv.NewHostNetns(t), bridge: testenv.UniqueName("br")}
-	var err error
-	l.lb, err = linuxbridge.New(linuxbridge.WithHostNetNS(l.host.Path))
+	lb, err := linuxbridge.New(linuxbridge.WithHostNetNS(l.host.Path))
 	require.NoError(t, err)
+	l.drv = lb
+	l.newFirewall(t, opts...)
+	return l
+}
+
+// newOVSLab is a lab on a private Open vSwitch (on the kernel datapath
+// where the kernel has it) with hybrid-plugged ports.
+func newOVSLab(t *testing.T, opts ...secgroup.Option) *lab {
+	t.Helper()
+	o := testenv.StartOVS(t)
+	l := &lab{host: testenv.Netns{Name: o.NetNSName, Path: o.NetNS}, bridge: o.Bridge, ovs: true}
+	d, err := ovs.New(ovs.WithDB(o.DB), ovs.WithHostNetNS(o.NetNS), ovs.WithTimeout(10*time.Second))
+	require.NoError(t, err)
+	l.drv = d
+	l.newFirewall(t, opts...)
+	return l
+}
+
+func (l *lab) newFirewall(t *testing.T, opts ...secgroup.Option) {
+	t.Helper()
+	var err error
 	l.fw, err = secgroup.New(append([]secgroup.Option{secgroup.WithHostNetNS(l.host.Path)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -47,7 +71,6 @@ func newLab(t *testing.T, opts ...secgroup.Option) *lab {
 			t.Errorf("teardown: %v", err)
 		}
 	})
-	return l
 }
 
 func portID() string {
@@ -84,14 +107,17 @@ func (l *lab) plug(t *testing.T, n int, groups ...string) *instance {
 			{CIDR: netip.MustParsePrefix("fd00:77::/64"), IPs: []netip.Addr{netip.MustParseAddr(fmt.Sprintf("fd00:77::%d", n))}},
 		},
 	}
+	if l.ovs {
+		vif.Type, vif.HybridPlug = network.VIFTypeOVS, true
+	}
 	in := &instance{vif: vif, ns: testenv.StartNetnsProcess(t), v4: fmt.Sprintf("10.77.0.%d", n), v6: fmt.Sprintf("fd00:77::%d", n)}
-	require.NoError(t, l.lb.Plug(ctx, "inst", vif))
-	t.Cleanup(func() { _ = l.lb.Unplug(context.Background(), "inst", vif) })
+	require.NoError(t, l.drv.Plug(ctx, "inst", vif))
+	t.Cleanup(func() { _ = l.drv.Unplug(context.Background(), "inst", vif) })
 	var err error
 	in.port, err = secgroup.PortFromVIF(vif, groups...)
 	require.NoError(t, err)
 	require.NoError(t, l.fw.ApplyPort(ctx, in.port))
-	require.NoError(t, l.lb.Attach(ctx, "inst", vif, network.Target{NetNS: in.ns.Path, IfName: "eth0"}))
+	require.NoError(t, l.drv.Attach(ctx, "inst", vif, network.Target{NetNS: in.ns.Path, IfName: "eth0"}))
 	return in
 }
 

@@ -1,9 +1,5 @@
 package linkutil
 
-import (
-	"os"
-)
-
 // LegacyMark is the interface alias that earlier versions gave the bridges
 // and VLAN devices the bridge drivers created, before marks named their
 // driver (see network.DeviceOwner). The bridge drivers still take a device
@@ -16,10 +12,3 @@ const LegacyMark = "dockervisor"
 // the instance. It names the full port ID, so the driver still takes a
 // device with it for the port's own.
 func LegacyPortMark(portID string) string { return "dockervisor:" + portID }
-
-// KernelHasVLAN reports whether the running kernel has 802.1Q VLAN devices
-// (CONFIG_VLAN_8021Q built in or loaded: /proc/net/vlan exists).
-func KernelHasVLAN() bool {
-	_, err := os.Stat("/proc/net/vlan")
-	return err == nil
-}

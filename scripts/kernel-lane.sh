@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# kernel-lane.sh [-run REGEXP] [-timeout SECONDS] [-out DIR]
+#
+# The kernel lane: runs the tests whose behaviour depends on the kernel or
+# the cgroup version inside a Debian 12 VM with Debian's own kernel (cgroup
+# v2, the engine's systemd cgroup driver, 802.1Q, the Open vSwitch kernel
+# datapath, AppArmor), booted under qemu with software emulation (TCG; no
+# KVM is needed). The CI machine itself is cgroup v1 without modules.
+#
+#   1. builds the guest once and caches it under $DOCKERVISOR_LANE_CACHE
+#      (default /var/cache/dockervisor/lane), keyed by the recipe's files,
+#      the kernel package and the versions of the guest's packages;
+#   2. puts the OS test image (image/osimage, built on the host) into a
+#      Docker data root on a second disk the guest mounts at
+#      /var/lib/docker, made once per image on the host and cached;
+#   3. builds the selected packages' test binaries on the host (go test -c,
+#      CGO_ENABLED=0; the race detector runs in the host suite);
+#   4. boots the guest (the cached image is never modified: snapshot=on),
+#      runs the binaries with CI=true, brings their output back;
+#   5. prints the guest's kernel, cgroup version and the engine's cgroup
+#      driver, and a per-package summary.
+#
+# It exits non-zero when a test fails or skips, a binary matches no test or
+# does not finish, the guest is not a cgroup v2 / systemd-driver host, or
+# the VM does not finish in time.
+#
+#   -run REGEXP      narrow the lane to its tests matching REGEXP (top-level
+#                    names; "TestX/sub" narrows subtests too)
+#   -timeout SECONDS how long the VM may run (default 1500)
+#   -out DIR         where to keep the results (default: a new /tmp dir)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export PATH="$PATH:/usr/local/go/bin"
+
+# ---------------------------------------------------------------------------
+# The lane's tests, in the order they run: one line per package,
+#   package  timeout(s)  -run regexp (every test whose behaviour depends on the kernel or cgroup version)
+# Add a package (or a test to a regexp) here; nothing else needs to change.
+SELECTION='
+./stats/procfs             120  .
+./stats/netcounters        120  .
+./network/linuxbridge      180  .
+./network/novanetwork      180  .
+./network/ovs              300  .
+./network/secgroup         300  .
+./network/floatingip       180  .
+./internal/enginestats     300  .
+./internal/testenv         300  ^(TestEngineStartKillStop|TestEnginesDistinct|TestEngineRestart|TestBusyboxImageRuns|TestStartOVS|TestOVSKillDB)$
+./hypervisor/docker        900  ^(TestResizeKernelLimits|TestLimitsHoldAfterEveryTransition|TestUnlimitedMemoryReportsHostMemory|TestInstanceStats|TestAllInstanceStats.*|TestBulkStats.*|TestEventReasonOOM|TestHostResourcesCountOnlyOwnInstances|TestOSInstance.*|TestOSConfig|TestAgentConformance|TestTLSVerification|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall)$
+'
+# Kernel features the guest must have: the tests that need one fail (not
+# skip) when it is missing (internal/testenv reads this variable).
+KERNEL_FEATURES=vlan,ovs-kernel-datapath
+# ---------------------------------------------------------------------------
+
+RUN="" VM_TIMEOUT=1500 OUT=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	-run) RUN=${2:?-run needs a regexp}; shift 2 ;;
+	-timeout) VM_TIMEOUT=${2:?-timeout needs seconds}; shift 2 ;;
+	-out) OUT=${2:?-out needs a directory}; shift 2 ;;
+	-h | -help | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "kernel-lane: unknown argument $1 (see -help)" >&2; exit 2 ;;
+	esac
+done
+
+log() { printf 'kernel-lane: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+now() { date +%s; }
+T0=$(now)
+[ "$(id -u)" -eq 0 ] || die "must run as root (it builds a root file system and the tests need root)"
+for b in qemu-system-x86_64 debootstrap go docker dockerd apt-get dpkg mkfs.ext4 flock; do
+	command -v $b >/dev/null || die "$b is missing: run scripts/setup.sh"
+done
+
+CACHE=${DOCKERVISOR_LANE_CACHE:-/var/cache/dockervisor/lane}
+LANE=$ROOT/scripts/kernel-lane
+mkdir -p "$CACHE"
+OUT=${OUT:-$(mktemp -d /tmp/kernel-lane.XXXXXX)}
+mkdir -p "$OUT"
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/kernel-lane-work.XXXXXX")
+BUILD_PID=""
+trap '[ -z "$BUILD_PID" ] || kill "$BUILD_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+# --- 1. the guest image, keyed by its inputs -------------------------------
+MIRROR=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+[ -n "$MIRROR" ] || MIRROR=$(awk '$1 == "deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+[ -n "$MIRROR" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d/debian.sources}"
+KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$KPKG" ] || die "apt-cache knows no linux-image-amd64 (run apt-get update)"
+guest_pkgs=$(grep -v '^[[:space:]]*\(#\|$\)' "$LANE/packages")
+KEY=$( {
+	echo "mirror $MIRROR"
+	# shellcheck disable=SC2086 # one word per package
+	apt-cache show --no-all-versions "$KPKG" $guest_pkgs 2>/dev/null | grep -E '^(Package|Version):'
+	(cd "$LANE" && sha256sum build-image.sh init lane.service guest-run.sh packages)
+} | sha256sum | cut -c1-16)
+BASE=$CACHE/base-$KEY
+
+build_base() {
+	exec 9>"$CACHE/lock"
+	flock 9
+	if [ ! -f "$BASE/base.img" ]; then
+		log "building the guest image $KEY (Debian 12, $KPKG; a few minutes, once)"
+		local t=$(now)
+		rm -rf "$BASE.tmp"
+		bash "$LANE/build-image.sh" "$BASE.tmp" "$KPKG" "$MIRROR" "$CACHE/debs" || die "building the guest image failed"
+		echo "$KPKG" >"$BASE.tmp/kernel-package"
+		rm -rf "$BASE" && mv "$BASE.tmp" "$BASE"
+		log "guest image built in $(($(now) - t))s"
+	fi
+	# Images not used for a week go (other branches' keys included).
+	find "$CACHE" -maxdepth 1 -name 'base-*' -type d ! -newermt '-7 days' ! -path "$BASE" -exec rm -rf {} + 2>/dev/null || true
+	touch "$BASE"
+	flock -u 9
+}
+
+# --- 3. (in the background) the test binaries ------------------------------
+declare -a NAMES DIRS TMOS RUNS
+while read -r pkg tmo run; do
+	[ -n "$pkg" ] || continue
+	dir=${pkg#./}
+	name=${dir//\//_}
+	NAMES+=("$name") DIRS+=("$dir") TMOS+=("$tmo") RUNS+=("$run")
+done <<<"$SELECTION"
+
+build_tests() {
+	local pkgs=() i
+	for i in "${!DIRS[@]}"; do pkgs+=("./${DIRS[$i]}"); done
+	mkdir -p "$WORK/bin"
+	CGO_ENABLED=0 go test -c -o "$WORK/bin/" "${pkgs[@]}" >"$WORK/go-build.log" 2>&1 || return 1
+	for i in "${!DIRS[@]}"; do
+		mv "$WORK/bin/$(basename "${DIRS[$i]}").test" "$WORK/bin/${NAMES[$i]}.test" || return 1
+	done
+}
+tb=$(now)
+build_tests &
+BUILD_PID=$!
+
+build_base
+
+# --- 2. the OS test image, on the guest's docker disk --------------------
+boot() { # boot INPUT_TAR OUT_DIR TIMEOUT
+	local in=$1 out=$2 tmo=$3 rc
+	rm -f "$WORK/out.img" && truncate -s 1G "$WORK/out.img"
+	set +e
+	timeout -k 10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 \
+		-nographic -no-reboot -nic none \
+		-kernel "$BASE/vmlinuz" -initrd "$BASE/initrd.img" \
+		-append 'console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4' \
+		-drive "file=$BASE/base.img,format=raw,if=none,id=root,snapshot=on,cache=unsafe" -device virtio-blk-pci,drive=root \
+		-drive "file=$DDISK,format=raw,if=none,id=docker,snapshot=on,cache=unsafe" -device virtio-blk-pci,drive=docker,serial=lane-docker \
+		-drive "file=$in,format=raw,if=none,id=in,readonly=on" -device virtio-blk-pci,drive=in,serial=lane-in \
+		-drive "file=$WORK/out.img,format=raw,if=none,id=out,cache=unsafe" -device virtio-blk-pci,drive=out,serial=lane-out \
+		</dev/null 2>&1 | tee "$out/console.log" | sed -u -n 's/\r$//; s/.*LANE: /  guest: /p' >&2
+	rc=${PIPESTATUS[0]}
+	set -e
+	tar -xf "$WORK/out.img" -C "$out" 2>/dev/null || true
+	return "$rc"
+}
+
+read -r OSREF OSID < <(go run ./scripts/kernel-lane/lanetool osimage) || die "the OS test image could not be built or found on the host's engine"
+DKEY=$( {
+	echo "$OSREF $OSID"
+	dockerd --version
+	sha256sum "$LANE/build-docker-disk.sh"
+} | sha256sum | cut -c1-16)
+DDISK=$CACHE/docker-$DKEY.img
+if [ ! -f "$DDISK" ]; then
+	exec 9>"$CACHE/lock"
+	flock 9
+	if [ ! -f "$DDISK" ]; then
+		log "making the guest's docker disk with $OSREF (once per image)"
+		t=$(now)
+		bash "$LANE/build-docker-disk.sh" "$DDISK" "$OSREF" || die "making the docker disk failed"
+		log "docker disk made in $(($(now) - t))s"
+	fi
+	find "$CACHE" -maxdepth 1 -name 'docker-*.img' ! -newermt '-7 days' ! -path "$DDISK" -delete 2>/dev/null || true
+	flock -u 9
+fi
+touch "$DDISK"
+
+# --- 3. the test binaries and the selection --------------------------------
+wait "$BUILD_PID" || { BUILD_PID=""; cat "$WORK/go-build.log" >&2; die "go test -c failed"; }
+BUILD_PID=""
+log "test binaries built in $(($(now) - tb))s"
+IN=$WORK/in
+mkdir -p "$IN/pkgs"
+: >"$IN/tests.list"
+for i in "${!NAMES[@]}"; do
+	name=${NAMES[$i]} dir=${DIRS[$i]} run=${RUNS[$i]}
+	bin=$WORK/bin/$name.test
+	# Which of the package's tests the lane runs: its selection, narrowed
+	# by -run. Listing on the host catches a selection that matches nothing.
+	mapfile -t sel < <("$bin" -test.list "$run" | grep -E '^(Test|Example|Fuzz)')
+	[ ${#sel[@]} -gt 0 ] || die "the lane's -run for $dir ($run) matches no test"
+	sub=""
+	if [ -n "$RUN" ]; then
+		top=${RUN%%/*}
+		[ "$top" = "$RUN" ] || sub=/${RUN#*/}
+		mapfile -t sel < <(printf '%s\n' "${sel[@]}" | grep -E -- "$top" || true)
+		[ ${#sel[@]} -gt 0 ] || continue
+	fi
+	mkdir -p "$IN/pkgs/$dir"
+	mv "$bin" "$IN/pkgs/$dir/$name.test"
+	[ ! -d "$dir/testdata" ] || cp -r "$dir/testdata" "$IN/pkgs/$dir/"
+	printf '%s\t%s\t%s\t%s\n' "$name" "$dir" "^($(IFS='|'; echo "${sel[*]}"))\$$sub" "${TMOS[$i]}" >>"$IN/tests.list"
+done
+[ -s "$IN/tests.list" ] || die "no test of the lane matches -run $RUN"
+install -m 0755 "$LANE/guest-main.sh" "$IN/main.sh"
+# The guest's deadline leaves room for the boot before and the output after.
+printf 'LANE_DEADLINE=%d\nLANE_KERNEL_FEATURES=%s\n' $((VM_TIMEOUT - 60)) "$KERNEL_FEATURES" >"$IN/lane.env"
+tar -C "$IN" -cf "$WORK/in.tar" .
+log "guest image $KEY, OS image $OSREF; packages: $(cut -f1 "$IN/tests.list" | paste -sd' ')"
+
+# --- 4. the run ------------------------------------------------------------
+tv=$(now)
+vm_rc=0
+boot "$WORK/in.tar" "$OUT" "$VM_TIMEOUT" || vm_rc=$?
+vm_secs=$(($(now) - tv))
+
+# --- 5. the results --------------------------------------------------------
+fail=0
+if [ "$vm_rc" -ne 0 ]; then
+	[ "$vm_rc" -eq 124 ] && log "the VM did not finish in ${VM_TIMEOUT}s" || log "qemu exited with $vm_rc"
+	fail=1
+fi
+[ -f "$OUT/rc" ] || { log "the guest wrote no results; console: $OUT/console.log"; fail=1; }
+if [ -f "$OUT/facts.txt" ]; then
+	fact() { sed -n "s/^$1=//p" "$OUT/facts.txt"; }
+	echo "guest kernel:   $(fact kernel) ($(fact kernel_version))"
+	echo "guest cgroup:   $(fact cgroup_fs) (controllers: $(fact cgroup_controllers))"
+	echo "guest engine:   Docker $(fact docker_version), cgroup driver $(fact docker_cgroup_driver), cgroup v$(fact docker_cgroup_version)"
+	echo "guest other:    $(fact ovs_version); $(fact nft_version); $(fact systemd)"
+	# The lane exists to prove the hosts users have; anything else is a
+	# broken lane.
+	[ "$(fact cgroup_fs)" = cgroup2fs ] && [ "$(fact docker_cgroup_driver)" = systemd ] ||
+		{ log "the guest is not a cgroup v2 host with the systemd cgroup driver"; fail=1; }
+fi
+mkdir -p "$OUT/json"
+for f in "$OUT"/tests/*.out; do
+	[ -e "$f" ] || continue
+	name=$(basename "$f" .out)
+	dir=$(awk -F'\t' -v n="$name" '$1 == n {print $2}' "$IN/tests.list")
+	go tool test2json -t -p "github.com/dockervisor/dockervisor/$dir" <"$f" >"$OUT/json/$name.json"
+done
+for f in "$OUT"/tests/*.notrun "$OUT"/tests/*.secs; do [ ! -e "$f" ] || cp "$f" "$OUT/json/"; done
+for name in $(cut -f1 "$IN/tests.list"); do
+	[ -e "$OUT/json/$name.json" ] || [ -e "$OUT/json/$name.notrun" ] ||
+		echo "not run: the VM ended before it" >"$OUT/json/$name.notrun"
+done
+go run ./scripts/kernel-lane/lanetool report "$OUT/json" || fail=1
+log "VM ${vm_secs}s, lane ${SECONDS}s in all; results in $OUT"
+exit $fail

@@ -1,0 +1,68 @@
+#!/bin/bash
+# guest-main.sh OUT_DIR: the kernel lane's work inside the guest (passed in
+# on the input disk each run as main.sh). It waits for the boot to finish,
+# records the guest's facts, then runs the test binaries listed in
+# tests.list, each in a copy of its package directory, with CI=true, and
+# writes each one's -test.v=test2json output to OUT_DIR/tests/NAME.out.
+#
+# tests.list lines: NAME<TAB>PACKAGE_DIR<TAB>RUN_REGEXP<TAB>TIMEOUT_SECONDS
+# lane.env: LANE_DEADLINE (guest uptime, in seconds, by which the last test
+# must have ended) and LANE_KERNEL_FEATURES.
+set -u
+O=$1
+mkdir -p "$O/tests"
+. ./lane.env
+up() { cut -d' ' -f1 /proc/uptime; }
+upi() { cut -d. -f1 /proc/uptime; }
+log() { echo "LANE: $*"; }
+
+timeout 300 systemctl is-system-running --wait >"$O/system-state.txt" 2>&1
+log "booted: $(cat "$O/system-state.txt") uptime=$(up)s"
+systemctl --failed --no-legend >"$O/failed-units.txt" 2>&1
+systemd-analyze >"$O/systemd-analyze.txt" 2>&1
+# The engine starts at boot (docker.service is enabled, as on a user's host).
+for _ in $(seq 120); do docker info >/dev/null 2>&1 && break; sleep 1; done
+docker info >"$O/docker-info.txt" 2>&1
+{
+	echo "kernel=$(uname -r)"
+	echo "kernel_version=$(uname -v)"
+	echo "cgroup_fs=$(stat -fc %T /sys/fs/cgroup)"
+	echo "cgroup_controllers=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)"
+	echo "docker_version=$(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>&1)"
+	echo "docker_cgroup_driver=$(docker info --format '{{.CgroupDriver}}' 2>&1)"
+	echo "docker_cgroup_version=$(docker info --format '{{.CgroupVersion}}' 2>&1)"
+	echo "docker_security=$(docker info --format '{{join .SecurityOptions ","}}' 2>&1)"
+	echo "ovs_version=$(ovs-vswitchd --version 2>&1 | head -1)"
+	echo "nft_version=$(nft --version 2>&1)"
+	echo "systemd=$(systemctl --version | head -1)"
+	echo "osimages=$(docker images --format '{{.Repository}}:{{.Tag}}' dockervisor/debian-os | paste -sd' ')"
+	echo "boot_uptime=$(up)"
+} >"$O/facts.txt"
+sed 's/^/LANE: fact /' "$O/facts.txt"
+
+export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" HOME=/root
+while IFS=$'\t' read -r name dir run tmo; do
+	[ -n "$name" ] || continue
+	left=$((LANE_DEADLINE - $(upi) - 15))
+	if [ "$left" -lt 30 ]; then
+		log "test $name: not run, out of time"
+		echo "not run: the lane's deadline was reached" >"$O/tests/$name.notrun"
+		continue
+	fi
+	[ "$tmo" -le "$left" ] || tmo=$left
+	log "test $name: start (-run '$run', timeout ${tmo}s) uptime=$(up)s"
+	t0=$(date +%s)
+	(cd "pkgs/$dir" && timeout -k 10 $((tmo + 20)) ./"$name".test -test.v=test2json -test.run "$run" \
+		-test.timeout "${tmo}s" -test.count=1 >"$O/tests/$name.out" 2>&1)
+	rc=$?
+	secs=$(($(date +%s) - t0))
+	echo "$rc" >"$O/tests/$name.rc"
+	echo "$secs" >"$O/tests/$name.secs"
+	log "test $name: end rc=$rc ${secs}s"
+done <tests.list
+
+# What the host may need to see why something failed.
+docker ps -a >"$O/docker-ps.txt" 2>&1
+dmesg >"$O/dmesg.txt" 2>&1
+journalctl -b --no-pager 2>/dev/null | tail -n 20000 >"$O/journal.txt"
+log "end uptime=$(up)s"
