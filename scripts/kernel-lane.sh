@@ -36,6 +36,8 @@ export PATH="$PATH:/usr/local/go/bin"
 # ---------------------------------------------------------------------------
 # The lane's tests, in the order they run: one line per package,
 #   package  timeout(s)  -run regexp (every test whose behaviour depends on the kernel or cgroup version)
+# or, for benchmarks (run -benchtime 2x, their figures printed at the end),
+#   package  timeout(s)  bench:regexp
 # Add a package (or a test to a regexp) here; nothing else needs to change.
 SELECTION='
 ./stats/procfs             120  .
@@ -47,11 +49,14 @@ SELECTION='
 ./network/floatingip       180  .
 ./internal/enginestats     300  .
 ./internal/testenv         300  ^(TestEngineStartKillStop|TestEnginesDistinct|TestEngineRestart|TestBusyboxImageRuns|TestStartOVS|TestOVSKillDB)$
-./hypervisor/docker        900  ^(TestResizeKernelLimits|TestLimitsHoldAfterEveryTransition|TestUnlimitedMemoryReportsHostMemory|TestInstanceStats|TestAllInstanceStats.*|TestBulkStats.*|TestEventReasonOOM|TestHostResourcesCountOnlyOwnInstances|TestOSInstance.*|TestOSConfig|TestAgentConformance|TestTLSVerification|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall)$
+./hypervisor/docker        900  ^(TestResizeKernelLimits|TestLimitsHoldAfterEveryTransition|TestUnlimitedMemoryReportsHostMemory|TestInstanceStats|TestAllInstanceStats.*|TestBulkStats.*|TestEventReasonOOM|TestHostResourcesCountOnlyOwnInstances|TestOSInstance.*|TestOSConfig|TestAgentConformance|TestTLSVerification|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall|TestCrashRecovery)$
+./hypervisor/docker        900  bench:^BenchmarkOSInstance$
 '
 # Kernel features the guest must have: the tests that need one fail (not
 # skip) when it is missing (internal/testenv reads this variable).
 KERNEL_FEATURES=vlan,ovs-kernel-datapath
+# Kills of the crash test in the lane (the host suite runs 200).
+CRASH_KILLS=${DOCKERVISOR_LANE_CRASH_KILLS:-40}
 # ---------------------------------------------------------------------------
 
 RUN="" VM_TIMEOUT=1500 OUT=""
@@ -117,21 +122,23 @@ build_base() {
 }
 
 # --- 3. (in the background) the test binaries ------------------------------
-declare -a NAMES DIRS TMOS RUNS
+declare -a NAMES DIRS TMOS RUNS BENCH
 while read -r pkg tmo run; do
 	[ -n "$pkg" ] || continue
 	dir=${pkg#./}
-	name=${dir//\//_}
-	NAMES+=("$name") DIRS+=("$dir") TMOS+=("$tmo") RUNS+=("$run")
+	name=${dir//\//_} bench=""
+	case $run in bench:*) bench=${run#bench:} name=${name}_bench ;; esac
+	NAMES+=("$name") DIRS+=("$dir") TMOS+=("$tmo") RUNS+=("$run") BENCH+=("$bench")
 done <<<"$SELECTION"
 
 build_tests() {
 	local pkgs=() i
 	for i in "${!DIRS[@]}"; do pkgs+=("./${DIRS[$i]}"); done
 	mkdir -p "$WORK/bin"
-	CGO_ENABLED=0 go test -c -o "$WORK/bin/" "${pkgs[@]}" >"$WORK/go-build.log" 2>&1 || return 1
+	# shellcheck disable=SC2046 # one word per package
+	CGO_ENABLED=0 go test -c -o "$WORK/bin/" $(printf '%s\n' "${pkgs[@]}" | sort -u) >"$WORK/go-build.log" 2>&1 || return 1
 	for i in "${!DIRS[@]}"; do
-		mv "$WORK/bin/$(basename "${DIRS[$i]}").test" "$WORK/bin/${NAMES[$i]}.test" || return 1
+		cp "$WORK/bin/$(basename "${DIRS[$i]}").test" "$WORK/bin/${NAMES[$i]}.test" || return 1
 	done
 }
 tb=$(now)
@@ -189,11 +196,14 @@ IN=$WORK/in
 mkdir -p "$IN/pkgs"
 : >"$IN/tests.list"
 for i in "${!NAMES[@]}"; do
-	name=${NAMES[$i]} dir=${DIRS[$i]} run=${RUNS[$i]}
+	name=${NAMES[$i]} dir=${DIRS[$i]} run=${RUNS[$i]} bench=${BENCH[$i]}
+	[ -z "$bench" ] || run=$bench
 	bin=$WORK/bin/$name.test
 	# Which of the package's tests the lane runs: its selection, narrowed
 	# by -run. Listing on the host catches a selection that matches nothing.
-	mapfile -t sel < <("$bin" -test.list "$run" | grep -E '^(Test|Example|Fuzz)')
+	kinds='Test|Example|Fuzz'
+	[ -z "$bench" ] || kinds=Benchmark
+	mapfile -t sel < <("$bin" -test.list "$run" | grep -E "^($kinds)")
 	[ ${#sel[@]} -gt 0 ] || die "the lane's -run for $dir ($run) matches no test"
 	sub=""
 	if [ -n "$RUN" ]; then
@@ -205,12 +215,12 @@ for i in "${!NAMES[@]}"; do
 	mkdir -p "$IN/pkgs/$dir"
 	mv "$bin" "$IN/pkgs/$dir/$name.test"
 	[ ! -d "$dir/testdata" ] || cp -r "$dir/testdata" "$IN/pkgs/$dir/"
-	printf '%s\t%s\t%s\t%s\n' "$name" "$dir" "^($(IFS='|'; echo "${sel[*]}"))\$$sub" "${TMOS[$i]}" >>"$IN/tests.list"
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$dir" "^($(IFS='|'; echo "${sel[*]}"))\$$sub" "${TMOS[$i]}" "${bench:+bench}" >>"$IN/tests.list"
 done
 [ -s "$IN/tests.list" ] || die "no test of the lane matches -run $RUN"
 install -m 0755 "$LANE/guest-main.sh" "$IN/main.sh"
 # The guest's deadline leaves room for the boot before and the output after.
-printf 'LANE_DEADLINE=%d\nLANE_KERNEL_FEATURES=%s\n' $((VM_TIMEOUT - 60)) "$KERNEL_FEATURES" >"$IN/lane.env"
+printf 'LANE_DEADLINE=%d\nLANE_KERNEL_FEATURES=%s\nLANE_CRASH_KILLS=%d\n' $((VM_TIMEOUT - 60)) "$KERNEL_FEATURES" "$CRASH_KILLS" >"$IN/lane.env"
 tar -C "$IN" -cf "$WORK/in.tar" .
 log "guest image $KEY, OS image $OSREF; packages: $(cut -f1 "$IN/tests.list" | paste -sd' ')"
 

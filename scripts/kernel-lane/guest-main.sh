@@ -5,7 +5,9 @@
 # tests.list, each in a copy of its package directory, with CI=true, and
 # writes each one's -test.v=test2json output to OUT_DIR/tests/NAME.out.
 #
-# tests.list lines: NAME<TAB>PACKAGE_DIR<TAB>RUN_REGEXP<TAB>TIMEOUT_SECONDS
+# tests.list lines: NAME<TAB>PACKAGE_DIR<TAB>RUN_REGEXP<TAB>TIMEOUT_SECONDS<TAB>KIND
+# (KIND "bench": RUN_REGEXP names benchmarks, run with -benchtime 2x and no
+# tests).
 # lane.env: LANE_DEADLINE (guest uptime, in seconds, by which the last test
 # must have ended) and LANE_KERNEL_FEATURES.
 set -u
@@ -40,8 +42,8 @@ docker info >"$O/docker-info.txt" 2>&1
 } >"$O/facts.txt"
 sed 's/^/LANE: fact /' "$O/facts.txt"
 
-export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" HOME=/root
-while IFS=$'\t' read -r name dir run tmo; do
+export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" DOCKERVISOR_CRASH_KILLS="$LANE_CRASH_KILLS" HOME=/root
+while IFS=$'\t' read -r name dir run tmo kind; do
 	[ -n "$name" ] || continue
 	left=$((LANE_DEADLINE - $(upi) - 15))
 	if [ "$left" -lt 30 ]; then
@@ -52,7 +54,9 @@ while IFS=$'\t' read -r name dir run tmo; do
 	[ "$tmo" -le "$left" ] || tmo=$left
 	log "test $name: start (-run '$run', timeout ${tmo}s) uptime=$(up)s"
 	t0=$(date +%s)
-	(cd "pkgs/$dir" && timeout -k 10 $((tmo + 20)) ./"$name".test -test.v=test2json -test.run "$run" \
+	sel=(-test.run "$run")
+	[ "$kind" != bench ] || sel=(-test.run '^$' -test.bench "$run" -test.benchtime 2x)
+	(cd "pkgs/$dir" && timeout -k 10 $((tmo + 20)) ./"$name".test -test.v=test2json "${sel[@]}" \
 		-test.timeout "${tmo}s" -test.count=1 >"$O/tests/$name.out" 2>&1)
 	rc=$?
 	secs=$(($(date +%s) - t0))

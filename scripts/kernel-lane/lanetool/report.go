@@ -39,6 +39,8 @@ type pkgResult struct {
 	failed, skipped   []*testResult
 	unfinished        []*testResult
 	noTests, finished bool
+	// benchmarks are the result lines of the benchmarks that ran.
+	benchmarks []string
 }
 
 // maxOutput is how many lines of a failed or skipped test's output the
@@ -87,6 +89,14 @@ func parse(name string, r io.Reader) (*pkgResult, error) {
 		}
 		switch e.Action {
 		case "output":
+			// A benchmark ends with its result line, not with an action
+			// (unless it fails or skips).
+			if strings.HasPrefix(e.Test, "Benchmark") && strings.HasPrefix(e.Output, e.Test) && strings.Contains(e.Output, " ns/op") {
+				p.benchmarks = append(p.benchmarks, strings.Join(strings.Fields(e.Output), " "))
+				if t.action == "" {
+					t.action = "pass"
+				}
+			}
 			t.output = append(t.output, strings.TrimRight(e.Output, "\n"))
 			if len(t.output) > 4*maxOutput {
 				t.output = slices.Delete(t.output, 0, len(t.output)-maxOutput)
@@ -180,6 +190,12 @@ func report(w io.Writer, dir string) (bool, error) {
 			ok = false
 		}
 	}
+	for _, p := range results {
+		for _, b := range p.benchmarks {
+			fmt.Fprintf(w, "\n%s: %s", p.name, b)
+		}
+	}
+	fmt.Fprintln(w)
 	for _, p := range results {
 		for _, pr := range p.problems {
 			fmt.Fprintf(w, "\n%s: %s\n", p.name, pr)

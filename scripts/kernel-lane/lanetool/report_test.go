@@ -71,3 +71,35 @@ func TestReportEmpty(t *testing.T) {
 	_, err := report(&bytes.Buffer{}, t.TempDir())
 	assert.Error(t, err)
 }
+
+// TestReportBenchmark: a benchmark passes with its result line (it has no
+// pass action) and the report prints the line; one that printed no result
+// line never ended, which fails the report.
+func TestReportBenchmark(t *testing.T) {
+	const bench = `{"Action":"start","Package":"p"}
+{"Action":"run","Package":"p","Test":"BenchmarkOS"}
+{"Action":"output","Package":"p","Test":"BenchmarkOS","Output":"=== RUN   BenchmarkOS\n"}
+{"Action":"output","Package":"p","Test":"BenchmarkOS","Output":"BenchmarkOS\n"}
+{"Action":"output","Package":"p","Test":"BenchmarkOS","Output":"    bench_test.go:9: a peer's log\n"}
+`
+	const result = `{"Action":"output","Package":"p","Test":"BenchmarkOS","Output":"BenchmarkOS-2   \t       2\t       170.0 ns/op\t         1.050 running/privileged\n"}
+`
+	const end = `{"Action":"output","Package":"p","Output":"PASS\n"}
+{"Action":"pass","Package":"p","Elapsed":0.3}
+`
+	dir := t.TempDir()
+	write(t, dir, "p_bench.json", bench+result+end)
+	var out bytes.Buffer
+	ok, err := report(&out, dir)
+	require.NoError(t, err)
+	assert.True(t, ok, out.String())
+	assert.Regexp(t, `p_bench\s+1\s+0\s+0`, out.String())
+	assert.Contains(t, out.String(), "p_bench: BenchmarkOS-2 2 170.0 ns/op 1.050 running/privileged")
+
+	write(t, dir, "p_bench.json", bench+end)
+	out.Reset()
+	ok, err = report(&out, dir)
+	require.NoError(t, err)
+	assert.False(t, ok, out.String())
+	assert.Contains(t, out.String(), "never ended")
+}
