@@ -41,8 +41,7 @@ func newCgroupReader(pid int, cid string) cgroupReader {
 		}
 		dir, ok := strings.CutSuffix(parts[2], "/"+cid)
 		if !ok {
-			dir, ok = strings.CutSuffix(parts[2], "/docker-"+cid+".scope")
-			if ok {
+			if strings.HasSuffix(parts[2], "/docker-"+cid+".scope") {
 				return nil // systemd driver: names differ; use the engine
 			}
 			continue

@@ -81,8 +81,4 @@ func isNotFound(err error) bool {
 // is not running).
 func isConflict(err error) bool { return err != nil && cerrdefs.IsConflict(err) }
 
-func notSupported(what string) error {
-	return fmt.Errorf("%w: %s is not available in the Docker backend yet", hypervisor.ErrNotSupported, what)
-}
-
 var errNotOurs = errors.New("container was not created by this driver")

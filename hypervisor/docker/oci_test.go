@@ -364,7 +364,7 @@ func faultyClient(t *testing.T) (*client.Client, *faultyTransport) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
 	}}}
-	cli, err := client.New(client.WithHost(real.DaemonHost()), client.WithHTTPClient(&http.Client{Transport: ft}), client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.WithHost(real.DaemonHost()), client.WithHTTPClient(&http.Client{Transport: ft}))
 	require.NoError(t, err)
 	t.Cleanup(func() { cli.Close() })
 	return cli, ft

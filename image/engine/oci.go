@@ -35,12 +35,15 @@ const (
 // (some tools write uncompressed layers labelled gzip), so the data is
 // what is checked.
 var layerTypes = map[string]bool{
-	ocispec.MediaTypeImageLayer:                     true,
-	ocispec.MediaTypeImageLayerGzip:                 true,
-	ocispec.MediaTypeImageLayerZstd:                 true,
-	ocispec.MediaTypeImageLayerNonDistributable:     true, //nolint:staticcheck // still written by older tools
-	ocispec.MediaTypeImageLayerNonDistributableGzip: true, //nolint:staticcheck // still written by older tools
-	ocispec.MediaTypeImageLayerNonDistributableZstd: true, //nolint:staticcheck // still written by older tools
+	ocispec.MediaTypeImageLayer:     true,
+	ocispec.MediaTypeImageLayerGzip: true,
+	ocispec.MediaTypeImageLayerZstd: true,
+	//lint:ignore SA1019 deprecated, but older tools still write these layers
+	ocispec.MediaTypeImageLayerNonDistributable: true,
+	//lint:ignore SA1019 deprecated, but older tools still write these layers
+	ocispec.MediaTypeImageLayerNonDistributableGzip: true,
+	//lint:ignore SA1019 deprecated, but older tools still write these layers
+	ocispec.MediaTypeImageLayerNonDistributableZstd: true,
 	mediaTypeDockerLayer:                            true,
 	mediaTypeDockerLayerGzip:                        true,
 	mediaTypeDockerForeignGzip:                      true,
