@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/moby/moby/client"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/internal/readahead"
@@ -51,8 +52,9 @@ const CommitRepository = "dockervisor/snapshot"
 const DefaultCleanupTimeout = 30 * time.Second
 
 // ErrInvalidRequest means the request was refused before anything was
-// done: no store, no container, a reserved property.
-var ErrInvalidRequest = fmt.Errorf("snapshot: %w", image.ErrInvalidArgument)
+// done: no store, no container, a reserved property. It is an
+// [image.ErrInvalidArgument].
+var ErrInvalidRequest = errclass.New("snapshot: invalid request", image.ErrInvalidArgument)
 
 // Engine is the part of the moby client the pipeline uses.
 type Engine interface {

@@ -28,7 +28,7 @@ import (
 // OCI image-layout archives (see engine.LoadFrom); the image of an OCI
 // index is picked for the engine's platform. An archive the engine cannot
 // load is ErrInvalidArgument wrapping image.ErrUnsupportedFormat, a store
-// image whose data does not match its checksum ErrInvalidArgument wrapping
+// image whose data does not match its checksum ErrCorrupt wrapping
 // image.ErrChecksumMismatch, and a malformed store ID ErrInvalidArgument.
 //
 // Without an image store, the spec's Image is an engine image reference,

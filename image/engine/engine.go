@@ -20,14 +20,16 @@ import (
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
 	"github.com/dockervisor/dockervisor/internal/readahead"
 )
 
 // ErrLoadFailed means the engine reported an error while loading an
-// archive. The engine's message follows it in the error text.
-var ErrLoadFailed = errors.New("engine: image load failed")
+// archive. The engine's message follows it in the error text. It is an
+// [errclass.ErrInvalidArgument]: the engine refused the archive.
+var ErrLoadFailed = errclass.New("engine: image load failed", errclass.ErrInvalidArgument)
 
 // LoadAPI is the part of the moby client that [Load] uses.
 type LoadAPI interface {

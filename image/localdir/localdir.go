@@ -121,22 +121,13 @@ func checkID(id string) error {
 func (s *Store) dataPath(id string) string { return filepath.Join(s.dir, id+dataExt) }
 func (s *Store) metaPath(id string) string { return filepath.Join(s.dir, id+metaExt) }
 
-// readID checks an ID on a read path: an invalid ID cannot exist, so the
-// error wraps both ErrNotFound and ErrInvalidArgument.
-func readID(id string) error {
-	if err := checkID(id); err != nil {
-		return fmt.Errorf("%w: %w", image.ErrNotFound, err)
-	}
-	return nil
-}
-
 // Stat returns the metadata of image id, or an error wrapping
 // [image.ErrNotFound].
 func (s *Store) Stat(ctx context.Context, id string) (image.Metadata, error) {
 	if err := ctx.Err(); err != nil {
 		return image.Metadata{}, err
 	}
-	if err := readID(id); err != nil {
+	if err := checkID(id); err != nil {
 		return image.Metadata{}, err
 	}
 	return s.readMeta(id)
@@ -177,7 +168,7 @@ func (s *Store) openData(ctx context.Context, id string) (*ctxFile, image.Metada
 	if err := ctx.Err(); err != nil {
 		return nil, image.Metadata{}, err
 	}
-	if err := readID(id); err != nil {
+	if err := checkID(id); err != nil {
 		return nil, image.Metadata{}, err
 	}
 	s.mu.RLock()

@@ -28,19 +28,6 @@ const (
 	mapSNAT = "snat" // fixed -> floating
 )
 
-// Error classes of package floatingip.
-var (
-	// ErrInvalidAddress means an address is not a usable unicast IPv4
-	// address (floating IPs are IPv4, as in nova-network).
-	ErrInvalidAddress = errors.New("floatingip: invalid address")
-	// ErrAlreadyBound means the floating IP is bound to another fixed IP,
-	// or the fixed IP to another floating IP.
-	ErrAlreadyBound = errors.New("floatingip: already bound")
-	// ErrNoInterface means the public interface does not exist in the host
-	// namespace (it is not plugged). It is also [network.ErrInvalidVIF].
-	ErrNoInterface = fmt.Errorf("floatingip: public interface missing: %w", network.ErrInvalidVIF)
-)
-
 // Binding is one floating IP bound to one fixed IP.
 type Binding struct {
 	Floating netip.Addr `json:"floating"`
