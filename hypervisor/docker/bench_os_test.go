@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
@@ -44,7 +43,7 @@ func BenchmarkOSInstance(b *testing.B) {
 		spec := hypervisor.InstanceSpec{
 			ID: fmt.Sprintf("os%d", i), Image: osImg, MemoryMB: 256,
 			UserData: []byte("#cloud-config\nlocale: C.UTF-8\nruncmd:\n  - [ touch, /run/user-data-ran ]\n"),
-			SSHKeys:  []configdrive.Key{{Name: "k", Data: key}},
+			SSHKeys:  []hypervisor.SSHKey{{Name: "k", Data: key}},
 		}
 		t0 = time.Now()
 		if _, err := d.Spawn(ctx, spec); err != nil {

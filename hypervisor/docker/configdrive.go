@@ -22,6 +22,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/internal/bootdata"
 	"github.com/dockervisor/dockervisor/internal/undo"
 	"github.com/dockervisor/dockervisor/network"
 )
@@ -47,7 +48,7 @@ func (s *driverState) removeGuest(id string) error {
 // their removal first.
 func (d *Driver) prepareConfigDrive(spec hypervisor.InstanceSpec, u *undo.Stack) (mount.Mount, error) {
 	u.Push(func(context.Context) error { return d.state.removeGuest(spec.ID) })
-	if err := d.writeConfigDrive(spec.ID, spec.ConfigDrive(spec.Metadata, spec.VIFs)); err != nil {
+	if err := d.writeConfigDrive(spec.ID, bootdata.ConfigDrive(spec, spec.Metadata, spec.VIFs)); err != nil {
 		return mount.Mount{}, err
 	}
 	return d.configDriveMount(spec.ID)
@@ -165,7 +166,7 @@ func (d *Driver) injectAuthorizedKeys(ctx context.Context, api APIClient, cid st
 	if err != nil && !isNotFound(err) {
 		return classify(err, hypervisor.ErrNotFound)
 	}
-	content := mergeAuthorizedKeys(existing, configdrive.Instance{Keys: spec.SSHKeys}.AuthorizedKeys())
+	content := mergeAuthorizedKeys(existing, configdrive.Instance{Keys: bootdata.Keys(spec.SSHKeys)}.AuthorizedKeys())
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	hdrs := []*tar.Header{

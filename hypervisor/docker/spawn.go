@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/internal/bootdata"
 	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
@@ -39,6 +40,9 @@ func (d *Driver) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceS
 func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
 	d.step(StepValidate)
 	if err := spec.Validate(); err != nil {
+		return hypervisor.Instance{}, err
+	}
+	if err := bootdata.Validate(spec); err != nil {
 		return hypervisor.Instance{}, err
 	}
 	if err := d.checkUserLabels(spec.Labels); err != nil {

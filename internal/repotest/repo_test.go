@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,4 +75,19 @@ func parseAll(t *testing.T) []goFile {
 	require.NoError(t, err)
 	require.NotEmpty(t, out)
 	return out
+}
+// goList runs go list in the repository root with args and returns its
+// output lines. It needs only the go command: no network once the module
+// cache holds the dependencies.
+func goList(t *testing.T, env []string, args ...string) []string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list"}, args...)...)
+	cmd.Dir = root(t)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		t.Fatalf("go list %v: %v: %s", args, err, ee.Stderr)
+	}
+	require.NoError(t, err, "go list %v", args)
+	return strings.Fields(string(out))
 }

@@ -15,7 +15,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
@@ -330,7 +329,7 @@ func (f *File) spec(name string) (hypervisor.InstanceSpec, error) {
 		spec.UserData = []byte(in.UserData)
 	}
 	for i, k := range in.SSHKeys {
-		spec.SSHKeys = append(spec.SSHKeys, configdrive.Key{Name: fmt.Sprintf("key-%d", i), Data: k})
+		spec.SSHKeys = append(spec.SSHKeys, hypervisor.SSHKey{Name: fmt.Sprintf("key-%d", i), Data: k})
 	}
 	spec.Labels = map[string]string{LabelLab: f.Name, LabelInstance: name, LabelSpec: specHash(spec)}
 	return spec, nil
