@@ -15,9 +15,9 @@ import (
 	"github.com/dockervisor/dockervisor/examples/dvctl/lab"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/busybox"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/osimage"
-	"github.com/dockervisor/dockervisor/internal/busybox"
 	"github.com/dockervisor/dockervisor/internal/enginestats"
 	"github.com/dockervisor/dockervisor/internal/statestore"
 	"github.com/dockervisor/dockervisor/network"
@@ -79,7 +79,7 @@ var sentinels = map[string]error{
 	"image/osimage.ErrInvalidOptions": osimage.ErrInvalidOptions,
 	"image/osimage.ErrBuild":          osimage.ErrBuild,
 
-	"internal/busybox.ErrEngine":          busybox.ErrEngine,
+	"image/busybox.ErrEngine":             busybox.ErrEngine,
 	"internal/enginestats.ErrDecode":      enginestats.ErrDecode,
 	"internal/statestore.ErrNewerVersion": statestore.ErrNewerVersion,
 	"internal/statestore.ErrCorrupt":      statestore.ErrCorrupt,

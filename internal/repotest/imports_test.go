@@ -1,6 +1,8 @@
 package repotest
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -31,4 +33,26 @@ func TestContractImportsNothingSpecific(t *testing.T) {
 			assert.True(t, contractDeps[dep], "GOOS=%s: a contract package (%v) depends on %s", goos, contract, dep)
 		}
 	}
+}
+// TestExamplesImportOnlyPublicPackages: a user can copy an example out of
+// the repository, so its code imports no internal package of the module
+// (tests may: they run here).
+func TestExamplesImportOnlyPublicPackages(t *testing.T) {
+	n := 0
+	for _, gf := range parseAll(t) {
+		if gf.test || !strings.HasPrefix(gf.path, "examples/") {
+			continue
+		}
+		n++
+		for _, imp := range gf.f.Imports {
+			p, err := strconv.Unquote(imp.Path.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(p, module+"/") && (strings.Contains(p, "/internal/") || strings.HasSuffix(p, "/internal")) {
+				assert.Fail(t, "an example imports an internal package", "%s imports %s", gf.path, p)
+			}
+		}
+	}
+	assert.NotZero(t, n, "the examples' files were found")
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
-	"github.com/dockervisor/dockervisor/internal/busybox"
+	"github.com/dockervisor/dockervisor/image/busybox"
 )
 
 // EngineOptions configures a private Docker engine.

@@ -3,7 +3,9 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -19,10 +21,17 @@ func TestStartOVS(t *testing.T) {
 	out, err := exec.Command("ip", "-n", o.NetNSName, "link", "show", o.Bridge).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	vswitchd, db := o.vswitchd.cmd.Process.Pid, o.db.cmd.Process.Pid
+	var pids []int
+	for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
+		b, err := os.ReadFile(filepath.Join(o.Dir, d+".pid"))
+		require.NoError(t, err)
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		require.NoError(t, err)
+		pids = append(pids, pid)
+	}
 	o.Stop()
 	o.Stop() // idempotent
-	for _, pid := range []int{vswitchd, db} {
+	for _, pid := range pids {
 		_, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		assert.True(t, os.IsNotExist(err), "daemon pid %d still exists", pid)
 	}

@@ -25,7 +25,7 @@ func upOVS(ctx context.Context, f *File, st *State, stateDir string, record func
 		if st.OVSDir == "" {
 			return nil
 		}
-		if err := stopOVS(ctx, st.OVSDir, st.OVSBridges); err != nil {
+		if err := stopOVS(ctx, st.OVSDir); err != nil {
 			return err
 		}
 		record(Action{Kind: "ovs", Name: "switch", ID: st.OVSDir, Action: "removed"})
@@ -43,7 +43,8 @@ func upOVS(ctx context.Context, f *File, st *State, stateDir string, record func
 		return err
 	}
 	running := ovsRunning(ctx, dir)
-	if err := ensureOVS(ctx, dir, st.Netns, bridges); err != nil {
+	sw, err := ensureOVS(ctx, dir, st.Netns, bridges)
+	if err != nil {
 		return err
 	}
 	if !running {
@@ -51,7 +52,7 @@ func upOVS(ctx context.Context, f *File, st *State, stateDir string, record func
 	}
 	for _, br := range all {
 		if !slices.Contains(bridges, br) {
-			if _, err := ovsVsctl(ctx, dir, "--if-exists", "del-br", br); err != nil {
+			if _, err := sw.Vsctl(ctx, "--if-exists", "del-br", br); err != nil {
 				return err
 			}
 		}
@@ -176,7 +177,7 @@ func downNetwork(ctx context.Context, st *State, opts Options, record func(Actio
 	}
 	if st.OVSDir != "" {
 		_, statErr := os.Stat(st.OVSDir)
-		err := stopOVS(ctx, st.OVSDir, st.OVSBridges)
+		err := stopOVS(ctx, st.OVSDir)
 		errs = append(errs, err)
 		if err == nil && statErr == nil {
 			record(Action{Kind: "ovs", Name: "switch", ID: st.OVSDir, Action: "destroyed"})

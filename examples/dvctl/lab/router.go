@@ -94,7 +94,11 @@ func (r *VIFRouter) net(st *State) (*labNet, error) {
 	ln.closers = append(ln.closers, lb.Close)
 	ln.disp.Handle(network.VIFTypeBridge, lb)
 	if st.OVSDir != "" {
-		od, err := ovs.New(ovs.WithHostNetNS(path), ovs.WithDB(ovsDB(st.OVSDir)))
+		db, err := ovsDB(st.OVSDir)
+		if err != nil {
+			return nil, errors.Join(err, ln.close())
+		}
+		od, err := ovs.New(ovs.WithHostNetNS(path), ovs.WithDB(db))
 		if err != nil {
 			return nil, errors.Join(err, ln.close())
 		}
