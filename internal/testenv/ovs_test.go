@@ -3,9 +3,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,14 +19,8 @@ func TestStartOVS(t *testing.T) {
 	out, err := exec.Command("ip", "-n", o.NetNSName, "link", "show", o.Bridge).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	var pids []int
-	for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
-		b, err := os.ReadFile(filepath.Join(o.Dir, d+".pid"))
-		require.NoError(t, err)
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		require.NoError(t, err)
-		pids = append(pids, pid)
-	}
+	db, vswitchd := o.PIDs()
+	pids := []int{db, vswitchd}
 	o.Stop()
 	o.Stop() // idempotent
 	for _, pid := range pids {

@@ -258,6 +258,16 @@ func (s *Switch) Alive() error {
 	return nil
 }
 
+// PIDs returns the process IDs of ovsdb-server and ovs-vswitchd: of the
+// children of a switch Start started without Detach, or from the pid files
+// of a detached one (0 when there is none).
+func (s *Switch) PIDs() (db, vswitchd int) {
+	if s.db != nil && s.vsd != nil {
+		return s.db.cmd.Process.Pid, s.vsd.cmd.Process.Pid
+	}
+	return readPidfile(s.path("ovsdb-server.pid")), readPidfile(s.path("ovs-vswitchd.pid"))
+}
+
 // KillDB kills ovsdb-server with SIGKILL, as a crash would, and waits for
 // it to exit; ovs-vswitchd keeps running. It is for tests of what a client
 // does when the database dies, and needs a switch Start started without

@@ -27,13 +27,12 @@ func needOVS(t *testing.T) {
 	}
 }
 
-func pidOf(t *testing.T, s *ovsrun.Switch, daemon string) int {
+func pids(t *testing.T, s *ovsrun.Switch) []int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.Dir, daemon+".pid"))
-	require.NoError(t, err)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	require.NoError(t, err)
-	return pid
+	db, vsd := s.PIDs()
+	require.NotZero(t, db)
+	require.NotZero(t, vsd)
+	return []int{db, vsd}
 }
 
 func requireGone(t *testing.T, s *ovsrun.Switch, pids ...int) {
@@ -71,10 +70,10 @@ func TestStartStop(t *testing.T) {
 	out, err := exec.Command("ip", "-n", s.NetNSName, "link", "show", "br-int").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	pids := []int{pidOf(t, s, "ovsdb-server"), pidOf(t, s, "ovs-vswitchd")}
+	ps := pids(t, s)
 	require.NoError(t, s.Stop(t.Context()))
 	require.NoError(t, s.Stop(t.Context()), "idempotent")
-	requireGone(t, s, pids...)
+	requireGone(t, s, ps...)
 }
 
 // TestKillDB: after KillDB ovs-vsctl fails, Alive says so and Stop still
@@ -84,13 +83,13 @@ func TestKillDB(t *testing.T) {
 	s, err := ovsrun.Start(t.Context(), ovsrun.Options{NetNS: testenv.UniqueName("dvrun")})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Stop(t.Context()) })
-	pid := pidOf(t, s, "ovs-vswitchd")
+	ps := pids(t, s)
 	s.KillDB()
 	_, err = s.Vsctl(t.Context(), "--timeout=2", "show")
 	require.Error(t, err)
 	assert.ErrorContains(t, s.Alive(), "ovsdb-server")
 	require.NoError(t, s.Stop(t.Context()))
-	requireGone(t, s, pid)
+	requireGone(t, s, ps...)
 }
 
 // TestDetached: a detached switch outlives its handle; Open finds it by
@@ -106,7 +105,7 @@ func TestDetached(t *testing.T) {
 			_ = o.Stop(t.Context())
 		}
 	})
-	pids := []int{pidOf(t, s, "ovsdb-server"), pidOf(t, s, "ovs-vswitchd")}
+	ps := pids(t, s)
 
 	o, err := ovsrun.Open(dir)
 	require.NoError(t, err)
@@ -116,7 +115,7 @@ func TestDetached(t *testing.T) {
 	require.NoError(t, o.AddBridge(t.Context(), "br-lab"))
 	require.NoError(t, o.Stop(t.Context()))
 	assert.False(t, o.Running(t.Context()))
-	requireGone(t, o, pids...)
+	requireGone(t, o, ps...)
 	_, err = ovsrun.Open(dir)
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
