@@ -113,7 +113,8 @@ type Request struct {
 	Progress func(Progress)
 	// CleanupTimeout bounds the rollback; zero means DefaultCleanupTimeout.
 	CleanupTimeout time.Duration
-	// Logger receives debug messages; nil discards them.
+	// Logger receives debug messages, and a warning for each step a
+	// failed snapshot cannot undo; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -175,12 +176,14 @@ func Take(ctx context.Context, eng Engine, w image.Writer, req Request) (image.M
 	if p.u.StepTimeout <= 0 {
 		p.u.StepTimeout = DefaultCleanupTimeout
 	}
+	p.u.Log, p.u.Op, p.u.ID = p.log, "snapshot", req.InstanceID
+	if p.u.ID == "" {
+		p.u.ID = req.ContainerID
+	}
 	out, err := p.run(ctx, meta)
 	if err != nil {
+		// The rollback logs each step it cannot undo at Warn.
 		cerr := p.u.Rollback(ctx)
-		if cerr != nil {
-			p.log.DebugContext(ctx, "snapshot rollback incomplete", "container", req.ContainerID, "err", cerr)
-		}
 		return image.Metadata{}, &Error{Phase: p.phase, Err: err, Cleanup: cerr}
 	}
 	p.u.Release()

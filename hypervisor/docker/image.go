@@ -181,7 +181,7 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 		return image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256}), nil
 	}
 	prev, _ := d.state.loadImage(meta.ID)
-	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform, Scan: scan})
+	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform, Scan: scan, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
 	}

@@ -85,12 +85,8 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 		return err
 	}
 
-	u := undo.Stack{StepTimeout: d.cleanupTimeout}
-	defer func() {
-		if rerr := u.Rollback(ctx); rerr != nil {
-			d.log.DebugContext(ctx, "rebuild rollback failed", "id", id, "err", rerr)
-		}
-	}()
+	u := undo.Stack{StepTimeout: d.cleanupTimeout, Log: d.log, Op: "rebuild", ID: id}
+	defer func() { _ = u.Rollback(ctx) }() // logs what it cannot undo
 	prevRec := t.rec
 	wasRunning := t.cur == hypervisor.StateRunning
 

@@ -63,12 +63,8 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		return hypervisor.Instance{}, err
 	}
 
-	u := undo.Stack{StepTimeout: d.cleanupTimeout}
-	defer func() {
-		if rerr := u.Rollback(ctx); rerr != nil {
-			d.log.DebugContext(ctx, "spawn rollback failed", "id", spec.ID, "err", rerr)
-		}
-	}()
+	u := undo.Stack{StepTimeout: d.cleanupTimeout, Log: d.log, Op: "spawn", ID: spec.ID}
+	defer func() { _ = u.Rollback(ctx) }() // logs what it cannot undo
 
 	d.step(StepEnsureImage)
 	engineImage, err := d.ensureImage(ctx, api, spec.Image)

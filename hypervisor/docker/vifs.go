@@ -487,12 +487,8 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 		}
 	}
 
-	u := undo.Stack{StepTimeout: d.cleanupTimeout}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.Rollback(ctx))
-		}
-	}()
+	u := undo.Stack{StepTimeout: d.cleanupTimeout, Log: d.log, Op: "plug-vifs", ID: t.id}
+	defer func() { err = u.Fail(ctx, err) }()
 	prev := t.rec
 	want := t.rec
 	want.VIFs = recs

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"regexp"
 	"runtime"
@@ -24,6 +25,7 @@ import (
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
 	"github.com/dockervisor/dockervisor/internal/readahead"
+	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
 // ErrLoadFailed means the engine reported an error while loading an
@@ -140,7 +142,7 @@ func Load(ctx context.Context, api LoadAPI, r io.Reader, tag string) (string, er
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) })
+	return load(ctx, api, tag, nil, func(w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) })
 }
 
 // Opener opens an archive's data from its start, such as an
@@ -170,6 +172,11 @@ type LoadOptions struct {
 	// an archive, the Opener's reader is read to its end, so that a
 	// checksum mismatch is reported as such.
 	Scan Opener
+
+	// Logger receives a warning when a failed load cannot be undone (a
+	// tag or image left on the engine); nil discards it. The returned
+	// error says so too.
+	Logger *slog.Logger
 }
 
 // LoadFrom loads the archive that open yields, as [Load] does, and takes
@@ -229,7 +236,7 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 		defer rc.Close()
 		ra := readahead.New(r, readAheadChunk, readAheadChunks)
 		defer ra.Close()
-		return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, ra, w, tag) })
+		return load(ctx, api, tag, opts.Logger, func(w io.Writer) (archiveInfo, error) { return retar(ctx, ra, w, tag) })
 	}
 	lay, err := scan(ctx, r)
 	rc.Close()
@@ -262,7 +269,7 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 	defer rc.Close()
 	ra := readahead.New(rc, readAheadChunk, readAheadChunks)
 	defer ra.Close()
-	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return produce(ra, w) })
+	return load(ctx, api, tag, opts.Logger, func(w io.Writer) (archiveInfo, error) { return produce(ra, w) })
 }
 
 // drainVerified reads the archive that open yields to its end and returns
@@ -298,7 +305,7 @@ func parsePlatform(s string) (ocispec.Platform, error) {
 
 // load runs produce, which writes a docker-save archive, into the engine's
 // image load, then tags the image (see [Load]).
-func load(ctx context.Context, api LoadAPI, tag string, produce func(w io.Writer) (archiveInfo, error)) (string, error) {
+func load(ctx context.Context, api LoadAPI, tag string, log *slog.Logger, produce func(w io.Writer) (archiveInfo, error)) (string, error) {
 	priorID := ""
 	if prior, err := api.ImageInspect(ctx, tag); err == nil {
 		priorID = prior.ID
@@ -348,10 +355,9 @@ func load(ctx context.Context, api LoadAPI, tag string, produce func(w io.Writer
 		id, err = finish(ctx, api, rr.info, msgs, tag)
 	}
 	if err != nil {
-		if rerr := rollback(ctx, api, tag, priorID, msgs); rerr != nil {
-			return "", errors.Join(err, rerr)
-		}
-		return "", err
+		u := undo.Stack{Log: log, Op: "image load", ID: tag}
+		u.Push(func(ctx context.Context) error { return rollback(ctx, api, tag, priorID, msgs) })
+		return "", u.Fail(ctx, err)
 	}
 	return id, nil
 }

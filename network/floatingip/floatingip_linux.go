@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/dockervisor/dockervisor/internal/undo"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
 	"github.com/dockervisor/dockervisor/network/internal/nftutil"
@@ -220,13 +221,14 @@ func (b *Binder) Bind(ctx context.Context, floating, fixed netip.Addr) (err erro
 		return fmt.Errorf("floatingip: add %s to %s: %w", floating, b.public, addErr)
 	}
 	if addErr == nil && !bound {
-		defer func() {
-			if err != nil {
-				if derr := s.ns.Handle().AddrDel(link, addr); derr != nil && !linkutil.IsNotFound(derr) {
-					err = errors.Join(err, fmt.Errorf("floatingip: roll back address %s: %w", floating, derr))
-				}
+		u := undo.Stack{Log: b.opts.logger, Op: "floatingip: bind", ID: floating.String()}
+		defer func() { err = u.Fail(ctx, err) }()
+		u.Push(func(context.Context) error {
+			if err := s.ns.Handle().AddrDel(link, addr); err != nil && !linkutil.IsNotFound(err) {
+				return fmt.Errorf("floatingip: remove address %s again: %w", floating, err)
 			}
-		}()
+			return nil
+		})
 	}
 	if bound {
 		return nil

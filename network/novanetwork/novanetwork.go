@@ -123,12 +123,8 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) (
 	}
 	defer unlock()
 
-	var u undo.Stack
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.Rollback(ctx))
-		}
-	}()
+	u := undo.Stack{Log: d.core.Log, Op: "novanetwork: plug", ID: instanceID}
+	defer func() { err = u.Fail(ctx, err) }()
 	var up netlink.Link
 	if vif.BridgeInterface != "" {
 		parent, err := host.Link(vif.BridgeInterface)

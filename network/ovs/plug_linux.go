@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/dockervisor/dockervisor/internal/undo"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
 )
@@ -46,25 +47,9 @@ func ownedLink(ns *linkutil.NS, name string, vif network.VIF) (netlink.Link, err
 	return l, nil
 }
 
-// undo collects rollback steps and runs them in reverse.
-type undo []func() error
-
-func (u *undo) add(f func() error) { *u = append(*u, f) }
-
-func (u undo) run() error {
-	var errs []error
-	for i := len(u) - 1; i >= 0; i-- {
-		errs = append(errs, u[i]())
-	}
-	return errors.Join(errs...)
-}
-
-// fail runs the rollback and joins its errors to err.
-func (u undo) fail(err error) error {
-	if uerr := u.run(); uerr != nil {
-		return errors.Join(err, fmt.Errorf("rollback: %w", uerr))
-	}
-	return err
+// rollback returns the undo stack of operation op on instance id.
+func (d *Driver) rollback(op, id string) *undo.Stack {
+	return &undo.Stack{Log: d.log, Op: "ovs: " + op, ID: id}
 }
 
 // Plug creates the host side of vif. Hybrid: the Linux bridge qbrX (STP
@@ -95,20 +80,20 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) e
 }
 
 func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID string, vif network.VIF, names network.Devices) error {
-	var u undo
+	u := d.rollback("plug", instanceID)
 	br, created, err := host.EnsureBridge(linkutil.BridgeSpec{Name: names.Bridge, Alias: alias(vif)})
 	if err != nil {
 		return err
 	}
 	if created {
-		u.add(func() error { return host.DeleteLink(names.Bridge) })
+		u.Push(func(context.Context) error { return host.DeleteLink(names.Bridge) })
 		if err := mark(host, names.Bridge, vif); err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
 	}
 	qvb, err := host.Link(names.VethBridge)
 	if err != nil {
-		return u.fail(err)
+		return u.Fail(ctx, err)
 	}
 	if qvb == nil {
 		qvb, err = host.AddVeth(linkutil.VethSpec{
@@ -116,34 +101,34 @@ func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID s
 			PeerName: names.VethOVS,
 		})
 		if err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
-		u.add(func() error { return host.DeleteLink(names.VethBridge) })
+		u.Push(func(context.Context) error { return host.DeleteLink(names.VethBridge) })
 		if err := errors.Join(mark(host, names.VethBridge, vif), mark(host, names.VethOVS, vif)); err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
 		if err := host.SetTxChecksum(names.VethBridge, false); err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
 		qvo, err := host.Link(names.VethOVS)
 		if err == nil {
 			err = host.Handle().LinkSetUp(qvo)
 		}
 		if err != nil {
-			return u.fail(fmt.Errorf("ovs: %s up: %w", names.VethOVS, err))
+			return u.Fail(ctx, fmt.Errorf("ovs: %s up: %w", names.VethOVS, err))
 		}
 	} else if qvb.Attrs().Alias != alias(vif) {
-		return u.fail(fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.VethBridge, vif.ID))
+		return u.Fail(ctx, fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.VethBridge, vif.ID))
 	}
 	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.VethOVS), qvb == nil); err != nil {
-		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
+		return u.Fail(ctx, fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged hybrid", "port", vif.ID, "bridge", d.integrationBridge(vif))
 	return nil
 }
 
 func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID string, vif network.VIF, names network.Devices) error {
-	var u undo
+	u := d.rollback("plug", instanceID)
 	tap, err := host.Link(names.Tap)
 	if err != nil {
 		return err
@@ -156,20 +141,20 @@ func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID s
 		}); err != nil {
 			return err
 		}
-		u.add(func() error { return host.DeleteLink(names.Tap) })
+		u.Push(func(context.Context) error { return host.DeleteLink(names.Tap) })
 		if err := mark(host, names.Tap, vif); err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
 		// The userspace datapath reads what the guest end sends without
 		// completing checksums: the guest end computes them itself.
 		if err := host.SetTxChecksum(names.Guest, false); err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
 	case tap.Attrs().Alias != alias(vif):
 		return fmt.Errorf("%w: %s exists and was not created for port %s", network.ErrDeviceConflict, names.Tap, vif.ID)
 	}
 	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.Tap), tap == nil); err != nil {
-		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
+		return u.Fail(ctx, fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged direct", "port", vif.ID, "bridge", d.integrationBridge(vif))
 	return nil
@@ -204,12 +189,12 @@ func (d *Driver) Attach(ctx context.Context, instanceID string, vif network.VIF,
 	}
 	defer host.Close()
 
-	var u undo
+	u := d.rollback("attach", instanceID)
 	var link netlink.Link
 	if vif.HybridPlug {
-		link, err = d.attachHybrid(host, guest, vif, target, names, &u)
+		link, err = d.attachHybrid(host, guest, vif, target, names, u)
 	} else {
-		link, err = d.attachDirect(ctx, host, guest, instanceID, vif, target, names, &u)
+		link, err = d.attachDirect(ctx, host, guest, instanceID, vif, target, names, u)
 	}
 	if err == nil {
 		err = guest.ConfigureGuest(link, linkutil.GuestConfigFor(vif, target))
@@ -218,13 +203,13 @@ func (d *Driver) Attach(ctx context.Context, instanceID string, vif network.VIF,
 		err = guest.Alive()
 	}
 	if err != nil {
-		return u.fail(fmt.Errorf("ovs: attach %s: %w", vif.ID, err))
+		return u.Fail(ctx, fmt.Errorf("ovs: attach %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: attached", "port", vif.ID, "netns", target.NetNS, "ifname", target.IfName)
 	return nil
 }
 
-func (d *Driver) attachHybrid(host, guest *linkutil.NS, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
+func (d *Driver) attachHybrid(host, guest *linkutil.NS, vif network.VIF, target network.Target, names network.Devices, u *undo.Stack) (netlink.Link, error) {
 	br, err := ownedLink(host, names.Bridge, vif)
 	if err != nil {
 		return nil, err
@@ -242,14 +227,14 @@ func (d *Driver) attachHybrid(host, guest *linkutil.NS, vif network.VIF, target 
 	}); err != nil {
 		return nil, err
 	}
-	u.add(func() error { return host.DeleteLink(names.Tap) })
+	u.Push(func(context.Context) error { return host.DeleteLink(names.Tap) })
 	if err := mark(host, names.Tap, vif); err != nil {
 		return nil, err
 	}
 	return guestLink(guest, target.IfName)
 }
 
-func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
+func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo.Stack) (netlink.Link, error) {
 	tap, err := ownedLink(host, names.Tap, vif)
 	if err != nil {
 		return nil, err
@@ -272,7 +257,7 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 			return nil, err
 		}
 		index := l.Attrs().Index
-		u.add(func() error { return park(host, guest, index, names.Guest) })
+		u.Push(func(context.Context) error { return park(host, guest, index, names.Guest) })
 		if err := guest.Handle().LinkSetName(l, target.IfName); err != nil {
 			return nil, fmt.Errorf("ovs: rename %s to %s: %w", names.Guest, target.IfName, err)
 		}
@@ -295,7 +280,7 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 	}); err != nil {
 		return nil, err
 	}
-	u.add(func() error { return host.DeleteLink(names.Tap) })
+	u.Push(func(context.Context) error { return host.DeleteLink(names.Tap) })
 	if err := mark(host, names.Tap, vif); err != nil {
 		return nil, err
 	}

@@ -146,12 +146,8 @@ func (c *Core) Attach(ctx context.Context, vif network.VIF, target network.Targe
 		return fmt.Errorf("%w: %s already exists in %s", network.ErrDeviceConflict, target.IfName, target.NetNS)
 	}
 
-	var u undo.Stack
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.Rollback(ctx))
-		}
-	}()
+	u := undo.Stack{Log: c.Log, Op: "attach port", ID: vif.ID}
+	defer func() { err = u.Fail(ctx, err) }()
 	u.Push(func(context.Context) error { return host.DeleteLink(names.Tap) })
 	if _, err := host.AddVeth(linkutil.VethSpec{
 		Name: names.Tap, MTU: vif.MTU, Master: br.Attrs().Index,
