@@ -198,7 +198,8 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 
 // removeUntaggedImage removes the engine image id if it has no tag left and
 // no container uses it: an old version of a store image that a refresh
-// replaced. Failures are only logged; the image is a cache.
+// replaced. Failures are only logged (at Warn: the image stays on the
+// engine); the image is a cache.
 func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id string) {
 	res, err := api.ImageInspect(ctx, id)
 	if err != nil || len(res.RepoTags) > 0 {
@@ -206,7 +207,7 @@ func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id stri
 	}
 	// Without force the engine refuses while a container uses the image.
 	if _, err := api.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !isNotFound(err) && !isConflict(err) {
-		d.log.DebugContext(ctx, "remove superseded image", "image", id, "err", err)
+		d.log.WarnContext(ctx, "superseded image left on the engine", "op", "remove-superseded-image", "image", id, "err", err)
 	}
 }
 

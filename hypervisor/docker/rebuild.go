@@ -150,7 +150,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	if _, err := t.api.ContainerRemove(rctx, t.cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
 		// The instance is rebuilt; the old container, under its other
 		// name, is invisible to the driver. Report it for the operator.
-		d.log.DebugContext(ctx, "remove the old container after a rebuild", "id", id, "container", t.cid, "err", err)
+		d.log.WarnContext(ctx, "rebuild left the old container behind", "op", "rebuild", "id", id, "container", t.cid, "err", err)
 	}
 	if d.opts.images != nil && old.EngineImage != old.Image && old.EngineImage != engineImage {
 		d.removeUntaggedImage(rctx, t.api, t.c.Image)

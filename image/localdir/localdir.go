@@ -314,7 +314,9 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 		return image.Metadata{}, fmt.Errorf("%w: create image %q: %w", image.ErrUnavailable, meta.ID, err)
 	}
 	if err := tmpMeta.Rename(s.metaPath(meta.ID)); err != nil {
-		_ = os.Remove(s.dataPath(meta.ID))
+		if rerr := os.Remove(s.dataPath(meta.ID)); rerr != nil {
+			s.log.Warn("localdir: data of a failed create left behind", "op", "create", "id", meta.ID, "err", rerr)
+		}
 		return image.Metadata{}, fmt.Errorf("%w: create image %q: %w", image.ErrUnavailable, meta.ID, err)
 	}
 	s.log.Debug("localdir: created image", "id", meta.ID, "size", meta.Size)
