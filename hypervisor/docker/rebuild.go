@@ -59,18 +59,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 		return err
 	}
 	old, _ := d.specFromLabels(t.c.Config.Labels)
-	spec := hypervisor.InstanceSpec{
-		ID:           id,
-		Name:         old.Name,
-		Image:        imageRef,
-		Command:      old.Command,
-		Env:          old.Env,
-		VCPUs:        old.VCPUs,
-		HardCPULimit: old.HardCPULimit,
-		MemoryMB:     old.MemoryMB,
-		Labels:       old.Labels,
-		Metadata:     old.Metadata,
-	}
+	spec := rebuildSpec(old, imageRef)
 	if f := t.rec.Flavor; f != nil {
 		// The limits of the last Resize, not the spawn-time ones.
 		spec.VCPUs, spec.HardCPULimit, spec.MemoryMB = f.EffectiveVCPUs(), f.HardCPULimit, f.MemoryMB
@@ -177,4 +166,14 @@ func (d *Driver) keptMounts(id string) ([]mount.Mount, error) {
 		ms = append(ms, d.resolvConfMount(id))
 	}
 	return ms, nil
+}
+
+// rebuildSpec is the spec of the container Rebuild creates: the spawn-time
+// spec kept in the old container's labels, with imageRef. What it does
+// not carry (the boot data, the VIFs) is kept elsewhere; a test lists it,
+// so a new InstanceSpec field is carried or listed there.
+func rebuildSpec(old storedSpec, imageRef string) hypervisor.InstanceSpec {
+	spec := old.instanceSpec()
+	spec.Image = imageRef
+	return spec
 }
