@@ -11,8 +11,8 @@
 #                            a real part skip under -short.
 #
 # The checks: no built or oversized file is tracked, gofmt, go vet, the lint
-# gate (staticcheck -checks all, zero findings), and the SDK's packages
-# build for macOS.
+# gate (staticcheck -checks all, zero findings), and the SDK's packages and
+# their tests build for macOS and Windows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,9 +63,11 @@ go vet ./...
 # of its own, so the SDK's users do not inherit the linter's dependencies).
 # A suppression is a //lint:ignore line with its reason.
 go tool -modfile=scripts/tools.mod staticcheck -checks all ./...
-# The contract packages and the Docker backend build on every OS: a
-# developer on a Mac drives a remote engine with them.
-GOOS=darwin go build ./hypervisor/... ./image/... ./network/... ./stats/...
+# The SDK builds on every OS, tests included: a developer on a Mac drives
+# a remote engine with it. vet type-checks every package with its tests.
+for goos in darwin windows; do
+	GOOS=$goos go vet ./...
+done
 
 if $short; then
 	go test -short -count=1 ./...

@@ -34,6 +34,7 @@ func TestContractImportsNothingSpecific(t *testing.T) {
 		}
 	}
 }
+
 // TestExamplesImportOnlyPublicPackages: a user can copy an example out of
 // the repository, so its code imports no internal package of the module
 // (tests may: they run here).

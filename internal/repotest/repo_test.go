@@ -76,6 +76,7 @@ func parseAll(t *testing.T) []goFile {
 	require.NotEmpty(t, out)
 	return out
 }
+
 // goList runs go list in the repository root with args and returns its
 // output lines. It needs only the go command: no network once the module
 // cache holds the dependencies.

@@ -35,7 +35,7 @@ func launchService(ctx context.Context, name, dir, endpoint, readyURL string, cm
 	cmd.Stdout, cmd.Stderr = w, w
 	// Die with the test process, even when it is killed; own process
 	// group so signals to the test's group do not race our shutdown.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = daemonAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

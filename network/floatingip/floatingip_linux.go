@@ -29,12 +29,6 @@ const (
 	mapSNAT = "snat" // fixed -> floating
 )
 
-// Binding is one floating IP bound to one fixed IP.
-type Binding struct {
-	Floating netip.Addr `json:"floating"`
-	Fixed    netip.Addr `json:"fixed"`
-}
-
 // Option configures a Binder.
 type Option func(*options) error
 

@@ -197,20 +197,6 @@ func downNetwork(ctx context.Context, st *State, opts Options, record func(Actio
 	return errors.Join(errs...)
 }
 
-// NetworkStatus is the network side of a lab as NetStatus reports it, read
-// from the kernel and the lab's switch.
-type NetworkStatus struct {
-	Netns          string               `json:"netns,omitempty"`
-	NetnsExists    bool                 `json:"netns_exists"`
-	ExtNetns       string               `json:"ext_netns,omitempty"`
-	ExtNetnsExists bool                 `json:"ext_netns_exists,omitempty"`
-	OVSDir         string               `json:"ovs_dir,omitempty"`
-	OVSRunning     bool                 `json:"ovs_running,omitempty"`
-	SecurityGroups []string             `json:"security_groups,omitempty"`
-	FilteredPorts  int                  `json:"filtered_ports"`
-	FloatingIPs    []floatingip.Binding `json:"floating_ips"` // bound in the kernel
-}
-
 // NetStatus reports the network side of lab name from its state file and
 // the kernel.
 func NetStatus(ctx context.Context, stateDir, name string) (NetworkStatus, error) {

@@ -1,6 +1,8 @@
 package floatingip
 
 import (
+	"net/netip"
+
 	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/network"
 )
@@ -20,3 +22,9 @@ var (
 	// namespace (it is not plugged). It is also [network.ErrInvalidVIF].
 	ErrNoInterface = errclass.New("floatingip: public interface missing", network.ErrInvalidVIF)
 )
+
+// Binding is one floating IP bound to one fixed IP.
+type Binding struct {
+	Floating netip.Addr `json:"floating"`
+	Fixed    netip.Addr `json:"fixed"`
+}
