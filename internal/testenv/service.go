@@ -108,6 +108,7 @@ func (s *sharedService) get() (*service, error) {
 // when it cannot start, and fails when it has died.
 func (s *sharedService) mustHave(t testing.TB, program string) *service {
 	t.Helper()
+	SkipShort(t, program)
 	svc, err := s.get()
 	if err != nil {
 		Missing(t, "%s: %v", program, err)
@@ -136,6 +137,7 @@ func (s *sharedService) stop() {
 // and also runs at t's cleanup.
 func ownedService(t testing.TB, program string, start func() (*service, error), sig syscall.Signal) (*service, func()) {
 	t.Helper()
+	SkipShort(t, program)
 	svc, err := start()
 	if err != nil {
 		Missing(t, "%s: %v", program, err)
