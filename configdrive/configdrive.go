@@ -316,7 +316,7 @@ func Build(in Instance) (Tree, error) {
 
 	// EC2 style metadata.
 	for _, v := range append(slices.Clone(EC2Versions), Latest) {
-		md, err := json.Marshal(in.ec2MetaData(v, net))
+		md, err := json.Marshal(in.ec2MetaData(v))
 		if err != nil {
 			return nil, err
 		}
@@ -437,13 +437,16 @@ func EC2InstanceID(uuid string) string {
 
 // ec2MetaData is ec2/<v>/meta-data.json, with the fields Nova's
 // get_ec2_metadata writes for version v (public-keys without "_name").
-func (in Instance) ec2MetaData(v string, net NetworkData) map[string]any {
+func (in Instance) ec2MetaData(v string) map[string]any {
 	ec2ID := EC2InstanceID(in.UUID)
+	// Nova's local-ipv4 is the first fixed IPv4 address, whatever the
+	// subnet's kind (get_ec2_ip_info).
 	localIPv4 := ""
-	for _, n := range net.Networks {
-		if n.Type == "ipv4" {
-			localIPv4 = n.IPAddress
-			break
+	for _, v := range in.VIFs {
+		for _, s := range v.Subnets {
+			if s.CIDR.Addr().Is4() && len(s.IPs) > 0 && localIPv4 == "" {
+				localIPv4 = s.IPs[0].String()
+			}
 		}
 	}
 	md := map[string]any{

@@ -1,9 +1,12 @@
 package configdrive
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/dockervisor/dockervisor/network"
 )
@@ -25,7 +28,11 @@ type Link struct {
 	EthernetMACAddress string `json:"ethernet_mac_address"`
 }
 
-// Network is one IP network on a link: static, with routes.
+// Network is one IP network on a link: static ("ipv4", "ipv6") or with an
+// IPv6 address mode ("ipv6_slaac", "ipv6_dhcpv6-stateful",
+// "ipv6_dhcpv6-stateless"), with its address, routes and DNS servers; or
+// DHCP ("ipv4_dhcp", "ipv6_dhcp"), with its ID, type, link and network
+// only, as Nova writes them.
 type Network struct {
 	ID        string    `json:"id"`
 	Type      string    `json:"type"`
@@ -35,6 +42,24 @@ type Network struct {
 	Routes    []Route   `json:"routes"`
 	NetworkID string    `json:"network_id"`
 	Services  []Service `json:"services"`
+}
+
+// DHCP reports whether the network is a DHCP one, whose address the
+// guest's DHCP client takes.
+func (n Network) DHCP() bool { return strings.HasSuffix(n.Type, "_dhcp") }
+
+// MarshalJSON writes a DHCP network in Nova's short form.
+func (n Network) MarshalJSON() ([]byte, error) {
+	type full Network
+	if !n.DHCP() {
+		return json.Marshal(full(n))
+	}
+	return json.Marshal(struct {
+		ID        string `json:"id"`
+		Type      string `json:"type"`
+		Link      string `json:"link"`
+		NetworkID string `json:"network_id"`
+	}{n.ID, n.Type, n.Link, n.NetworkID})
 }
 
 // Route is a route of a Network; 0.0.0.0/0.0.0.0 (or ::/::) is the default.
@@ -93,7 +118,9 @@ func BuildNetworkData(vifs []network.VIF) NetworkData {
 		if legacyExposedVIFTypes[v.Type] {
 			l.Type = string(v.Type)
 		}
-		if v.MTU > 0 {
+		// Nova writes no MTU for a link on a DHCP subnet: the DHCP server
+		// gives it.
+		if v.MTU > 0 && !slices.ContainsFunc(v.Subnets, func(s network.Subnet) bool { return s.DHCPServer.IsValid() }) {
 			mtu := v.MTU
 			l.MTU = &mtu
 		}
@@ -118,6 +145,12 @@ func BuildNetworkData(vifs []network.VIF) NetworkData {
 			}
 			if s.CIDR.Addr().Is6() {
 				n.Type = "ipv6"
+			}
+			switch {
+			case s.CIDR.Addr().Is6() && s.IPv6AddressMode != "":
+				n.Type += "_" + s.IPv6AddressMode
+			case s.DHCPServer.IsValid():
+				n.Type += "_dhcp"
 			}
 			if s.Gateway.IsValid() {
 				def := "0.0.0.0"

@@ -77,6 +77,10 @@ type InstanceSpec struct {
 	// files): absolute guest paths, not in /proc, /sys or /dev, each
 	// once.
 	Files []File
+	// NoConfigDrive leaves the instance without a config drive: its boot
+	// data reaches it only through a metadata service the backend
+	// publishes it to (Nova's config_drive=False), or not at all.
+	NoConfigDrive bool
 	// AuthorizedKeysUser, when set, also writes SSHKeys to that guest
 	// user's ~/.ssh/authorized_keys before the first start, for images
 	// without cloud-init (the user must exist in the image's /etc/passwd).

@@ -31,6 +31,15 @@ type Subnet struct {
 	DNS []netip.Addr `json:"dns,omitempty"`
 	// Routes are host routes pushed into the instance.
 	Routes []Route `json:"routes,omitempty"`
+	// DHCPServer is the subnet's DHCP server (Nova's subnet meta
+	// dhcp_server, set when Neutron's enable_dhcp is on): instances on
+	// the subnet get their address by DHCP; zero means none.
+	DHCPServer netip.Addr `json:"dhcp_server,omitzero"`
+	// IPv6AddressMode and IPv6RAMode are Neutron's ipv6_address_mode and
+	// ipv6_ra_mode: "slaac", "dhcpv6-stateful", "dhcpv6-stateless", or
+	// empty.
+	IPv6AddressMode string `json:"ipv6_address_mode,omitempty"`
+	IPv6RAMode      string `json:"ipv6_ra_mode,omitempty"`
 }
 
 // Route is a host route pushed into the instance.
@@ -205,4 +214,14 @@ func (t Target) Validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalidTarget, err.Error())
 	}
 	return nil
+}
+
+// Dynamic reports whether an instance gets its address on the subnet by
+// itself, as Nova's network_data.json tells its guest: by DHCP (a DHCP
+// server), SLAAC or DHCPv6 (an IPv6 address mode), rather than statically.
+func (s Subnet) Dynamic() bool {
+	if s.CIDR.Addr().Is6() && s.IPv6AddressMode != "" {
+		return true
+	}
+	return s.DHCPServer.IsValid()
 }

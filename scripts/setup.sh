@@ -38,6 +38,13 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
 # The SSH login test of OS instances logs in with the OpenSSH client.
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+# A network's DHCP server (package network/dhcp) is dnsmasq, started by the
+# tests and labs themselves; its tests use ISC's DHCPv6 client as the peer.
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
+command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
+# Nova itself, the peer of the metadata service's answers (its handler,
+# imported without any service).
+/usr/bin/python3 -c 'import nova.api.metadata.handler' >/dev/null 2>&1 || need+=(python3-nova)
 
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"

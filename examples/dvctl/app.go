@@ -288,6 +288,10 @@ func (a *app) driver() (*docker.Driver, error) {
 	// The router is also the port observer that filters lab ports with
 	// security groups from the moment they are plugged.
 	opts = append(opts, docker.WithVIFDriver(router), docker.WithPortObserver(router))
+	// Lab instances are published to their lab's metadata service.
+	md := lab.NewMetadataRouter(a.labDir())
+	a.closers = append(a.closers, md.Close)
+	opts = append(opts, docker.WithMetadataService(md))
 	drv, err := docker.New(opts...)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,7 +24,10 @@ metadata, user-data, SSH keys, dependencies, ports), networks (Linux bridges
 or Open vSwitch bridges with a subnet, in a private host network namespace
 per lab, dvlab-<name>), security groups on the ports, and an external network
 (namespace dvlab-<name>-ext, the lab's outside world and router) with floating
-IPs. See examples/dvctl/demo.yaml.
+IPs. A network with dhcp gets a DHCP server and Nova's metadata service in a
+service namespace of its own (dvlab-<name>-<network>), and an instance with
+config_drive: false reads its boot data from that service. See
+examples/dvctl/demo.yaml.
 
 'lab up FILE' builds it in dependency order and is idempotent: it creates
 what is missing, starts what is stopped, replaces what changed in the file,
@@ -137,6 +142,12 @@ Reach the outside of a lab with: ip netns exec dvlab-<name>-ext COMMAND.`,
 				for _, b := range net.FloatingIPs {
 					fmt.Fprintf(w, "floating IP %s -> %s\n", b.Floating, b.Fixed)
 				}
+				for _, d := range net.DHCP {
+					fmt.Fprintf(w, "dhcp %s in %s (running: %v, %d hosts, %d leases)\n", d.Network, d.Netns, d.Running, d.Hosts, d.Leases)
+				}
+				if net.MetadataDir != "" {
+					fmt.Fprintf(w, "metadata service %s (running: %v, %d instances)\n", net.MetadataDir, net.MetadataRunning, net.MetadataInstances)
+				}
 			})
 		},
 	}
@@ -177,7 +188,18 @@ Reach the outside of a lab with: ip netns exec dvlab-<name>-ext COMMAND.`,
 			})
 		},
 	}
-	c.AddCommand(up, down, status, graph, list)
+	serve := &cobra.Command{
+		Use:    "serve-metadata DIR",
+		Short:  "Run a lab's metadata service (lab up starts it, lab down stops it)",
+		Hidden: true,
+		Args:   exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return lab.ServeMetadata(ctx, args[0])
+		},
+	}
+	c.AddCommand(up, down, status, graph, list, serve)
 	return c
 }
 

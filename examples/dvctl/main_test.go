@@ -23,7 +23,9 @@ import (
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/localdir"
+	"github.com/dockervisor/dockervisor/internal/pidproc"
 	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/network/dhcp"
 )
 
 // runM stops the shared test services after the tests ran.
@@ -137,6 +139,33 @@ func cleanupDriver(t testing.TB, state, labelPrefix, namePrefix, imageDir string
 				}
 				_ = os.RemoveAll(st.OVSDir)
 			}
+		}
+	}
+	// A failed lab script may leave its networks' DHCP servers and its
+	// metadata service running.
+	for _, p := range states {
+		var st struct {
+			Services []struct {
+				DHCPDir string `json:"dhcp_dir"`
+			} `json:"services"`
+			MetadataDir string `json:"metadata_dir"`
+		}
+		if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &st) != nil {
+			continue
+		}
+		for _, s := range st.Services {
+			if srv, err := dhcp.Open(s.DHCPDir); err == nil && srv.Running() {
+				t.Errorf("cleanup: DHCP server of lab %s left behind in %s", p, s.DHCPDir)
+				_ = srv.Stop(ctx)
+			}
+			_ = os.RemoveAll(s.DHCPDir)
+		}
+		if st.MetadataDir != "" {
+			if proc, err := pidproc.Open(filepath.Join(st.MetadataDir, "metadata.pid"), st.MetadataDir); err == nil {
+				t.Errorf("cleanup: metadata service of lab %s left behind in %s", p, st.MetadataDir)
+				_ = proc.Terminate(ctx)
+			}
+			_ = os.RemoveAll(filepath.Dir(st.MetadataDir))
 		}
 	}
 	// A failed lab script may leave its lab's namespace.

@@ -27,13 +27,46 @@ import (
 	"github.com/dockervisor/dockervisor/network"
 )
 
-// Every instance gets a config drive: a tree in the driver's state
+// Every instance has boot data (configdrive.Instance), a record of its
+// own in the driver's state directory, and, unless its spec says
+// NoConfigDrive, a config drive built from it: a tree in the state
 // directory (see driverState), bind-mounted read-only at
 // configdrive.SeedDir, where cloud-init's ConfigDrive datasource reads it
-// without a block device. The create path writes it; the mount is part of
-// the container's host config, so every start (reboot, power-on, restore)
-// keeps it; UpdateMetadata rewrites the tree in place. The boot data it is
-// built from is a record of its own, so the tree can be rebuilt.
+// without a block device. The create path writes both; the mount is part
+// of the container's host config, so every start (reboot, power-on,
+// restore) keeps it; UpdateMetadata and VIF changes rewrite the tree in
+// place. An instance has a config drive exactly when its tree's directory
+// exists. With WithMetadataService the boot data is also published to a
+// metadata service whenever it is written, at every start (so that a
+// service that lost it gets it back), and withdrawn at Destroy.
+
+// MetadataRegistry is a metadata service the Driver publishes its
+// instances' boot data to: Nova's metadata service (package
+// network/metadata's Service, or its Client for a service another
+// program runs), which answers an instance from its fixed IPs on its
+// VIFs' networks. See WithMetadataService.
+type MetadataRegistry interface {
+	// Register publishes (or replaces) the boot data of instance in.UUID.
+	Register(ctx context.Context, in configdrive.Instance) error
+	// Unregister withdraws it; an unknown instance is no error.
+	Unregister(ctx context.Context, uuid string) error
+}
+
+// WithMetadataService makes the Driver publish every instance's boot data
+// (user-data, keys, metadata, VIFs) to reg when the instance is spawned,
+// its metadata or VIFs change and at every start, and withdraw it at
+// Destroy. A failed registration fails that operation, as a failed plug
+// does. Instances then read their data over HTTP, with a config drive
+// (the default) or without one (InstanceSpec.NoConfigDrive).
+func WithMetadataService(reg MetadataRegistry) Option {
+	return func(o *options) error {
+		if reg == nil {
+			return fmt.Errorf("%w: nil metadata service", hypervisor.ErrInvalidArgument)
+		}
+		o.metadata = reg
+		return nil
+	}
+}
 
 // configDriveDir is where instance id's tree lives on the host.
 func (s *driverState) configDriveDir(id string) string { return filepath.Join(s.configDrives, id) }
@@ -43,15 +76,51 @@ func (s *driverState) removeGuest(id string) error {
 	return errors.Join(s.boot.Remove(id), os.RemoveAll(s.configDriveDir(id)))
 }
 
-// prepareConfigDrive writes the instance's boot data and config drive and
-// returns the mount that shows the drive in the container, registering
-// their removal first.
-func (d *Driver) prepareConfigDrive(spec hypervisor.InstanceSpec, u *undo.Stack) (mount.Mount, error) {
-	u.Push(func(context.Context) error { return d.state.removeGuest(spec.ID) })
-	if err := d.writeConfigDrive(spec.ID, bootdata.ConfigDrive(spec, spec.Metadata, spec.VIFs)); err != nil {
-		return mount.Mount{}, err
+// hasConfigDrive reports whether instance id has a config drive.
+func (s *driverState) hasConfigDrive(id string) bool {
+	_, err := os.Stat(s.configDriveDir(id))
+	return err == nil
+}
+
+// prepareGuest writes the instance's boot data, its config drive unless
+// the spec says NoConfigDrive, and publishes it to the metadata service,
+// registering their removal first. It returns the mounts of the config
+// drive (none without one).
+func (d *Driver) prepareGuest(ctx context.Context, spec hypervisor.InstanceSpec, u *undo.Stack) ([]mount.Mount, error) {
+	u.Push(func(ctx context.Context) error { return d.forgetGuest(ctx, spec.ID) })
+	if err := d.writeBootData(ctx, spec.ID, bootdata.ConfigDrive(spec, spec.Metadata, spec.VIFs), !spec.NoConfigDrive); err != nil {
+		return nil, err
 	}
-	return d.configDriveMount(spec.ID)
+	if spec.NoConfigDrive {
+		return nil, nil
+	}
+	m, err := d.configDriveMount(spec.ID)
+	if err != nil {
+		return nil, err
+	}
+	return []mount.Mount{m}, nil
+}
+
+// forgetGuest withdraws instance id from the metadata service and deletes
+// its boot data and config drive.
+func (d *Driver) forgetGuest(ctx context.Context, id string) error {
+	return errors.Join(d.unregisterMetadata(ctx, id), d.state.removeGuest(id))
+}
+
+// unregisterMetadata withdraws instance id from the metadata service, if
+// the Driver publishes to one and has boot data of id (so an ID that is
+// not this Driver's is left alone).
+func (d *Driver) unregisterMetadata(ctx context.Context, id string) error {
+	if d.opts.metadata == nil {
+		return nil
+	}
+	if _, ok, err := d.state.boot.Load(id); err != nil || !ok {
+		return err
+	}
+	if err := d.opts.metadata.Unregister(ctx, id); err != nil {
+		return fmt.Errorf("metadata service: %w", classifyMetadata(err))
+	}
+	return nil
 }
 
 // configDriveMount returns the read-only bind mount that shows instance
@@ -64,8 +133,9 @@ func (d *Driver) configDriveMount(id string) (mount.Mount, error) {
 	return mount.Mount{Type: mount.TypeBind, Source: dir, Target: configdrive.SeedDir, ReadOnly: true}, nil
 }
 
-// writeConfigDrive saves the boot data and (re)builds the tree from it.
-func (d *Driver) writeConfigDrive(id string, in configdrive.Instance) error {
+// writeBootData saves the boot data, (re)builds the config drive from it
+// when drive is set, and publishes it to the metadata service.
+func (d *Driver) writeBootData(ctx context.Context, id string, in configdrive.Instance, drive bool) error {
 	tree, err := configdrive.Build(in)
 	if err != nil {
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
@@ -73,16 +143,41 @@ func (d *Driver) writeConfigDrive(id string, in configdrive.Instance) error {
 	if err := d.state.boot.Save(id, in); err != nil {
 		return fmt.Errorf("config drive: boot data: %w", err)
 	}
-	if err := configdrive.Write(d.state.configDriveDir(id), tree); err != nil {
-		return fmt.Errorf("config drive: %w", err)
+	if drive {
+		if err := configdrive.Write(d.state.configDriveDir(id), tree); err != nil {
+			return fmt.Errorf("config drive: %w", err)
+		}
+	}
+	return d.registerMetadata(ctx, in)
+}
+
+// registerMetadata publishes in to the metadata service, if any.
+func (d *Driver) registerMetadata(ctx context.Context, in configdrive.Instance) error {
+	if d.opts.metadata == nil {
+		return nil
+	}
+	if err := d.opts.metadata.Register(ctx, in); err != nil {
+		return fmt.Errorf("metadata service: %w", classifyMetadata(err))
 	}
 	return nil
 }
 
-// refreshNetworkData rebuilds the config drive of instance id when its
-// VIFs differ from the ones its network_data.json was built from. An
-// instance without a config drive has nothing to refresh.
-func (d *Driver) refreshNetworkData(id string, vifs []network.VIF) error {
+// classifyMetadata gives a metadata service's error a class: its own
+// class if it has one of ours, else ErrUnavailable.
+func classifyMetadata(err error) error {
+	if hasClass(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, err)
+}
+
+// refreshGuest brings the boot data of instance id up to date with vifs:
+// when they differ from the ones it was built from, the config drive (if
+// any) is rebuilt; either way the boot data is published again to the
+// metadata service, so that every start (which calls this) restores a
+// registration the service lost. An instance without boot data has
+// nothing to refresh.
+func (d *Driver) refreshGuest(ctx context.Context, id string, vifs []network.VIF) error {
 	in, ok, err := d.state.boot.Load(id)
 	if err != nil || !ok {
 		return err
@@ -90,10 +185,10 @@ func (d *Driver) refreshNetworkData(id string, vifs []network.VIF) error {
 	have, _ := json.Marshal(normVIFs(in.VIFs))
 	want, _ := json.Marshal(normVIFs(vifs))
 	if bytes.Equal(have, want) {
-		return nil
+		return d.registerMetadata(ctx, in)
 	}
 	in.VIFs = vifs
-	return d.writeConfigDrive(id, in)
+	return d.writeBootData(ctx, id, in, d.state.hasConfigDrive(id))
 }
 
 // normVIFs makes an empty VIF list compare equal to a missing one.
@@ -107,8 +202,9 @@ func normVIFs(v []network.VIF) []network.VIF {
 var _ hypervisor.MetadataUpdater = (*Driver)(nil)
 
 // UpdateMetadata replaces the instance's metadata without a restart: Info
-// and List report it, and the config drive (meta_data.json "meta") is
-// rebuilt in place, so the guest sees it at configdrive.SeedDir.
+// and List report it, the config drive (meta_data.json "meta") is rebuilt
+// in place, so the guest sees it at configdrive.SeedDir, and the metadata
+// service (WithMetadataService) serves it.
 func (d *Driver) UpdateMetadata(ctx context.Context, id string, metadata map[string]string) error {
 	return opErr("update-metadata", id, d.updateMetadata(ctx, id, metadata))
 }
@@ -124,7 +220,7 @@ func (d *Driver) updateMetadata(ctx context.Context, id string, md map[string]st
 		return err
 	}
 	defer unlock()
-	in, hasDrive, err := d.state.boot.Load(id)
+	in, hasBoot, err := d.state.boot.Load(id)
 	if err != nil {
 		return err
 	}
@@ -133,11 +229,11 @@ func (d *Driver) updateMetadata(ctx context.Context, id string, md map[string]st
 	if err := d.state.save(id, rec); err != nil {
 		return err
 	}
-	if !hasDrive {
-		return nil // an instance created without a config drive
+	if !hasBoot {
+		return nil // an instance created before boot data was kept
 	}
 	in.Meta = maps.Clone(md)
-	if err := d.writeConfigDrive(id, in); err != nil {
+	if err := d.writeBootData(ctx, id, in, d.state.hasConfigDrive(id)); err != nil {
 		return errors.Join(err, d.state.save(id, t.rec))
 	}
 	return nil

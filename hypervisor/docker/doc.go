@@ -48,6 +48,14 @@
 // security-group firewall, see secgroup.NewPortHook) about every port
 // plugged and unplugged, so a port's rules come and go with the port.
 //
+// Inside an application instance every address, route and default route
+// of its VIFs is configured by the Driver (it has no DHCP client). An OS
+// instance configures its network itself, as a VM does: the Driver leaves
+// out the subnets whose meta says the guest takes its address (a DHCP
+// server, an IPv6 address mode: network.Subnet.Dynamic), so that its DHCP
+// client takes the lease from the network's DHCP server (package
+// network/dhcp) and the kernel makes its SLAAC address.
+//
 // VIF errors get hypervisor classes: a malformed VIF, an unknown VIF type
 // or a conflicting device is ErrInvalidArgument, a missing kernel feature
 // ErrNotSupported, an unreachable switch ErrUnavailable, and an instance
@@ -107,7 +115,8 @@
 // ends.
 //
 // Every instance also gets an OpenStack config drive (package
-// configdrive) built from its spec's boot data (user-data, SSH keys, admin
+// configdrive), unless its spec says NoConfigDrive, built from its spec's
+// boot data (user-data, SSH keys, admin
 // password, injected files, metadata) in the driver's part of the state
 // directory (drivers/<scope>/configdrive/<ID>, with the boot data it is
 // built from in drivers/<scope>/boot/<ID>.json, mode 0600), and
@@ -116,7 +125,11 @@
 // of the container, so it holds after every start; [Driver.UpdateMetadata]
 // rebuilds the tree in place. With InstanceSpec.AuthorizedKeysUser the keys
 // are also written to that user's ~/.ssh/authorized_keys before the first
-// start, for images without cloud-init.
+// start, for images without cloud-init. With [WithMetadataService] the
+// boot data is published to Nova's metadata service (package
+// network/metadata, or any [MetadataRegistry]) at spawn, whenever the
+// metadata or VIFs change and at every start, and withdrawn at Destroy;
+// a failed registration fails the operation, as a failed plug does.
 //
 // # OS instances
 //
@@ -128,7 +141,11 @@
 // halt request) as the stop signal and the cgroup file system as systemd
 // expects it (a private cgroup namespace on a cgroup v2 host; on a v1 host
 // the name=systemd hierarchy, the controllers staying read-only). It gets
-// no privilege and no host namespace, and the same limits, hostname,
+// no privilege but CAP_NET_ADMIN (its own network configuration: a DHCP
+// client, systemd-networkd) and no host namespace, product_name=OpenStack
+// Nova in its environment (where cloud-init recognises an OpenStack
+// instance, so one without a config drive reads the metadata service), and
+// the same limits, hostname,
 // labels, VIFs and config drive as any instance: only create (osConfig)
 // and the stop record differ, in osinstance.go. Spawn checks the init
 // exists ([hypervisor.ErrNoInit]).

@@ -44,6 +44,7 @@ type options struct {
 	nodeName    string
 	vifs        network.VIFDriver // nil: no networking
 	ports       PortObserver      // nil: nobody watches ports
+	metadata    MetadataRegistry  // nil: no metadata service
 
 	snapshots        image.Writer                         // see WithSnapshotStore
 	snapshotProgress func(id string, p snapshot.Progress) // see WithSnapshotProgress

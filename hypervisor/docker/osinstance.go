@@ -10,6 +10,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +52,22 @@ import (
 //   - a terminal as its console (the guest-access console), where systemd
 //     prints its boot and shutdown messages as on a VM's serial console.
 //
-// No privilege and no host namespace is added.
+// What the OS's network configuration needs, as a VM's guest has it:
+//   - CAP_NET_ADMIN, so that the OS configures its own interfaces (a DHCP
+//     client takes its lease, systemd-networkd applies what cloud-init
+//     rendered from network_data.json). It acts on the instance's own
+//     network namespace only, which has nothing but its VIFs; the host
+//     side (anti-spoofing of the security groups) is out of its reach;
+//   - product_name=OpenStack Nova in its environment, where cloud-init
+//     (and its ds-identify) recognise an OpenStack instance (the variable
+//     nova-lxd set), so that an instance without a config drive looks for
+//     the metadata service;
+//   - DOCKERVISOR_VIFS, the guest devices of its VIFs at create (eth0,
+//     eth1…), so that the image can wait for them before cloud-init
+//     renders the network configuration (see package osimage): the VIFs
+//     are attached after the start.
+//
+// No other privilege and no host namespace is added.
 
 const (
 	// defaultInit is the init an OS instance boots when the spec has no
@@ -125,9 +141,13 @@ func (cs containerSpec) osConfig(cfg *container.Config, hc *container.HostConfig
 	// The entrypoint replaces the image's entrypoint and command both.
 	cfg.Entrypoint = cs.initCommand()
 	cfg.Cmd = nil
-	if _, ok := cs.spec.Env["container"]; !ok {
-		cfg.Env = append(cfg.Env, "container=docker")
+	for k, v := range map[string]string{"container": "docker", "product_name": "OpenStack Nova", vifsEnv: vifDevices(len(cs.spec.VIFs))} {
+		if _, ok := cs.spec.Env[k]; !ok {
+			cfg.Env = append(cfg.Env, k+"="+v)
+		}
 	}
+	slices.Sort(cfg.Env)
+	hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 	cfg.StopSignal = haltSignal
 	cfg.Tty = true
 	hc.Tmpfs = map[string]string{
@@ -141,6 +161,19 @@ func (cs containerSpec) osConfig(cfg *container.Config, hc *container.HostConfig
 			Type: mount.TypeBind, Source: systemdHierarchy, Target: systemdHierarchy,
 		})
 	}
+}
+
+// vifsEnv is the environment variable naming an OS instance's VIF
+// devices at create.
+const vifsEnv = "DOCKERVISOR_VIFS"
+
+// vifDevices returns "eth0,eth1,…" for n VIFs.
+func vifDevices(n int) string {
+	devs := make([]string, n)
+	for i := range devs {
+		devs[i] = "eth" + strconv.Itoa(i)
+	}
+	return strings.Join(devs, ",")
 }
 
 // cgroupVersion returns the engine host's cgroup version, asked once per

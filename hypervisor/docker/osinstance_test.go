@@ -18,6 +18,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/network"
 )
 
 // bootTimeout bounds a boot in the tests; a boot takes a few seconds here.
@@ -119,7 +120,8 @@ func TestOSInstanceBoots(t *testing.T) {
 
 	c := e.inspect("boot")
 	assert.False(t, c.HostConfig.Privileged)
-	assert.Empty(t, c.HostConfig.CapAdd)
+	// The one capability added: the OS configures its own interfaces.
+	assert.Equal(t, []string{"CAP_NET_ADMIN"}, []string(c.HostConfig.CapAdd))
 	assert.Equal(t, container.NetworkMode("none"), c.HostConfig.NetworkMode)
 	assert.False(t, c.HostConfig.PidMode.IsHost())
 	assert.False(t, c.HostConfig.IpcMode.IsHost())
@@ -129,6 +131,8 @@ func TestOSInstanceBoots(t *testing.T) {
 	}
 	assert.Equal(t, "SIGRTMIN+3", c.Config.StopSignal)
 	assert.Contains(t, c.Config.Env, "container=docker")
+	assert.Contains(t, c.Config.Env, "product_name=OpenStack Nova")
+	assert.Contains(t, c.Config.Env, "DOCKERVISOR_VIFS=")
 	assert.Contains(t, c.HostConfig.Tmpfs, "/run")
 	assert.Contains(t, c.HostConfig.Tmpfs, "/run/lock")
 	assert.Equal(t, "t1", c.Config.Labels["tenant"])
@@ -376,13 +380,16 @@ func TestOSInstanceFaults(t *testing.T) {
 // (this host has one; the other is checked here only).
 func TestOSConfig(t *testing.T) {
 	for _, v := range []string{"1", "2"} {
-		cs := containerSpec{spec: hypervisor.InstanceSpec{ID: "x", Env: map[string]string{"A": "b"}}, os: true}
+		cs := containerSpec{spec: hypervisor.InstanceSpec{ID: "x", Env: map[string]string{"A": "b", "product_name": "mine"},
+			VIFs: []network.VIF{{ID: "p1"}, {ID: "p2"}}}, os: true}
 		cfg := &container.Config{Cmd: []string{"ignored"}, Env: cs.env()}
 		hc := &container.HostConfig{}
 		cs.osConfig(cfg, hc, v)
 		assert.Equal(t, []string{"/sbin/init"}, []string(cfg.Entrypoint))
 		assert.Empty(t, cfg.Cmd)
-		assert.Equal(t, []string{"A=b", "container=docker"}, cfg.Env)
+		// The spec's own variables win.
+		assert.Equal(t, []string{"A=b", "DOCKERVISOR_VIFS=eth0,eth1", "container=docker", "product_name=mine"}, cfg.Env)
+		assert.Equal(t, []string{"NET_ADMIN"}, []string(hc.CapAdd))
 		assert.Equal(t, "SIGRTMIN+3", cfg.StopSignal)
 		assert.True(t, cfg.Tty)
 		assert.False(t, hc.Privileged)

@@ -169,5 +169,9 @@ func (d *Driver) finishDestroy(ctx context.Context, id string, owned bool) error
 	if left, err := d.unplugRecorded(ctx, id, rec); err != nil {
 		return errors.Join(err, d.state.save(id, left))
 	}
+	// Withdrawn while the record stays, so that a retry withdraws it.
+	if err := d.unregisterMetadata(ctx, id); err != nil {
+		return err
+	}
 	return errors.Join(d.removeResolvConf(id), d.state.remove(id, owned))
 }

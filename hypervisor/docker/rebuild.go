@@ -153,9 +153,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 // VIFs) and, with a VIF driver, its resolv.conf.
 func (d *Driver) keptMounts(id string) ([]mount.Mount, error) {
 	var ms []mount.Mount
-	if _, ok, err := d.state.boot.Load(id); err != nil {
-		return nil, err
-	} else if ok {
+	if d.state.hasConfigDrive(id) {
 		m, err := d.configDriveMount(id)
 		if err != nil {
 			return nil, err

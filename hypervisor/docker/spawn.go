@@ -209,11 +209,11 @@ func (cs containerSpec) env() []string {
 // create creates the container and its state record, registering their
 // undo first.
 func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
-	drive, err := d.prepareConfigDrive(cs.spec, u)
+	drive, err := d.prepareGuest(ctx, cs.spec, u)
 	if err != nil {
 		return "", err
 	}
-	cs.mounts = append(cs.mounts, drive)
+	cs.mounts = append(cs.mounts, drive...)
 	cid, err := d.createContainer(ctx, api, cs, u)
 	if err != nil {
 		return "", err

@@ -30,6 +30,7 @@ type startedInstance struct {
 	PID         int            // the new process, in its new namespaces
 	StartedAt   time.Time      // on the engine's clock
 	Record      instanceRecord // the durable state, as recorded for the start
+	OS          bool           // an OS instance (see osinstance.go)
 }
 
 // recordStart bounds the last stop's intent by this start, on the engine's
@@ -82,7 +83,7 @@ func (d *Driver) startInstance(ctx context.Context, t *target, want instanceReco
 	c = res.Container
 
 	d.step(StepAttachVIFs)
-	s := startedInstance{ID: t.id, ContainerID: t.cid, StartedAt: parseTime(c.State.StartedAt), Record: want}
+	s := startedInstance{ID: t.id, ContainerID: t.cid, StartedAt: parseTime(c.State.StartedAt), Record: want, OS: d.isOS(c)}
 	if c.State != nil {
 		s.PID = c.State.Pid
 	}

@@ -217,12 +217,36 @@ func (d *Driver) unplugVIF(ctx context.Context, id string, vif network.VIF) erro
 	return nil
 }
 
+// guestVIFs returns recs as the Driver configures them inside the
+// instance. An application instance gets every address, route and
+// default route of its VIFs (it has no DHCP client). An OS instance
+// configures the subnets that say so itself (network.Subnet.Dynamic: a
+// DHCP server, an IPv6 address mode), as a VM does: its DHCP client takes
+// the lease (or the kernel makes its SLAAC address) with the routes that
+// come with it, so the Driver leaves those subnets out — an address the
+// Driver set would not be the lease, and the OS's network manager would
+// drop it as foreign anyway.
+func guestVIFs(recs []vifRecord, os bool) []vifRecord {
+	if !os {
+		return recs
+	}
+	out := make([]vifRecord, len(recs))
+	for i, r := range recs {
+		out[i] = r
+		out[i].VIF.Subnets = slices.DeleteFunc(slices.Clone(r.VIF.Subnets), network.Subnet.Dynamic)
+	}
+	return out
+}
+
 // attachVIF attaches r inside the namespace of process pid; recs are all
-// the instance's VIFs (for the default routes).
-func (d *Driver) attachVIF(ctx context.Context, id string, recs []vifRecord, r vifRecord, pid int) error {
+// the instance's VIFs (for the default routes), os says whether it is an
+// OS instance (see guestVIFs).
+func (d *Driver) attachVIF(ctx context.Context, id string, recs []vifRecord, r vifRecord, pid int, os bool) error {
 	if pid <= 0 {
 		return fmt.Errorf("attach VIF %s: %w", r.VIF.ID, classifyVIF(id, fmt.Errorf("%w: no process", network.ErrNamespaceGone)))
 	}
+	recs = guestVIFs(recs, os)
+	r = guestVIFs([]vifRecord{r}, os)[0]
 	if err := d.opts.vifs.Attach(ctx, id, r.VIF, vifTarget(recs, r, pid)); err != nil {
 		return fmt.Errorf("attach VIF %s as %s: %w", r.VIF.ID, r.Device, classifyVIF(id, err))
 	}
@@ -241,11 +265,11 @@ func (d *Driver) attachVIFs(ctx context.Context, s startedInstance) error {
 	if d.opts.vifs == nil {
 		return fmt.Errorf("%w: the instance has VIFs, but the Driver has no VIF driver (WithVIFDriver)", hypervisor.ErrNotSupported)
 	}
-	if err := d.writeGuestNetwork(s.ID, s.Record.VIFs); err != nil {
+	if err := d.writeGuestNetwork(ctx, s.ID, s.Record.VIFs); err != nil {
 		return err
 	}
 	for _, r := range s.Record.VIFs {
-		if err := d.attachVIF(ctx, s.ID, s.Record.VIFs, r, s.PID); err != nil {
+		if err := d.attachVIF(ctx, s.ID, s.Record.VIFs, r, s.PID, s.OS); err != nil {
 			return err
 		}
 	}
@@ -291,12 +315,13 @@ func resolvConf(recs []vifRecord) []byte {
 }
 
 // writeGuestNetwork rewrites what the guest reads of its network: its
-// resolv.conf and, for an instance with a config drive, network_data.json.
-func (d *Driver) writeGuestNetwork(id string, recs []vifRecord) error {
+// resolv.conf and its boot data's VIFs (network_data.json of its config
+// drive and of the metadata service).
+func (d *Driver) writeGuestNetwork(ctx context.Context, id string, recs []vifRecord) error {
 	if err := d.writeResolvConf(id, recs); err != nil {
 		return err
 	}
-	return d.refreshNetworkData(id, recordedVIFs(recs))
+	return d.refreshGuest(ctx, id, recordedVIFs(recs))
 }
 
 // writeResolvConf rewrites the instance's resolv.conf in place: the file
@@ -494,7 +519,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	want.VIFs = recs
 	u.Push(func(context.Context) error {
 		t.rec = prev
-		return errors.Join(d.state.save(t.id, prev), d.writeGuestNetwork(t.id, prev.VIFs))
+		return errors.Join(d.state.save(t.id, prev), d.writeGuestNetwork(ctx, t.id, prev.VIFs))
 	})
 	if err := d.state.save(t.id, want); err != nil {
 		return err
@@ -505,7 +530,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 			return err
 		}
 	}
-	if err := d.writeGuestNetwork(t.id, recs); err != nil {
+	if err := d.writeGuestNetwork(ctx, t.id, recs); err != nil {
 		return err
 	}
 	if pid > 0 {
@@ -513,7 +538,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 			u.Push(func(ctx context.Context) error {
 				return d.opts.vifs.Detach(ctx, t.id, r.VIF, vifTarget(recs, r, pid))
 			})
-			if err := d.attachVIF(ctx, t.id, recs, r, pid); err != nil {
+			if err := d.attachVIF(ctx, t.id, recs, r, pid, d.isOS(t.c)); err != nil {
 				return err
 			}
 		}
@@ -557,7 +582,7 @@ func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) 
 			return errors.Join(append(errs, err)...)
 		}
 		t.rec = want
-		errs = append(errs, d.writeGuestNetwork(t.id, recs))
+		errs = append(errs, d.writeGuestNetwork(ctx, t.id, recs))
 	}
 	return errors.Join(errs...)
 }

@@ -42,7 +42,9 @@ func (g *fakeGuest) init(spec hypervisor.InstanceSpec) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
 	}
-	g.drive = t
+	if !spec.NoConfigDrive {
+		g.drive = t
+	}
 	if u := spec.AuthorizedKeysUser; u != "" {
 		g.keysFile = path.Join("/home", u, ".ssh/authorized_keys")
 		if u == "root" {
@@ -66,7 +68,8 @@ func (g *fakeGuest) file(p string) ([]byte, bool) {
 	return b, ok
 }
 
-// ConfigDrive returns the config drive tree of an instance.
+// ConfigDrive returns the config drive tree of an instance; an instance
+// spawned with NoConfigDrive has none (an empty tree).
 func (f *Fake) ConfigDrive(id string) (configdrive.Tree, error) {
 	var t configdrive.Tree
 	err := f.with(context.Background(), "config-drive", id, func(fi *fakeInstance) error {
@@ -94,7 +97,10 @@ func (f *Fake) UpdateMetadata(ctx context.Context, id string, md map[string]stri
 		if err != nil {
 			return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
 		}
-		fi.guest.boot, fi.guest.drive = boot, t
+		fi.guest.boot = boot
+		if !fi.guest.spec.NoConfigDrive {
+			fi.guest.drive = t
+		}
 		fi.inst.Metadata = maps.Clone(md)
 		return nil
 	})

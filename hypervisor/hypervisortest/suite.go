@@ -108,6 +108,7 @@ func TestDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ExecInvalidState", testExecInvalidState},
 		{"ConsoleAttach", testConsoleAttach},
 		{"ConfigDrive", testConfigDrive},
+		{"NoConfigDrive", testNoConfigDrive},
 		{"BootDataInvalid", testBootDataInvalid},
 		{"UpdateMetadata", testUpdateMetadata},
 		{"StatsDuringReboot", testStatsDuringReboot},

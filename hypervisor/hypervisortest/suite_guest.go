@@ -365,6 +365,33 @@ func testConfigDrive(t *testing.T, e *env) {
 	}
 }
 
+// testNoConfigDrive: an instance spawned with NoConfigDrive has nothing
+// at configdrive.SeedDir, in any state.
+func testNoConfigDrive(t *testing.T, e *env) {
+	if !e.caps.ConfigDrive {
+		t.Skip("driver has no config drive")
+	}
+	e.skipUnlessExec(t)
+	spec := e.bootSpec(t, "nodrive")
+	spec.AuthorizedKeysUser = ""
+	spec.NoConfigDrive = true
+	id := e.spawn(t, spec).ID
+	check := func(when string) {
+		t.Helper()
+		p := configdrive.SeedDir + "/openstack/latest/meta_data.json"
+		_, _, code := e.execOut(t, id, hypervisor.ExecSpec{Args: e.h.Exec.CatFile(p)})
+		assert.NotEqual(t, 0, code, "%s exists %s", p, when)
+	}
+	check("after spawn")
+	if e.caps.MetadataUpdate {
+		require.NoError(t, e.d.UpdateMetadata(t.Context(), id, map[string]string{"role": "db"}))
+		check("after a metadata update")
+	}
+	require.NoError(t, e.d.PowerOff(t.Context(), id, hypervisor.StopOptions{Timeout: stopTimeout}))
+	require.NoError(t, e.d.PowerOn(t.Context(), id))
+	check("after power off and on")
+}
+
 func testBootDataInvalid(t *testing.T, e *env) {
 	ctx := t.Context()
 	cases := []struct {

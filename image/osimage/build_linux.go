@@ -157,7 +157,26 @@ func finish(root string) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("%w: %w", ErrBuild, err)
 		}
-		if err := os.WriteFile(p, []byte(f.Data), 0o644); err != nil {
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := os.WriteFile(p, []byte(f.Data), mode); err != nil {
+			return fmt.Errorf("%w: %w", ErrBuild, err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // the umask may have narrowed it
+			return fmt.Errorf("%w: %w", ErrBuild, err)
+		}
+	}
+	for _, l := range configLinks {
+		p := filepath.Join(root, l.Path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("%w: %w", ErrBuild, err)
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: %w", ErrBuild, err)
+		}
+		if err := os.Symlink(l.Target, p); err != nil {
 			return fmt.Errorf("%w: %w", ErrBuild, err)
 		}
 	}

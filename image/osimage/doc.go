@@ -20,14 +20,21 @@
 // # What the image holds
 //
 // Beyond the packages, the builder configures the image for a container:
-// cloud-init reads only the ConfigDrive datasource (the Docker backend
-// mounts the config drive at /var/lib/cloud/seed/config_drive), keeps the
-// host name the engine set, uses the C.UTF-8 locale (a minbase system has
-// no locales package), makes only the quick host key types and leaves
-// the network configuration alone (the driver configures the instance's
-// interfaces); the journal is forwarded to the console, where systemd
-// prints its boot and shutdown status, so that the instance's console
-// output reads as a VM's serial console (with the services' output, such
-// as the user-data's);
-// /etc/machine-id is empty, so every instance gets its own.
+// cloud-init reads the ConfigDrive datasource (the Docker backend mounts
+// the config drive at /var/lib/cloud/seed/config_drive) or, for an
+// instance without one, Nova's metadata service (the OpenStack
+// datasource, which finds the instance an OpenStack one by the
+// product_name the backend puts in PID 1's environment), keeps the host
+// name the engine set, uses the C.UTF-8 locale (a minbase system has no
+// locales package) and makes only the quick host key types. cloud-init
+// renders the network configuration of network_data.json (static
+// addresses, DHCP, SLAAC) and systemd-networkd, enabled, applies it, as
+// on a VM: an instance on a DHCP subnet takes its lease with its own
+// client. Before it renders, cloud-init waits until the VIFs the backend
+// names in PID 1's DOCKERVISOR_VIFS exist (the backend attaches them
+// just after the start). The journal is forwarded to the console, where
+// systemd prints its boot and shutdown status, so that the instance's
+// console output reads as a VM's serial console (with the services'
+// output, such as the user-data's); /etc/machine-id is empty, so every
+// instance gets its own.
 package osimage

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -37,7 +38,7 @@ const (
 
 // builderVersion is part of every input hash: a change to what the builder
 // puts into an image bumps it, so no stale cached image is reused.
-const builderVersion = "1"
+const builderVersion = "2"
 
 // basePackages go into debootstrap's --include; extraPackages are
 // installed afterwards in the chroot (cloud-init fails to configure when
@@ -162,7 +163,8 @@ func (o Options) hash() string {
 		Extra    []string `json:"extra"`
 		Packages []string `json:"packages"`
 		Files    []file   `json:"files"`
-	}{builderVersion, o.Suite, o.Mirror, basePackages, extraPackages, o.Packages, configFiles}
+		Links    []link   `json:"links"`
+	}{builderVersion, o.Suite, o.Mirror, basePackages, extraPackages, o.Packages, configFiles, configLinks}
 	b, _ := json.Marshal(in)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:20]
@@ -177,28 +179,36 @@ func (o Options) Ref() (string, error) {
 	return n.Repository + ":" + n.hash(), nil
 }
 
-// file is one configuration file the builder writes into the image.
+// file is one configuration file the builder writes into the image:
+// mode 0644, or Mode when set.
 type file struct {
-	Path string `json:"path"`
-	Data string `json:"data"`
+	Path string      `json:"path"`
+	Data string      `json:"data"`
+	Mode os.FileMode `json:"mode,omitempty"`
+}
+
+// link is a symbolic link the builder makes in the image (a unit
+// enabled, as systemctl enable would).
+type link struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
 }
 
 // configFiles make the image fit a container; see the package doc.
 var configFiles = []file{
-	{"/etc/cloud/cloud.cfg.d/90_dockervisor.cfg", `# Written by dockervisor's image builder.
-# The Docker backend mounts the config drive at /var/lib/cloud/seed/config_drive.
-datasource_list: [ ConfigDrive, None ]
+	{Path: "/etc/cloud/cloud.cfg.d/90_dockervisor.cfg", Data: `# Written by dockervisor's image builder.
+# The Docker backend mounts the config drive at /var/lib/cloud/seed/config_drive;
+# an instance without one reads Nova's metadata service (the backend puts
+# product_name=OpenStack Nova in its environment, where cloud-init looks).
+datasource_list: [ ConfigDrive, OpenStack, None ]
 # The engine sets the host name at create; a container cannot change it.
 preserve_hostname: true
 # A minbase system has no locales package.
 locale: C.UTF-8
 # Quick host keys on first boot.
 ssh_genkeytypes: [ ed25519, ecdsa ]
-# The driver configures the instance's interfaces (its VIFs) from outside.
-network:
-  config: disabled
 `},
-	{"/etc/systemd/journald.conf.d/90-dockervisor-console.conf", `# Written by dockervisor's image builder: the console shows the journal
+	{Path: "/etc/systemd/journald.conf.d/90-dockervisor-console.conf", Data: `# Written by dockervisor's image builder: the console shows the journal
 # (services' output, such as the user-data's, and their errors) next to
 # systemd's status lines, as a VM's serial console does.
 [Journal]
@@ -206,4 +216,36 @@ ForwardToConsole=yes
 MaxLevelConsole=info
 TTYPath=/dev/console
 `},
+	{Path: "/etc/systemd/system/cloud-init-local.service.d/90-dockervisor-vifs.conf", Data: `# Written by dockervisor's image builder: the Docker backend attaches the
+# instance's VIFs just after it started it; cloud-init renders the network
+# configuration for them, so it waits until they are there.
+[Service]
+ExecStartPre=/usr/local/lib/dockervisor/wait-vifs
+`},
+	{Path: "/usr/local/lib/dockervisor/wait-vifs", Mode: 0o755, Data: `#!/bin/sh
+# Written by dockervisor's image builder: wait (up to 30 s) until the
+# devices the Docker backend names in PID 1's DOCKERVISOR_VIFS exist.
+vifs=$(tr '\0' '\n' < /proc/1/environ | sed -n 's/^DOCKERVISOR_VIFS=//p' | tr ',' ' ')
+i=0
+while [ $i -lt 300 ]; do
+	missing=
+	for v in $vifs; do
+		[ -e "/sys/class/net/$v" ] || missing="$missing $v"
+	done
+	[ -z "$missing" ] && exit 0
+	sleep 0.1
+	i=$((i + 1))
+done
+echo "dockervisor: VIFs missing after 30 s:$missing" >&2
+exit 0
+`},
+}
+
+// configLinks enable systemd-networkd, which applies the network
+// configuration cloud-init renders (DHCP, SLAAC, static), without
+// systemd-networkd-wait-online (which would hold the boot of an instance
+// whose links it does not manage).
+var configLinks = []link{
+	{Path: "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service", Target: "/lib/systemd/system/systemd-networkd.service"},
+	{Path: "/etc/systemd/system/sockets.target.wants/systemd-networkd.socket", Target: "/lib/systemd/system/systemd-networkd.socket"},
 }

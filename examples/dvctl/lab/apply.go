@@ -35,6 +35,10 @@ type Options struct {
 	// port observer). Nil makes one for the call, which is right for a
 	// Driver that does not filter ports itself.
 	Net *VIFRouter
+	// Self is the command that runs this program (default: its
+	// executable), which Up runs as `Self lab serve-metadata DIR` for a
+	// lab with networks with dhcp (see ServeMetadata).
+	Self []string
 }
 
 func (o Options) net() (*VIFRouter, func() error) {
@@ -94,6 +98,11 @@ func Up(ctx context.Context, drv hypervisor.Lifecycle, f *File, opts Options) (_
 		}
 	}
 	if err := upOVS(ctx, f, st, opts.StateDir, record); err != nil {
+		return actions, err
+	}
+	// The networks' DHCP servers and metadata service come before the
+	// instances, which take their leases and register their metadata.
+	if err := upServices(ctx, f, st, netr, opts, record); err != nil {
 		return actions, err
 	}
 	groups, err := f.groups()
@@ -255,8 +264,11 @@ func Down(ctx context.Context, drv hypervisor.Lifecycle, name string, opts Optio
 		}
 	}
 	// The bridges, router legs and tables live in the namespaces and go
-	// with them; the floating IPs, the firewall and the switch are
-	// removed first all the same, so that each step is seen to work.
+	// with them; the services, floating IPs, the firewall and the switch
+	// are removed first all the same, so that each step is seen to work.
+	if err := downServices(ctx, st, opts, record); err != nil {
+		return actions, err
+	}
 	if err := downNetwork(ctx, st, opts, record); err != nil {
 		return actions, err
 	}

@@ -21,6 +21,8 @@
 //	  net1:
 //	    type: ovs               # an Open vSwitch bridge of the lab's private switch (default: bridge)
 //	    cidr: 10.78.0.0/24
+//	    dhcp: true              # a DHCP server and the metadata service (see Services)
+//	    dhcp_server: 10.78.0.2  # optional: the DHCP port's address (default: the last host address)
 //	security_groups:
 //	  web:                      # rules add up; what no rule admits is dropped
 //	    - {protocol: icmp}                       # direction ingress and ethertype IPv4 by default
@@ -41,6 +43,7 @@
 //	    user_data: |            # on the config drive, as ssh_keys
 //	      #cloud-config
 //	    ssh_keys: ["ssh-ed25519 AAAA... me@host"]
+//	    config_drive: false     # no config drive: the metadata service of a network with dhcp instead
 //	    depends_on: [db]        # spawned after db
 //	    ports:                  # eth0, eth1… in order
 //	      - {network: net0, ip: 10.77.0.11, security_groups: [web]}   # mac: optional, derived otherwise
@@ -70,6 +73,28 @@
 // lab's namespace, and filters a port with security groups as soon as it
 // is plugged.
 //
+// # Services
+//
+// A network with dhcp gets what Neutron's DHCP agent gives a network: a
+// service namespace, dvlab-<lab>-<network>, with a port on the network
+// (plugged as the network's instance ports are) holding the DHCP server's
+// address; a DHCP server there (dnsmasq, package network/dhcp) with a host
+// entry for every port of the file on the network, kept up to date as
+// ports are plugged and unplugged; and Nova's metadata service (package
+// network/metadata) at 169.254.169.254, answering each instance from its
+// fixed IP. The ports' subnets say so as Nova's subnet meta does
+// (dhcp_server), so an OS instance's cloud-init takes a DHCP lease, with
+// the route to the metadata service the DHCP server pushes; the subnets
+// also carry that route as a host route, for instances the Driver
+// configures (application instances have no DHCP client). The lab's
+// metadata service is a detached process of this program (dvctl lab
+// serve-metadata), with its registrations in a run directory under
+// /run/dvctl-services, which the Driver reaches through the service's
+// control socket: a Driver driving lab instances is given a
+// [MetadataRouter] (docker.WithMetadataService). An instance with
+// config_drive: false has no config drive and reads its user-data, keys
+// and metadata from the service; it needs a port on a network with dhcp.
+//
 // # Security groups
 //
 // The groups are enforced with package network/secgroup in the lab's
@@ -94,8 +119,10 @@
 //
 // # Down
 //
-// Down destroys the instances (which unplugs their ports and removes their
-// filters), unbinds the floating IPs, removes the firewall's tables, stops
+// Down destroys the instances (which unplugs their ports, removes their
+// filters and withdraws their metadata), stops the metadata service and
+// the DHCP servers and removes the service namespaces, unbinds the
+// floating IPs, removes the firewall's tables, stops
 // the lab's Open vSwitch and deletes both namespaces, bridges, router legs
 // and all, each step whatever happened to the others, from the state file:
 // so it also cleans up after an Up that failed half-way.

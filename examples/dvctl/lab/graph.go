@@ -24,7 +24,7 @@ func (f *File) Graph(w io.Writer, format string) error {
 		}
 		for _, n := range f.networkNames() {
 			net := f.Networks[n]
-			fmt.Fprintf(&b, "  %q [shape=ellipse, label=%s];\n", "n:"+n, dotQuote(n+`\n`+net.CIDR+`\n`+f.BridgeName(n)))
+			fmt.Fprintf(&b, "  %q [shape=ellipse, label=%s];\n", "n:"+n, dotQuote(n+`\n`+net.CIDR+`\n`+f.BridgeName(n)+f.servicesLabel(n, `\n`)))
 		}
 		for _, g := range slices.Sorted(maps.Keys(f.SecurityGroups)) {
 			fmt.Fprintf(&b, "  %q [shape=note, label=%s];\n", "sg:"+g, dotQuote("security group "+g+`\n`+rulesLabel(f.SecurityGroups[g], `\n`)))
@@ -56,7 +56,7 @@ func (f *File) Graph(w io.Writer, format string) error {
 			fmt.Fprintf(&b, "  i_%s[\"%s\"]\n", mermaidID(name), instanceLabel(name, f.Instances[name], "<br/>"))
 		}
 		for _, n := range f.networkNames() {
-			fmt.Fprintf(&b, "  n_%s((\"%s<br/>%s\"))\n", mermaidID(n), n, f.Networks[n].CIDR)
+			fmt.Fprintf(&b, "  n_%s((\"%s<br/>%s%s\"))\n", mermaidID(n), n, f.Networks[n].CIDR, f.servicesLabel(n, "<br/>"))
 		}
 		for _, g := range slices.Sorted(maps.Keys(f.SecurityGroups)) {
 			fmt.Fprintf(&b, "  sg_%s>\"security group %s<br/>%s\"]\n", mermaidID(g), g, rulesLabel(f.SecurityGroups[g], "<br/>"))
@@ -123,5 +123,18 @@ func rulesLabel(rules []Rule, nl string) string {
 }
 
 func mermaidID(s string) string { return strings.NewReplacer("-", "_", ".", "_").Replace(s) }
+
+// servicesLabel names a network's DHCP server and metadata service, if it
+// has them, after a line break sep.
+func (f *File) servicesLabel(net, sep string) string {
+	if !f.Networks[net].DHCP {
+		return ""
+	}
+	a, err := f.dhcpServer(net)
+	if err != nil {
+		return ""
+	}
+	return sep + "dhcp + metadata " + a.String()
+}
 
 func (f *File) networkNames() []string { return slices.Sorted(maps.Keys(f.Networks)) }

@@ -106,6 +106,14 @@ type Network struct {
 	MTU int `yaml:"mtu" json:"mtu,omitempty"`
 	// Type is bridge (the default) or ovs.
 	Type string `yaml:"type" json:"type,omitempty"`
+	// DHCP gives the network a DHCP server and Nova's metadata service,
+	// as Neutron's DHCP agent does (enable_dhcp): a service namespace with
+	// a port on the network holding DHCPServer, dnsmasq with a host entry
+	// per port, and the metadata service at 169.254.169.254.
+	DHCP bool `yaml:"dhcp" json:"dhcp,omitempty"`
+	// DHCPServer is the DHCP port's address; empty means the subnet's
+	// last host address.
+	DHCPServer string `yaml:"dhcp_server" json:"dhcp_server,omitempty"`
 }
 
 // Port is an instance's interface on a lab network: eth0, eth1… in order.
@@ -139,6 +147,10 @@ type Instance struct {
 	// Boot is app or os (the image's init as PID 1); empty lets the
 	// image decide.
 	Boot string `yaml:"boot" json:"boot,omitempty"`
+	// ConfigDrive false leaves the instance without a config drive: it
+	// reads its user-data, keys and metadata from the metadata service of
+	// a network with dhcp, as on an OpenStack cloud without config drives.
+	ConfigDrive *bool `yaml:"config_drive" json:"config_drive,omitempty"`
 }
 
 var (
@@ -215,6 +227,9 @@ func (f *File) Validate() error {
 		default:
 			return bad("network %q: type %q: want bridge or ovs", name, f.Networks[name].Type)
 		}
+		if err := f.validateDHCP(name); err != nil {
+			return err
+		}
 	}
 	if _, err := f.groups(); err != nil {
 		return err
@@ -238,6 +253,9 @@ func (f *File) Validate() error {
 		}
 		if err := spec.Validate(); err != nil {
 			return bad("instance %q: %w", name, err)
+		}
+		if spec.NoConfigDrive && !slices.ContainsFunc(in.Ports, func(p Port) bool { return f.Networks[p.Network].DHCP }) {
+			return bad("instance %q has no config drive and no port on a network with dhcp, where its metadata service is", name)
 		}
 	}
 	if _, err := f.Waves(); err != nil {
@@ -325,6 +343,7 @@ func (f *File) spec(name string) (hypervisor.InstanceSpec, error) {
 		VIFs:     vifs,
 		Boot:     hypervisor.BootMode(in.Boot),
 	}
+	spec.NoConfigDrive = in.ConfigDrive != nil && !*in.ConfigDrive
 	if in.UserData != "" {
 		spec.UserData = []byte(in.UserData)
 	}

@@ -264,3 +264,60 @@ func TestLoadEnvDefault(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "set", f.Name)
 }
+
+// TestDHCPNetworks: a network with dhcp gives its ports' subnets the DHCP
+// server's address (Nova's dhcp_server meta) and a host route to the
+// metadata service through it; its service port and hosts come from the
+// file; bad DHCP settings are errors.
+func TestDHCPNetworks(t *testing.T) {
+	f := parse(t, `
+name: d
+networks:
+  n: {cidr: 10.0.0.0/24, gateway: 10.0.0.1, dhcp: true}
+  s: {cidr: 10.1.0.0/24}
+  o: {cidr: 10.2.0.0/24, type: ovs, dhcp: true, dhcp_server: 10.2.0.2}
+instances:
+  a: {image: x, config_drive: false, ports: [{network: n, ip: 10.0.0.5}, {network: s, ip: 10.1.0.5}]}
+  b: {image: x, ports: [{network: o, ip: 10.2.0.6}]}
+`)
+	assert.Equal(t, []string{"n", "o"}, f.DHCPNetworks())
+	spec := f.Spec("a")
+	assert.True(t, spec.NoConfigDrive)
+	assert.False(t, f.Spec("b").NoConfigDrive)
+	sub := spec.VIFs[0].Subnets[0]
+	assert.Equal(t, "10.0.0.254", sub.DHCPServer.String())
+	require.Len(t, sub.Routes, 1)
+	assert.Equal(t, "169.254.169.254/32", sub.Routes[0].Dest.String())
+	assert.Equal(t, "10.0.0.254", sub.Routes[0].Gateway.String())
+	assert.False(t, spec.VIFs[1].Subnets[0].DHCPServer.IsValid(), "a static network")
+	assert.Empty(t, spec.VIFs[1].Subnets[0].Routes)
+	assert.Equal(t, "10.2.0.2", f.Spec("b").VIFs[0].Subnets[0].DHCPServer.String())
+
+	port, err := f.servicePort("o")
+	require.NoError(t, err)
+	assert.Equal(t, network.VIFTypeOVS, port.Type)
+	assert.True(t, port.HybridPlug)
+	assert.Equal(t, "10.2.0.2", port.Subnets[0].IPs[0].String())
+	assert.Equal(t, "d/o", port.NetworkID)
+	hosts, err := f.dhcpHosts("n")
+	require.NoError(t, err)
+	require.Len(t, hosts, 1)
+	assert.Equal(t, spec.VIFs[0].Address.String(), hosts[0].MAC.String())
+	assert.Equal(t, "dvlab-d-n", f.ServiceNetnsName("n"))
+	var g bytes.Buffer
+	require.NoError(t, f.Graph(&g, "dot"))
+	assert.Contains(t, g.String(), `dhcp + metadata 10.0.0.254`)
+
+	for name, s := range map[string]string{
+		"server outside":      "name: d\nnetworks: {n: {cidr: 10.0.0.0/24, dhcp: true, dhcp_server: 10.9.0.2}}\ninstances: {a: {image: x}}",
+		"server is gateway":   "name: d\nnetworks: {n: {cidr: 10.0.0.0/24, gateway: 10.0.0.254, dhcp: true}}\ninstances: {a: {image: x}}",
+		"server is a port's":  "name: d\nnetworks: {n: {cidr: 10.0.0.0/24, dhcp: true, dhcp_server: 10.0.0.5}}\ninstances: {a: {image: x, ports: [{network: n, ip: 10.0.0.5}]}}",
+		"server without dhcp": "name: d\nnetworks: {n: {cidr: 10.0.0.0/24, dhcp_server: 10.0.0.5}}\ninstances: {a: {image: x}}",
+		"no drive, no dhcp":   "name: d\nnetworks: {n: {cidr: 10.0.0.0/24}}\ninstances: {a: {image: x, config_drive: false, ports: [{network: n, ip: 10.0.0.5}]}}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(s))
+			assert.ErrorIs(t, err, ErrInvalid)
+		})
+	}
+}

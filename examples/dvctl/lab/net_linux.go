@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 
+	"github.com/dockervisor/dockervisor/internal/pidproc"
+	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/floatingip"
 )
 
@@ -222,6 +225,25 @@ func NetStatus(ctx context.Context, stateDir, name string) (NetworkStatus, error
 			return ns, err
 		}
 		ns.FloatingIPs = append(ns.FloatingIPs, b...)
+	}
+	for _, s := range st.Services {
+		d := DHCPStatus{Network: s.Network, Netns: s.Netns}
+		if srv, err := dhcp.Open(s.DHCPDir); err == nil {
+			d.Running = srv.Running()
+			hosts, _ := srv.Hosts()
+			leases, _ := srv.Leases()
+			d.Hosts, d.Leases = len(hosts), len(leases)
+		}
+		ns.DHCP = append(ns.DHCP, d)
+	}
+	if st.MetadataDir != "" {
+		ns.MetadataDir = st.MetadataDir
+		if p, err := pidproc.Open(filepath.Join(st.MetadataDir, metadataPID), st.MetadataDir); err == nil {
+			ns.MetadataRunning = true
+			p.Close()
+		}
+		keys, _ := filepath.Glob(filepath.Join(st.MetadataDir, "instances", "*.json"))
+		ns.MetadataInstances = len(keys)
 	}
 	return ns, nil
 }

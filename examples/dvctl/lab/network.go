@@ -71,6 +71,15 @@ func (f *File) subnet(net string) (network.Subnet, error) {
 	return s, nil
 }
 
+// derivedMAC is the MAC of a port without one in the file: Nova's fa:16:3e
+// prefix and three bytes of a hash of the port ID.
+func derivedMAC(id string) network.MAC {
+	mac := network.MAC{0xfa, 0x16, 0x3e, 0, 0, 0}
+	b, _ := hex.DecodeString(hash("mac", id)[:6])
+	copy(mac[3:], b)
+	return mac
+}
+
 // vifs returns the VIFs of the named instance's ports.
 func (f *File) vifs(name string) ([]network.VIF, error) {
 	var vifs []network.VIF
@@ -88,22 +97,22 @@ func (f *File) vifs(name string) ([]network.VIF, error) {
 			return nil, fmt.Errorf("%w: instance %q port %d: ip %q not in %s", ErrInvalid, name, i, p.IP, sub.CIDR)
 		}
 		sub.IPs = []netip.Addr{ip}
+		if err := f.dhcpMeta(p.Network, &sub); err != nil {
+			return nil, err
+		}
 		id := f.PortID(name, i)
-		mac := network.MAC{0xfa, 0x16, 0x3e, 0, 0, 0}
+		mac := derivedMAC(id)
 		if p.MAC != "" {
 			if mac, err = network.ParseMAC(p.MAC); err != nil {
 				return nil, fmt.Errorf("%w: instance %q port %d: %w", ErrInvalid, name, i, err)
 			}
-		} else {
-			b, _ := hex.DecodeString(hash("mac", id)[:6])
-			copy(mac[3:], b)
 		}
 		vif := network.VIF{
 			ID:        id,
 			Address:   mac,
 			Type:      network.VIFTypeBridge,
 			Bridge:    f.BridgeName(p.Network),
-			NetworkID: f.Name + "/" + p.Network,
+			NetworkID: f.NetworkID(p.Network),
 			MTU:       n.MTU,
 			Subnets:   []network.Subnet{sub},
 		}
@@ -132,4 +141,19 @@ type NetworkStatus struct {
 	SecurityGroups []string             `json:"security_groups,omitempty"`
 	FilteredPorts  int                  `json:"filtered_ports"`
 	FloatingIPs    []floatingip.Binding `json:"floating_ips"` // bound in the kernel
+	// DHCP are the networks' DHCP servers, MetadataDir the lab's metadata
+	// service.
+	DHCP              []DHCPStatus `json:"dhcp,omitempty"`
+	MetadataDir       string       `json:"metadata_dir,omitempty"`
+	MetadataRunning   bool         `json:"metadata_running,omitempty"`
+	MetadataInstances int          `json:"metadata_instances,omitempty"`
+}
+
+// DHCPStatus is a lab network's DHCP server, read from its directory.
+type DHCPStatus struct {
+	Network string `json:"network"`
+	Netns   string `json:"netns"`
+	Running bool   `json:"running"`
+	Hosts   int    `json:"hosts"`
+	Leases  int    `json:"leases"`
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/linuxbridge"
 	"github.com/dockervisor/dockervisor/network/ovs"
 	"github.com/dockervisor/dockervisor/network/secgroup"
@@ -255,14 +256,38 @@ func (r *VIFRouter) Unplug(ctx context.Context, instanceID string, vif network.V
 }
 
 // PortPlugged filters a lab port that has security groups, once its host
-// side exists (the Docker backend's PortObserver).
+// side exists, and gives its network's DHCP server its host entry (the
+// Docker backend's PortObserver).
 func (r *VIFRouter) PortPlugged(ctx context.Context, instanceID string, vif network.VIF) error {
+	if err := r.withDHCP(instanceID, vif, func(s *dhcp.Server, h dhcp.Host) error { return s.AddHost(ctx, h) }); err != nil {
+		return err
+	}
 	return r.withPortFirewall(ctx, instanceID, vif, func(fw *secgroup.Firewall, p secgroup.Port) error { return fw.ApplyPort(ctx, p) })
 }
 
-// PortUnplugging removes a lab port's filter before its host side goes.
+// PortUnplugging removes a lab port's filter and host entry before its
+// host side goes.
 func (r *VIFRouter) PortUnplugging(ctx context.Context, instanceID string, vif network.VIF) error {
+	if err := r.withDHCP(instanceID, vif, func(s *dhcp.Server, h dhcp.Host) error { return s.RemoveHost(ctx, h.MAC) }); err != nil {
+		return err
+	}
 	return r.withPortFirewall(ctx, instanceID, vif, func(fw *secgroup.Firewall, p secgroup.Port) error { return fw.RemovePort(ctx, p.ID) })
+}
+
+// withDHCP runs fn with the DHCP server of the lab network of vif and the
+// port's host entry; a port of no lab, or of a network without dhcp, is
+// left alone.
+func (r *VIFRouter) withDHCP(instanceID string, vif network.VIF, fn func(*dhcp.Server, dhcp.Host) error) error {
+	st, err := r.lab(instanceID)
+	if err != nil || st == nil {
+		return err
+	}
+	srv, ok := st.dhcpServerOf(vif)
+	h, hasMAC := dhcp.HostFor(vif)
+	if !ok || !hasMAC {
+		return nil
+	}
+	return fn(srv, h)
 }
 
 // withPortFirewall runs fn with the firewall of the lab of instanceID and

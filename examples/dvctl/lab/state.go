@@ -31,6 +31,11 @@ type State struct {
 	Ports  []secgroup.Port  `json:"filtered_ports,omitempty"`
 	// FloatingIPs are the bindings Up made or was about to make.
 	FloatingIPs []floatingip.Binding `json:"floating_ips,omitempty"`
+	// Services are the service namespaces (DHCP server, metadata) of the
+	// networks with dhcp; MetadataDir is the run directory of the lab's
+	// metadata service.
+	Services    []Service `json:"services,omitempty"`
+	MetadataDir string    `json:"metadata_dir,omitempty"`
 
 	mu   sync.Mutex
 	path string

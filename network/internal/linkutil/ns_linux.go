@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -138,4 +139,71 @@ func (n *NS) Do(f func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// SetSysctl writes a sysctl of the namespace, such as
+// "net.ipv6.conf.default.accept_ra", from a thread inside it (the
+// /proc/sys/net a task opens is its own namespace's).
+func (n *NS) SetSysctl(key, value string) error {
+	if key == "" || strings.Contains(key, "/") || strings.Contains(key, "..") {
+		return fmt.Errorf("linkutil: sysctl %q", key)
+	}
+	p := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	return n.Do(func() error {
+		if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
+			return fmt.Errorf("linkutil: sysctl %s in %s: %w", key, n.path, err)
+		}
+		return nil
+	})
+}
+
+// NamedPath returns the path of the named network namespace name.
+func NamedPath(name string) string { return "/run/netns/" + name }
+
+// EnsureNamed creates the named network namespace name (under
+// /run/netns, as `ip netns add` does) unless it exists, and reports
+// whether it made it. The calling goroutine's thread is not moved.
+func EnsureNamed(name string) (bool, error) {
+	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+		return false, fmt.Errorf("%w: namespace name %q", network.ErrInvalidTarget, name)
+	}
+	if _, err := os.Stat(NamedPath(name)); err == nil {
+		return false, nil
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return // the locked thread ends with the goroutine
+		}
+		defer orig.Close()
+		ns, err := netns.NewNamed(name)
+		if err == nil {
+			ns.Close()
+		}
+		if serr := netns.Set(orig); serr != nil {
+			errc <- errors.Join(err, serr) // the thread stays locked and dies
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		return false, fmt.Errorf("linkutil: create namespace %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// DeleteNamed removes the named network namespace name; a missing one is
+// no error.
+func DeleteNamed(name string) error {
+	if _, err := os.Stat(NamedPath(name)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("linkutil: delete namespace %s: %w", name, err)
+	}
+	return nil
 }
