@@ -21,9 +21,12 @@ import (
 	"github.com/dockervisor/dockervisor/internal/enginestats"
 	"github.com/dockervisor/dockervisor/internal/statestore"
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/floatingip"
+	"github.com/dockervisor/dockervisor/network/metadata"
 	"github.com/dockervisor/dockervisor/network/ovs"
 	"github.com/dockervisor/dockervisor/network/secgroup"
+	"github.com/dockervisor/dockervisor/pidproc"
 	"github.com/dockervisor/dockervisor/placement"
 	"github.com/dockervisor/dockervisor/snapshot"
 	"github.com/dockervisor/dockervisor/stats/procfs"
@@ -118,6 +121,17 @@ var sentinels = map[string]error{
 
 	"snapshot.ErrInvalidRequest": snapshot.ErrInvalidRequest,
 	"stats/procfs.ErrMalformed":  procfs.ErrMalformed,
+	"pidproc.ErrNotRunning":      pidproc.ErrNotRunning,
+
+	"network/dhcp.ErrInvalidConfig": dhcp.ErrInvalidConfig,
+	"network/dhcp.ErrNotInstalled":  dhcp.ErrNotInstalled,
+	"network/dhcp.ErrStart":         dhcp.ErrStart,
+	"network/dhcp.ErrNotRunning":    dhcp.ErrNotRunning,
+
+	"network/metadata.ErrUnavailable":     metadata.ErrUnavailable,
+	"network/metadata.ErrInvalidInstance": metadata.ErrInvalidInstance,
+	"network/metadata.ErrAddressInUse":    metadata.ErrAddressInUse,
+	"network/metadata.ErrClosed":          metadata.ErrClosed,
 }
 
 // TestEveryErrorHasOneClass finds every exported package-level variable

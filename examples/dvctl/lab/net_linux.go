@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/dockervisor/dockervisor/internal/pidproc"
 	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/floatingip"
+	"github.com/dockervisor/dockervisor/pidproc"
 )
 
 // ensureNetnsCreated is ensureNetns, reporting whether it made the namespace.

@@ -111,3 +111,20 @@ func NetStatus(_ context.Context, stateDir, name string) (NetworkStatus, error) 
 	}
 	return NetworkStatus{Netns: st.Netns, ExtNetns: st.ExtNetns, OVSDir: st.OVSDir, FilteredPorts: len(st.Ports)}, nil
 }
+
+func upServices(_ context.Context, f *File, st *State, _ *VIFRouter, _ Options, _ func(Action)) error {
+	if f.HasNetworks() || len(st.Services) > 0 || st.MetadataDir != "" {
+		return errNeedsLinux
+	}
+	return nil
+}
+
+func downServices(_ context.Context, st *State, _ Options, _ func(Action)) error {
+	if len(st.Services) > 0 || st.MetadataDir != "" {
+		return errNeedsLinux
+	}
+	return nil
+}
+
+// ServeMetadata needs a lab's service namespaces, which need Linux.
+func ServeMetadata(context.Context, string) error { return errNeedsLinux }

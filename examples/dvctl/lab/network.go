@@ -157,3 +157,12 @@ type DHCPStatus struct {
 	Hosts   int    `json:"hosts"`
 	Leases  int    `json:"leases"`
 }
+
+// Service is a lab network's services as the state file records them:
+// the service namespace, its port, and the DHCP server's directory.
+type Service struct {
+	Network string      `json:"network"`
+	Netns   string      `json:"netns"`
+	Port    network.VIF `json:"port"`
+	DHCPDir string      `json:"dhcp_dir"`
+}

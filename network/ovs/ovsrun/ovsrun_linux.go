@@ -9,11 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/dockervisor/dockervisor/pidproc"
 )
 
 // Schema is the Open vSwitch database schema a switch's database is
@@ -206,6 +207,17 @@ func (s *Switch) launch(ctx context.Context, detach bool) error {
 	if _, err := s.Vsctl(ctx, "init"); err != nil {
 		return fmt.Errorf("ovsrun: ovs-vswitchd did not come up: %w: %s", err, s.vsd.out.tail())
 	}
+	// Its control socket may come a moment later; Running needs it.
+	for !s.Running(ctx) {
+		if !s.vsd.running() {
+			return fmt.Errorf("ovsrun: ovs-vswitchd exited: %s", s.vsd.out.tail())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ovsrun: ovs-vswitchd's control socket: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
 	return s.Alive()
 }
 
@@ -265,7 +277,25 @@ func (s *Switch) PIDs() (db, vswitchd int) {
 	if s.db != nil && s.vsd != nil {
 		return s.db.cmd.Process.Pid, s.vsd.cmd.Process.Pid
 	}
-	return readPidfile(s.path("ovsdb-server.pid")), readPidfile(s.path("ovs-vswitchd.pid"))
+	for _, d := range []string{"ovsdb-server", "ovs-vswitchd"} {
+		if p, err := s.openDaemon(d); err == nil {
+			if d == "ovsdb-server" {
+				db = p.PID
+			} else {
+				vswitchd = p.PID
+			}
+			_ = p.Close()
+		}
+	}
+	return db, vswitchd
+}
+
+// openDaemon holds detached daemon d (ovsdb-server or ovs-vswitchd) of the
+// switch by its pid file: a process whose command line names that pid
+// file, so a reused PID is never taken for it.
+func (s *Switch) openDaemon(d string) (*pidproc.Process, error) {
+	pidFile := s.path(d + ".pid")
+	return pidproc.Open(pidFile, "--pidfile="+pidFile)
 }
 
 // KillDB kills ovsdb-server with SIGKILL, as a crash would, and waits for
@@ -290,22 +320,28 @@ func (s *Switch) Stop(ctx context.Context) error {
 				_, _ = s.Vsctl(ctx, "--if-exists", "del-br", br)
 			}
 		}
-		// The pids first: a daemon removes its pid file as it exits.
-		names := []string{"ovs-vswitchd", "ovsdb-server"}
-		pids := make([]int, len(names))
-		for i, d := range names {
-			pids[i] = readPidfile(s.path(d + ".pid"))
+		// A detached daemon is held by its pidfd first: it removes its pid
+		// file as it exits.
+		var procs []*pidproc.Process
+		if s.db == nil && s.vsd == nil {
+			for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
+				if p, err := s.openDaemon(d); err == nil {
+					procs = append(procs, p)
+				}
+			}
 		}
 		_ = run(ctx, "ovs-appctl", "--timeout=5", "-t", s.path("ovs-vswitchd.ctl"), "exit", "--cleanup")
 		_ = run(ctx, "ovs-appctl", "--timeout=5", "-t", s.path("ovsdb-server.ctl"), "exit")
 		var errs []error
-		if s.db != nil || s.vsd != nil {
-			s.vsd.wait(5 * time.Second)
-			s.db.wait(5 * time.Second)
-		} else {
-			for i, d := range names {
-				errs = append(errs, waitPid(pids[i], d))
+		s.vsd.wait(5 * time.Second)
+		s.db.wait(5 * time.Second)
+		for _, p := range procs {
+			// Exiting already; SIGKILL if it has not within 5 s.
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := p.Terminate(wctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, err)
 			}
+			cancel()
 		}
 		if err := errors.Join(errs...); err != nil {
 			s.stopErr = err
@@ -396,55 +432,6 @@ func (d *daemon) kill() {
 	}
 	_ = d.cmd.Process.Kill()
 	<-d.exited
-}
-
-// readPidfile returns the pid in a pid file, or 0.
-func readPidfile(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	return pid
-}
-
-// waitPid waits up to 5 s for the detached daemon pid (0: none) to end,
-// then kills it. It checks the process's name, so a reused PID is left
-// alone.
-func waitPid(pid int, name string) error {
-	if pid == 0 {
-		return nil
-	}
-	alive := func() bool {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return false
-		}
-		// "pid (comm) S ...": a zombie has ended.
-		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-		if open < 0 || end < 0 || end+2 >= len(stat) {
-			return false
-		}
-		return string(stat[open+1:end]) == name[:min(len(name), 15)] && stat[end+2] != 'Z'
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(5 * time.Second); alive(); <-tick.C {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			for range 50 {
-				if !alive() {
-					return nil
-				}
-				<-tick.C
-			}
-			return fmt.Errorf("ovsrun: %s (pid %d) does not exit", name, pid)
-		}
-	}
-	return nil
 }
 
 func run(ctx context.Context, name string, args ...string) error {
