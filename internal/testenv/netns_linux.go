@@ -14,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
 // NewHostNetns creates a private network namespace to stand in for the
@@ -69,7 +71,7 @@ func newNamedNetns(t testing.TB, prefix string) Netns {
 	})
 	if prefix == "dvh" {
 		withNetlink(t, n.Path, func(h *netlink.Handle) error {
-			lo, err := h.LinkByName("lo")
+			lo, err := nldump.LinkByName(h, "lo")
 			if err != nil {
 				return err
 			}

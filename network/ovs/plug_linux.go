@@ -10,6 +10,7 @@ import (
 	"github.com/dockervisor/dockervisor/internal/undo"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
 var _ network.VIFDriver = (*Driver)(nil)
@@ -297,7 +298,7 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 // named name. A guest end that is gone (its namespace died) is success.
 func park(host, guest *linkutil.NS, index int, name string) error {
 	h := guest.Handle()
-	l, err := h.LinkByIndex(index)
+	l, err := nldump.LinkByIndex(h, index)
 	if err != nil {
 		if linkutil.IsNotFound(err) {
 			return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/linuxbridge"
+	"github.com/dockervisor/dockervisor/network/nldump"
 	"github.com/dockervisor/dockervisor/network/ovs"
 	"github.com/dockervisor/dockervisor/network/secgroup"
 )
@@ -165,7 +166,7 @@ func pluggedPorts(nsName string, ports []secgroup.Port) ([]secgroup.Port, error)
 	defer h.Close()
 	var out []secgroup.Port
 	for _, p := range ports {
-		if _, err := h.LinkByName(p.Bridge); err == nil {
+		if _, err := nldump.LinkByName(h, p.Bridge); err == nil {
 			out = append(out, p)
 		}
 	}

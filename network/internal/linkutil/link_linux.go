@@ -9,28 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
-
-// dumpRetries bounds the retries of a dump the kernel interrupted because
-// the table changed while it was read.
-const dumpRetries = 10
-
-// retryDump runs a netlink dump again while it fails with
-// netlink.ErrDumpInterrupted (the results of such a dump may be
-// inconsistent).
-func retryDump[T any](f func() (T, error)) (T, error) {
-	var (
-		v   T
-		err error
-	)
-	for range dumpRetries {
-		v, err = f()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	return v, fmt.Errorf("linkutil: dump still interrupted after %d tries: %w", dumpRetries, err)
-}
 
 // IsNotFound reports whether err means that a link (or address, or route)
 // does not exist.
@@ -41,24 +21,24 @@ func IsNotFound(err error) bool {
 
 // LinkList lists the namespace's links, retrying interrupted dumps.
 func (n *NS) LinkList() ([]netlink.Link, error) {
-	return retryDump(n.h.LinkList)
+	return nldump.LinkList(n.h)
 }
 
 // AddrList lists the addresses of link (nil: all links) of family
 // (netlink.FAMILY_ALL, FAMILY_V4, FAMILY_V6), retrying interrupted dumps.
 func (n *NS) AddrList(link netlink.Link, family int) ([]netlink.Addr, error) {
-	return retryDump(func() ([]netlink.Addr, error) { return n.h.AddrList(link, family) })
+	return nldump.AddrList(n.h, link, family)
 }
 
 // RouteList lists the main-table routes through link (nil: all links) of
 // family, retrying interrupted dumps.
 func (n *NS) RouteList(link netlink.Link, family int) ([]netlink.Route, error) {
-	return retryDump(func() ([]netlink.Route, error) { return n.h.RouteList(link, family) })
+	return nldump.RouteList(n.h, link, family)
 }
 
 // Link returns the link called name, or (nil, nil) if there is none.
 func (n *NS) Link(name string) (netlink.Link, error) {
-	l, err := n.h.LinkByName(name)
+	l, err := nldump.LinkByName(n.h, name)
 	if err != nil {
 		if IsNotFound(err) {
 			return nil, nil
@@ -124,7 +104,7 @@ func (n *NS) EnsureBridge(spec BridgeSpec) (*netlink.Bridge, bool, error) {
 		}
 		var l netlink.Link
 		if err == nil {
-			l, err = n.h.LinkByName(spec.Name)
+			l, err = nldump.LinkByName(n.h, spec.Name)
 		}
 		if err != nil {
 			return nil, false, errors.Join(fmt.Errorf("linkutil: created bridge %s: %w", spec.Name, err), n.DeleteLink(spec.Name))
@@ -138,7 +118,7 @@ func (n *NS) EnsureBridge(spec BridgeSpec) (*netlink.Bridge, bool, error) {
 	if !errors.Is(err, unix.EEXIST) {
 		return nil, false, fmt.Errorf("linkutil: create bridge %s in %s: %w", spec.Name, n.path, err)
 	}
-	l, err := n.h.LinkByName(spec.Name)
+	l, err := nldump.LinkByName(n.h, spec.Name)
 	if err != nil {
 		return nil, false, fmt.Errorf("linkutil: bridge %s exists but cannot be read: %w", spec.Name, err)
 	}
@@ -206,7 +186,7 @@ func (n *NS) AddVeth(spec VethSpec) (netlink.Link, error) {
 	var l netlink.Link = v
 	var err error
 	if v.Index == 0 {
-		l, err = n.h.LinkByName(spec.Name)
+		l, err = nldump.LinkByName(n.h, spec.Name)
 	}
 	if err == nil && spec.Alias != "" {
 		// The kernel ignores IFLA_IFALIAS when it creates a link.
