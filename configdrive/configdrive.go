@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/network"
 )
 
@@ -29,21 +29,22 @@ const MaxUserDataBytes = 64 << 10
 // RandomSeedBytes is the size of meta_data.json's random_seed, as in Nova.
 const RandomSeedBytes = 512
 
-// Error classes of the package, tested with [errors.Is].
+// Errors of the package, tested with [errors.Is]. Each is an
+// [errclass.ErrInvalidArgument].
 var (
 	// ErrUserDataTooLarge means the user-data exceeds MaxUserDataBytes.
-	ErrUserDataTooLarge = errors.New("configdrive: user-data too large")
+	ErrUserDataTooLarge = errclass.New("configdrive: user-data too large", errclass.ErrInvalidArgument)
 	// ErrInvalidPath means a file to inject has a path that is not
 	// absolute, escapes the guest root, or points into /proc, /sys or /dev.
-	ErrInvalidPath = errors.New("configdrive: invalid file path")
+	ErrInvalidPath = errclass.New("configdrive: invalid file path", errclass.ErrInvalidArgument)
 	// ErrInvalidKey means an SSH public key does not parse, or two keys
 	// share a name.
-	ErrInvalidKey = errors.New("configdrive: invalid SSH public key")
+	ErrInvalidKey = errclass.New("configdrive: invalid SSH public key", errclass.ErrInvalidArgument)
 	// ErrInvalidInstance means another field of the Instance is unusable
 	// (an empty ID, say).
-	ErrInvalidInstance = errors.New("configdrive: invalid instance")
+	ErrInvalidInstance = errclass.New("configdrive: invalid instance", errclass.ErrInvalidArgument)
 	// ErrInvalidOption means an Option's value is unusable.
-	ErrInvalidOption = errors.New("configdrive: invalid option")
+	ErrInvalidOption = errclass.New("configdrive: invalid option", errclass.ErrInvalidArgument)
 )
 
 // Key is an SSH public key (a Nova keypair).

@@ -5,8 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"maps"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -50,7 +50,7 @@ type novaInstance struct {
 	Hostname         string            `json:"hostname"`
 	DisplayName      string            `json:"display_name"`
 	UserData         *string           `json:"user_data"` // base64
-	Key              *Key  `json:"key"`
+	Key              *Key              `json:"key"`
 	AdminPass        string            `json:"admin_pass,omitempty"`
 	Files            [][2]string       `json:"files,omitempty"` // path, base64 content
 	Meta             map[string]string `json:"meta,omitempty"`

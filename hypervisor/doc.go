@@ -129,16 +129,22 @@
 // # Errors
 //
 // Errors returned by a Driver are *[OpError] values naming the operation and
-// the instance, and wrap exactly one class, tested with [errors.Is]:
-// [ErrNotFound] (no such instance), [ErrAlreadyExists], [ErrInvalidState],
-// [ErrInvalidArgument] (the input was rejected before anything changed),
-// [ErrImageNotFound], [ErrCommandNotFound] (Exec could not start its
-// command), [ErrUnavailable] (the engine cannot be reached, or is
-// too old) and [ErrNotSupported] (the backend, as configured, cannot do it;
-// it wraps [errors.ErrUnsupported], and [Driver.Capabilities] says so up
-// front). OS instances (see [OSInspector]) add three: [ErrNoInit] (Spawn
-// of an image without an init), [ErrDegraded] (the OS booted with failed
-// units) and [ErrCloudInit] (cloud-init reported an error, such as failed
-// user-data). The backend's own error stays in the chain too. A failed Spawn,
-// VIF plug or Snapshot rolls back what it did before returning.
+// the instance, and wrap exactly one error class, tested with [errors.Is].
+// The classes are the module's (package errclass), re-exported here, so
+// that a class means the same from any layer: errors.Is(err, ErrNotFound)
+// holds for a missing instance, a missing store image and a Placement
+// provider alike. [ErrNotFound] (no such instance; [ErrImageNotFound] for
+// its image, [ErrCommandNotFound] when Exec could not start its command),
+// [ErrAlreadyExists], [ErrInvalidState], [ErrInvalidArgument] (the input
+// was rejected before anything changed; [ErrNoInit] for an OS instance of
+// an image without an init), [ErrUnavailable] (the engine or a service it
+// needs cannot be reached, or is too old), [ErrNotSupported] (the backend,
+// as configured, cannot do it; it wraps [errors.ErrUnsupported], and
+// [Driver.Capabilities] says so up front), [ErrCorrupt] (a store image
+// whose data does not match its checksum), [ErrGuestFailed] (an OS
+// instance booted degraded, [ErrDegraded], or cloud-init failed,
+// [ErrCloudInit]; see [OSInspector]), and [ErrConflict] and
+// [ErrResourceExhausted] of the scheduling packages. The backend's own
+// error stays in the chain too. A failed Spawn, VIF plug or Snapshot rolls
+// back what it did before returning.
 package hypervisor

@@ -4,32 +4,53 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
-// Error classes. Every error a Driver returns wraps at most one of these, and
-// callers test for them with [errors.Is]. The backend's own error stays in the
-// chain as well.
+// Error classes: the module's classes of package errclass, re-exported.
+// Every error a Driver returns wraps exactly one of them (an error from
+// any package of this module does), and callers test for them with
+// [errors.Is]: errors.Is(err, ErrNotFound) holds for a missing instance,
+// image or command alike. Sentinels such as [ErrImageNotFound] refine a
+// class. The backend's own error stays in the chain as well.
 var (
-	// ErrNotFound means the instance does not exist.
-	ErrNotFound = errors.New("hypervisor: instance not found")
+	// ErrNotFound means the object does not exist: the instance (or, as
+	// [ErrImageNotFound], its image; as [ErrCommandNotFound], an exec's
+	// command).
+	ErrNotFound = errclass.ErrNotFound
 	// ErrAlreadyExists means an instance with the spec's ID exists already.
-	ErrAlreadyExists = errors.New("hypervisor: instance already exists")
+	ErrAlreadyExists = errclass.ErrAlreadyExists
 	// ErrInvalidState means the operation is not valid in the instance's
 	// current state. The chain holds a *[StateError] with the details.
-	ErrInvalidState = errors.New("hypervisor: invalid state for operation")
+	ErrInvalidState = errclass.ErrInvalidState
 	// ErrInvalidArgument means the caller's input was rejected before
 	// anything was changed: an empty ID, a bad name, absurd resources.
-	ErrInvalidArgument = errors.New("hypervisor: invalid argument")
-	// ErrImageNotFound means the instance's image is neither on the engine
-	// nor in the configured image store.
-	ErrImageNotFound = errors.New("hypervisor: image not found")
-	// ErrUnavailable means the backend (the engine) could not be reached or
-	// is not usable, such as an engine whose API is too old.
-	ErrUnavailable = errors.New("hypervisor: backend unavailable")
+	ErrInvalidArgument = errclass.ErrInvalidArgument
+	// ErrConflict means a concurrent change got there first; retrying may
+	// succeed.
+	ErrConflict = errclass.ErrConflict
+	// ErrResourceExhausted means there is not enough of a resource for
+	// the request, such as no host with room for an instance.
+	ErrResourceExhausted = errclass.ErrResourceExhausted
+	// ErrUnavailable means the backend (the engine), or a service it needs
+	// (the image store, Open vSwitch), could not be reached or is not
+	// usable, such as an engine whose API is too old.
+	ErrUnavailable = errclass.ErrUnavailable
 	// ErrNotSupported means the backend, as configured, cannot do this. It
 	// wraps [errors.ErrUnsupported].
-	ErrNotSupported = fmt.Errorf("hypervisor: %w", errors.ErrUnsupported)
+	ErrNotSupported = errclass.ErrNotSupported
+	// ErrCorrupt means data does not match its checksum (a store image),
+	// or a record cannot be read back.
+	ErrCorrupt = errclass.ErrCorrupt
+	// ErrGuestFailed means software inside an instance reported a
+	// failure ([ErrDegraded], [ErrCloudInit]); the instance is running.
+	ErrGuestFailed = errclass.ErrGuestFailed
 )
+
+// ErrImageNotFound means the instance's image is neither on the engine
+// nor in the configured image store. It is an [ErrNotFound].
+var ErrImageNotFound = errclass.New("hypervisor: image not found", ErrNotFound)
 
 // OpError is the error type returned by Driver methods. It records the
 // operation and the instance it was applied to, like [io/fs.PathError].

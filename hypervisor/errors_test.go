@@ -21,7 +21,7 @@ func TestErrNotSupportedWrapsErrUnsupported(t *testing.T) {
 func TestOpError(t *testing.T) {
 	cause := fmt.Errorf("%w: %w", hypervisor.ErrNotFound, io.EOF)
 	err := error(&hypervisor.OpError{Op: "power-on", ID: "vm-1", Err: cause})
-	assert.Equal(t, "hypervisor: power-on vm-1: instance not found: EOF", err.Error())
+	assert.Equal(t, "hypervisor: power-on vm-1: not found: EOF", err.Error())
 	assert.ErrorIs(t, err, hypervisor.ErrNotFound)
 	assert.ErrorIs(t, err, io.EOF, "the backend's error stays in the chain")
 	assert.NotErrorIs(t, err, hypervisor.ErrInvalidState)
@@ -30,7 +30,7 @@ func TestOpError(t *testing.T) {
 	assert.Equal(t, "vm-1", oe.ID)
 
 	host := &hypervisor.OpError{Op: "host-resources", Err: hypervisor.ErrUnavailable}
-	assert.Equal(t, "hypervisor: host-resources: backend unavailable", host.Error())
+	assert.Equal(t, "hypervisor: host-resources: unavailable", host.Error())
 	assert.Equal(t, "hypervisor: list: <nil>", (&hypervisor.OpError{Op: "list"}).Error())
 }
 

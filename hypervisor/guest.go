@@ -2,14 +2,15 @@ package hypervisor
 
 import (
 	"context"
-	"errors"
 	"io"
+
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
 // ErrCommandNotFound means an exec could not start its command: the
 // binary does not exist in the instance (or is not executable). The
-// instance is untouched.
-var ErrCommandNotFound = errors.New("hypervisor: command not found in instance")
+// instance is untouched. It is an [ErrNotFound].
+var ErrCommandNotFound = errclass.New("hypervisor: command not found in instance", ErrNotFound)
 
 // TerminalSize is a terminal's size in character cells.
 type TerminalSize struct {

@@ -2,9 +2,10 @@ package hypervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
 // BootMode selects what an instance's process is: an application (the
@@ -42,21 +43,23 @@ func (m BootMode) Validate() error {
 	return fmt.Errorf("%w: boot mode %q (use %q, %q or empty)", ErrInvalidArgument, string(m), BootApp, BootOS)
 }
 
-// Errors of OS instances. Each is its own error class (see the Errors
-// section of the package documentation).
+// Errors of OS instances (see the Errors section of the package
+// documentation for their classes).
 var (
 	// ErrNoInit means the image of an OS instance has no init to boot
 	// (no executable /sbin/init, or no command the spec named). Spawn
-	// fails with it and leaves nothing behind.
-	ErrNoInit = errors.New("hypervisor: image has no init")
+	// fails with it and leaves nothing behind. It is an
+	// [ErrInvalidArgument].
+	ErrNoInit = errclass.New("hypervisor: image has no init", ErrInvalidArgument)
 	// ErrDegraded means an OS instance finished booting but its init
 	// reports a degraded system: a unit failed. The instance keeps
-	// running; [OSStatus.FailedUnits] names the units.
-	ErrDegraded = errors.New("hypervisor: operating system degraded")
+	// running; [OSStatus.FailedUnits] names the units. It is an
+	// [ErrGuestFailed].
+	ErrDegraded = errclass.New("hypervisor: operating system degraded", ErrGuestFailed)
 	// ErrCloudInit means cloud-init inside an OS instance finished with
 	// an error, such as user-data that failed; [CloudInitStatus.Errors]
-	// has cloud-init's messages.
-	ErrCloudInit = errors.New("hypervisor: cloud-init failed")
+	// has cloud-init's messages. It is an [ErrGuestFailed].
+	ErrCloudInit = errclass.New("hypervisor: cloud-init failed", ErrGuestFailed)
 )
 
 // System states, as `systemctl is-system-running` reports them.

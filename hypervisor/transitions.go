@@ -75,9 +75,9 @@ var opNames = [...]string{
 
 // String returns the operation's name as it appears in an [OpError], such
 // as "power-off". Both reboots are "reboot".
-func (o Operation) String() string {
-	if o > 0 && int(o) < len(opNames) {
-		return opNames[o]
+func (op Operation) String() string {
+	if op > 0 && int(op) < len(opNames) {
+		return opNames[op]
 	}
 	return "unknown"
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/network"
 )
 
@@ -62,18 +61,22 @@ type InstanceSpec struct {
 	Metadata map[string]string
 
 	// Boot data, given to the guest on its config drive (see package
-	// configdrive) where cloud-init finds it.
+	// configdrive) where cloud-init finds it. A backend checks it at
+	// Spawn, before it changes anything, as its config drive takes it:
+	// bad boot data is ErrInvalidArgument.
 
 	// UserData is the user-data, decoded (Nova takes it base64-encoded),
-	// at most configdrive.MaxUserDataBytes.
+	// at most 64 KiB (Nova's limit, configdrive.MaxUserDataBytes).
 	UserData []byte
-	// SSHKeys are public keys in authorized_keys format.
-	SSHKeys []configdrive.Key
+	// SSHKeys are public keys in authorized_keys format, with unique
+	// names.
+	SSHKeys []SSHKey
 	// AdminPassword is the admin password; empty means none.
 	AdminPassword string
 	// Files are injected through the config drive (Nova's personality
-	// files): absolute guest paths, not in /proc, /sys or /dev.
-	Files []configdrive.File
+	// files): absolute guest paths, not in /proc, /sys or /dev, each
+	// once.
+	Files []File
 	// NoConfigDrive leaves the instance without a config drive: its boot
 	// data reaches it only through a metadata service the backend
 	// publishes it to (Nova's config_drive=False), or not at all.
@@ -89,6 +92,23 @@ type InstanceSpec struct {
 	// ([Capabilities] VIFs false) refuses a spec with VIFs as
 	// ErrNotSupported.
 	VIFs []network.VIF
+}
+
+// SSHKey is an SSH public key given to the guest (a Nova keypair).
+type SSHKey struct {
+	// Name names the key; empty means "key-N" by position (from 0).
+	Name string `json:"name,omitempty"`
+	// Data is the public key in authorized_keys format ("ssh-ed25519
+	// AAAA... comment").
+	Data string `json:"data"`
+}
+
+// File is a file to inject into the guest (a Nova personality file).
+type File struct {
+	// Path is the absolute path in the guest.
+	Path string `json:"path"`
+	// Content is the file's content.
+	Content []byte `json:"content"`
 }
 
 var (

@@ -2,10 +2,11 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
 // Formats of store images this SDK reads and writes.
@@ -17,23 +18,29 @@ const (
 	DiskFormatRaw = "raw"
 )
 
-// Error classes of image stores. Test with [errors.Is].
+// Errors of image stores. Test with [errors.Is]. Each wraps one of the
+// module's error classes (package errclass; the hypervisor package
+// re-exports them), named in its documentation.
 var (
-	// ErrNotFound means no image has that ID.
-	ErrNotFound = errors.New("image: not found")
+	// ErrNotFound means no image has that ID. It is an
+	// [errclass.ErrNotFound].
+	ErrNotFound = errclass.New("image: not found", errclass.ErrNotFound)
 	// ErrUnsupportedFormat means the image is not an archive the engine can
 	// load (docker-save or OCI image layout), or its container format is
-	// not "docker".
-	ErrUnsupportedFormat = errors.New("image: unsupported format")
+	// not "docker". It is an [errclass.ErrInvalidArgument].
+	ErrUnsupportedFormat = errclass.New("image: unsupported format", errclass.ErrInvalidArgument)
 	// ErrChecksumMismatch means the data read does not match its recorded
-	// checksum.
-	ErrChecksumMismatch = errors.New("image: checksum mismatch")
-	// ErrUnavailable means the store could not be reached or failed.
-	ErrUnavailable = errors.New("image: store unavailable")
+	// checksum. It is an [errclass.ErrCorrupt].
+	ErrChecksumMismatch = errclass.New("image: checksum mismatch", errclass.ErrCorrupt)
+	// ErrUnavailable means the store could not be reached or failed. It is
+	// an [errclass.ErrUnavailable].
+	ErrUnavailable = errclass.New("image: store unavailable", errclass.ErrUnavailable)
 	// ErrInvalidArgument means the caller's input was rejected (a bad ID).
-	ErrInvalidArgument = errors.New("image: invalid argument")
-	// ErrAlreadyExists means an image with that ID exists already.
-	ErrAlreadyExists = errors.New("image: already exists")
+	// It is an [errclass.ErrInvalidArgument].
+	ErrInvalidArgument = errclass.New("image: invalid argument", errclass.ErrInvalidArgument)
+	// ErrAlreadyExists means an image with that ID exists already. It is
+	// an [errclass.ErrAlreadyExists].
+	ErrAlreadyExists = errclass.New("image: already exists", errclass.ErrAlreadyExists)
 )
 
 // Metadata describes a store image.

@@ -8,30 +8,37 @@ import (
 	"net/http"
 
 	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
-// Error classes. Every error of this package wraps exactly one of them;
-// test with [errors.Is]. The gophercloud error stays in the chain.
+// Errors. Every error of this package wraps exactly one of them; test with
+// [errors.Is]. Each wraps one of the module's error classes (package
+// errclass, re-exported by package hypervisor), named in its
+// documentation. The gophercloud error stays in the chain.
 var (
 	// ErrInvalidArgument means the caller's input was rejected before
 	// anything was changed, or Placement refused the request as malformed
-	// (HTTP 400).
-	ErrInvalidArgument = errors.New("placement: invalid argument")
-	// ErrNotFound means a resource provider or consumer does not exist.
-	ErrNotFound = errors.New("placement: not found")
+	// (HTTP 400). It is an [errclass.ErrInvalidArgument].
+	ErrInvalidArgument = errclass.New("placement: invalid argument", errclass.ErrInvalidArgument)
+	// ErrNotFound means a resource provider or consumer does not exist. It
+	// is an [errclass.ErrNotFound].
+	ErrNotFound = errclass.New("placement: not found", errclass.ErrNotFound)
 	// ErrConflict means Placement refused a write because of a concurrent
 	// change that retries did not overcome (a generation conflict), or
 	// because the provider's capacity would be exceeded or its inventory
-	// is in use.
-	ErrConflict = errors.New("placement: conflict")
+	// is in use. It is an [errclass.ErrConflict].
+	ErrConflict = errclass.New("placement: conflict", errclass.ErrConflict)
 	// ErrAlreadyClaimed means the consumer (instance) already holds
-	// allocations: another scheduler placed it first.
-	ErrAlreadyClaimed = errors.New("placement: consumer already holds allocations")
-	// ErrNoCandidates means Placement found no provider for a request.
-	ErrNoCandidates = errors.New("placement: no allocation candidates")
+	// allocations: another scheduler placed it first. It is an
+	// [errclass.ErrAlreadyExists].
+	ErrAlreadyClaimed = errclass.New("placement: consumer already holds allocations", errclass.ErrAlreadyExists)
+	// ErrNoCandidates means Placement found no provider for a request. It
+	// is an [errclass.ErrResourceExhausted].
+	ErrNoCandidates = errclass.New("placement: no allocation candidates", errclass.ErrResourceExhausted)
 	// ErrUnavailable means Placement could not be reached or failed
-	// (HTTP 5xx).
-	ErrUnavailable = errors.New("placement: service unavailable")
+	// (HTTP 5xx). It is an [errclass.ErrUnavailable].
+	ErrUnavailable = errclass.New("placement: service unavailable", errclass.ErrUnavailable)
 )
 
 // Placement's error codes (the "code" of an error body), from

@@ -23,8 +23,7 @@ import (
 func TestKeystoneClient(t *testing.T) {
 	t.Parallel()
 	ep := testenv.MustHavePlacement(t)
-	var ks *httptest.Server
-	ks = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/v3/auth/tokens") {
 			http.NotFound(w, r)
 			return

@@ -480,7 +480,11 @@ func (r *Reporter) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		st, err := r.Report(ctx)
-		r.opts.logger.DebugContext(ctx, "placement report", "provider", st.ProviderUUID, "disabled", st.Disabled, "changed", st.Changed, "err", err)
+		if err != nil && ctx.Err() == nil {
+			r.opts.logger.WarnContext(ctx, "placement report failed; retried at the next interval", "op", "report", "provider", st.ProviderUUID, "err", err)
+		} else {
+			r.opts.logger.DebugContext(ctx, "placement report", "provider", st.ProviderUUID, "disabled", st.Disabled, "changed", st.Changed, "err", err)
+		}
 		if r.opts.hook != nil {
 			r.opts.hook(st, err)
 		}

@@ -66,16 +66,38 @@ if [ "${#need[@]}" -gt 0 ]; then
 	log "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq -o DPkg::Lock::Timeout=600
+	# Debian starts a package's daemons when it installs it; the tests and
+	# the demo run private ones (own ports, sockets and data), so a
+	# policy-rc.d (Debian's own mechanism, honoured by invoke-rc.d and
+	# deb-systemd-invoke) keeps the distro's services from starting during
+	# this install. One that was there before is left as it is.
+	policy=/usr/sbin/policy-rc.d
+	own_policy=false
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		own_policy=true
+	fi
 	# glance-api pulls a large tree of recommends that the tests do not use.
-	apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${need[@]}" >/dev/null
+	rc=0
+	apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${need[@]}" >/dev/null || rc=$?
+	if $own_policy; then rm -f "$policy"; fi
+	[ "$rc" = 0 ] || exit "$rc"
 fi
 
-# The distro packages may try to start their own services; the tests run
-# private instances, so make sure no stray distro glance-api holds :9292.
-if command -v pkill >/dev/null 2>&1; then
-	pkill -f '/usr/bin/glance-api$' 2>/dev/null || true
-	pkill -f '/usr/bin/placement-api$' 2>/dev/null || true
-fi
+# A distro glance-api or placement-api started earlier (an older setup, a
+# reboot) holds ports the private services may want: stop it through its
+# own service manager, which knows its PID.
+for svc in glance-api placement-api; do
+	if [ -d /run/systemd/system ]; then
+		if systemctl is-active --quiet "$svc" 2>/dev/null; then
+			systemctl stop "$svc" || true
+			systemctl disable --quiet "$svc" 2>/dev/null || true
+		fi
+	elif [ -x "/etc/init.d/$svc" ] && "/etc/init.d/$svc" status >/dev/null 2>&1; then
+		"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+	fi
+done
 
 # Start the Docker engine when it does not answer. There is no systemd here.
 if ! docker info >/dev/null 2>&1; then

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/moby/moby/client"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/internal/readahead"
@@ -55,8 +56,9 @@ const CommitRepository = "dockervisor/snapshot"
 const DefaultCleanupTimeout = 30 * time.Second
 
 // ErrInvalidRequest means the request was refused before anything was
-// done: no store, no container, a reserved property.
-var ErrInvalidRequest = fmt.Errorf("snapshot: %w", image.ErrInvalidArgument)
+// done: no store, no container, a reserved property. It is an
+// [image.ErrInvalidArgument].
+var ErrInvalidRequest = errclass.New("snapshot: invalid request", image.ErrInvalidArgument)
 
 // Engine is the part of the moby client the pipeline uses.
 type Engine interface {
@@ -115,7 +117,8 @@ type Request struct {
 	Progress func(Progress)
 	// CleanupTimeout bounds the rollback; zero means DefaultCleanupTimeout.
 	CleanupTimeout time.Duration
-	// Logger receives debug messages; nil discards them.
+	// Logger receives debug messages, and a warning for each step a
+	// failed snapshot cannot undo; nil discards them.
 	Logger *slog.Logger
 	// Tag is the tag of the committed image in [CommitRepository]; empty
 	// means a random one. A caller that must find the image again after
@@ -200,12 +203,14 @@ func Take(ctx context.Context, eng Engine, w image.Writer, req Request) (image.M
 	if p.u.StepTimeout <= 0 {
 		p.u.StepTimeout = DefaultCleanupTimeout
 	}
+	p.u.Log, p.u.Op, p.u.ID = p.log, "snapshot", req.InstanceID
+	if p.u.ID == "" {
+		p.u.ID = req.ContainerID
+	}
 	out, err := p.run(ctx, meta)
 	if err != nil {
+		// The rollback logs each step it cannot undo at Warn.
 		cerr := p.u.Rollback(ctx)
-		if cerr != nil {
-			p.log.DebugContext(ctx, "snapshot rollback incomplete", "container", req.ContainerID, "err", cerr)
-		}
 		return image.Metadata{}, &Error{Phase: p.phase, Err: err, Cleanup: cerr}
 	}
 	p.u.Release()

@@ -17,7 +17,6 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
 	"github.com/dockervisor/dockervisor/image"
-	"github.com/dockervisor/dockervisor/network/linuxbridge"
 )
 
 // globals are the flags every command takes. Each has an environment
@@ -278,15 +277,11 @@ func (a *app) driver() (*docker.Driver, error) {
 	opts = append(opts, docker.WithSnapshotProgress(a.snapProgress.report))
 	// VIFs of lab instances are plugged in their lab's namespace, others
 	// by a Linux bridge driver in --host-netns.
-	var lbOpts []linuxbridge.Option
-	if a.g.hostNetns != "" {
-		lbOpts = append(lbOpts, linuxbridge.WithHostNetNS(a.g.hostNetns))
-	}
-	lb, err := linuxbridge.New(lbOpts...)
+	lb, closeLB, err := bridgeDriver(a.g.hostNetns)
 	if err != nil {
 		return nil, err
 	}
-	a.closers = append(a.closers, lb.Close)
+	a.closers = append(a.closers, closeLB)
 	router := lab.NewVIFRouter(a.labDir(), lb)
 	a.closers = append(a.closers, router.Close)
 	a.router = router

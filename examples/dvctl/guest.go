@@ -8,11 +8,8 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,30 +46,6 @@ func termSize(fd int) hypervisor.TerminalSize {
 		return hypervisor.TerminalSize{}
 	}
 	return hypervisor.TerminalSize{Cols: uint16(w), Rows: uint16(h)}
-}
-
-// watchResize sends the terminal's size on every SIGWINCH until stop.
-func watchResize(fd int) (<-chan hypervisor.TerminalSize, func()) {
-	ch := make(chan hypervisor.TerminalSize, 1)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGWINCH)
-	done := make(chan struct{})
-	var once sync.Once
-	go func() {
-		defer close(ch)
-		for {
-			select {
-			case <-sig:
-				select {
-				case ch <- termSize(fd):
-				default:
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return ch, func() { once.Do(func() { signal.Stop(sig); close(done) }) }
 }
 
 func (a *app) execCommand() *cobra.Command {

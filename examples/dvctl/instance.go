@@ -10,7 +10,6 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
-	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
@@ -95,7 +94,7 @@ rolls back everything it did.`,
 					}
 					k = strings.TrimSpace(string(b))
 				}
-				spec.SSHKeys = append(spec.SSHKeys, configdrive.Key{Name: fmt.Sprintf("key-%d", i), Data: k})
+				spec.SSHKeys = append(spec.SSHKeys, hypervisor.SSHKey{Name: fmt.Sprintf("key-%d", i), Data: k})
 			}
 			drv, err := a.driver()
 			if err != nil {

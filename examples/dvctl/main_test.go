@@ -17,15 +17,12 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/dockervisor/dockervisor/examples/dvctl/lab"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/localdir"
-	"github.com/dockervisor/dockervisor/internal/pidproc"
 	"github.com/dockervisor/dockervisor/internal/testenv"
-	"github.com/dockervisor/dockervisor/network/dhcp"
 )
 
 // runM stops the shared test services after the tests ran.
@@ -125,57 +122,7 @@ func cleanupDriver(t testing.TB, state, labelPrefix, namePrefix, imageDir string
 		}
 	}
 	_ = os.RemoveAll(imageDir)
-	// A failed lab script may leave its lab's private Open vSwitch.
-	states, _ := filepath.Glob(filepath.Join(state, "labs", "*.json"))
-	for _, p := range states {
-		var st struct {
-			OVSDir string `json:"ovs_dir"`
-		}
-		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &st) == nil && st.OVSDir != "" {
-			if _, err := os.Stat(st.OVSDir); err == nil {
-				t.Errorf("cleanup: Open vSwitch of lab %s left behind in %s", p, st.OVSDir)
-				for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
-					_ = exec.Command("ovs-appctl", "--timeout=5", "-t", filepath.Join(st.OVSDir, d+".ctl"), "exit").Run()
-				}
-				_ = os.RemoveAll(st.OVSDir)
-			}
-		}
-	}
-	// A failed lab script may leave its networks' DHCP servers and its
-	// metadata service running.
-	for _, p := range states {
-		var st struct {
-			Services []struct {
-				DHCPDir string `json:"dhcp_dir"`
-			} `json:"services"`
-			MetadataDir string `json:"metadata_dir"`
-		}
-		if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &st) != nil {
-			continue
-		}
-		for _, s := range st.Services {
-			if srv, err := dhcp.Open(s.DHCPDir); err == nil && srv.Running() {
-				t.Errorf("cleanup: DHCP server of lab %s left behind in %s", p, s.DHCPDir)
-				_ = srv.Stop(ctx)
-			}
-			_ = os.RemoveAll(s.DHCPDir)
-		}
-		if st.MetadataDir != "" {
-			if proc, err := pidproc.Open(filepath.Join(st.MetadataDir, "metadata.pid"), st.MetadataDir); err == nil {
-				t.Errorf("cleanup: metadata service of lab %s left behind in %s", p, st.MetadataDir)
-				_ = proc.Terminate(ctx)
-			}
-			_ = os.RemoveAll(filepath.Dir(st.MetadataDir))
-		}
-	}
-	// A failed lab script may leave its lab's namespace.
-	nss, _ := filepath.Glob("/run/netns/" + lab.NetnsName(unique) + "*")
-	for _, ns := range nss {
-		t.Errorf("cleanup: network namespace %s left behind", ns)
-		if out, err := exec.Command("ip", "netns", "del", filepath.Base(ns)).CombinedOutput(); err != nil {
-			t.Errorf("cleanup: ip netns del: %v: %s", err, out)
-		}
-	}
+	cleanupLabNetworks(ctx, t, state, unique)
 	drv, err := docker.New(docker.WithStateDir(state), docker.WithLabelPrefix(labelPrefix), docker.WithNamePrefix(namePrefix), docker.WithStopTimeout(time.Second))
 	if err != nil {
 		t.Errorf("cleanup: %v", err)

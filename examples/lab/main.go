@@ -32,9 +32,9 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/busybox"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/localdir"
-	"github.com/dockervisor/dockervisor/internal/busybox"
 )
 
 func main() {

@@ -17,11 +17,11 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
 	"github.com/dockervisor/dockervisor/image"
-	"github.com/dockervisor/dockervisor/internal/ovsrun"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/floatingip"
 	"github.com/dockervisor/dockervisor/network/linuxbridge"
 	"github.com/dockervisor/dockervisor/network/ovs"
+	"github.com/dockervisor/dockervisor/network/ovs/ovsrun"
 	"github.com/dockervisor/dockervisor/network/secgroup"
 )
 
@@ -52,18 +52,23 @@ func networkDemo(ctx context.Context, cli *client.Client, store image.Reader, im
 	if err := sh(ctx, "ip", "-n", hostNS, "link", "set", "lo", "up"); err != nil {
 		return err
 	}
-	sw, err := ovsrun.Start(ctx, "dvlab-ovs-"+sfx)
+	dp, _ := ovsrun.PickDatapath(ctx) // the kernel datapath where there is one
+	sw, err := ovsrun.Start(ctx, ovsrun.Options{NetNS: "dvlab-ovs-" + sfx, Datapath: dp})
 	if err != nil {
 		return err
 	}
-	undo = append(undo, sw.Stop)
+	undo = append(undo, func() error { return sw.Stop(bg) })
+	const intBridge = "br-int"
+	if err := sw.AddBridge(ctx, intBridge); err != nil {
+		return err
+	}
 
 	lb, err := linuxbridge.New(linuxbridge.WithHostNetNS(hostPath))
 	if err != nil {
 		return err
 	}
 	undo = append(undo, lb.Close)
-	ovsDrv, err := ovs.New(ovs.WithDB(sw.DB), ovs.WithHostNetNS(sw.NetNS), ovs.WithIntegrationBridge(sw.Bridge))
+	ovsDrv, err := ovs.New(ovs.WithDB(sw.DB), ovs.WithHostNetNS(sw.NetNS), ovs.WithIntegrationBridge(intBridge))
 	if err != nil {
 		return err
 	}
@@ -151,7 +156,7 @@ func networkDemo(ctx context.Context, cli *client.Client, store image.Reader, im
 	}
 
 	step("Open vSwitch (hybrid plug, userspace datapath): ovs-1 and ovs-2 on br-int (10.0.2.0/24, fd00:2::/64)")
-	ov1, ov2 := labVIF(network.VIFTypeOVS, sw.Bridge, 2, 2), labVIF(network.VIFTypeOVS, sw.Bridge, 2, 3)
+	ov1, ov2 := labVIF(network.VIFTypeOVS, intBridge, 2, 2), labVIF(network.VIFTypeOVS, intBridge, 2, 3)
 	if err := spawn("ovs-1", ov1, ""); err != nil {
 		return err
 	}
@@ -160,7 +165,7 @@ func networkDemo(ctx context.Context, cli *client.Client, store image.Reader, im
 	}
 	dev, _ := network.DeviceNames(ov1.ID)
 	if ids, err := sw.Vsctl(ctx, "get", "Interface", dev.VethOVS, "external-ids"); err == nil {
-		fmt.Printf("    %s on %s: %s\n", dev.VethOVS, sw.Bridge, ids)
+		fmt.Printf("    %s on %s: %s\n", dev.VethOVS, intBridge, ids)
 	}
 	if err := pingBoth(ctx, drv, "ovs-1", ov1, "ovs-2", ov2); err != nil {
 		return err
@@ -246,8 +251,8 @@ func networkDemo(ctx context.Context, cli *client.Client, store image.Reader, im
 		return err
 	}
 	fmt.Printf("    links left in %s: %d (lo, pub0; no tap, no br-lab)\n", hostNS, strings.Count(string(out), "\n"))
-	if ports, err := sw.Vsctl(ctx, "list-ports", sw.Bridge); err == nil {
-		fmt.Printf("    ports left on %s: %q\n", sw.Bridge, ports)
+	if ports, err := sw.Vsctl(ctx, "list-ports", intBridge); err == nil {
+		fmt.Printf("    ports left on %s: %q\n", intBridge, ports)
 	}
 	fmt.Printf("    filtered ports left: %d\n", len(fw.Ports()))
 	return nil

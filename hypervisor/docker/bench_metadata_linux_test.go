@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
@@ -35,7 +34,7 @@ func BenchmarkCloudInitMetadata(b *testing.B) {
 			spec := hypervisor.InstanceSpec{
 				ID: fmt.Sprintf("ci%d-%v", i, noDrive), Image: img, MemoryMB: 256, NoConfigDrive: noDrive,
 				UserData: []byte("#cloud-config\nlocale: C.UTF-8\nruncmd:\n  - [ touch, /run/user-data-ran ]\n"),
-				SSHKeys:  []configdrive.Key{{Name: "k", Data: key}},
+				SSHKeys:  []hypervisor.SSHKey{{Name: "k", Data: key}},
 				VIFs:     []network.VIF{l.vif(10 + i%100)},
 			}
 			t0 := time.Now()

@@ -92,7 +92,7 @@ func BenchmarkOSInstance(b *testing.B) {
 			spec := hypervisor.InstanceSpec{
 				ID: fmt.Sprintf("os%d", i), Image: osImg, MemoryMB: 256,
 				UserData: osBenchUserData,
-				SSHKeys:  []configdrive.Key{{Name: "k", Data: key}},
+				SSHKeys:  []hypervisor.SSHKey{{Name: "k", Data: key}},
 			}
 			t0 := time.Now()
 			if _, err := d.Spawn(ctx, spec); err != nil {

@@ -40,7 +40,6 @@ func (d *Driver) AllInstanceStats(ctx context.Context) ([]stats.Instance, error)
 type bulkItem struct {
 	id, cid string
 	running bool
-	limit   uint64
 }
 
 func (d *Driver) allInstanceStats(ctx context.Context) ([]stats.Instance, error) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/internal/bootdata"
 	"github.com/dockervisor/dockervisor/internal/undo"
 	"github.com/dockervisor/dockervisor/network"
 )
@@ -102,7 +103,7 @@ func (s *driverState) hasConfigDrive(id string) bool {
 // drive (none without one).
 func (d *Driver) prepareGuest(ctx context.Context, spec hypervisor.InstanceSpec, u *undo.Stack) ([]mount.Mount, error) {
 	u.Push(func(ctx context.Context) error { return d.forgetGuest(ctx, spec.ID) })
-	if err := d.writeBootData(ctx, spec.ID, spec.ConfigDrive(spec.Metadata, spec.VIFs), !spec.NoConfigDrive); err != nil {
+	if err := d.writeBootData(ctx, spec.ID, bootdata.ConfigDrive(spec, spec.Metadata, spec.VIFs), !spec.NoConfigDrive); err != nil {
 		return nil, err
 	}
 	if spec.NoConfigDrive {
@@ -282,7 +283,7 @@ func (d *Driver) injectAuthorizedKeys(ctx context.Context, api APIClient, cid st
 	if err != nil && !isNotFound(err) {
 		return classify(err, hypervisor.ErrNotFound)
 	}
-	content := mergeAuthorizedKeys(existing, configdrive.Instance{Keys: spec.SSHKeys}.AuthorizedKeys())
+	content := mergeAuthorizedKeys(existing, configdrive.Instance{Keys: bootdata.Keys(spec.SSHKeys)}.AuthorizedKeys())
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	hdrs := []*tar.Header{

@@ -34,6 +34,7 @@ import (
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/networktest"
+	"github.com/dockervisor/dockervisor/network/nldump"
 	"github.com/dockervisor/dockervisor/snapshot"
 )
 
@@ -520,12 +521,7 @@ func linksIn(path string) (map[string]string, error) {
 		return nil, err
 	}
 	defer h.Close()
-	var links []netlink.Link
-	for range 5 {
-		if links, err = h.LinkList(); !errors.Is(err, netlink.ErrDumpInterrupted) {
-			break
-		}
-	}
+	links, err := nldump.LinkList(h)
 	if err != nil {
 		return nil, err
 	}

@@ -8,33 +8,39 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
-	"github.com/dockervisor/dockervisor/image/engine"
 )
 
 // classify is the one place where an error from below the Driver (the
-// engine, the image store, image loading) gets its hypervisor error class.
-// The original error stays in the chain. notFound is the class for a
-// missing object: ErrNotFound for containers, ErrImageNotFound for images.
-// Context errors and errors that already carry a class pass unchanged.
+// engine, the image store, image loading) gets its error class. The
+// original error stays in the chain. notFound is what a missing object
+// is: hypervisor.ErrNotFound for containers (reported as a missing
+// instance), hypervisor.ErrImageNotFound for images. Context errors pass
+// unchanged, and so do errors that already carry a class (every error of
+// this module's packages does: a store's checksum mismatch is
+// ErrCorrupt, an archive the engine cannot load ErrInvalidArgument), but
+// for a store's not-found, which becomes notFound. The engine's errors
+// are classified by their errdefs class.
 func classify(err error, notFound error) error {
+	if notFound == hypervisor.ErrNotFound {
+		notFound = errNoInstance
+	}
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), hasClass(err):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
-	case errors.Is(err, image.ErrInvalidArgument):
-		// Before not-found: a store calls a malformed ID both.
-		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
-	case errors.Is(err, image.ErrUnsupportedFormat), errors.Is(err, image.ErrChecksumMismatch), errors.Is(err, engine.ErrLoadFailed):
-		// The image cannot be loaded as it is: retrying will not help.
-		return fmt.Errorf("%w: cannot be loaded: %w", hypervisor.ErrInvalidArgument, err)
-	case errors.Is(err, image.ErrNotFound), cerrdefs.IsNotFound(err):
+	case errors.Is(err, image.ErrNotFound) && !errors.Is(err, notFound):
+		return fmt.Errorf("%w: %w", notFound, err)
+	case errclass.Has(err):
+		return err
+	case cerrdefs.IsNotFound(err):
 		return fmt.Errorf("%w: %w", notFound, err)
 	case cerrdefs.IsInvalidArgument(err):
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
-	case errors.Is(err, image.ErrUnavailable), client.IsErrConnectionFailed(err), cerrdefs.IsUnavailable(err):
+	case client.IsErrConnectionFailed(err), cerrdefs.IsUnavailable(err):
 		return fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, err)
 	case cerrdefs.IsConflict(err):
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidState, err)
@@ -42,22 +48,11 @@ func classify(err error, notFound error) error {
 	return err
 }
 
-// classes are the hypervisor error classes.
-var classes = []error{
-	hypervisor.ErrNotFound, hypervisor.ErrAlreadyExists, hypervisor.ErrInvalidState,
-	hypervisor.ErrInvalidArgument, hypervisor.ErrImageNotFound, hypervisor.ErrUnavailable,
-	hypervisor.ErrNotSupported, hypervisor.ErrCommandNotFound,
-}
+// errNoInstance is how the backend reports a missing instance.
+var errNoInstance = fmt.Errorf("instance %w", hypervisor.ErrNotFound)
 
-// hasClass reports whether err already wraps a hypervisor error class.
-func hasClass(err error) bool {
-	for _, c := range classes {
-		if errors.Is(err, c) {
-			return true
-		}
-	}
-	return false
-}
+// hasClass reports whether err already wraps an error class.
+func hasClass(err error) bool { return errclass.Has(err) }
 
 // opErr wraps err in a *hypervisor.OpError, unless it is nil. An error
 // that carries no hypervisor class yet (an engine or state-directory
@@ -80,9 +75,5 @@ func isNotFound(err error) bool {
 // isConflict reports an engine conflict (a name in use, a container that
 // is not running).
 func isConflict(err error) bool { return err != nil && cerrdefs.IsConflict(err) }
-
-func notSupported(what string) error {
-	return fmt.Errorf("%w: %s is not available in the Docker backend yet", hypervisor.ErrNotSupported, what)
-}
 
 var errNotOurs = errors.New("container was not created by this driver")

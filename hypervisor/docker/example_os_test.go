@@ -7,7 +7,6 @@ import (
 	"log"
 	"time"
 
-	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/hypervisor/docker"
 	"github.com/dockervisor/dockervisor/image/osimage"
@@ -32,7 +31,7 @@ func ExampleDriver_WaitBooted() {
 		Image:    ref, // its io.dockervisor.os label makes an OS instance
 		VCPUs:    1,
 		MemoryMB: 512,
-		SSHKeys:  []configdrive.Key{{Name: "me", Data: "ssh-ed25519 AAAA... me@laptop"}},
+		SSHKeys:  []hypervisor.SSHKey{{Name: "me", Data: "ssh-ed25519 AAAA... me@laptop"}},
 		UserData: []byte("#cloud-config\nruncmd:\n  - [ sh, -c, 'echo hello > /etc/motd' ]\n"),
 	})
 	if err != nil {

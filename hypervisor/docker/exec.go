@@ -173,7 +173,7 @@ func (d *Driver) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) 
 		kerr := d.killExec(context.WithoutCancel(ctx), api, c, created.ID)
 		closeConn()
 		if kerr != nil {
-			d.log.DebugContext(ctx, "exec: kill after cancel failed", "id", id, "err", kerr)
+			d.log.WarnContext(ctx, "exec cancelled, but its process may still run in the instance", "op", "exec", "id", id, "err", kerr)
 		}
 		return hypervisor.ExecResult{}, ctx.Err()
 	}
@@ -200,7 +200,7 @@ func (d *Driver) execResult(ctx context.Context, api APIClient, c container.Insp
 		select {
 		case <-ctx.Done():
 			if err := d.killExec(context.WithoutCancel(ctx), api, c, execID); err != nil {
-				d.log.DebugContext(ctx, "exec: kill after cancel failed", "err", err)
+				d.log.WarnContext(ctx, "exec cancelled, but its process may still run in the instance", "op", "exec", "exec", execID, "err", err)
 			}
 			return hypervisor.ExecResult{}, ctx.Err()
 		case <-time.After(wait):

@@ -191,9 +191,9 @@ func TestConfigDriveCloudInit(t *testing.T) {
 	spec := e.spec("cdci")
 	spec.Metadata = map[string]string{"role": "web"}
 	spec.UserData = []byte("#cloud-config\nruncmd:\n  - echo hi\n")
-	spec.SSHKeys = []configdrive.Key{{Name: "k1", Data: sshKey(t)}, {Name: "k2", Data: sshKey(t)}}
+	spec.SSHKeys = []hypervisor.SSHKey{{Name: "k1", Data: sshKey(t)}, {Name: "k2", Data: sshKey(t)}}
 	spec.AdminPassword = "pw-123"
-	spec.Files = []configdrive.File{{Path: "/etc/motd", Content: []byte("motd\n")}}
+	spec.Files = []hypervisor.File{{Path: "/etc/motd", Content: []byte("motd\n")}}
 	spec.AuthorizedKeysUser = "root"
 	e.spawn(spec)
 
@@ -239,7 +239,7 @@ func TestConfigDriveCloudInit(t *testing.T) {
 func TestAuthorizedKeysUnknownUser(t *testing.T) {
 	e := newEnv(t)
 	spec := e.spec("nouser")
-	spec.SSHKeys = []configdrive.Key{{Data: sshKey(t)}}
+	spec.SSHKeys = []hypervisor.SSHKey{{Data: sshKey(t)}}
 	spec.AuthorizedKeysUser = "alice"
 	_, err := e.drv.Spawn(t.Context(), spec)
 	require.ErrorIs(t, err, hypervisor.ErrInvalidArgument)

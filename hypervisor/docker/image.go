@@ -28,7 +28,7 @@ import (
 // OCI image-layout archives (see engine.LoadFrom); the image of an OCI
 // index is picked for the engine's platform. An archive the engine cannot
 // load is ErrInvalidArgument wrapping image.ErrUnsupportedFormat, a store
-// image whose data does not match its checksum ErrInvalidArgument wrapping
+// image whose data does not match its checksum ErrCorrupt wrapping
 // image.ErrChecksumMismatch, and a malformed store ID ErrInvalidArgument.
 //
 // Without an image store, the spec's Image is an engine image reference,
@@ -181,7 +181,7 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 		return image.Verify(rc, size, image.Digest{Name: "sha256", Hash: sha256.New(), Want: meta.SHA256}), nil
 	}
 	prev, _ := d.state.loadImage(meta.ID)
-	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform, Scan: scan})
+	engineID, err := engine.LoadFrom(ctx, api, open, tag, engine.LoadOptions{Platform: platform, Scan: scan, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("store image %s: %w", meta.ID, classify(err, hypervisor.ErrImageNotFound))
 	}
@@ -198,7 +198,8 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 
 // removeUntaggedImage removes the engine image id if it has no tag left and
 // no container uses it: an old version of a store image that a refresh
-// replaced. Failures are only logged; the image is a cache.
+// replaced. Failures are only logged (at Warn: the image stays on the
+// engine); the image is a cache.
 func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id string) {
 	res, err := api.ImageInspect(ctx, id)
 	if err != nil || len(res.RepoTags) > 0 {
@@ -206,7 +207,7 @@ func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id stri
 	}
 	// Without force the engine refuses while a container uses the image.
 	if _, err := api.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !isNotFound(err) && !isConflict(err) {
-		d.log.DebugContext(ctx, "remove superseded image", "image", id, "err", err)
+		d.log.WarnContext(ctx, "superseded image left on the engine", "op", "remove-superseded-image", "image", id, "err", err)
 	}
 }
 

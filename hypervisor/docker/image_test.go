@@ -16,10 +16,10 @@ import (
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
+	"github.com/dockervisor/dockervisor/image/busybox"
 	"github.com/dockervisor/dockervisor/image/engine"
 	"github.com/dockervisor/dockervisor/image/imagetest"
 	"github.com/dockervisor/dockervisor/image/localdir"
-	"github.com/dockervisor/dockervisor/internal/busybox"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 )
 

@@ -133,7 +133,7 @@ func (d *Driver) publish(ev hypervisor.Event) {
 		ev.Time = time.Now()
 	}
 	if err := d.journal.add(ev); err != nil {
-		d.log.Debug("event journal", "err", err)
+		d.log.Warn("event not recorded in the journal; a replay will miss it", "op", "publish", "id", ev.ID, "err", err)
 	}
 }
 

@@ -42,6 +42,25 @@ type storedSpec struct {
 	CgroupGate bool `json:"cgroup_gate,omitempty"`
 }
 
+// instanceSpec returns the spawn-time spec s keeps, for a container
+// created again (Rebuild): every field but the boot data and the VIFs,
+// which live in records of their own.
+func (s storedSpec) instanceSpec() hypervisor.InstanceSpec {
+	return hypervisor.InstanceSpec{
+		ID:           s.ID,
+		Name:         s.Name,
+		Image:        s.Image,
+		Command:      s.Command,
+		Boot:         hypervisor.BootMode(s.Boot),
+		Env:          s.Env,
+		VCPUs:        s.VCPUs,
+		HardCPULimit: s.HardCPULimit,
+		MemoryMB:     s.MemoryMB,
+		Labels:       s.Labels,
+		Metadata:     s.Metadata,
+	}
+}
+
 func (d *Driver) label(key string) string { return d.opts.labelPrefix + key }
 
 // checkUserLabels rejects caller labels that use the reserved prefix.

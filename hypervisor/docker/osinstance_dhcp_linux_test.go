@@ -234,7 +234,7 @@ func TestOSInstanceMetadataService(t *testing.T) {
 	md := e.osSpec("md")
 	md.NoConfigDrive = true
 	md.VIFs = []network.VIF{l.vif(20)}
-	md.SSHKeys = []configdrive.Key{{Name: "login", Data: pub}}
+	md.SSHKeys = []hypervisor.SSHKey{{Name: "login", Data: pub}}
 	md.Metadata = map[string]string{"role": "metadata-test"}
 	md.UserData = []byte("#cloud-config\nlocale: C.UTF-8\nruncmd:\n  - [ sh, -c, 'echo from-the-service > /root/user-data-ran' ]\n")
 	e.spawn(md)

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
@@ -75,7 +74,7 @@ func TestOSInstanceSSHLogin(t *testing.T) {
 	v := lab.vif(1, 2)
 	spec := e.osSpec("ssh")
 	spec.VIFs = []network.VIF{v}
-	spec.SSHKeys = []configdrive.Key{{Name: "login", Data: pub}}
+	spec.SSHKeys = []hypervisor.SSHKey{{Name: "login", Data: pub}}
 	spec.UserData = []byte("#cloud-config\nlocale: C.UTF-8\n")
 	e.spawn(spec)
 	st, err := e.waitBooted("ssh", hypervisor.WaitBootOptions{CloudInit: true})

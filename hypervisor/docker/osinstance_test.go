@@ -20,9 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
-	"github.com/dockervisor/dockervisor/internal/busybox"
+	"github.com/dockervisor/dockervisor/image/busybox"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
 )
@@ -281,7 +280,7 @@ func TestOSInstanceCloudInit(t *testing.T) {
 	e := newOSEnv(t)
 	spec := e.osSpec("ci")
 	key := sshKey(t)
-	spec.SSHKeys = []configdrive.Key{{Name: "k1", Data: key}}
+	spec.SSHKeys = []hypervisor.SSHKey{{Name: "k1", Data: key}}
 	spec.Metadata = map[string]string{"role": "web"}
 	spec.UserData = []byte(`#cloud-config
 locale: C.UTF-8

@@ -61,18 +61,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 		return err
 	}
 	old, _ := d.specFromLabels(t.c.Config.Labels)
-	spec := hypervisor.InstanceSpec{
-		ID:           id,
-		Name:         old.Name,
-		Image:        imageRef,
-		Command:      old.Command,
-		Env:          old.Env,
-		VCPUs:        old.VCPUs,
-		HardCPULimit: old.HardCPULimit,
-		MemoryMB:     old.MemoryMB,
-		Labels:       old.Labels,
-		Metadata:     old.Metadata,
-	}
+	spec := rebuildSpec(old, imageRef)
 	if f := t.rec.Flavor; f != nil {
 		// The limits of the last Resize, not the spawn-time ones.
 		spec.VCPUs, spec.HardCPULimit, spec.MemoryMB = f.EffectiveVCPUs(), f.HardCPULimit, f.MemoryMB
@@ -96,16 +85,14 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	if err := d.save(t, t.rec); err != nil {
 		return err
 	}
-	u := undo.Stack{StepTimeout: d.cleanupTimeout}
+	u := undo.Stack{StepTimeout: d.cleanupTimeout, Log: d.log, Op: "rebuild", ID: id}
 	defer func() {
-		rerr := u.Rollback(ctx)
-		if rerr != nil {
-			d.log.DebugContext(ctx, "rebuild rollback failed", "id", id, "err", rerr)
+		if u.Rollback(ctx) != nil { // logged by the stack
 			return // the journal stays: the next call finishes the undo
 		}
 		if t.pending != nil {
 			if err := d.endOp(t); err != nil {
-				d.log.DebugContext(ctx, "rebuild: clear the journal", "id", id, "err", err)
+				d.log.WarnContext(ctx, "rebuild: the journal stays in the record; the next call clears it", "op", "rebuild", "id", id, "err", err)
 			}
 		}
 	}()
@@ -177,7 +164,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	if err := d.removeContainer(rctx, t.api, t.cid); err != nil {
 		// The instance is rebuilt; the old container, under its other
 		// name, is removed by Reconcile's remove policy or Destroy.
-		d.log.WarnContext(ctx, "remove the old container after a rebuild", "id", id, "container", t.cid, "err", err)
+		d.log.WarnContext(ctx, "rebuild left the old container behind", "op", "rebuild", "id", id, "container", t.cid, "err", err)
 	}
 	if d.opts.images != nil && old.EngineImage != old.Image && old.EngineImage != engineImage {
 		d.removeUntaggedImage(rctx, t.api, t.c.Image)
@@ -202,4 +189,14 @@ func (d *Driver) keptMounts(id string) ([]mount.Mount, error) {
 		ms = append(ms, d.resolvConfMount(id))
 	}
 	return ms, nil
+}
+
+// rebuildSpec is the spec of the container Rebuild creates: the spawn-time
+// spec kept in the old container's labels, with imageRef. What it does
+// not carry (the boot data, the VIFs) is kept elsewhere; a test lists it,
+// so a new InstanceSpec field is carried or listed there.
+func rebuildSpec(old storedSpec, imageRef string) hypervisor.InstanceSpec {
+	spec := old.instanceSpec()
+	spec.Image = imageRef
+	return spec
 }

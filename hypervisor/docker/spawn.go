@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/internal/bootdata"
 	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
@@ -41,6 +42,9 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	if err := spec.Validate(); err != nil {
 		return hypervisor.Instance{}, err
 	}
+	if err := bootdata.Validate(spec); err != nil {
+		return hypervisor.Instance{}, err
+	}
 	if err := d.checkUserLabels(spec.Labels); err != nil {
 		return hypervisor.Instance{}, err
 	}
@@ -62,12 +66,8 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		return hypervisor.Instance{}, err
 	}
 
-	u := undo.Stack{StepTimeout: d.cleanupTimeout}
-	defer func() {
-		if rerr := u.Rollback(ctx); rerr != nil {
-			d.log.DebugContext(ctx, "spawn rollback failed", "id", spec.ID, "err", rerr)
-		}
-	}()
+	u := undo.Stack{StepTimeout: d.cleanupTimeout, Log: d.log, Op: "spawn", ID: spec.ID}
+	defer func() { _ = u.Rollback(ctx) }() // logs what it cannot undo
 
 	d.step(StepEnsureImage)
 	engineImage, err := d.ensureImage(ctx, api, spec.Image)

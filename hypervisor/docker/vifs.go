@@ -159,24 +159,23 @@ func vifTarget(recs []vifRecord, r vifRecord, pid int) network.Target {
 func netnsPath(pid int) string { return fmt.Sprintf("/proc/%d/ns/net", pid) }
 
 // classifyVIF gives an error of a VIF driver or port observer its
-// hypervisor class. A namespace that vanished means the instance's process
-// died: an invalid state (the instance is no longer running).
+// hypervisor class. The network package's errors carry their class
+// already; a namespace that vanished (an ErrInvalidState) means the
+// instance's process died, and gets the *StateError that says so. An
+// error without a class (a third-party VIF driver's) that is
+// errors.ErrUnsupported is ErrNotSupported; opErr gives any other
+// ErrUnavailable.
 func classifyVIF(id string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), hasClass(err):
-		return err
 	case errors.Is(err, network.ErrNamespaceGone):
 		se := &hypervisor.StateError{Op: "attach-vifs", ID: id, Current: hypervisor.StateCrashed, Want: []hypervisor.State{hypervisor.StateRunning}}
 		return fmt.Errorf("%w: the instance's process exited: %w", se, err)
-	case errors.Is(err, network.ErrKernelFeatureMissing), errors.Is(err, errors.ErrUnsupported):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), hasClass(err):
+		return err
+	case errors.Is(err, errors.ErrUnsupported):
 		return fmt.Errorf("%w: %w", hypervisor.ErrNotSupported, err)
-	case errors.Is(err, network.ErrInvalidVIF), errors.Is(err, network.ErrUnsupportedVIFType),
-		errors.Is(err, network.ErrInvalidTarget), errors.Is(err, network.ErrDeviceConflict):
-		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
-	case errors.Is(err, network.ErrUnavailable):
-		return fmt.Errorf("%w: %w", hypervisor.ErrUnavailable, err)
 	}
 	return err
 }
@@ -556,13 +555,13 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	}
 	pid := pidOf(t)
 
-	u := undo.Stack{StepTimeout: d.cleanupTimeout}
+	u := undo.Stack{StepTimeout: d.cleanupTimeout, Log: d.log, Op: "plug-vifs", ID: t.id}
 	defer func() {
 		if err != nil {
 			if rerr := u.Rollback(ctx); rerr != nil {
 				// The journal stays, for the next call to finish the undo
 				// (recover.go).
-				err = errors.Join(err, rerr)
+				err = &undo.Error{Err: err, Rollback: rerr}
 				return
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/internal/bootdata"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/internal/keymutex"
 	"github.com/dockervisor/dockervisor/network"
@@ -363,6 +364,9 @@ func (f *Fake) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervi
 func (f *Fake) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
 	const op = "spawn"
 	if err := spec.Validate(); err != nil {
+		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
+	}
+	if err := bootdata.Validate(spec); err != nil {
 		return hypervisor.Instance{}, hypervisor.WrapOp(op, spec.ID, err)
 	}
 	unlock, err := f.begin(ctx, spec.ID)

@@ -50,7 +50,6 @@ type fakeInstanceExtra struct {
 type fakeAgentOptions struct {
 	nodeUUID    string
 	eventBuffer int
-	window      int
 }
 
 // Defaults of the Fake's event stream.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/configdrive"
 	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/internal/bootdata"
 )
 
 // FakeConsoleEchoCommand is a command for a Fake instance that answers
@@ -36,7 +37,7 @@ type fakeGuest struct {
 
 func (g *fakeGuest) init(spec hypervisor.InstanceSpec) error {
 	g.spec = spec
-	g.boot = spec.ConfigDrive(maps.Clone(spec.Metadata), nil)
+	g.boot = bootdata.ConfigDrive(spec, maps.Clone(spec.Metadata), nil)
 	t, err := configdrive.Build(g.boot)
 	if err != nil {
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
@@ -49,7 +50,7 @@ func (g *fakeGuest) init(spec hypervisor.InstanceSpec) error {
 		if u == "root" {
 			g.keysFile = "/root/.ssh/authorized_keys"
 		}
-		g.keys = configdrive.Instance{Keys: spec.SSHKeys}.AuthorizedKeys()
+		g.keys = configdrive.Instance{Keys: bootdata.Keys(spec.SSHKeys)}.AuthorizedKeys()
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/hypervisor"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/network"
@@ -213,24 +214,16 @@ func (e *env) waitState(t *testing.T, id string, want hypervisor.State) hypervis
 	}
 }
 
-// classes are the error classes of package hypervisor.
-var classes = []error{
-	hypervisor.ErrNotFound, hypervisor.ErrAlreadyExists, hypervisor.ErrInvalidState,
-	hypervisor.ErrInvalidArgument, hypervisor.ErrImageNotFound, hypervisor.ErrUnavailable,
-	hypervisor.ErrNotSupported, hypervisor.ErrCommandNotFound,
-}
-
-// requireClass requires err to be an *OpError for id that wraps class and
-// no other class.
+// requireClass requires err to be an *OpError for id that wraps class (an
+// error class, or a sentinel that refines one, such as
+// hypervisor.ErrImageNotFound) and exactly one error class.
 func requireClass(t *testing.T, err, class error, id string, msgAndArgs ...any) {
 	t.Helper()
 	require.Error(t, err, msgAndArgs...)
 	require.ErrorIs(t, err, class, msgAndArgs...)
-	for _, c := range classes {
-		if c != class {
-			assert.NotErrorIs(t, err, c, msgAndArgs...)
-		}
-	}
+	want := errclass.Matching(class)
+	require.Len(t, want, 1, "%v is not of one error class", class)
+	assert.Equal(t, want, errclass.Matching(err), "error %q wraps exactly the class of %v", err, class)
 	requireOpError(t, err, id, msgAndArgs...)
 }
 

@@ -254,15 +254,15 @@ func testConsoleAttach(t *testing.T, e *env) {
 }
 
 // testKeys returns n fresh SSH public keys.
-func testKeys(t *testing.T, n int) []configdrive.Key {
+func testKeys(t *testing.T, n int) []hypervisor.SSHKey {
 	t.Helper()
-	var keys []configdrive.Key
+	var keys []hypervisor.SSHKey
 	for i := range n {
 		pub, _, err := ed25519.GenerateKey(rand.Reader)
 		require.NoError(t, err)
 		sk, err := ssh.NewPublicKey(pub)
 		require.NoError(t, err)
-		keys = append(keys, configdrive.Key{Name: "key" + itoa(i), Data: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk))) + " user" + itoa(i) + "@test"})
+		keys = append(keys, hypervisor.SSHKey{Name: "key" + itoa(i), Data: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk))) + " user" + itoa(i) + "@test"})
 	}
 	return keys
 }
@@ -274,7 +274,7 @@ func (e *env) bootSpec(t *testing.T, name string) hypervisor.InstanceSpec {
 	spec.UserData = []byte("#cloud-config\nruncmd:\n  - echo booted\n")
 	spec.SSHKeys = testKeys(t, 2)
 	spec.AdminPassword = "adm1n-pw"
-	spec.Files = []configdrive.File{{Path: "/etc/motd", Content: []byte("hello from the config drive\n")}}
+	spec.Files = []hypervisor.File{{Path: "/etc/motd", Content: []byte("hello from the config drive\n")}}
 	return spec
 }
 
@@ -405,13 +405,13 @@ func testBootDataInvalid(t *testing.T, e *env) {
 	}{
 		{"user-data over 64 KiB", func(s *hypervisor.InstanceSpec) { s.UserData = make([]byte, configdrive.MaxUserDataBytes+1) }, configdrive.ErrUserDataTooLarge},
 		{"file escaping the root", func(s *hypervisor.InstanceSpec) {
-			s.Files = []configdrive.File{{Path: "/../../etc/shadow", Content: []byte("x")}}
+			s.Files = []hypervisor.File{{Path: "/../../etc/shadow", Content: []byte("x")}}
 		}, configdrive.ErrInvalidPath},
-		{"relative file", func(s *hypervisor.InstanceSpec) { s.Files = []configdrive.File{{Path: "etc/x"}} }, configdrive.ErrInvalidPath},
-		{"file in /proc", func(s *hypervisor.InstanceSpec) { s.Files = []configdrive.File{{Path: "/proc/sysrq-trigger"}} }, configdrive.ErrInvalidPath},
-		{"file in /sys", func(s *hypervisor.InstanceSpec) { s.Files = []configdrive.File{{Path: "/sys/kernel/x"}} }, configdrive.ErrInvalidPath},
+		{"relative file", func(s *hypervisor.InstanceSpec) { s.Files = []hypervisor.File{{Path: "etc/x"}} }, configdrive.ErrInvalidPath},
+		{"file in /proc", func(s *hypervisor.InstanceSpec) { s.Files = []hypervisor.File{{Path: "/proc/sysrq-trigger"}} }, configdrive.ErrInvalidPath},
+		{"file in /sys", func(s *hypervisor.InstanceSpec) { s.Files = []hypervisor.File{{Path: "/sys/kernel/x"}} }, configdrive.ErrInvalidPath},
 		{"invalid key", func(s *hypervisor.InstanceSpec) {
-			s.SSHKeys = []configdrive.Key{{Name: "k", Data: "ssh-ed25519 AAAAnotakey"}}
+			s.SSHKeys = []hypervisor.SSHKey{{Name: "k", Data: "ssh-ed25519 AAAAnotakey"}}
 		}, configdrive.ErrInvalidKey},
 		{"bad key user", func(s *hypervisor.InstanceSpec) { s.AuthorizedKeysUser = "../root" }, nil},
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"regexp"
 	"runtime"
@@ -20,14 +21,17 @@ import (
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
 	"github.com/dockervisor/dockervisor/internal/readahead"
+	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
 // ErrLoadFailed means the engine reported an error while loading an
-// archive. The engine's message follows it in the error text.
-var ErrLoadFailed = errors.New("engine: image load failed")
+// archive. The engine's message follows it in the error text. It is an
+// [errclass.ErrInvalidArgument]: the engine refused the archive.
+var ErrLoadFailed = errclass.New("engine: image load failed", errclass.ErrInvalidArgument)
 
 // LoadAPI is the part of the moby client that [Load] uses.
 type LoadAPI interface {
@@ -138,7 +142,7 @@ func Load(ctx context.Context, api LoadAPI, r io.Reader, tag string) (string, er
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) })
+	return load(ctx, api, tag, nil, func(w io.Writer) (archiveInfo, error) { return retar(ctx, r, w, tag) })
 }
 
 // Opener opens an archive's data from its start, such as an
@@ -168,6 +172,11 @@ type LoadOptions struct {
 	// an archive, the Opener's reader is read to its end, so that a
 	// checksum mismatch is reported as such.
 	Scan Opener
+
+	// Logger receives a warning when a failed load cannot be undone (a
+	// tag or image left on the engine); nil discards it. The returned
+	// error says so too.
+	Logger *slog.Logger
 }
 
 // LoadFrom loads the archive that open yields, as [Load] does, and takes
@@ -227,7 +236,7 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 		defer rc.Close()
 		ra := readahead.New(r, readAheadChunk, readAheadChunks)
 		defer ra.Close()
-		return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return retar(ctx, ra, w, tag) })
+		return load(ctx, api, tag, opts.Logger, func(w io.Writer) (archiveInfo, error) { return retar(ctx, ra, w, tag) })
 	}
 	lay, err := scan(ctx, r)
 	rc.Close()
@@ -260,7 +269,7 @@ func LoadFrom(ctx context.Context, api LoadAPI, open Opener, tag string, opts Lo
 	defer rc.Close()
 	ra := readahead.New(rc, readAheadChunk, readAheadChunks)
 	defer ra.Close()
-	return load(ctx, api, tag, func(w io.Writer) (archiveInfo, error) { return produce(ra, w) })
+	return load(ctx, api, tag, opts.Logger, func(w io.Writer) (archiveInfo, error) { return produce(ra, w) })
 }
 
 // drainVerified reads the archive that open yields to its end and returns
@@ -296,7 +305,7 @@ func parsePlatform(s string) (ocispec.Platform, error) {
 
 // load runs produce, which writes a docker-save archive, into the engine's
 // image load, then tags the image (see [Load]).
-func load(ctx context.Context, api LoadAPI, tag string, produce func(w io.Writer) (archiveInfo, error)) (string, error) {
+func load(ctx context.Context, api LoadAPI, tag string, log *slog.Logger, produce func(w io.Writer) (archiveInfo, error)) (string, error) {
 	priorID := ""
 	if prior, err := api.ImageInspect(ctx, tag); err == nil {
 		priorID = prior.ID
@@ -346,10 +355,9 @@ func load(ctx context.Context, api LoadAPI, tag string, produce func(w io.Writer
 		id, err = finish(ctx, api, rr.info, msgs, tag)
 	}
 	if err != nil {
-		if rerr := rollback(ctx, api, tag, priorID, msgs); rerr != nil {
-			return "", errors.Join(err, rerr)
-		}
-		return "", err
+		u := undo.Stack{Log: log, Op: "image load", ID: tag}
+		u.Push(func(ctx context.Context) error { return rollback(ctx, api, tag, priorID, msgs) })
+		return "", u.Fail(ctx, err)
 	}
 	return id, nil
 }
@@ -499,20 +507,29 @@ const (
 	readAheadChunks = 4
 )
 
-// retar copies the docker-save archive from r to w, entry by entry,
-// replacing manifest.json (RepoTags set to tag, written last) and dropping
-// "repositories". It writes the manifest and the end of the archive only
-// after r ended cleanly and the archive checked out.
-func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveInfo, error) {
+// rewrite is the one loop of the package that rewrites an archive on its
+// way to the engine. It reads the tar archive r entry by entry and passes
+// each to entry (with its cleaned name), which writes what the engine gets
+// to tw; then it reads r to its real end (a verifying reader reports a
+// checksum mismatch only there, after the tar's end blocks), asks manifest
+// for manifest.json (its content and time) and the archive's facts, and
+// only then writes manifest.json and the end of the archive. A failure is
+// classified by srcReader.failure, after the source was read to its end
+// (unless the source or the engine failed), so that data changed in the
+// store is reported as that, not as a bad archive.
+func rewrite(ctx context.Context, r io.Reader, w io.Writer,
+	entry func(tw *tar.Writer, tr *tar.Reader, hdr *tar.Header, name string) error,
+	manifest func() ([]byte, time.Time, archiveInfo, error),
+) (archiveInfo, error) {
 	src := &srcReader{r: stream.WithContext(ctx, r)}
-	fail := func(err error) (archiveInfo, error) { return archiveInfo{}, src.failure(err) }
+	fail := func(err error) (archiveInfo, error) {
+		if src.err == nil && !uploadAborted(err) {
+			_, _ = io.Copy(io.Discard, src)
+		}
+		return archiveInfo{}, src.failure(err)
+	}
 	tr := tar.NewReader(src)
 	tw := tar.NewWriter(w)
-	buf := make([]byte, copyBuf)
-	files := make(map[string]bool)
-	blobs := make(map[string]string) // name → sha256 hex of small files
-	var manifest []byte
-	var manifestHdr *tar.Header
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -521,89 +538,21 @@ func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveIn
 		if err != nil {
 			return fail(fmt.Errorf("corrupt archive: %w", err))
 		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		switch name {
-		case "manifest.json":
-			if hdr.Size > maxManifest {
-				return fail(fmt.Errorf("manifest.json is %d bytes", hdr.Size))
-			}
-			if manifest, err = io.ReadAll(tr); err != nil {
-				return fail(fmt.Errorf("corrupt archive: %w", err))
-			}
-			manifestHdr = hdr
-			continue
-		case "repositories":
-			continue // legacy tags: never let them reach the engine
-		}
-		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeSymlink, tar.TypeLink:
-			// docker save links a layer that appears twice.
-			files[name] = true
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
+		if err := entry(tw, tr, hdr, path.Clean(strings.TrimPrefix(hdr.Name, "./"))); err != nil {
 			return fail(err)
 		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		var dst io.Writer = tw
-		h := sha256.New()
-		hashed := hdr.Size <= maxConfigBlob // config blobs are small; layers mostly not
-		if hashed {
-			dst = io.MultiWriter(tw, h)
-		}
-		if _, err := io.CopyBuffer(dst, tr, buf); err != nil {
-			return fail(fmt.Errorf("corrupt archive: %w", err))
-		}
-		if hashed {
-			blobs[name] = hex.EncodeToString(h.Sum(nil))
-		}
 	}
-	// Read the source to its real end: verifying readers report a
-	// checksum mismatch only there, after the tar's end blocks.
-	if _, err := io.CopyBuffer(io.Discard, src, buf); err != nil {
+	if _, err := io.CopyBuffer(io.Discard, src, make([]byte, copyBuf)); err != nil {
 		return fail(err)
 	}
-	if manifest == nil && files[ocispec.ImageIndexFile] {
-		return fail(errors.New("no manifest.json: an OCI image layout, which only LoadFrom loads"))
-	}
-	if manifest == nil {
-		return fail(errors.New("no manifest.json: not a docker-save archive"))
-	}
-	var entries []map[string]json.RawMessage
-	if err := json.Unmarshal(manifest, &entries); err != nil {
-		return fail(fmt.Errorf("manifest.json: %w", err))
-	}
-	if len(entries) != 1 {
-		return fail(fmt.Errorf("manifest.json lists %d images, want 1", len(entries)))
-	}
-	var m struct {
-		Config string
-		Layers []string
-	}
-	raw, _ := json.Marshal(entries[0])
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return fail(fmt.Errorf("manifest.json: %w", err))
-	}
-	cfg := path.Clean(m.Config)
-	if m.Config == "" || !files[cfg] || blobs[cfg] == "" {
-		return fail(fmt.Errorf("manifest.json: config %q is not in the archive", m.Config))
-	}
-	for _, l := range m.Layers {
-		if !files[path.Clean(l)] {
-			return fail(fmt.Errorf("manifest.json: layer %q is not in the archive", l))
-		}
-	}
-	tags, _ := json.Marshal([]string{tag})
-	entries[0]["RepoTags"] = tags
-	out, err := json.Marshal(entries)
+	out, mtime, info, err := manifest()
 	if err != nil {
 		return fail(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return archiveInfo{}, err
 	}
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: "manifest.json", Mode: 0o644, Size: int64(len(out)), ModTime: manifestHdr.ModTime, Format: tar.FormatPAX}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: "manifest.json", Mode: 0o644, Size: int64(len(out)), ModTime: mtime, Format: tar.FormatPAX}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return fail(err)
 	}
@@ -613,5 +562,94 @@ func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveIn
 	if err := tw.Close(); err != nil {
 		return fail(err)
 	}
-	return archiveInfo{imageID: "sha256:" + blobs[cfg]}, nil
+	return info, nil
+}
+
+// retar copies the docker-save archive from r to w, entry by entry,
+// replacing manifest.json (RepoTags set to tag, written last) and dropping
+// "repositories". It writes the manifest and the end of the archive only
+// after r ended cleanly and the archive checked out.
+func retar(ctx context.Context, r io.Reader, w io.Writer, tag string) (archiveInfo, error) {
+	buf := make([]byte, copyBuf)
+	files := make(map[string]bool)
+	blobs := make(map[string]string) // name → sha256 hex of small files
+	var manifest []byte
+	var manifestTime time.Time
+	entry := func(tw *tar.Writer, tr *tar.Reader, hdr *tar.Header, name string) error {
+		switch name {
+		case "manifest.json":
+			if hdr.Size > maxManifest {
+				return fmt.Errorf("manifest.json is %d bytes", hdr.Size)
+			}
+			var err error
+			if manifest, err = io.ReadAll(tr); err != nil {
+				return fmt.Errorf("corrupt archive: %w", err)
+			}
+			manifestTime = hdr.ModTime
+			return nil
+		case "repositories":
+			return nil // legacy tags: never let them reach the engine
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeSymlink, tar.TypeLink:
+			// docker save links a layer that appears twice.
+			files[name] = true
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			return nil
+		}
+		var dst io.Writer = tw
+		h := sha256.New()
+		hashed := hdr.Size <= maxConfigBlob // config blobs are small; layers mostly not
+		if hashed {
+			dst = io.MultiWriter(tw, h)
+		}
+		if _, err := io.CopyBuffer(dst, tr, buf); err != nil {
+			return fmt.Errorf("corrupt archive: %w", err)
+		}
+		if hashed {
+			blobs[name] = hex.EncodeToString(h.Sum(nil))
+		}
+		return nil
+	}
+	finish := func() ([]byte, time.Time, archiveInfo, error) {
+		if manifest == nil && files[ocispec.ImageIndexFile] {
+			return nil, time.Time{}, archiveInfo{}, errors.New("no manifest.json: an OCI image layout, which only LoadFrom loads")
+		}
+		if manifest == nil {
+			return nil, time.Time{}, archiveInfo{}, errors.New("no manifest.json: not a docker-save archive")
+		}
+		var entries []map[string]json.RawMessage
+		if err := json.Unmarshal(manifest, &entries); err != nil {
+			return nil, time.Time{}, archiveInfo{}, fmt.Errorf("manifest.json: %w", err)
+		}
+		if len(entries) != 1 {
+			return nil, time.Time{}, archiveInfo{}, fmt.Errorf("manifest.json lists %d images, want 1", len(entries))
+		}
+		var m struct {
+			Config string
+			Layers []string
+		}
+		raw, _ := json.Marshal(entries[0])
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, time.Time{}, archiveInfo{}, fmt.Errorf("manifest.json: %w", err)
+		}
+		cfg := path.Clean(m.Config)
+		if m.Config == "" || !files[cfg] || blobs[cfg] == "" {
+			return nil, time.Time{}, archiveInfo{}, fmt.Errorf("manifest.json: config %q is not in the archive", m.Config)
+		}
+		for _, l := range m.Layers {
+			if !files[path.Clean(l)] {
+				return nil, time.Time{}, archiveInfo{}, fmt.Errorf("manifest.json: layer %q is not in the archive", l)
+			}
+		}
+		tags, _ := json.Marshal([]string{tag})
+		entries[0]["RepoTags"] = tags
+		out, err := json.Marshal(entries)
+		return out, manifestTime, archiveInfo{imageID: "sha256:" + blobs[cfg]}, err
+	}
+	return rewrite(ctx, r, w, entry, finish)
 }

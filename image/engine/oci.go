@@ -13,6 +13,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -35,12 +36,15 @@ const (
 // (some tools write uncompressed layers labelled gzip), so the data is
 // what is checked.
 var layerTypes = map[string]bool{
-	ocispec.MediaTypeImageLayer:                     true,
-	ocispec.MediaTypeImageLayerGzip:                 true,
-	ocispec.MediaTypeImageLayerZstd:                 true,
-	ocispec.MediaTypeImageLayerNonDistributable:     true, //nolint:staticcheck // still written by older tools
-	ocispec.MediaTypeImageLayerNonDistributableGzip: true, //nolint:staticcheck // still written by older tools
-	ocispec.MediaTypeImageLayerNonDistributableZstd: true, //nolint:staticcheck // still written by older tools
+	ocispec.MediaTypeImageLayer:     true,
+	ocispec.MediaTypeImageLayerGzip: true,
+	ocispec.MediaTypeImageLayerZstd: true,
+	//lint:ignore SA1019 deprecated, but older tools still write these layers
+	ocispec.MediaTypeImageLayerNonDistributable: true,
+	//lint:ignore SA1019 deprecated, but older tools still write these layers
+	ocispec.MediaTypeImageLayerNonDistributableGzip: true,
+	//lint:ignore SA1019 deprecated, but older tools still write these layers
+	ocispec.MediaTypeImageLayerNonDistributableZstd: true,
 	mediaTypeDockerLayer:                            true,
 	mediaTypeDockerLayerGzip:                        true,
 	mediaTypeDockerForeignGzip:                      true,
@@ -448,82 +452,47 @@ func platformString(p ocispec.Platform) string {
 // manifest.json and the end of the archive only after r ended cleanly and
 // every blob checked out.
 func emit(ctx context.Context, r io.Reader, w io.Writer, tag string, p plan) (archiveInfo, error) {
-	src := &srcReader{r: stream.WithContext(ctx, r)}
-	fail := func(err error) (archiveInfo, error) {
-		if src.err == nil && !uploadAborted(err) {
-			// A verifying source reports a checksum mismatch only at its
-			// end: data changed in the store is reported as that, not as
-			// a bad archive (the scan may not have verified it).
-			_, _ = io.Copy(io.Discard, src)
-		}
-		return archiveInfo{}, src.failure(err)
-	}
-	tr := tar.NewReader(src)
-	tw := tar.NewWriter(w)
-	buf := make([]byte, copyBuf)
 	hc := newHashedCopier()
 	done := make(map[string]bool, len(p.sizes))
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fail(fmt.Errorf("corrupt archive: %w", err))
-		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
+	entry := func(tw *tar.Writer, tr *tar.Reader, hdr *tar.Header, name string) error {
 		h, isBlob := strings.CutPrefix(name, "blobs/sha256/")
 		size, needed := p.sizes[h]
 		if !isBlob || !needed || done[h] || hdr.Typeflag != tar.TypeReg {
-			continue // the engine gets only what it loads
+			return nil // the engine gets only what it loads
 		}
 		if hdr.Size != size {
-			return fail(fmt.Errorf("blob %s is %d bytes, want %d", h, hdr.Size, size))
+			return fmt.Errorf("blob %s is %d bytes, want %d", h, hdr.Size, size)
 		}
 		out := &tar.Header{Typeflag: tar.TypeReg, Name: blobName(h), Mode: 0o644, Size: size, ModTime: hdr.ModTime, Format: tar.FormatPAX}
 		if err := tw.WriteHeader(out); err != nil {
-			return fail(err)
+			return err
 		}
 		sum, err := hc.copy(tw, tr, size)
 		if err != nil {
-			return fail(fmt.Errorf("corrupt archive: %w", err))
+			return fmt.Errorf("corrupt archive: %w", err)
 		}
 		if hex.EncodeToString(sum) != h {
-			return fail(fmt.Errorf("blob %s does not match its digest", h))
+			return fmt.Errorf("blob %s does not match its digest", h)
 		}
 		done[h] = true
+		return nil
 	}
-	if _, err := io.CopyBuffer(io.Discard, src, buf); err != nil {
-		return fail(err)
-	}
-	for h := range p.sizes {
-		if !done[h] {
-			return fail(fmt.Errorf("blob %s is missing from the archive", h))
+	finish := func() ([]byte, time.Time, archiveInfo, error) {
+		for h := range p.sizes {
+			if !done[h] {
+				return nil, time.Time{}, archiveInfo{}, fmt.Errorf("blob %s is missing from the archive", h)
+			}
 		}
+		layers := make([]string, len(p.layers))
+		for i, h := range p.layers {
+			layers[i] = blobName(h)
+		}
+		out, err := json.Marshal([]struct {
+			Config   string
+			RepoTags []string
+			Layers   []string
+		}{{Config: blobName(p.config), RepoTags: []string{tag}, Layers: layers}})
+		return out, time.Time{}, archiveInfo{imageID: "sha256:" + p.config}, err
 	}
-	layers := make([]string, len(p.layers))
-	for i, h := range p.layers {
-		layers[i] = blobName(h)
-	}
-	out, err := json.Marshal([]struct {
-		Config   string
-		RepoTags []string
-		Layers   []string
-	}{{Config: blobName(p.config), RepoTags: []string{tag}, Layers: layers}})
-	if err != nil {
-		return fail(err)
-	}
-	if err := ctx.Err(); err != nil {
-		return archiveInfo{}, err
-	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "manifest.json", Mode: 0o644, Size: int64(len(out)), Format: tar.FormatPAX}); err != nil {
-		return fail(err)
-	}
-	if _, err := tw.Write(out); err != nil {
-		return fail(err)
-	}
-	if err := tw.Close(); err != nil {
-		return fail(err)
-	}
-	return archiveInfo{imageID: "sha256:" + p.config}, nil
+	return rewrite(ctx, r, w, entry, finish)
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/dockervisor/dockervisor/image"
 	"github.com/dockervisor/dockervisor/image/internal/stream"
+	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
 // DefaultSHA256Property is the image property that holds the sha256 of an
@@ -408,13 +409,14 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 	id := im.ID
 	m, err := s.upload(ctx, id, r)
 	if err != nil {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if derr := s.Delete(dctx, id); derr != nil {
-			return image.Metadata{}, errors.Join(err, fmt.Errorf("glance: delete half-created image %s: %w", id, derr))
-		}
-		s.log.Debug("glance: deleted half-created image", "id", id, "err", err)
-		return image.Metadata{}, err
+		u := undo.Stack{StepTimeout: cleanupTimeout, Log: s.log, Op: "glance: create", ID: id}
+		u.Push(func(ctx context.Context) error {
+			if err := s.Delete(ctx, id); err != nil {
+				return fmt.Errorf("glance: delete half-created image %s: %w", id, err)
+			}
+			return nil
+		})
+		return image.Metadata{}, u.Fail(ctx, err)
 	}
 	return m, nil
 }

@@ -123,22 +123,13 @@ func checkID(id string) error {
 func (s *Store) dataPath(id string) string { return filepath.Join(s.dir, id+dataExt) }
 func (s *Store) metaPath(id string) string { return filepath.Join(s.dir, id+metaExt) }
 
-// readID checks an ID on a read path: an invalid ID cannot exist, so the
-// error wraps both ErrNotFound and ErrInvalidArgument.
-func readID(id string) error {
-	if err := checkID(id); err != nil {
-		return fmt.Errorf("%w: %w", image.ErrNotFound, err)
-	}
-	return nil
-}
-
 // Stat returns the metadata of image id, or an error wrapping
 // [image.ErrNotFound].
 func (s *Store) Stat(ctx context.Context, id string) (image.Metadata, error) {
 	if err := ctx.Err(); err != nil {
 		return image.Metadata{}, err
 	}
-	if err := readID(id); err != nil {
+	if err := checkID(id); err != nil {
 		return image.Metadata{}, err
 	}
 	return s.readMeta(id)
@@ -179,7 +170,7 @@ func (s *Store) openData(ctx context.Context, id string) (*ctxFile, image.Metada
 	if err := ctx.Err(); err != nil {
 		return nil, image.Metadata{}, err
 	}
-	if err := readID(id); err != nil {
+	if err := checkID(id); err != nil {
 		return nil, image.Metadata{}, err
 	}
 	s.mu.RLock()
@@ -333,7 +324,9 @@ func (s *Store) Create(ctx context.Context, meta image.Metadata, r io.Reader) (i
 		return image.Metadata{}, fmt.Errorf("%w: create image %q: %w", image.ErrUnavailable, meta.ID, err)
 	}
 	if err := tmpMeta.Rename(s.metaPath(meta.ID)); err != nil {
-		_ = os.Remove(s.dataPath(meta.ID))
+		if rerr := os.Remove(s.dataPath(meta.ID)); rerr != nil {
+			s.log.Warn("localdir: data of a failed create left behind", "op", "create", "id", meta.ID, "err", rerr)
+		}
 		return image.Metadata{}, fmt.Errorf("%w: create image %q: %w", image.ErrUnavailable, meta.ID, err)
 	}
 	s.log.Debug("localdir: created image", "id", meta.ID, "size", meta.Size)

@@ -47,7 +47,7 @@ func TestOpenSeeker(t *testing.T) {
 	_, err = s.OpenSeeker(ctx, "missing")
 	require.ErrorIs(t, err, image.ErrNotFound)
 	_, err = s.OpenSeeker(ctx, "../x")
-	require.ErrorIs(t, err, image.ErrNotFound)
+	require.ErrorIs(t, err, image.ErrInvalidArgument)
 	require.NoError(t, os.WriteFile(filepath.Join(s.Dir(), "q.json"), []byte(`{"id":"q","container_format":"bare","disk_format":"qcow2","size":1}`), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(s.Dir(), "q.tar"), []byte("x"), 0o644))
 	_, err = s.OpenSeeker(ctx, "q")

@@ -16,7 +16,7 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/dockervisor/dockervisor/internal/busybox"
+	"github.com/dockervisor/dockervisor/image/busybox"
 )
 
 // Build makes the image described by opts on the engine, unless the

@@ -6,11 +6,12 @@ import (
 	"context"
 	"fmt"
 
-	"errors"
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
 // Build needs debootstrap and chroot, which only Linux has; elsewhere it
-// returns an error wrapping errors.ErrUnsupported.
+// returns an error wrapping errclass.ErrNotSupported (and so
+// errors.ErrUnsupported).
 func Build(ctx context.Context, api Engine, opts Options) (Result, error) {
-	return Result{}, fmt.Errorf("osimage: build: %w", errors.ErrUnsupported)
+	return Result{}, fmt.Errorf("osimage: build: %w", errclass.ErrNotSupported)
 }

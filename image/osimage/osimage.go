@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
 // Defaults of [Options].
@@ -58,13 +59,15 @@ var (
 	extraPackages = []string{"cloud-init", "openssh-server"}
 )
 
-// ErrInvalidOptions is wrapped by Build's errors about its options.
-var ErrInvalidOptions = errors.New("osimage: invalid options")
+// ErrInvalidOptions is wrapped by Build's errors about its options. It is
+// an [errclass.ErrInvalidArgument].
+var ErrInvalidOptions = errclass.New("osimage: invalid options", errclass.ErrInvalidArgument)
 
 // ErrBuild is wrapped by the errors of a failed build step (debootstrap,
 // the package installation, the import); the message ends with the tail
-// of the step's output.
-var ErrBuild = errors.New("osimage: build failed")
+// of the step's output. It is an [errclass.ErrUnavailable]: a mirror, the
+// engine or a tool failed.
+var ErrBuild = errclass.New("osimage: build failed", errclass.ErrUnavailable)
 
 // Engine is what Build needs of a Docker engine: the moby client's image
 // calls.

@@ -12,7 +12,6 @@ package enginestats
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -21,11 +20,13 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/stats"
 )
 
-// ErrDecode means the engine's stats answer could not be decoded.
-var ErrDecode = errors.New("enginestats: cannot decode engine stats")
+// ErrDecode means the engine's stats answer could not be decoded. It is
+// an [errclass.ErrUnavailable].
+var ErrDecode = errclass.New("enginestats: cannot decode engine stats", errclass.ErrUnavailable)
 
 // Client is the part of the moby client this package uses;
 // *client.Client implements it.

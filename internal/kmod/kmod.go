@@ -20,8 +20,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // root is the file system root the module files are looked up under;
@@ -69,14 +67,6 @@ func Load(ctx context.Context, name string) error {
 
 // canonical is the kernel's name of a module: dashes are underscores.
 func canonical(name string) string { return strings.ReplaceAll(name, "-", "_") }
-
-func release() (string, error) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return "", err
-	}
-	return unix.ByteSliceToString(u.Release[:]), nil
-}
 
 // listed reports whether file (modules.builtin or modules.dep) lists
 // module name: a path ending in /name.ko, optionally compressed, followed

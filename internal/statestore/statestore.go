@@ -16,15 +16,18 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/internal/atomicfile"
 )
 
 // ErrNewerVersion means a record was written by a newer schema than this
 // store knows.
-var ErrNewerVersion = errors.New("statestore: record written by a newer version")
+// It is an [errclass.ErrNotSupported].
+var ErrNewerVersion = errclass.New("statestore: record written by a newer version", errclass.ErrNotSupported)
 
-// ErrCorrupt means a record file could not be decoded, or holds another key.
-var ErrCorrupt = errors.New("statestore: corrupt record")
+// ErrCorrupt means a record file could not be decoded, or holds another
+// key. It is an [errclass.ErrCorrupt].
+var ErrCorrupt = errclass.New("statestore: corrupt record", errclass.ErrCorrupt)
 
 // validKey is the set of keys: file-name safe, no leading dot (temporary
 // files start with one), bounded.

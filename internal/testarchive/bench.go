@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dockervisor/dockervisor/image"
-	"github.com/dockervisor/dockervisor/internal/busybox"
+	"github.com/dockervisor/dockervisor/image/busybox"
 )
 
 // BenchMiB is the size in MiB of the big layer of benchmark images:

@@ -20,6 +20,7 @@ var cloudInitProbe = sync.OnceValue(func() error {
 // (or fails in CI) when cloud-init is not installed.
 func MustHaveCloudInit(t testing.TB) string {
 	t.Helper()
+	SkipShort(t, "cloud-init")
 	if err := cloudInitProbe(); err != nil {
 		Missing(t, "cloud-init (Debian package cloud-init) is not importable by %s: %v", CloudInitPython, err)
 	}

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,9 +21,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
-	"golang.org/x/sys/unix"
 
-	"github.com/dockervisor/dockervisor/internal/busybox"
+	"github.com/dockervisor/dockervisor/image/busybox"
 )
 
 // EngineOptions configures a private Docker engine.
@@ -245,6 +246,9 @@ func (e *Engine) LoadBusybox(ctx context.Context, ref string) error {
 // NewEngine starts a private engine and waits until its API answers. The
 // caller must call Stop.
 func NewEngine(opts EngineOptions) (*Engine, error) {
+	if runtime.GOOS != "linux" {
+		return nil, errors.New("private Docker engines need Linux")
+	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("needs root")
 	}
@@ -333,7 +337,7 @@ func (e *Engine) launch(bin string, opts EngineOptions) error {
 func (e *Engine) run() error {
 	cmd := exec.Command(e.bin, e.args...)
 	cmd.Stdout, cmd.Stderr = e.log, e.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = daemonAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start dockerd: %w", err)
 	}
@@ -435,7 +439,9 @@ func (e *Engine) stop() error {
 			break
 		}
 		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			if p, err := os.FindProcess(pid); err == nil {
+				_ = p.Kill()
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -539,7 +545,7 @@ func (e *Engine) removeCgroups() error {
 		for _, p := range dirs {
 			var err error
 			for range 20 { // a dying process leaves its cgroup a moment later
-				if err = unix.Rmdir(p); err == nil || errors.Is(err, unix.ENOENT) {
+				if err = os.Remove(p); err == nil || errors.Is(err, fs.ErrNotExist) {
 					err = nil
 					break
 				}
@@ -566,7 +572,7 @@ func unmountUnder(dir string) error {
 		}
 		errs = errs[:0]
 		for _, m := range mounts {
-			if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			if err := unmountDetach(m); err != nil {
 				errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
 			}
 		}

@@ -33,6 +33,7 @@ type GlanceProcess struct {
 // glance-api is not installed or does not come up.
 func StartRestartableGlance(t testing.TB) *GlanceProcess {
 	t.Helper()
+	SkipShort(t, "Glance")
 	api, err1 := exec.LookPath("glance-api")
 	manage, err2 := exec.LookPath("glance-manage")
 	paste, err3 := os.ReadFile(GlancePasteIni)

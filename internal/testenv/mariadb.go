@@ -65,7 +65,7 @@ func startMariaDB(ctx context.Context, bins map[string]string, dir, database str
 	cmd.Dir = dir
 	w := &tailWriter{buf: &bytes.Buffer{}, max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = daemonAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start mariadbd: %w", err)
 	}

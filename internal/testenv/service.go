@@ -36,7 +36,7 @@ func launchService(ctx context.Context, name, dir, endpoint, readyURL string, cm
 	cmd.Stdout, cmd.Stderr = w, w
 	// Die with the test process, even when it is killed; own process
 	// group so signals to the test's group do not race our shutdown.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = daemonAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -118,6 +118,7 @@ func (s *sharedService) get() (*service, error) {
 // when it cannot start, and fails when it has died.
 func (s *sharedService) mustHave(t testing.TB, program string) *service {
 	t.Helper()
+	SkipShort(t, program)
 	svc, err := s.get()
 	if err != nil {
 		Missing(t, "%s: %v", program, err)
@@ -146,6 +147,7 @@ func (s *sharedService) stop() {
 // and also runs at t's cleanup.
 func ownedService(t testing.TB, program string, start func() (*service, error), sig syscall.Signal) (*service, func()) {
 	t.Helper()
+	SkipShort(t, program)
 	svc, err := start()
 	if err != nil {
 		Missing(t, "%s: %v", program, err)

@@ -9,6 +9,7 @@ import (
 // which the image tests use to write OCI image-layout archives.
 func MustHaveSkopeo(t testing.TB) string {
 	t.Helper()
+	SkipShort(t, "skopeo")
 	p, err := exec.LookPath("skopeo")
 	if err != nil {
 		Missing(t, "skopeo: %v", err)

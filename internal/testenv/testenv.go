@@ -4,7 +4,11 @@
 //
 // A missing part skips the test with a message naming the setup command.
 // When the environment variable CI is "true", a missing part fails the test
-// instead, so a green CI run always means the real tests ran.
+// instead, so a green CI run always means the real tests ran. Under
+// `go test -short` (scripts/test.sh --short, the fast tier) every test of
+// a real part skips, whether the part is there or not, and CI or not: the
+// short tier runs the pure-logic tests alone, with no root, no engine and
+// nothing installed.
 package testenv
 
 import (
@@ -34,9 +38,19 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skip(msg)
 }
 
-// MustHaveRoot skips (or fails in CI) unless the test runs as root.
+// SkipShort skips t under -short: it tests a real part (what).
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: the test needs %s", what)
+	}
+}
+
+// MustHaveRoot skips (or fails in CI) unless the test runs as root. Every
+// test of a real part needs root here, so under -short it skips.
 func MustHaveRoot(t testing.TB) {
 	t.Helper()
+	SkipShort(t, "root and the real parts")
 	if os.Geteuid() != 0 {
 		Missing(t, "test needs root")
 	}

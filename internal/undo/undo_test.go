@@ -1,8 +1,11 @@
 package undo
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -59,4 +62,37 @@ func TestRollbackStepsAreBounded(t *testing.T) {
 	err := s.Rollback(t.Context())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.True(t, ran, "the steps after a timed-out one still run")
+}
+
+func TestFailKeepsTheOperationsErrorAndLogsEachStep(t *testing.T) {
+	var logs bytes.Buffer
+	s := Stack{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Op: "plug", ID: "vm-1"}
+	opErr, stepErr := errors.New("operation failed"), errors.New("device busy")
+	s.Push(func(context.Context) error { return stepErr })
+	err := s.Fail(t.Context(), opErr)
+	require.ErrorIs(t, err, opErr)
+	assert.NotErrorIs(t, err, stepErr, "the rollback never changes what the error is")
+	assert.Equal(t, "operation failed (rollback incomplete: device busy)", err.Error())
+	var ue *Error
+	require.ErrorAs(t, err, &ue)
+	assert.ErrorIs(t, ue.Rollback, stepErr)
+
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(logs.Bytes(), &rec))
+	assert.Equal(t, "WARN", rec["level"])
+	assert.Equal(t, "plug", rec["op"])
+	assert.Equal(t, "vm-1", rec["id"])
+	assert.Equal(t, "device busy", rec["err"])
+}
+
+func TestFailWithoutRollbackFailures(t *testing.T) {
+	var s Stack
+	ran := false
+	s.Push(func(context.Context) error { ran = true; return nil })
+	opErr := errors.New("x")
+	assert.Same(t, opErr, s.Fail(t.Context(), opErr))
+	assert.True(t, ran)
+	var n Stack
+	n.Push(func(context.Context) error { t.Error("no rollback for a nil error"); return nil })
+	assert.NoError(t, n.Fail(t.Context(), nil))
 }

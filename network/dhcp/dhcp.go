@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,25 +10,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/network"
 )
 
-// Error classes of the package, tested with [errors.Is].
+// Errors of the package, tested with [errors.Is]. Each wraps one of the
+// module's error classes (package errclass).
 var (
 	// ErrInvalidConfig means a Config or a Host is unusable: no
 	// directory, a subnet of the wrong family for its mode, an address
 	// outside every served subnet, a directory dnsmasq cannot read after
-	// it dropped its privileges.
-	ErrInvalidConfig = errors.New("dhcp: invalid configuration")
+	// it dropped its privileges. It is an [errclass.ErrInvalidArgument].
+	ErrInvalidConfig = errclass.New("dhcp: invalid configuration", errclass.ErrInvalidArgument)
 	// ErrNotInstalled means the dnsmasq binary is missing (Debian package
-	// dnsmasq-base). It is also [errors.ErrUnsupported].
-	ErrNotInstalled = fmt.Errorf("dhcp: dnsmasq is not installed: %w", errors.ErrUnsupported)
+	// dnsmasq-base). It is an [errclass.ErrNotSupported], and so also
+	// [errors.ErrUnsupported].
+	ErrNotInstalled = errclass.New("dhcp: dnsmasq is not installed", errclass.ErrNotSupported)
 	// ErrStart means dnsmasq refused to start; the message ends with what
-	// it said.
-	ErrStart = errors.New("dhcp: dnsmasq did not start")
+	// it said. It is an [errclass.ErrUnavailable].
+	ErrStart = errclass.New("dhcp: dnsmasq did not start", errclass.ErrUnavailable)
 	// ErrNotRunning means the directory has no running server: it was
-	// never started there, or it was stopped.
-	ErrNotRunning = errors.New("dhcp: server not running")
+	// never started there, or it was stopped. It is an
+	// [errclass.ErrNotFound].
+	ErrNotRunning = errclass.New("dhcp: server not running", errclass.ErrNotFound)
 )
 
 // Mode is how instances on a subnet get their addresses, as Neutron's

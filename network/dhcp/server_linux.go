@@ -18,9 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/internal/atomicfile"
-	"github.com/dockervisor/dockervisor/internal/pidproc"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
+	"github.com/dockervisor/dockervisor/pidproc"
 )
 
 // Server is a handle on the DHCP server whose files are in one directory:

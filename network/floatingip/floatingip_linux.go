@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/dockervisor/dockervisor/internal/undo"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
 	"github.com/dockervisor/dockervisor/network/internal/nftutil"
@@ -27,25 +28,6 @@ const (
 	mapDNAT = "dnat" // floating -> fixed
 	mapSNAT = "snat" // fixed -> floating
 )
-
-// Error classes of package floatingip.
-var (
-	// ErrInvalidAddress means an address is not a usable unicast IPv4
-	// address (floating IPs are IPv4, as in nova-network).
-	ErrInvalidAddress = errors.New("floatingip: invalid address")
-	// ErrAlreadyBound means the floating IP is bound to another fixed IP,
-	// or the fixed IP to another floating IP.
-	ErrAlreadyBound = errors.New("floatingip: already bound")
-	// ErrNoInterface means the public interface does not exist in the host
-	// namespace (it is not plugged). It is also [network.ErrInvalidVIF].
-	ErrNoInterface = fmt.Errorf("floatingip: public interface missing: %w", network.ErrInvalidVIF)
-)
-
-// Binding is one floating IP bound to one fixed IP.
-type Binding struct {
-	Floating netip.Addr `json:"floating"`
-	Fixed    netip.Addr `json:"fixed"`
-}
 
 // Option configures a Binder.
 type Option func(*options) error
@@ -233,13 +215,14 @@ func (b *Binder) Bind(ctx context.Context, floating, fixed netip.Addr) (err erro
 		return fmt.Errorf("floatingip: add %s to %s: %w", floating, b.public, addErr)
 	}
 	if addErr == nil && !bound {
-		defer func() {
-			if err != nil {
-				if derr := s.ns.Handle().AddrDel(link, addr); derr != nil && !linkutil.IsNotFound(derr) {
-					err = errors.Join(err, fmt.Errorf("floatingip: roll back address %s: %w", floating, derr))
-				}
+		u := undo.Stack{Log: b.opts.logger, Op: "floatingip: bind", ID: floating.String()}
+		defer func() { err = u.Fail(ctx, err) }()
+		u.Push(func(context.Context) error {
+			if err := s.ns.Handle().AddrDel(link, addr); err != nil && !linkutil.IsNotFound(err) {
+				return fmt.Errorf("floatingip: remove address %s again: %w", floating, err)
 			}
-		}()
+			return nil
+		})
 	}
 	if bound {
 		return nil

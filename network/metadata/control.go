@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/dockervisor/dockervisor/configdrive"
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
-// ErrUnavailable means a Client could not reach the service.
-var ErrUnavailable = errors.New("metadata: service unavailable")
+// ErrUnavailable means a Client could not reach the service. It is an
+// [errclass.ErrUnavailable].
+var ErrUnavailable = errclass.New("metadata: service unavailable", errclass.ErrUnavailable)
 
 // controlPrefix is the path of the control API's instances.
 const controlPrefix = "/v1/instances/"

@@ -14,20 +14,25 @@ import (
 	"time"
 
 	"github.com/dockervisor/dockervisor/configdrive"
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/internal/statestore"
 )
 
-// Error classes of the package, tested with [errors.Is].
+// Errors of the package, tested with [errors.Is]. Each wraps one of the
+// module's error classes (package errclass).
 var (
 	// ErrInvalidInstance means a registration is unusable: its boot data
-	// does not validate (it wraps the configdrive class too).
-	ErrInvalidInstance = errors.New("metadata: invalid instance")
+	// does not validate (it wraps the configdrive error too). It is an
+	// [errclass.ErrInvalidArgument].
+	ErrInvalidInstance = errclass.New("metadata: invalid instance", errclass.ErrInvalidArgument)
 	// ErrAddressInUse means another registered instance has the same
 	// fixed IP on the same network: the service could not tell them
-	// apart.
-	ErrAddressInUse = errors.New("metadata: address registered to another instance")
-	// ErrClosed means the service was closed.
-	ErrClosed = errors.New("metadata: service closed")
+	// apart. It is an [errclass.ErrInvalidArgument]: the registration
+	// names an address it cannot have.
+	ErrAddressInUse = errclass.New("metadata: address registered to another instance", errclass.ErrInvalidArgument)
+	// ErrClosed means the service was closed. It is an
+	// [errclass.ErrUnavailable].
+	ErrClosed = errclass.New("metadata: service closed", errclass.ErrUnavailable)
 )
 
 // Option configures a Service.

@@ -20,11 +20,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dockervisor/dockervisor/internal/ovsrun"
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
 	"github.com/dockervisor/dockervisor/network/ovs"
+	"github.com/dockervisor/dockervisor/network/ovs/ovsrun"
 )
 
 func TestMain(m *testing.M) {

@@ -8,8 +8,10 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/dockervisor/dockervisor/internal/undo"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/internal/linkutil"
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
 var _ network.VIFDriver = (*Driver)(nil)
@@ -38,25 +40,9 @@ func layoutNames(vif network.VIF, names network.Devices) []string {
 	return []string{names.Tap, names.Guest}
 }
 
-// undo collects rollback steps and runs them in reverse.
-type undo []func() error
-
-func (u *undo) add(f func() error) { *u = append(*u, f) }
-
-func (u undo) run() error {
-	var errs []error
-	for i := len(u) - 1; i >= 0; i-- {
-		errs = append(errs, u[i]())
-	}
-	return errors.Join(errs...)
-}
-
-// fail runs the rollback and joins its errors to err.
-func (u undo) fail(err error) error {
-	if uerr := u.run(); uerr != nil {
-		return errors.Join(err, fmt.Errorf("rollback: %w", uerr))
-	}
-	return err
+// rollback returns the undo stack of operation op on instance id.
+func (d *Driver) rollback(op, id string) *undo.Stack {
+	return &undo.Stack{Log: d.log, Op: "ovs: " + op, ID: id}
 }
 
 // Plug creates the host side of vif. Hybrid: the Linux bridge qbrX (STP
@@ -117,18 +103,18 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) e
 }
 
 func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID string, vif network.VIF, names network.Devices) error {
-	var u undo
+	u := d.rollback("plug", instanceID)
 	ms := marks(instanceID, vif)
 	br, created, err := host.EnsureBridge(linkutil.BridgeSpec{Name: names.Bridge, Alias: ms[0]})
 	if err != nil {
 		return err
 	}
 	if created {
-		u.add(func() error { return host.DeleteByIndex(br) })
+		u.Push(func(context.Context) error { return host.DeleteByIndex(br) })
 	}
 	qvb, err := host.OwnedLink(names.VethBridge, ms...)
 	if err != nil {
-		return u.fail(err)
+		return u.Fail(ctx, err)
 	}
 	fresh := qvb == nil
 	if fresh {
@@ -137,11 +123,11 @@ func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID s
 			PeerName: names.VethOVS, PeerAlias: ms[0],
 		})
 		if err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
-		u.add(func() error { return host.DeleteByIndex(qvb) })
+		u.Push(func(context.Context) error { return host.DeleteByIndex(qvb) })
 		if err := host.SetTxChecksum(names.VethBridge, false); err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
 		qvo, err := host.OwnedLink(names.VethOVS, ms...)
 		if err == nil && qvo == nil {
@@ -151,18 +137,18 @@ func (d *Driver) plugHybrid(ctx context.Context, host *linkutil.NS, instanceID s
 			err = host.Handle().LinkSetUp(qvo)
 		}
 		if err != nil {
-			return u.fail(fmt.Errorf("ovs: %s up: %w", names.VethOVS, err))
+			return u.Fail(ctx, fmt.Errorf("ovs: %s up: %w", names.VethOVS, err))
 		}
 	}
 	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.VethOVS), fresh); err != nil {
-		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
+		return u.Fail(ctx, fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged hybrid", "port", vif.ID, "bridge", d.integrationBridge(vif))
 	return nil
 }
 
 func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID string, vif network.VIF, names network.Devices) error {
-	var u undo
+	u := d.rollback("plug", instanceID)
 	ms := marks(instanceID, vif)
 	tap, err := host.OwnedLink(names.Tap, ms...)
 	if err != nil {
@@ -177,16 +163,16 @@ func (d *Driver) plugDirect(ctx context.Context, host *linkutil.NS, instanceID s
 		if err != nil {
 			return err
 		}
-		u.add(func() error { return host.DeleteByIndex(tap) })
+		u.Push(func(context.Context) error { return host.DeleteByIndex(tap) })
 		// The userspace datapath reads what the guest end sends without
 		// completing checksums: the guest end computes them itself
 		// (harmless on the kernel datapath; see the package doc).
 		if err := host.SetTxChecksum(names.Guest, false); err != nil {
-			return u.fail(err)
+			return u.Fail(ctx, err)
 		}
 	}
 	if _, err := addPort(ctx, d.look, d.runner, d.spec(instanceID, vif, names.Tap), fresh); err != nil {
-		return u.fail(fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
+		return u.Fail(ctx, fmt.Errorf("ovs: plug %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: plugged direct", "port", vif.ID, "bridge", d.integrationBridge(vif))
 	return nil
@@ -223,12 +209,12 @@ func (d *Driver) Attach(ctx context.Context, instanceID string, vif network.VIF,
 	}
 	defer host.Close()
 
-	var u undo
+	u := d.rollback("attach", instanceID)
 	var link netlink.Link
 	if vif.HybridPlug {
-		link, err = d.attachHybrid(host, guest, instanceID, vif, target, names, &u)
+		link, err = d.attachHybrid(host, guest, instanceID, vif, target, names, u)
 	} else {
-		link, err = d.attachDirect(ctx, host, guest, instanceID, vif, target, names, &u)
+		link, err = d.attachDirect(ctx, host, guest, instanceID, vif, target, names, u)
 	}
 	if err == nil {
 		err = guest.ConfigureGuest(link, linkutil.GuestConfigFor(vif, target))
@@ -237,13 +223,13 @@ func (d *Driver) Attach(ctx context.Context, instanceID string, vif network.VIF,
 		err = guest.Alive()
 	}
 	if err != nil {
-		return u.fail(fmt.Errorf("ovs: attach %s: %w", vif.ID, err))
+		return u.Fail(ctx, fmt.Errorf("ovs: attach %s: %w", vif.ID, err))
 	}
 	d.log.DebugContext(ctx, "ovs: attached", "port", vif.ID, "netns", target.NetNS, "ifname", target.IfName)
 	return nil
 }
 
-func (d *Driver) attachHybrid(host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
+func (d *Driver) attachHybrid(host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo.Stack) (netlink.Link, error) {
 	ms := marks(instanceID, vif)
 	// Every device of the layout must be the VIF's own. A tap left from an
 	// earlier attach goes: its guest end is replaced.
@@ -275,7 +261,7 @@ func (d *Driver) attachHybrid(host, guest *linkutil.NS, instanceID string, vif n
 	if err != nil {
 		return nil, err
 	}
-	u.add(func() error { return host.DeleteByIndex(tap) })
+	u.Push(func(context.Context) error { return host.DeleteByIndex(tap) })
 	return guestLink(guest, target.IfName)
 }
 
@@ -294,7 +280,7 @@ func parkedEnd(host *linkutil.NS, tap netlink.Link, name string, ms []string) (n
 	return nil, err
 }
 
-func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo) (netlink.Link, error) {
+func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, instanceID string, vif network.VIF, target network.Target, names network.Devices, u *undo.Stack) (netlink.Link, error) {
 	ms := marks(instanceID, vif)
 	tap, err := host.OwnedLink(names.Tap, ms...)
 	if err != nil {
@@ -318,7 +304,7 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 			return nil, err
 		}
 		index := l.Attrs().Index
-		u.add(func() error { return park(host, guest, index, names.Guest) })
+		u.Push(func(context.Context) error { return park(host, guest, index, names.Guest) })
 		if err := guest.Handle().LinkSetName(l, target.IfName); err != nil {
 			return nil, fmt.Errorf("ovs: rename %s to %s: %w", names.Guest, target.IfName, err)
 		}
@@ -341,7 +327,7 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 	if err != nil {
 		return nil, err
 	}
-	u.add(func() error { return host.DeleteByIndex(tap) })
+	u.Push(func(context.Context) error { return host.DeleteByIndex(tap) })
 	if err := guest.SetTxChecksum(target.IfName, false); err != nil {
 		return nil, err
 	}
@@ -355,7 +341,7 @@ func (d *Driver) attachDirect(ctx context.Context, host, guest *linkutil.NS, ins
 // named name. A guest end that is gone (its namespace died) is success.
 func park(host, guest *linkutil.NS, index int, name string) error {
 	h := guest.Handle()
-	l, err := h.LinkByIndex(index)
+	l, err := nldump.LinkByIndex(h, index)
 	if err != nil {
 		if linkutil.IsNotFound(err) {
 			return nil

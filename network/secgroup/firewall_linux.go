@@ -334,7 +334,7 @@ func (f *Firewall) scheduleCollect() {
 		f.timer = nil
 		if err := f.collect(); err != nil {
 			// Kept in f.stale: the next change retries.
-			f.opts.logger.Debug("secgroup: background cleanup", "err", err)
+			f.opts.logger.Warn("secgroup: stale chains left until the next change", "op", "background-cleanup", "err", err)
 		}
 	})
 }

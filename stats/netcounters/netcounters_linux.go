@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/nldump"
 	"github.com/dockervisor/dockervisor/stats"
 )
 
@@ -80,14 +81,7 @@ func InterfaceCountersAt(ctx context.Context, ns *os.File) ([]stats.Interface, e
 	if err := h.SetSocketTimeout(timeout); err != nil {
 		return nil, fmt.Errorf("netcounters: netlink timeout: %w", err)
 	}
-	var links []netlink.Link
-	for attempt := 0; ; attempt++ {
-		links, err = h.LinkList()
-		// A dump interrupted by a concurrent change is retried.
-		if !errors.Is(err, netlink.ErrDumpInterrupted) || attempt == 2 {
-			break
-		}
-	}
+	links, err := nldump.LinkList(h)
 	if err != nil {
 		return nil, fmt.Errorf("netcounters: list links in %s: %w", ns.Name(), err)
 	}

@@ -76,7 +76,7 @@ func TestInterfaceCountersPrivateNamespace(t *testing.T) {
 	run(t, "ip", "-n", name, "link", "set", "lo", "up")
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox not installed")
+		testenv.Missing(t, "busybox (busybox-static) not installed")
 	}
 	run(t, "ip", "netns", "exec", name, bb, "ping", "-c", "3", "127.0.0.1")
 

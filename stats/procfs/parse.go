@@ -3,15 +3,17 @@ package procfs
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
-// ErrMalformed means a kernel file could not be parsed.
-var ErrMalformed = errors.New("procfs: malformed kernel data")
+// ErrMalformed means a kernel file could not be parsed. It is an
+// [errclass.ErrUnavailable]: the host's figures cannot be read.
+var ErrMalformed = errclass.New("procfs: malformed kernel data", errclass.ErrUnavailable)
 
 // MemInfo is the host's memory as /proc/meminfo reports it, in bytes (the
 // kernel reports KiB; the readers multiply by 1024).

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/network/floatingip"
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
 // The external namespace of a lab is its outside world and its router: it
@@ -79,7 +80,7 @@ func ensureRouter(f *File, labNS, extNS string) error {
 		r, _ := f.routerLegs(n)
 		want[r] = true
 	}
-	links, err := hx.LinkList()
+	links, err := nldump.LinkList(hx)
 	if err != nil {
 		return err
 	}
@@ -101,13 +102,13 @@ func ensureRouter(f *File, labNS, extNS string) error {
 		if err := hl.LinkSetUp(mustLink(hl, br)); err != nil {
 			return err
 		}
-		if _, err := hx.LinkByName(r); err != nil {
+		if _, err := nldump.LinkByName(hx, r); err != nil {
 			veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: r, MTU: net.MTU}, PeerName: p, PeerNamespace: netlink.NsFd(int(nsl))}
 			if err := hx.LinkAdd(veth); err != nil {
 				return fmt.Errorf("lab: router leg %s: %w", r, err)
 			}
 		}
-		peer, err := hl.LinkByName(p)
+		peer, err := nldump.LinkByName(hl, p)
 		if err != nil {
 			return fmt.Errorf("lab: router leg %s: %w", p, err)
 		}
@@ -125,7 +126,7 @@ func ensureRouter(f *File, labNS, extNS string) error {
 }
 
 func mustLink(h *netlink.Handle, name string) netlink.Link {
-	l, err := h.LinkByName(name)
+	l, err := nldump.LinkByName(h, name)
 	if err != nil {
 		return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: name}}
 	}
@@ -140,7 +141,7 @@ func ensureLink(h *netlink.Handle, l netlink.Link) error {
 }
 
 func setAddrUp(h *netlink.Handle, dev string, addr netip.Prefix) error {
-	l, err := h.LinkByName(dev)
+	l, err := nldump.LinkByName(h, dev)
 	if err != nil {
 		return fmt.Errorf("lab: %s: %w", dev, err)
 	}

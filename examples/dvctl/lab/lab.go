@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -16,16 +15,18 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/dockervisor/dockervisor/configdrive"
+	"github.com/dockervisor/dockervisor/errclass"
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
 // Errors of the package. Test with errors.Is.
 var (
-	// ErrInvalid means the lab file is malformed or inconsistent.
-	ErrInvalid = errors.New("lab: invalid lab file")
-	// ErrNotFound means no lab of that name is known.
-	ErrNotFound = errors.New("lab: no such lab")
+	// ErrInvalid means the lab file is malformed or inconsistent. It is a
+	// hypervisor.ErrInvalidArgument.
+	ErrInvalid = errclass.New("lab: invalid lab file", hypervisor.ErrInvalidArgument)
+	// ErrNotFound means no lab of that name is known. It is a
+	// hypervisor.ErrNotFound.
+	ErrNotFound = errclass.New("lab: no such lab", hypervisor.ErrNotFound)
 )
 
 // Labels that Up puts on a lab's instances, so that a lab's instances can be
@@ -356,7 +357,7 @@ func (f *File) spec(name string) (hypervisor.InstanceSpec, error) {
 		spec.UserData = []byte(in.UserData)
 	}
 	for i, k := range in.SSHKeys {
-		spec.SSHKeys = append(spec.SSHKeys, configdrive.Key{Name: fmt.Sprintf("key-%d", i), Data: k})
+		spec.SSHKeys = append(spec.SSHKeys, hypervisor.SSHKey{Name: fmt.Sprintf("key-%d", i), Data: k})
 	}
 	spec.Labels = map[string]string{LabelLab: f.Name, LabelInstance: name, LabelSpec: specHash(spec)}
 	return spec, nil

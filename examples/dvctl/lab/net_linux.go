@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/dockervisor/dockervisor/internal/pidproc"
 	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/floatingip"
+	"github.com/dockervisor/dockervisor/pidproc"
 )
 
 // ensureNetnsCreated is ensureNetns, reporting whether it made the namespace.
@@ -28,7 +28,7 @@ func upOVS(ctx context.Context, f *File, st *State, stateDir string, record func
 		if st.OVSDir == "" {
 			return nil
 		}
-		if err := stopOVS(ctx, st.OVSDir, st.OVSBridges); err != nil {
+		if err := stopOVS(ctx, st.OVSDir); err != nil {
 			return err
 		}
 		record(Action{Kind: "ovs", Name: "switch", ID: st.OVSDir, Action: "removed"})
@@ -46,7 +46,8 @@ func upOVS(ctx context.Context, f *File, st *State, stateDir string, record func
 		return err
 	}
 	running := ovsRunning(ctx, dir)
-	if err := ensureOVS(ctx, dir, st.Netns, bridges); err != nil {
+	sw, err := ensureOVS(ctx, dir, st.Netns, bridges)
+	if err != nil {
 		return err
 	}
 	if !running {
@@ -54,7 +55,7 @@ func upOVS(ctx context.Context, f *File, st *State, stateDir string, record func
 	}
 	for _, br := range all {
 		if !slices.Contains(bridges, br) {
-			if _, err := ovsVsctl(ctx, dir, "--if-exists", "del-br", br); err != nil {
+			if _, err := sw.Vsctl(ctx, "--if-exists", "del-br", br); err != nil {
 				return err
 			}
 		}
@@ -179,7 +180,7 @@ func downNetwork(ctx context.Context, st *State, opts Options, record func(Actio
 	}
 	if st.OVSDir != "" {
 		_, statErr := os.Stat(st.OVSDir)
-		err := stopOVS(ctx, st.OVSDir, st.OVSBridges)
+		err := stopOVS(ctx, st.OVSDir)
 		errs = append(errs, err)
 		if err == nil && statErr == nil {
 			record(Action{Kind: "ovs", Name: "switch", ID: st.OVSDir, Action: "destroyed"})
@@ -197,35 +198,6 @@ func downNetwork(ctx context.Context, st *State, opts Options, record func(Actio
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// NetworkStatus is the network side of a lab as NetStatus reports it, read
-// from the kernel and the lab's switch.
-type NetworkStatus struct {
-	Netns          string               `json:"netns,omitempty"`
-	NetnsExists    bool                 `json:"netns_exists"`
-	ExtNetns       string               `json:"ext_netns,omitempty"`
-	ExtNetnsExists bool                 `json:"ext_netns_exists,omitempty"`
-	OVSDir         string               `json:"ovs_dir,omitempty"`
-	OVSRunning     bool                 `json:"ovs_running,omitempty"`
-	SecurityGroups []string             `json:"security_groups,omitempty"`
-	FilteredPorts  int                  `json:"filtered_ports"`
-	FloatingIPs    []floatingip.Binding `json:"floating_ips"` // bound in the kernel
-	// DHCP are the networks' DHCP servers, MetadataDir the lab's metadata
-	// service.
-	DHCP              []DHCPStatus `json:"dhcp,omitempty"`
-	MetadataDir       string       `json:"metadata_dir,omitempty"`
-	MetadataRunning   bool         `json:"metadata_running,omitempty"`
-	MetadataInstances int          `json:"metadata_instances,omitempty"`
-}
-
-// DHCPStatus is a lab network's DHCP server, read from its directory.
-type DHCPStatus struct {
-	Network string `json:"network"`
-	Netns   string `json:"netns"`
-	Running bool   `json:"running"`
-	Hosts   int    `json:"hosts"`
-	Leases  int    `json:"leases"`
 }
 
 // NetStatus reports the network side of lab name from its state file and

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/floatingip"
 )
 
 // NetnsName returns the name of the lab's private host network namespace
@@ -138,4 +139,42 @@ func (f *File) vifs(name string) ([]network.VIF, error) {
 		return nil, fmt.Errorf("%w: instance %q: %w", ErrInvalid, name, err)
 	}
 	return vifs, nil
+}
+
+// NetworkStatus is the network side of a lab as NetStatus reports it, read
+// from the kernel and the lab's switch.
+type NetworkStatus struct {
+	Netns          string               `json:"netns,omitempty"`
+	NetnsExists    bool                 `json:"netns_exists"`
+	ExtNetns       string               `json:"ext_netns,omitempty"`
+	ExtNetnsExists bool                 `json:"ext_netns_exists,omitempty"`
+	OVSDir         string               `json:"ovs_dir,omitempty"`
+	OVSRunning     bool                 `json:"ovs_running,omitempty"`
+	SecurityGroups []string             `json:"security_groups,omitempty"`
+	FilteredPorts  int                  `json:"filtered_ports"`
+	FloatingIPs    []floatingip.Binding `json:"floating_ips"` // bound in the kernel
+	// DHCP are the networks' DHCP servers, MetadataDir the lab's metadata
+	// service.
+	DHCP              []DHCPStatus `json:"dhcp,omitempty"`
+	MetadataDir       string       `json:"metadata_dir,omitempty"`
+	MetadataRunning   bool         `json:"metadata_running,omitempty"`
+	MetadataInstances int          `json:"metadata_instances,omitempty"`
+}
+
+// DHCPStatus is a lab network's DHCP server, read from its directory.
+type DHCPStatus struct {
+	Network string `json:"network"`
+	Netns   string `json:"netns"`
+	Running bool   `json:"running"`
+	Hosts   int    `json:"hosts"`
+	Leases  int    `json:"leases"`
+}
+
+// Service is a lab network's services as the state file records them:
+// the service namespace, its port, and the DHCP server's directory.
+type Service struct {
+	Network string      `json:"network"`
+	Netns   string      `json:"netns"`
+	Port    network.VIF `json:"port"`
+	DHCPDir string      `json:"dhcp_dir"`
 }

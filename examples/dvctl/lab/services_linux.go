@@ -10,26 +10,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/dockervisor/dockervisor/configdrive"
-	"github.com/dockervisor/dockervisor/internal/pidproc"
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/metadata"
 	"github.com/dockervisor/dockervisor/network/svcport"
+	"github.com/dockervisor/dockervisor/pidproc"
 )
-
-// Service is a lab network's services as the state file records them:
-// the service namespace, its port, and the DHCP server's directory.
-type Service struct {
-	Network string      `json:"network"`
-	Netns   string      `json:"netns"`
-	Port    network.VIF `json:"port"`
-	DHCPDir string      `json:"dhcp_dir"`
-}
 
 // servicesRoot holds the run directories of the labs' services:
 // dnsmasq drops its privileges and re-reads its hosts file as nobody, so
@@ -44,9 +33,6 @@ func svcRunDir(stateDir, lab string) string {
 	}
 	return filepath.Join(servicesRoot, hash(abs, lab, "services")[:16])
 }
-
-// metadataSocket is the control socket of a lab's metadata service.
-func metadataSocket(dir string) string { return filepath.Join(dir, "control.sock") }
 
 const (
 	metadataPID    = "metadata.pid"
@@ -362,89 +348,6 @@ func ServeMetadata(ctx context.Context, dir string) error {
 	}
 	<-ctx.Done()
 	return os.Remove(filepath.Join(dir, metadataPID))
-}
-
-// MetadataRouter is the metadata service a Driver driving lab instances
-// is given (docker.WithMetadataService): it publishes the boot data of a
-// lab's instance to that lab's metadata service, and ignores instances of
-// labs without one and of no lab.
-type MetadataRouter struct {
-	stateDir string
-	mu       sync.Mutex
-	clients  map[string]*metadata.Client
-}
-
-// NewMetadataRouter returns a MetadataRouter over the lab state files in
-// stateDir.
-func NewMetadataRouter(stateDir string) *MetadataRouter {
-	return &MetadataRouter{stateDir: stateDir, clients: map[string]*metadata.Client{}}
-}
-
-func (r *MetadataRouter) client(dir string) *metadata.Client {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, ok := r.clients[dir]
-	if !ok {
-		c = metadata.NewClient(metadataSocket(dir))
-		r.clients[dir] = c
-	}
-	return c
-}
-
-// Register publishes in to the metadata service of its lab.
-func (r *MetadataRouter) Register(ctx context.Context, in configdrive.Instance) error {
-	st, err := labOf(r.stateDir, in.UUID)
-	if err != nil || st == nil || st.MetadataDir == "" {
-		return err
-	}
-	return r.client(st.MetadataDir).Register(ctx, in)
-}
-
-// Unregister withdraws instance uuid from the metadata service of its
-// lab. If the service does not run, the registration is removed from its
-// directory, so that a service started again does not serve it.
-func (r *MetadataRouter) Unregister(ctx context.Context, uuid string) error {
-	st, err := labOf(r.stateDir, uuid)
-	if err != nil || st == nil || st.MetadataDir == "" {
-		return err
-	}
-	err = r.client(st.MetadataDir).Unregister(ctx, uuid)
-	if !errors.Is(err, metadata.ErrUnavailable) {
-		return err
-	}
-	svc, oerr := metadata.Open(metadata.WithStateDir(filepath.Join(st.MetadataDir, "instances")))
-	if oerr != nil {
-		return errors.Join(err, oerr)
-	}
-	defer svc.Close()
-	return svc.Unregister(ctx, uuid)
-}
-
-// Close releases the router's connections.
-func (r *MetadataRouter) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, c := range r.clients {
-		c.Close()
-		delete(r.clients, k)
-	}
-	return nil
-}
-
-// labOf returns the state of the lab that records instance id, or nil.
-func labOf(stateDir, id string) (*State, error) {
-	names, err := ListStates(stateDir)
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range names {
-		st, _, err := LoadState(stateDir, n)
-		if err != nil || !slices.Contains(st.Instances, id) {
-			continue
-		}
-		return st, nil
-	}
-	return nil, nil
 }
 
 // dhcpServerOf returns the DHCP server of the lab network of vif, if it

@@ -143,12 +143,8 @@ func (c *Core) Plug(ctx context.Context, instanceID string, vif network.VIF) err
 // plugLocked ensures vif's uplink and bridge and enslaves the uplink; the
 // caller holds the bridge's lock. On error it undoes what it did.
 func (c *Core) plugLocked(ctx context.Context, host *linkutil.NS, vif network.VIF) (_ *netlink.Bridge, err error) {
-	var u undo.Stack
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.Rollback(ctx))
-		}
-	}()
+	u := undo.Stack{Log: c.log, Op: "plug port", ID: vif.ID}
+	defer func() { err = u.Fail(ctx, err) }()
 	var up netlink.Link
 	if c.uplink != nil {
 		if up, err = c.uplink.Ensure(host, &u, vif); err != nil {
@@ -268,12 +264,8 @@ func (c *Core) Attach(ctx context.Context, instanceID string, vif network.VIF, t
 		return fmt.Errorf("%w: %s already exists in %s", network.ErrDeviceConflict, target.IfName, target.NetNS)
 	}
 
-	var u undo.Stack
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.Rollback(ctx))
-		}
-	}()
+	u := undo.Stack{Log: c.log, Op: "attach port", ID: vif.ID}
+	defer func() { err = u.Fail(ctx, err) }()
 	tap, err := host.AddVeth(linkutil.VethSpec{
 		Name: names.Tap, MTU: vif.MTU, Alias: mark, Master: br.Attrs().Index,
 		PeerName: target.IfName, PeerMAC: vif.Address.HardwareAddr(), PeerNS: guest,

@@ -2,9 +2,9 @@
 // drivers share: a namespace held open by a file descriptor with a netlink
 // handle bound to it ([NS]), one-call veth pairs whose peer is created in
 // another namespace, ensure-bridge, idempotent deletes, dumps retried when
-// the kernel interrupts them, the configuration of an instance's guest end
-// (name, MAC, MTU, addresses, routes, loopback), and transmit checksum
-// offload through the ethtool ioctl.
+// the kernel interrupts them (through package nldump), the configuration
+// of an instance's guest end (name, MAC, MTU, addresses, routes,
+// loopback), and transmit checksum offload through the ethtool ioctl.
 //
 // Every helper works through the handle of the namespace it is called on:
 // no helper switches the calling thread's namespace except [NS.Do], which

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
 // Route is a route of a guest: Dst through Gateway (zero: on link).
@@ -60,7 +61,7 @@ func ipNet(p netip.Prefix) *net.IPNet {
 
 // UpLoopback sets the namespace's loopback device up.
 func (n *NS) UpLoopback() error {
-	lo, err := n.h.LinkByName("lo")
+	lo, err := nldump.LinkByName(n.h, "lo")
 	if err != nil {
 		return fmt.Errorf("linkutil: loopback in %s: %w", n.path, err)
 	}

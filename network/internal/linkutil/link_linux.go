@@ -9,28 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/network"
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
-
-// dumpRetries bounds the retries of a dump the kernel interrupted because
-// the table changed while it was read.
-const dumpRetries = 10
-
-// retryDump runs a netlink dump again while it fails with
-// netlink.ErrDumpInterrupted (the results of such a dump may be
-// inconsistent).
-func retryDump[T any](f func() (T, error)) (T, error) {
-	var (
-		v   T
-		err error
-	)
-	for range dumpRetries {
-		v, err = f()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	return v, fmt.Errorf("linkutil: dump still interrupted after %d tries: %w", dumpRetries, err)
-}
 
 // IsNotFound reports whether err means that a link (or address, or route)
 // does not exist.
@@ -41,24 +21,24 @@ func IsNotFound(err error) bool {
 
 // LinkList lists the namespace's links, retrying interrupted dumps.
 func (n *NS) LinkList() ([]netlink.Link, error) {
-	return retryDump(n.h.LinkList)
+	return nldump.LinkList(n.h)
 }
 
 // AddrList lists the addresses of link (nil: all links) of family
 // (netlink.FAMILY_ALL, FAMILY_V4, FAMILY_V6), retrying interrupted dumps.
 func (n *NS) AddrList(link netlink.Link, family int) ([]netlink.Addr, error) {
-	return retryDump(func() ([]netlink.Addr, error) { return n.h.AddrList(link, family) })
+	return nldump.AddrList(n.h, link, family)
 }
 
 // RouteList lists the main-table routes through link (nil: all links) of
 // family, retrying interrupted dumps.
 func (n *NS) RouteList(link netlink.Link, family int) ([]netlink.Route, error) {
-	return retryDump(func() ([]netlink.Route, error) { return n.h.RouteList(link, family) })
+	return nldump.RouteList(n.h, link, family)
 }
 
 // Link returns the link called name, or (nil, nil) if there is none.
 func (n *NS) Link(name string) (netlink.Link, error) {
-	l, err := n.h.LinkByName(name)
+	l, err := nldump.LinkByName(n.h, name)
 	if err != nil {
 		if IsNotFound(err) {
 			return nil, nil
@@ -179,7 +159,7 @@ func (n *NS) createMarked(spec BridgeSpec) (*netlink.Bridge, error) {
 		}
 		return fail(fmt.Errorf("name %s: %w", tmp, err))
 	}
-	l, err := n.h.LinkByIndex(br.Index)
+	l, err := nldump.LinkByIndex(n.h, br.Index)
 	if err != nil {
 		return fail(err)
 	}
@@ -277,7 +257,7 @@ func (n *NS) AddVeth(spec VethSpec) (netlink.Link, error) {
 	var l netlink.Link = v
 	var err error
 	if v.Index == 0 {
-		if l, err = n.h.LinkByName(name); err != nil {
+		if l, err = nldump.LinkByName(n.h, name); err != nil {
 			return nil, errors.Join(fmt.Errorf("linkutil: veth %s: %w", spec.Name, err), n.DeleteLink(name))
 		}
 	}
@@ -292,7 +272,7 @@ func (n *NS) AddVeth(spec VethSpec) (netlink.Link, error) {
 	}
 	if spec.PeerAlias != "" {
 		var p netlink.Link
-		if p, err = peerNS.h.LinkByName(peerName); err == nil {
+		if p, err = nldump.LinkByName(peerNS.h, peerName); err == nil {
 			err = setName(peerNS.h, p.Attrs().Index, spec.PeerName, spec.PeerAlias, false)
 		}
 	}

@@ -1,8 +1,3 @@
-// Package pidproc finds a daemon a program started by the PID file the
-// daemon wrote, and signals and stops it safely: the process is held by a
-// pidfd and checked to be the daemon (its command line holds a given
-// argument) before anything is sent to it, so a PID reused by another
-// process is never signalled.
 package pidproc
 
 import (
@@ -17,10 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// ErrNotRunning means the PID file names no running process with the
-// expected argument.
-var ErrNotRunning = errors.New("pidproc: not running")
 
 // Process is a running daemon, held by a pidfd.
 type Process struct {

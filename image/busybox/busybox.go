@@ -16,6 +16,8 @@ import (
 	"sync"
 
 	"github.com/moby/moby/client"
+
+	"github.com/dockervisor/dockervisor/errclass"
 )
 
 // Path is where Debian's busybox-static puts the binary.
@@ -105,8 +107,9 @@ func Import(ctx context.Context, api Importer, ref string) error {
 	return nil
 }
 
-// ErrEngine is wrapped by errors an engine reports inside a progress stream.
-var ErrEngine = errors.New("engine reported an error")
+// ErrEngine is wrapped by errors an engine reports inside a progress
+// stream. It is an [errclass.ErrUnavailable].
+var ErrEngine = errclass.New("engine reported an error", errclass.ErrUnavailable)
 
 // DrainJSONStream reads an engine progress stream to its end and returns
 // the first error message it carries, wrapping ErrEngine.

@@ -14,6 +14,7 @@ import (
 	"github.com/dockervisor/dockervisor/network"
 	"github.com/dockervisor/dockervisor/network/dhcp"
 	"github.com/dockervisor/dockervisor/network/linuxbridge"
+	"github.com/dockervisor/dockervisor/network/nldump"
 	"github.com/dockervisor/dockervisor/network/ovs"
 	"github.com/dockervisor/dockervisor/network/secgroup"
 )
@@ -95,7 +96,11 @@ func (r *VIFRouter) net(st *State) (*labNet, error) {
 	ln.closers = append(ln.closers, lb.Close)
 	ln.disp.Handle(network.VIFTypeBridge, lb)
 	if st.OVSDir != "" {
-		od, err := ovs.New(ovs.WithHostNetNS(path), ovs.WithDB(ovsDB(st.OVSDir)))
+		db, err := ovsDB(st.OVSDir)
+		if err != nil {
+			return nil, errors.Join(err, ln.close())
+		}
+		od, err := ovs.New(ovs.WithHostNetNS(path), ovs.WithDB(db))
 		if err != nil {
 			return nil, errors.Join(err, ln.close())
 		}
@@ -161,7 +166,7 @@ func pluggedPorts(nsName string, ports []secgroup.Port) ([]secgroup.Port, error)
 	defer h.Close()
 	var out []secgroup.Port
 	for _, p := range ports {
-		if _, err := h.LinkByName(p.Bridge); err == nil {
+		if _, err := nldump.LinkByName(h, p.Bridge); err == nil {
 			out = append(out, p)
 		}
 	}

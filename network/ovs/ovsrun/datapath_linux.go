@@ -6,21 +6,13 @@ import (
 	"github.com/dockervisor/dockervisor/internal/kmod"
 )
 
-// The datapath types of an Open vSwitch bridge (its datapath_type).
-const (
-	// DatapathSystem is the kernel datapath (module openvswitch).
-	DatapathSystem = "system"
-	// DatapathNetdev is the userspace datapath: ovs-vswitchd forwards
-	// every packet itself. It needs no kernel module.
-	DatapathNetdev = "netdev"
-)
-
 // PickDatapath returns DatapathSystem when the kernel has the Open vSwitch
 // module, loading it when it is installed and not loaded (as the
 // distribution's openvswitch-switch service does before it starts
 // ovs-vswitchd), and DatapathNetdev when the kernel has none. When the
 // module is installed but does not load, it returns DatapathNetdev and the
-// error, so that a caller may fall back or fail.
+// error, so that a caller may fall back or fail. Pass the result as
+// [Options.Datapath] to use the kernel datapath wherever there is one.
 func PickDatapath(ctx context.Context) (string, error) {
 	if !kmod.Present("openvswitch") {
 		return DatapathNetdev, nil

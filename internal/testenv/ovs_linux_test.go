@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dockervisor/dockervisor/internal/ovsrun"
+	"github.com/dockervisor/dockervisor/network/ovs/ovsrun"
 )
 
 // TestStartOVS starts a private Open vSwitch, checks that its integration
@@ -37,10 +37,11 @@ func TestStartOVS(t *testing.T) {
 		assert.Contains(t, string(dpif), "netdev@ovs-netdev")
 	}
 
-	vswitchd, db := o.vswitchd.cmd.Process.Pid, o.db.cmd.Process.Pid
+	db, vswitchd := o.PIDs()
+	pids := []int{db, vswitchd}
 	o.Stop()
 	o.Stop() // idempotent
-	for _, pid := range []int{vswitchd, db} {
+	for _, pid := range pids {
 		_, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		assert.True(t, os.IsNotExist(err), "daemon pid %d still exists", pid)
 	}

@@ -1,0 +1,214 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/dockervisor/dockervisor/network/nldump"
+)
+
+// NewHostNetns creates a private network namespace to stand in for the
+// host side of a network test (bridges, veth host ends, Open vSwitch
+// ports, firewall rules), with loopback up, and deletes it when the test
+// ends. Its FORWARD chain is empty with policy ACCEPT, so bridged traffic
+// flows there even where the real host drops it.
+func NewHostNetns(t testing.TB) Netns {
+	t.Helper()
+	return newNamedNetns(t, "dvh")
+}
+
+// NewGuestNetns creates a private network namespace to stand in for an
+// instance's namespace, with loopback down (as a fresh instance has it),
+// and deletes it when the test ends.
+func NewGuestNetns(t testing.TB) Netns {
+	t.Helper()
+	return newNamedNetns(t, "dvg")
+}
+
+func newNamedNetns(t testing.TB, prefix string) Netns {
+	t.Helper()
+	MustHaveRoot(t)
+	name := UniqueName(prefix)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		ns, err := netns.NewNamed(name)
+		if err == nil {
+			ns.Close()
+		}
+		if serr := netns.Set(orig); serr != nil {
+			errc <- fmt.Errorf("switch back: %w", serr) // thread stays locked and dies
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		t.Fatalf("create network namespace %s: %v", name, err)
+	}
+	n := Netns{Name: name, Path: "/run/netns/" + name}
+	t.Cleanup(func() {
+		if err := netns.DeleteNamed(name); err != nil && !os.IsNotExist(err) {
+			t.Errorf("cleanup: delete network namespace %s: %v", name, err)
+		}
+	})
+	if prefix == "dvh" {
+		withNetlink(t, n.Path, func(h *netlink.Handle) error {
+			lo, err := nldump.LinkByName(h, "lo")
+			if err != nil {
+				return err
+			}
+			return h.LinkSetUp(lo)
+		})
+	}
+	return n
+}
+
+func withNetlink(t testing.TB, path string, f func(*netlink.Handle) error) {
+	t.Helper()
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatalf("open namespace %s: %v", path, err)
+	}
+	defer fd.Close()
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatalf("netlink in %s: %v", path, err)
+	}
+	defer h.Close()
+	if err := f(h); err != nil {
+		t.Fatalf("in namespace %s: %v", path, err)
+	}
+}
+
+// NetnsProcess is a process in a network namespace of its own, as an
+// instance's process is: the namespace lives as long as the process.
+type NetnsProcess struct {
+	cmd *exec.Cmd
+	// Path is "/proc/<pid>/ns/net".
+	Path string
+}
+
+// StartNetnsProcess starts a sleeping process in a new network namespace
+// and kills it when the test ends.
+func StartNetnsProcess(t testing.TB) *NetnsProcess {
+	t.Helper()
+	MustHaveRoot(t)
+	cmd := exec.Command("sleep", "3600")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start a process in a new network namespace: %v", err)
+	}
+	p := &NetnsProcess{cmd: cmd, Path: fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)}
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// Kill kills the process and waits for it, so its namespace is gone. It is
+// idempotent.
+func (p *NetnsProcess) Kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+// RunInNetns runs the command args inside the network namespace at path
+// (nsenter --net) and returns its combined output. It fails the test if
+// the command cannot be started, not if it exits non-zero.
+func RunInNetns(t testing.TB, ctx context.Context, path string, args ...string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + path, "--"}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("run %v in %s: %v", args, path, err)
+	}
+	return out.Bytes(), err
+}
+
+// StartInNetns starts the command args in the background inside the
+// network namespace at path and kills it when the test ends. Its output
+// goes to the returned buffer (read it after the process ended).
+func StartInNetns(t testing.TB, path string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("nsenter", append([]string{"--net=" + path, "--"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %v in %s: %v", args, path, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+// Ping sends count ICMP echo requests (busybox ping, IPv4 or IPv6 by the
+// address) from the namespace at path to addr and returns ping's output
+// and error.
+func Ping(t testing.TB, path, addr string, count int) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	return RunInNetns(t, ctx, path, "busybox", "ping", "-c", fmt.Sprint(count), "-W", "5", addr)
+}
+
+// StartHTTPServer serves body as /data from a busybox httpd listening on
+// port (all addresses, IPv4 and IPv6) in the namespace at path, until the
+// test ends.
+func StartHTTPServer(t testing.TB, path string, port int, body []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/data", body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	StartInNetns(t, path, "busybox", "httpd", "-f", "-p", fmt.Sprint(port), "-h", dir)
+}
+
+// HTTPGet fetches url with busybox wget from inside the namespace at path,
+// retrying for a few seconds while the server comes up, and returns the
+// body.
+func HTTPGet(t testing.TB, path, url string) ([]byte, error) {
+	t.Helper()
+	var (
+		out []byte
+		err error
+	)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, "nsenter", "--net="+path, "--", "busybox", "wget", "-q", "-O", "-", url) // busybox 1.35's wget -T crashes
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err = cmd.Output()
+		cancel()
+		if err == nil {
+			return out, nil
+		}
+		err = fmt.Errorf("wget %s: %w: %s", url, err, stderr.String())
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package testenv
+
+import (
+	"errors"
+	"syscall"
+)
+
+// daemonAttr has nothing to set where there is no parent-death signal:
+// the private services need Linux.
+func daemonAttr() *syscall.SysProcAttr { return nil }
+
+// unmountDetach needs Linux.
+func unmountDetach(string) error { return errors.ErrUnsupported }

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package nldump
+
+// errInterrupted: no netlink, no interrupted dumps.
+var errInterrupted error
