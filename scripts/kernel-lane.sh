@@ -38,6 +38,9 @@ export PATH="$PATH:/usr/local/go/bin"
 #   package  timeout(s)  -run regexp (every test whose behaviour depends on the kernel or cgroup version)
 # or, for benchmarks (run -benchtime 2x, their figures printed at the end),
 #   package  timeout(s)  bench:regexp
+# or, to run tests again with a kernel module loaded (modprobe before,
+# modprobe -r after; keep such lines last),
+#   package  timeout(s)  with:MODULE regexp
 # Add a package (or a test to a regexp) here; nothing else needs to change.
 SELECTION='
 ./stats/procfs             120  .
@@ -45,12 +48,19 @@ SELECTION='
 ./network/linuxbridge      180  .
 ./network/novanetwork      180  .
 ./network/ovs              300  .
+./network/ovs/ovsrun       180  .
 ./network/secgroup         300  .
 ./network/floatingip       180  .
+./network/dhcp             180  .
+./network/svcport          180  .
+./network/metadata         300  .
+./network/nldump           120  .
+./network/internal/linkutil 120 .
 ./internal/enginestats     300  .
 ./internal/testenv         300  ^(TestEngineStartKillStop|TestEnginesDistinct|TestEngineRestart|TestBusyboxImageRuns|TestStartOVS|TestOVSKillDB)$
-./hypervisor/docker        900  ^(TestResizeKernelLimits|TestLimitsHoldAfterEveryTransition|TestUnlimitedMemoryReportsHostMemory|TestInstanceStats|TestAllInstanceStats.*|TestBulkStats.*|TestEventReasonOOM|TestHostResourcesCountOnlyOwnInstances|TestOSInstance.*|TestOSConfig|TestAgentConformance|TestTLSVerification|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall|TestCrashRecovery)$
+./hypervisor/docker        900  ^(TestResizeKernelLimits|TestLimitsHoldAfterEveryTransition|TestUnlimitedMemoryReportsHostMemory|TestInstanceStats|TestAllInstanceStats.*|TestBulkStats.*|TestEventReasonOOM|TestOOMKillInKernelLog|TestCgroup2SuperOptions|TestCgroupGateScript|TestOSCgroupMode|TestSplitContainerCgroup|TestHostResourcesCountOnlyOwnInstances|TestOSInstance.*|TestOSConfig|TestAgentConformance|TestTLSVerification|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall|TestCrashRecovery)$
 ./hypervisor/docker        900  bench:^BenchmarkOSInstance$
+./network/secgroup         300  with:nf_conntrack_bridge .
 '
 # Kernel features the guest must have: the tests that need one fail (not
 # skip) when it is missing (internal/testenv reads this variable).
@@ -122,13 +132,16 @@ build_base() {
 }
 
 # --- 3. (in the background) the test binaries ------------------------------
-declare -a NAMES DIRS TMOS RUNS BENCH
+declare -a NAMES DIRS TMOS RUNS BENCH MODS
 while read -r pkg tmo run; do
 	[ -n "$pkg" ] || continue
 	dir=${pkg#./}
-	name=${dir//\//_} bench=""
-	case $run in bench:*) bench=${run#bench:} name=${name}_bench ;; esac
-	NAMES+=("$name") DIRS+=("$dir") TMOS+=("$tmo") RUNS+=("$run") BENCH+=("$bench")
+	name=${dir//\//_} bench="" mod=""
+	case $run in
+	bench:*) bench=${run#bench:} name=${name}_bench ;;
+	with:*) mod=${run%% *} mod=${mod#with:} run=${run#* } name=${name}_with_$mod ;;
+	esac
+	NAMES+=("$name") DIRS+=("$dir") TMOS+=("$tmo") RUNS+=("$run") BENCH+=("$bench") MODS+=("$mod")
 done <<<"$SELECTION"
 
 build_tests() {
@@ -215,7 +228,7 @@ for i in "${!NAMES[@]}"; do
 	mkdir -p "$IN/pkgs/$dir"
 	mv "$bin" "$IN/pkgs/$dir/$name.test"
 	[ ! -d "$dir/testdata" ] || cp -r "$dir/testdata" "$IN/pkgs/$dir/"
-	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$dir" "^($(IFS='|'; echo "${sel[*]}"))\$$sub" "${TMOS[$i]}" "${bench:+bench}" >>"$IN/tests.list"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$dir" "^($(IFS='|'; echo "${sel[*]}"))\$$sub" "${TMOS[$i]}" "${bench:+bench}" "${MODS[$i]}" >>"$IN/tests.list"
 done
 [ -s "$IN/tests.list" ] || die "no test of the lane matches -run $RUN"
 install -m 0755 "$LANE/guest-main.sh" "$IN/main.sh"

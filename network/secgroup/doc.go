@@ -31,8 +31,8 @@
 //     bridge family), so physdev is the match that sees bridge ports, as in
 //     Neutron's hybrid iptables firewall; compat matches exist in the ip and
 //     ip6 families only, hence two tables. Port chains start with
-//     "ct state established,related" (conntrack is the IPv4/IPv6 one: this
-//     kernel has no bridge-family conntrack), hold the flattened rules of
+//     "ct state established,related" (conntrack is the IPv4/IPv6 one; see
+//     below for bridge-family conntrack), hold the flattened rules of
 //     the port's groups and end with drop. Each group has an address set
 //     "rg-<group>" per family, holding its ports' fixed IPs, which
 //     remote-group rules look up: a membership change changes set elements,
@@ -40,6 +40,30 @@
 //   - bridge: a prerouting base chain dispatches with a verdict map on the
 //     input port to "s-<port>", the stateless anti-spoofing chain (Ethernet
 //     source, IPv4/IPv6 source, ARP sender; other ethertypes dropped).
+//
+// # Bridge netfilter and bridge-family conntrack
+//
+// The port chains see bridged packets only through br_netfilter with
+// net.bridge.bridge-nf-call-iptables and -ip6tables on. Before every
+// change that leaves ports to filter, the Firewall checks both switches in
+// its namespace and turns them on, loading br_netfilter with modprobe
+// where the kernel has it as a module (Debian's and most distributions'
+// kernels: there it is loaded only by whoever needs it first, such as
+// Docker's bridge network, and the switches of a new namespace may be
+// off), as Neutron's agents do; a kernel without it is a
+// [*network.KernelFeatureError]. Without this step every port would be
+// silently unfiltered on a host where nothing else had loaded it.
+//
+// Kernels that have nf_conntrack_bridge (bridge-family connection
+// tracking, a module on Debian's kernels; this project's CI kernel lacks
+// it) behave the same: when it is loaded, a bridged packet gets its
+// conntrack entry in the bridge family's prerouting hook, and the IPv4/IPv6
+// hooks that br_netfilter runs afterwards reuse it, so the port chains'
+// "ct state established,related" sees the same states, and the stateless
+// bridge chain (which never asks for conntrack state) is unchanged. The
+// kernel lane (scripts/kernel-lane.sh) runs this package's tests on a
+// stock Debian kernel twice, the second time with nf_conntrack_bridge
+// loaded.
 //
 // # Atomicity
 //

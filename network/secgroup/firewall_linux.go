@@ -393,6 +393,13 @@ func (f *Firewall) commit(ctx context.Context, op string, next state, plugged ..
 			return err
 		}
 	}
+	// Every change that leaves ports to filter checks (and, where needed,
+	// turns on) bridge netfilter: someone may have turned it off since.
+	if len(next.ports) > 0 {
+		if err := bridgeNetfilter(ctx, ns); err != nil {
+			return fmt.Errorf("secgroup: %s: %w", op, err)
+		}
+	}
 	c, err := nftutil.New(ns.Fd())
 	if err != nil {
 		return err

@@ -403,3 +403,30 @@ func TestBadInputChangesNothing(t *testing.T) {
 	assert.Equal(t, before, ruleset(t, l.host.Path))
 	assert.True(t, ping(t, l.plug(t, 3, "web"), p.v4))
 }
+
+// TestBridgeNetfilterTurnedOn: with bridge netfilter off in the host
+// namespace (bridged packets would then skip the port chains, every port
+// unfiltered), the Firewall turns it on before it filters, and a port
+// without a rule for a TCP port drops it.
+func TestBridgeNetfilterTurnedOn(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	ctx := t.Context()
+	const sysctls = "/proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables"
+	out, err := testenv.RunInNetns(t, ctx, l.host.Path, "sh", "-c", "for f in "+sysctls+"; do echo 0 >$f; done; cat "+sysctls)
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "0\n0\n", string(out))
+
+	require.NoError(t, l.fw.SetGroup(ctx, webGroup("web", 8080)))
+	require.NoError(t, l.fw.SetGroup(ctx, egressOnly))
+	srv := l.plug(t, 2, "web")
+	cli := l.plug(t, 3, "client")
+	out, err = testenv.RunInNetns(t, ctx, l.host.Path, "sh", "-c", "cat "+sysctls)
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, "1\n1\n", string(out), "the Firewall turned bridge netfilter on")
+	testenv.StartEchoServer(t, srv.ns.Path, "[::]:8080")
+	testenv.StartEchoServer(t, srv.ns.Path, "[::]:8081")
+	assert.True(t, reach(t, cli, srv.v4, 8080))
+	assert.False(t, reach(t, cli, srv.v4, 8081), "filtered")
+	assert.False(t, reach(t, cli, srv.v6, 8081), "filtered")
+}

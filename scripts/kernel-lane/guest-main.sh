@@ -5,9 +5,10 @@
 # tests.list, each in a copy of its package directory, with CI=true, and
 # writes each one's -test.v=test2json output to OUT_DIR/tests/NAME.out.
 #
-# tests.list lines: NAME<TAB>PACKAGE_DIR<TAB>RUN_REGEXP<TAB>TIMEOUT_SECONDS<TAB>KIND
+# tests.list lines: NAME<TAB>PACKAGE_DIR<TAB>RUN_REGEXP<TAB>TIMEOUT_SECONDS<TAB>KIND<TAB>MODULE
 # (KIND "bench": RUN_REGEXP names benchmarks, run with -benchtime 2x and no
-# tests).
+# tests; MODULE: a kernel module loaded before the binary runs and unloaded
+# after).
 # lane.env: LANE_DEADLINE (guest uptime, in seconds, by which the last test
 # must have ended) and LANE_KERNEL_FEATURES.
 set -u
@@ -43,7 +44,7 @@ docker info >"$O/docker-info.txt" 2>&1
 sed 's/^/LANE: fact /' "$O/facts.txt"
 
 export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" DOCKERVISOR_CRASH_KILLS="$LANE_CRASH_KILLS" HOME=/root
-while IFS=$'\t' read -r name dir run tmo kind; do
+while IFS=$'\t' read -r name dir run tmo kind mod; do
 	[ -n "$name" ] || continue
 	left=$((LANE_DEADLINE - $(upi) - 15))
 	if [ "$left" -lt 30 ]; then
@@ -54,6 +55,10 @@ while IFS=$'\t' read -r name dir run tmo kind; do
 	[ "$tmo" -le "$left" ] || tmo=$left
 	log "test $name: start (-run '$run', timeout ${tmo}s) uptime=$(up)s"
 	t0=$(date +%s)
+	if [ -n "$mod" ]; then
+		modprobe "$mod" >"$O/tests/$name.modprobe" 2>&1 || { log "test $name: modprobe $mod failed"; echo "not run: modprobe $mod failed: $(cat "$O/tests/$name.modprobe")" >"$O/tests/$name.notrun"; continue; }
+		log "test $name: with module $mod ($(grep -c "^$mod " /proc/modules) loaded)"
+	fi
 	sel=(-test.run "$run")
 	[ "$kind" != bench ] || sel=(-test.run '^$' -test.bench "$run" -test.benchtime 2x)
 	(cd "pkgs/$dir" && timeout -k 10 $((tmo + 20)) ./"$name".test -test.v=test2json "${sel[@]}" \
@@ -63,6 +68,7 @@ while IFS=$'\t' read -r name dir run tmo kind; do
 	echo "$rc" >"$O/tests/$name.rc"
 	echo "$secs" >"$O/tests/$name.secs"
 	log "test $name: end rc=$rc ${secs}s"
+	[ -z "$mod" ] || modprobe -r "$mod" >>"$O/tests/$name.modprobe" 2>&1 || true
 done <tests.list
 
 # What the host may need to see why something failed.
