@@ -228,7 +228,7 @@ func TestUnplugLeavesForeign(t *testing.T) {
 		assert.Nil(t, l, "%s left behind by the failed plug", n)
 	}
 	// The integration bridge is never touched.
-	assert.Equal(t, "netdev", o.MustVsctl(t, "get", "Bridge", o.Bridge, "datapath_type"))
+	assert.Equal(t, o.Datapath, o.MustVsctl(t, "get", "Bridge", o.Bridge, "datapath_type"))
 }
 
 // TestClashWithStoppedInstance: the host side of a plugged VIF outlives its

@@ -59,10 +59,12 @@ while IFS=$'\t' read -r name dir run tmo kind mod; do
 		modprobe "$mod" >"$O/tests/$name.modprobe" 2>&1 || { log "test $name: modprobe $mod failed"; echo "not run: modprobe $mod failed: $(cat "$O/tests/$name.modprobe")" >"$O/tests/$name.notrun"; continue; }
 		log "test $name: with module $mod ($(grep -c "^$mod " /proc/modules) loaded)"
 	fi
+	# -test.parallel 6: the tests mostly wait for the engine and the guest
+	# (2 emulated CPUs would otherwise run 2 at a time).
 	sel=(-test.run "$run")
 	[ "$kind" != bench ] || sel=(-test.run '^$' -test.bench "$run" -test.benchtime 2x)
 	(cd "pkgs/$dir" && timeout -k 10 $((tmo + 20)) ./"$name".test -test.v=test2json "${sel[@]}" \
-		-test.timeout "${tmo}s" -test.count=1 >"$O/tests/$name.out" 2>&1)
+		-test.timeout "${tmo}s" -test.count=1 -test.parallel 6 >"$O/tests/$name.out" 2>&1)
 	rc=$?
 	secs=$(($(date +%s) - t0))
 	echo "$rc" >"$O/tests/$name.rc"
