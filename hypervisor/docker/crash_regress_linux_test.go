@@ -116,6 +116,20 @@ func TestCrashSpawnDuringCreate(t *testing.T) {
 	crashAt(t, "spawn", hypervisor.StateUnknown, killPlan{Mode: "call", Method: "ContainerCreate", When: "during", DelayUS: 2000})
 }
 
+// A resize killed while the engine updates the limits is finished by the
+// recovery: as after it. (Once, in the crash test, the engine applied such
+// an update after the new Driver had put the old limits back, so the
+// engine limited memory to the new size while the driver reported the
+// old; the journal now says the update was sent, and the recovery sends
+// it again instead of undoing it. This replays the kill point; the
+// engine's timing decides whether it replays that race.)
+func TestCrashResizeDuringUpdate(t *testing.T) {
+	w, c, d := crashAt(t, "resize", hypervisor.StateRunning, killPlan{Mode: "call", Method: "ContainerUpdate", When: "during", DelayUS: 2000})
+	v, err := w.view(t.Context(), d, c.id)
+	require.NoError(t, err)
+	assert.Equal(t, c.after[0], v, "the update was sent: the resize is finished")
+}
+
 // containersNamed counts the engine's containers named exactly name.
 func containersNamed(t *testing.T, w *crashWorld, name string) int {
 	t.Helper()

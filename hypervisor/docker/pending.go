@@ -53,8 +53,9 @@ type pendingOp struct {
 	// Running says the instance's process ran when the operation began.
 	Running bool `json:"running,omitempty"`
 	// Sent names an engine request that may be in flight when the
-	// process dies ("create", "commit"), written just before it is sent:
-	// the engine goes on serving a request whose client died, and
+	// process dies ("create", "commit", sentUpdate), written just before
+	// it is sent: the engine goes on serving a request whose client died,
+	// and
 	// neither request takes a lock that a later call would wait for, so
 	// recovery waits for what it makes (see awaitInFlight).
 	Sent   string    `json:"sent,omitempty"`
@@ -135,6 +136,9 @@ func (d *Driver) save(t *target, rec instanceRecord) error {
 	t.saved = true
 	return nil
 }
+
+// sentUpdate is the Sent of a resize's limits update.
+const sentUpdate = "update"
 
 // markSent notes in t's journal that engine request req is about to be
 // sent (see pendingOp.Sent).

@@ -281,6 +281,17 @@ func (d *Driver) recoverResize(ctx context.Context, t *target, rec instanceRecor
 		rec.Flavor = p.Flavor
 		return d.save(t, rec)
 	}
+	if p.Sent == sentUpdate && p.NewLimits != nil {
+		// The update may still be in flight at the engine, which would
+		// apply it after any undo sent now: finish the resize instead,
+		// with the same request (the engine ends at the new limits
+		// whichever of the two it serves last).
+		if err := d.update(ctx, t.api, t.cid, p.NewLimits.resources(), have.resources()); err != nil {
+			return err
+		}
+		rec.Flavor = p.Flavor
+		return d.save(t, rec)
+	}
 	if p.OldLimits != nil && have != *p.OldLimits {
 		// Part of it: put the old limits back.
 		back := p.OldLimits.resources()

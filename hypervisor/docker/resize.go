@@ -83,6 +83,12 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 	if err := d.save(t, t.rec); err != nil {
 		return err
 	}
+	// The engine goes on serving an update whose client died: the journal
+	// says it may be in flight, so that a new Driver finishes the resize
+	// rather than race it.
+	if err := d.markSent(t, sentUpdate); err != nil {
+		return errors.Join(err, d.endOp(t))
+	}
 	if err := d.update(ctx, t.api, t.cid, res, old); err != nil {
 		return errors.Join(err, d.endOp(t))
 	}
