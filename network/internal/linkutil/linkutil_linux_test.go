@@ -2,6 +2,8 @@ package linkutil_test
 
 import (
 	"net/netip"
+	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -206,4 +208,39 @@ func TestOwnerMarks(t *testing.T) {
 	assert.False(t, created)
 	assert.Empty(t, br.Attrs().Alias)
 	assert.Zero(t, br.Attrs().Flags&1, "someone else's bridge is not reconfigured")
+}
+
+// TestSweepTemps: a temporary device whose creating process died (an
+// agent killed between a device's creation and its rename) is deleted; one
+// of a live process, a marked one and an operator's device are not.
+func TestSweepTemps(t *testing.T) {
+	testenv.MustHaveRoot(t)
+	t.Parallel()
+	h := open(t, testenv.NewHostNetns(t).Path)
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	deadPID := dead.Process.Pid
+	mine := linkutil.TempName()
+	assert.LessOrEqual(t, len(mine), 15, "a device name")
+	orphan := "dvt" + strconv.FormatInt(int64(deadPID), 36) + "xabcdef"
+	marked := "dvt" + strconv.FormatInt(int64(deadPID), 36) + "x012345"
+	for _, name := range []string{mine, orphan, marked, "dvtoperator"} {
+		_, _, err := h.EnsureBridge(linkutil.BridgeSpec{Name: name})
+		require.NoError(t, err)
+	}
+	l, err := h.Link(marked)
+	require.NoError(t, err)
+	require.NoError(t, h.Handle().LinkSetAlias(l, "dockervisor/linuxbridge"))
+
+	gone, err := h.SweepTemps()
+	require.NoError(t, err)
+	assert.Equal(t, []string{orphan}, gone)
+	for _, name := range []string{mine, marked, "dvtoperator"} {
+		l, err := h.Link(name)
+		require.NoError(t, err)
+		assert.NotNil(t, l, "%s stays", name)
+	}
+	l, err = h.Link(orphan)
+	require.NoError(t, err)
+	assert.Nil(t, l, "the dead process's temporary device is gone")
 }

@@ -3,10 +3,15 @@ package linkutil
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
+	"strconv"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/dockervisor/dockervisor/network"
 )
@@ -59,10 +64,61 @@ func (n *NS) DeleteByIndex(l netlink.Link) error {
 	return nil
 }
 
-// TempName returns a random device name ("dvtmp" and 10 hex digits), for
-// a device that gets its final name only once it carries its owner mark.
+// TempName returns a device name for a device that gets its final name
+// only once it carries its owner mark: "dvt", the calling process's PID in
+// base 36, "x" and 6 random hex digits (at most 15 characters). The PID
+// lets [NS.SweepTemps] tell the temporary device of a process that died
+// between the creation and the rename (a killed agent) from one in flight.
 func TempName() string {
-	b := make([]byte, 5)
+	b := make([]byte, 3)
 	_, _ = rand.Read(b)
-	return "dvtmp" + hex.EncodeToString(b)
+	return tempPrefix + strconv.FormatInt(int64(os.Getpid()), 36) + "x" + hex.EncodeToString(b)
+}
+
+const tempPrefix = "dvt"
+
+// tempName matches the names TempName returns; its group is the PID.
+var tempName = regexp.MustCompile(`^` + tempPrefix + `([0-9a-z]{1,5})x[0-9a-f]{6}$`)
+
+// tempOwner returns the PID in a name TempName made.
+func tempOwner(name string) (int, bool) {
+	m := tempName.FindStringSubmatch(name)
+	if m == nil {
+		return 0, false
+	}
+	pid, err := strconv.ParseInt(m[1], 36, 32)
+	return int(pid), err == nil && pid > 0
+}
+
+// SweepTemps deletes the temporary devices ([TempName]) in n whose
+// creating process no longer exists: a process killed between a device's
+// creation and its rename leaves one, with no owner mark yet. A device of
+// a live process is in flight and left alone. It returns the names it
+// deleted. The drivers call it as they plug and unplug.
+func (n *NS) SweepTemps() ([]string, error) {
+	links, err := n.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	var errs []error
+	for _, l := range links {
+		pid, ok := tempOwner(l.Attrs().Name)
+		if !ok || l.Attrs().Alias != "" || processAlive(pid) {
+			continue
+		}
+		if err := n.DeleteByIndex(l); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		gone = append(gone, l.Attrs().Name)
+	}
+	return gone, errors.Join(errs...)
+}
+
+// processAlive reports whether process pid exists (in this PID
+// namespace). A process of another user counts as alive.
+func processAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
 }
