@@ -64,9 +64,6 @@ chroot "$R" systemctl disable openvswitch-switch.service ovsdb-server.service ov
 # Nothing periodic, nothing that needs a network.
 chroot "$R" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
 	fstrim.timer systemd-timesyncd.service >/dev/null 2>&1 || true
-# cloud-init is there for its Python modules (tests run its crawler); the
-# guest itself has no datasource and does not run it.
-mkdir -p "$R/etc/cloud" && touch "$R/etc/cloud/cloud-init.disabled"
 install -m 0644 "$HERE/lane.service" "$R/etc/systemd/system/lane.service"
 install -D -m 0755 "$HERE/guest-run.sh" "$R/opt/lane/run.sh"
 chroot "$R" systemctl enable lane.service >/dev/null 2>&1
