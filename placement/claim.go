@@ -181,8 +181,11 @@ func SpawnClaimed(ctx context.Context, c *Claimer, drv hypervisor.Lifecycle, all
 // when the spawn fails.
 func spawnOnClaim(ctx context.Context, c *Claimer, drv hypervisor.Lifecycle, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
 	inst, err := drv.Spawn(ctx, spec)
-	if err == nil {
-		return inst, nil
+	if err == nil || errors.Is(err, hypervisor.ErrAlreadyExists) {
+		// An instance of that ID exists on the host: the claim is the
+		// one it runs on (another scheduler's, raced), not this spawn's
+		// to release.
+		return inst, err
 	}
 	if rerr := c.Release(context.WithoutCancel(ctx), spec.ID); rerr != nil {
 		return hypervisor.Instance{}, errors.Join(err, rerr)

@@ -410,6 +410,9 @@ func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, ex
 // failed because the engine did not answer (hypervisor.ErrUnavailable),
 // the host is taken down (its provider disabled, see HostDown) and the
 // instance is placed elsewhere. Other spawn errors are returned.
+// After the spawn it checks that the claim is still this Scheduler's (see
+// confirm): one that another scheduler's concurrent claim replaced gives
+// way (its instance destroyed, ErrAlreadyClaimed).
 func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req Request) (Decision, error) {
 	if err := spec.Validate(); err != nil {
 		return Decision{ID: spec.ID}, err
@@ -433,7 +436,12 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 		}
 		_, err = spawnOnClaim(ctx, s.claimer, t.Driver, spec)
 		if err == nil {
-			return total, nil
+			return total, s.confirm(ctx, t, d.ProviderUUID, spec.ID)
+		}
+		if errors.Is(err, hypervisor.ErrAlreadyExists) {
+			// Another scheduler's concurrent claim of the same consumer
+			// on the same host won the spawn (see confirm).
+			return total, fmt.Errorf("%w: %s: %w", ErrAlreadyClaimed, spec.ID, err)
 		}
 		if !errors.Is(err, hypervisor.ErrUnavailable) {
 			return total, err
@@ -444,6 +452,28 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 		}
 	}
 	return total, fmt.Errorf("%w: %s: no host took it in %d attempts", ErrNoCandidates, spec.ID, total.Attempts)
+}
+
+// confirm checks, after the spawn, that the claim on provider is still
+// consumer id's. Placement can let two concurrent claims of one new
+// consumer both succeed, the later one replacing the earlier's
+// allocations (its ensure_consumer adopts a consumer that a racing
+// request created, and that request, failing, deletes it again); the
+// scheduler whose claim was replaced destroys what it spawned and reports
+// ErrAlreadyClaimed, so that the instance runs where its allocations are.
+// An error reading the allocations leaves the instance as placed.
+func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string) error {
+	held, err := s.claimer.Allocations(ctx, id)
+	if err != nil {
+		return nil
+	}
+	if _, ok := held[provider]; ok {
+		return nil
+	}
+	if derr := t.Driver.Destroy(context.WithoutCancel(ctx), id); derr != nil {
+		return fmt.Errorf("%w: %s: another scheduler's claim replaced this one, and destroying the instance spawned here failed: %w", ErrAlreadyClaimed, id, derr)
+	}
+	return fmt.Errorf("%w: %s: another scheduler's claim replaced this one after the spawn; the instance spawned here was destroyed", ErrAlreadyClaimed, id)
 }
 
 // TakeDown disables a host's provider because of cause (its engine does
