@@ -105,7 +105,12 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	cs.sending = func() error { return d.markSent(t, "create") }
 	cid, err := d.create(ctx, api, cs, &u)
 	if errors.Is(err, hypervisor.ErrAlreadyExists) {
-		ownRecord = false // the record is the other instance's now
+		// Another spawn of this ID (another process on the same state
+		// directory) created the container first: the record, the
+		// config drive and resolv.conf at the instance's paths are its
+		// now, and this spawn's rollback must not remove them.
+		ownRecord = false
+		u.Release()
 	}
 	if err != nil {
 		return hypervisor.Instance{}, err
