@@ -30,19 +30,23 @@ var osBenchUserData = []byte("#cloud-config\nlocale: C.UTF-8\nruncmd:\n  - [ tou
 // OS running (`systemctl is-system-running`) and to cloud-init done. It
 // removes what it made before it returns. A peer that cannot boot on
 // this host returns an error: the benchmark logs it and reports nothing
-// for that peer. A new peer (LXC, nspawn…) is one more entry in
-// osBootPeers.
+// for that peer. A new peer (nspawn…) is one more entry in osBootPeers.
 type osBootPeer struct {
 	// name names its metrics: <name>-to-running-ms,
-	// <name>-to-cloudinit-done-ms, and the ratios running/<name> and
-	// cloudinit/<name> (the driver's time over the peer's).
+	// <name>-to-cloudinit-done-ms, and the ratios running/<name> (or
+	// os-running/<name> with cloudInitOff) and cloudinit/<name> (the
+	// driver's time over the peer's).
 	name string
-	boot func(ctx context.Context, b *testing.B, i int, key string) (running, cloudInit time.Duration, err error)
+	// cloudInitOff says that the peer's running time is measured with
+	// cloud-init disabled in its guest: it is compared with the driver's
+	// instance booting the image with cloud-init disabled too.
+	cloudInitOff bool
+	boot         func(ctx context.Context, b *testing.B, i int, key string) (running, cloudInit time.Duration, err error)
 }
 
 // osBootPeers returns the peers of BenchmarkOSInstance.
 func osBootPeers(cli *client.Client, image string) []osBootPeer {
-	return []osBootPeer{privilegedPeer(cli, image)}
+	return []osBootPeer{privilegedPeer(cli, image), lxcPeer(cli, image)}
 }
 
 // BenchmarkOSInstance measures an OS instance (the shared Debian image with
@@ -54,6 +58,11 @@ func osBootPeers(cli *client.Client, image string) []osBootPeer {
 //     running it --privileged (what an unprivileged OS instance is meant
 //     to cost no more than: target running/privileged and
 //     cloudinit/privileged ≤ 1.1);
+//   - LXC booting the image's root file system (lxcPeer): the driver's
+//     instance booting the image with cloud-init disabled against LXC's
+//     guest with cloud-init disabled (os-running/lxc, target ≤ 1.15), and
+//     the driver's cloud-init done against LXC's guest with cloud-init on
+//     and no datasource (cloudinit/lxc, target ≤ 1.0);
 //   - an application instance (busybox, a shell that exits on SIGTERM):
 //     its Spawn (to a started process) and its power-off.
 //
@@ -69,8 +78,15 @@ func BenchmarkOSInstance(b *testing.B) {
 	ctx := b.Context()
 	key := sshKey(&testing.T{})
 	peers := osBootPeers(cli, osImg)
+	offImg := ""
+	for _, p := range peers {
+		if p.cloudInitOff {
+			offImg = cloudInitOffImage(ctx, b, cli, osImg)
+			break
+		}
+	}
 
-	var appSpawn, appOff, osRunning, osCloudInit, osOff, osOffGuest time.Duration
+	var appSpawn, appOff, osRunning, osCloudInit, osOff, osOffGuest, osCIOffRunning time.Duration
 	peerRunning := make([]time.Duration, len(peers))
 	peerCloudInit := make([]time.Duration, len(peers))
 	peerFailed := make([]error, len(peers))
@@ -127,9 +143,27 @@ func BenchmarkOSInstance(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		// The image with cloud-init disabled, to the OS running.
+		oursCIOff := func() {
+			spec := hypervisor.InstanceSpec{ID: fmt.Sprintf("osoff%d", i), Image: offImg, MemoryMB: 256}
+			t0 := time.Now()
+			if _, err := d.Spawn(ctx, spec); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			osCIOffRunning += time.Since(t0)
+			if err := d.Destroy(ctx, spec.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
 		// Rotate who boots first.
-		runs := make([]func(), 0, len(peers)+1)
+		runs := make([]func(), 0, len(peers)+2)
 		runs = append(runs, ours)
+		if offImg != "" {
+			runs = append(runs, oursCIOff)
+		}
 		for j, p := range peers {
 			runs = append(runs, func() {
 				if peerFailed[j] != nil {
@@ -158,13 +192,20 @@ func BenchmarkOSInstance(b *testing.B) {
 	b.ReportMetric(per(osRunning), "os-spawn-to-running-ms")
 	b.ReportMetric(per(osCloudInit), "os-spawn-to-cloudinit-done-ms")
 	b.ReportMetric(float64(osRunning)/float64(appSpawn), "running/app-spawn")
+	if offImg != "" {
+		b.ReportMetric(per(osCIOffRunning), "os-ci-off-to-running-ms")
+	}
 	for j, p := range peers {
 		if peerFailed[j] != nil {
 			continue
 		}
 		b.ReportMetric(per(peerRunning[j]), p.name+"-to-running-ms")
 		b.ReportMetric(per(peerCloudInit[j]), p.name+"-to-cloudinit-done-ms")
-		b.ReportMetric(float64(osRunning)/float64(peerRunning[j]), "running/"+p.name)
+		if p.cloudInitOff {
+			b.ReportMetric(float64(osCIOffRunning)/float64(peerRunning[j]), "os-running/"+p.name)
+		} else {
+			b.ReportMetric(float64(osRunning)/float64(peerRunning[j]), "running/"+p.name)
+		}
 		b.ReportMetric(float64(osCloudInit)/float64(peerCloudInit[j]), "cloudinit/"+p.name)
 	}
 	b.ReportMetric(per(appOff), "app-poweroff-ms")
