@@ -73,7 +73,7 @@ func (d *Driver) Plug(ctx context.Context, instanceID string, vif network.VIF) e
 		return fmt.Errorf("ovs: host namespace: %w", err)
 	}
 	defer host.Close()
-	d.sweepTemps(ctx, host)
+	host.SweepTempsLogged(ctx, d.log)
 	ms := marks(instanceID, vif)
 	var tap netlink.Link
 	for _, n := range layoutNames(vif, names) {
@@ -430,7 +430,7 @@ func (d *Driver) Unplug(ctx context.Context, instanceID string, vif network.VIF)
 		return fmt.Errorf("ovs: host namespace: %w", err)
 	}
 	defer host.Close()
-	d.sweepTemps(ctx, host)
+	host.SweepTempsLogged(ctx, d.log)
 	// Both layouts are removed, so that a VIF whose hybrid flag changed
 	// between Plug and Unplug leaves nothing behind.
 	if err := errors.Join(
@@ -480,17 +480,4 @@ func deleteOwnedBridge(host *linkutil.NS, name string, marks []string) error {
 		return err
 	}
 	return host.DeleteByIndex(br)
-}
-
-// sweepTemps deletes the temporary devices that processes killed in the
-// middle of a device's creation left in host (see linkutil.NS.SweepTemps);
-// what it cannot delete is logged, and does not fail the caller.
-func (d *Driver) sweepTemps(ctx context.Context, host *linkutil.NS) {
-	gone, err := host.SweepTemps()
-	if len(gone) > 0 {
-		d.log.InfoContext(ctx, "ovs: deleted temporary devices of dead processes", "netns", host.Path(), "devices", gone)
-	}
-	if err != nil {
-		d.log.WarnContext(ctx, "ovs: temporary devices of dead processes left", "netns", host.Path(), "err", err)
-	}
 }

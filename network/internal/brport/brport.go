@@ -128,7 +128,7 @@ func (c *Core) Plug(ctx context.Context, instanceID string, vif network.VIF) err
 	if err != nil {
 		return err
 	}
-	c.sweepTemps(ctx, host)
+	host.SweepTempsLogged(ctx, c.log)
 	if _, err := host.OwnedLink(names.Tap, c.PortOwner(instanceID, vif).Mark()); err != nil {
 		return err
 	}
@@ -338,7 +338,7 @@ func (c *Core) Unplug(ctx context.Context, instanceID string, vif network.VIF) e
 	if err != nil {
 		return err
 	}
-	c.sweepTemps(ctx, host)
+	host.SweepTempsLogged(ctx, c.log)
 	if _, err := host.DeleteOwned(names.Tap, c.PortOwner(instanceID, vif).Mark()); err != nil {
 		return err
 	}
@@ -380,17 +380,4 @@ func (c *Core) Unplug(ctx context.Context, instanceID string, vif network.VIF) e
 	}
 	c.log.Debug("deleting bridge", "bridge", vif.Bridge, "netns", host.Path())
 	return host.DeleteByIndex(br)
-}
-
-// sweepTemps deletes the temporary devices that processes killed in the
-// middle of a device's creation left in host (see linkutil.NS.SweepTemps);
-// what it cannot delete is logged, and does not fail the caller.
-func (c *Core) sweepTemps(ctx context.Context, host *linkutil.NS) {
-	gone, err := host.SweepTemps()
-	if len(gone) > 0 {
-		c.log.InfoContext(ctx, "deleted temporary devices of dead processes", "netns", host.Path(), "devices", gone)
-	}
-	if err != nil {
-		c.log.WarnContext(ctx, "temporary devices of dead processes left", "netns", host.Path(), "err", err)
-	}
 }

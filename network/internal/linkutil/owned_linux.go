@@ -1,10 +1,12 @@
 package linkutil
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"slices"
@@ -114,6 +116,19 @@ func (n *NS) SweepTemps() ([]string, error) {
 		gone = append(gone, l.Attrs().Name)
 	}
 	return gone, errors.Join(errs...)
+}
+
+// SweepTempsLogged is SweepTemps for the drivers' plug and unplug paths:
+// what it deletes is logged at Info and what it cannot at Warn, on log,
+// and neither fails the caller.
+func (n *NS) SweepTempsLogged(ctx context.Context, log *slog.Logger) {
+	gone, err := n.SweepTemps()
+	if len(gone) > 0 {
+		log.InfoContext(ctx, "deleted temporary devices of dead processes", "netns", n.path, "devices", gone)
+	}
+	if err != nil {
+		log.WarnContext(ctx, "temporary devices of dead processes left", "netns", n.path, "err", err)
+	}
 }
 
 // processAlive reports whether process pid exists (in this PID
