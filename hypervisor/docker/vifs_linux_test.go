@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -107,16 +106,7 @@ func ip6(v network.VIF) string { return v.Subnets[1].IPs[0].String() }
 // hostLinks returns the names of the links in the lab's host namespace.
 func (l *netLab) hostLinks(t *testing.T) []string {
 	t.Helper()
-	out, err := testenv.RunInNetns(t, t.Context(), l.host, "ip", "-o", "link", "show")
-	require.NoError(t, err, "%s", out)
-	var names []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 {
-			names = append(names, strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0])
-		}
-	}
-	return names
+	return testenv.LinkNames(t, l.host)
 }
 
 // requireNothingLeft requires that no host device and no switch port of

@@ -98,6 +98,23 @@ func withNetlink(t testing.TB, path string, f func(*netlink.Handle) error) {
 	}
 }
 
+// LinkNames returns the names of the links in the network namespace at
+// path, read over netlink with nldump's retry: a dump that a concurrent
+// change interrupted is read again, never half-parsed (`ip link show`
+// prints "Dump was interrupted and may be inconsistent." among its lines).
+func LinkNames(t testing.TB, path string) []string {
+	t.Helper()
+	var names []string
+	withNetlink(t, path, func(h *netlink.Handle) error {
+		links, err := nldump.LinkList(h)
+		for _, l := range links {
+			names = append(names, l.Attrs().Name)
+		}
+		return err
+	})
+	return names
+}
+
 // NetnsProcess is a process in a network namespace of its own, as an
 // instance's process is: the namespace lives as long as the process.
 type NetnsProcess struct {

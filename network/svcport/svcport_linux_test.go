@@ -296,11 +296,10 @@ func TestRemove(t *testing.T) {
 	require.NoError(t, svcport.Remove(t.Context(), lb, port))
 	_, err = os.Stat(port.Path())
 	assert.ErrorIs(t, err, os.ErrNotExist)
-	out, err := testenv.RunInNetns(t, t.Context(), host.Path, "ip", "-o", "link", "show")
-	require.NoError(t, err)
+	links := testenv.LinkNames(t, host.Path)
 	names, _ := network.DeviceNames(port.VIF.ID)
-	assert.NotContains(t, string(out), names.Tap)
-	assert.NotContains(t, string(out), n.bridge, "the bridge went with its last port")
+	assert.NotContains(t, links, names.Tap)
+	assert.NotContains(t, links, n.bridge, "the bridge went with its last port")
 
 	bad := port
 	bad.VIF.Subnets = []network.Subnet{{CIDR: n.cidr()}}
