@@ -26,6 +26,14 @@ systemd-analyze >"$O/systemd-analyze.txt" 2>&1
 # The engine starts at boot (docker.service is enabled, as on a user's host).
 for _ in $(seq 120); do docker info >/dev/null 2>&1 && break; sleep 1; done
 docker info >"$O/docker-info.txt" 2>&1
+# The machine's NIC, as a host has one: qemu's user network with
+# restrict=on (nothing leaves the VM), an address from 100.64.0.0/10 that
+# no test uses, and no default route.
+for d in /sys/class/net/*; do
+	[ -e "$d/device" ] || continue
+	ip link set "${d##*/}" up && ip addr add 100.127.254.15/24 dev "${d##*/}" && log "NIC ${d##*/}: 100.127.254.15/24"
+	break
+done
 {
 	echo "kernel=$(uname -r)"
 	echo "kernel_version=$(uname -v)"
