@@ -111,7 +111,7 @@ func tlsConfig(t *TLSConfig) (*tls.Config, error) {
 // negotiation. A failed ping is retried on the next call. No lock is held
 // during the ping: concurrent first calls each ping (the client negotiates
 // once), so a slow engine delays only the calls that need it.
-func (d *Driver) engine(ctx context.Context) (APIClient, error) {
+func (d *core) engine(ctx context.Context) (APIClient, error) {
 	d.conn.mu.Lock()
 	closed, connected := d.conn.closed, d.conn.connected
 	d.conn.mu.Unlock()

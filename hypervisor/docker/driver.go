@@ -18,6 +18,15 @@ import (
 // driver, see WithVIFDriver), limits from its flavor and its
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
+	core
+}
+
+// core is what every room of the Driver shares: the options, the engine
+// client, the state directory and the per-instance locks, with the
+// helpers every operation starts with. Each room embeds a pointer to
+// the Driver's one core, and reaches another room through the core's
+// room fields.
+type core struct {
 	opts   options
 	log    *slog.Logger
 	state  *driverState
@@ -50,6 +59,17 @@ type Driver struct {
 	// stepHook, when set (by tests in this package), sees each step of
 	// Spawn and of the start path.
 	stepHook func(step string)
+
+	// drv is the Driver, for the calls of a room into methods not yet
+	// in a room.
+	drv *Driver
+}
+
+// wire points the rooms at d's core and the core at the rooms; New and
+// the tests that build a Driver from a literal call it.
+func (d *Driver) wire() *Driver {
+	d.drv = d
+	return d
 }
 
 // connState is the engine connection's state. Its mutex is never held
@@ -103,7 +123,7 @@ func New(opts ...Option) (*Driver, error) {
 	if err != nil {
 		return nil, opErr("new", "", err)
 	}
-	d := &Driver{opts: o, log: o.logger, state: st, api: o.api, cleanupTimeout: defaultCleanupTimeout, born: time.Now()}
+	d := (&Driver{core: core{opts: o, log: o.logger, state: st, api: o.api, cleanupTimeout: defaultCleanupTimeout, born: time.Now()}}).wire()
 	if d.journal, err = openJournal(st.scopeDir()); err != nil {
 		return nil, opErr("new", "", err)
 	}
@@ -169,7 +189,7 @@ func (d *Driver) Close() error {
 
 // lockInstance validates id, takes its lock and returns the engine client:
 // the common start of every per-instance call. The caller runs unlock.
-func (d *Driver) lockInstance(ctx context.Context, id string) (api APIClient, unlock func(), err error) {
+func (d *core) lockInstance(ctx context.Context, id string) (api APIClient, unlock func(), err error) {
 	if err := hypervisor.ValidateID(id); err != nil {
 		return nil, nil, err
 	}
@@ -190,14 +210,14 @@ func (d *Driver) lockInstance(ctx context.Context, id string) (api APIClient, un
 
 // cleanupContext returns the context of one rollback step: not cancelled
 // when ctx is (a cancelled operation still cleans up), but bounded.
-func (d *Driver) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (d *core) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), d.cleanupTimeout)
 }
 
-func (d *Driver) step(name string) {
+func (d *core) step(name string) {
 	if d.stepHook != nil {
 		d.stepHook(name)
 	}
 }
 
-func (d *Driver) containerName(id string) string { return d.opts.namePrefix + id }
+func (d *core) containerName(id string) string { return d.opts.namePrefix + id }

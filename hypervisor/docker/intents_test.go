@@ -10,7 +10,7 @@ import (
 // stopIntents decides whether an exit was the driver's stop (a shutdown)
 // or a crash; these tests drive it with explicit times, no engine.
 func TestStopIntents(t *testing.T) {
-	d := &Driver{opts: options{stopTimeout: 10 * time.Second}}
+	d := (&Driver{core: core{opts: options{stopTimeout: 10 * time.Second}}}).wire()
 	assert.False(t, d.intended("c1", time.Now()), "no stop recorded")
 
 	d.intents.record("c1")

@@ -61,10 +61,10 @@ func (s storedSpec) instanceSpec() hypervisor.InstanceSpec {
 	}
 }
 
-func (d *Driver) label(key string) string { return d.opts.labelPrefix + key }
+func (d *core) label(key string) string { return d.opts.labelPrefix + key }
 
 // checkUserLabels rejects caller labels that use the reserved prefix.
-func (d *Driver) checkUserLabels(labels map[string]string) error {
+func (d *core) checkUserLabels(labels map[string]string) error {
 	for k := range labels {
 		if strings.HasPrefix(k, d.opts.labelPrefix) {
 			return fmt.Errorf("%w: label %q uses the reserved prefix %q", hypervisor.ErrInvalidArgument, k, d.opts.labelPrefix)
@@ -75,7 +75,7 @@ func (d *Driver) checkUserLabels(labels map[string]string) error {
 
 // containerLabels returns the labels of a new container: the caller's, the
 // instance ID and the stored spec.
-func (d *Driver) containerLabels(s storedSpec) (map[string]string, error) {
+func (d *core) containerLabels(s storedSpec) (map[string]string, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return nil, err
@@ -89,7 +89,7 @@ func (d *Driver) containerLabels(s storedSpec) (map[string]string, error) {
 
 // specFromLabels reads the stored spec back. ok is false for containers
 // this driver did not create.
-func (d *Driver) specFromLabels(labels map[string]string) (s storedSpec, ok bool) {
+func (d *core) specFromLabels(labels map[string]string) (s storedSpec, ok bool) {
 	id, ok := labels[d.label(labelInstanceID)]
 	if !ok {
 		return storedSpec{}, false

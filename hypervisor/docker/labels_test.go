@@ -10,7 +10,7 @@ import (
 )
 
 func labelDriver(prefix string) *Driver {
-	return &Driver{opts: options{labelPrefix: prefix, namePrefix: "dv-"}}
+	return (&Driver{core: core{opts: options{labelPrefix: prefix, namePrefix: "dv-"}}}).wire()
 }
 
 func TestLabelsRoundTrip(t *testing.T) {
