@@ -19,6 +19,7 @@ import (
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	core
+	vifRoom
 }
 
 // core is what every room of the Driver shares: the options, the engine
@@ -60,6 +61,8 @@ type core struct {
 	// Spawn and of the start path.
 	stepHook func(step string)
 
+	vifs *vifRoom
+
 	// drv is the Driver, for the calls of a room into methods not yet
 	// in a room.
 	drv *Driver
@@ -68,6 +71,8 @@ type core struct {
 // wire points the rooms at d's core and the core at the rooms; New and
 // the tests that build a Driver from a literal call it.
 func (d *Driver) wire() *Driver {
+	d.vifRoom.core = &d.core
+	d.vifs = &d.vifRoom
 	d.drv = d
 	return d
 }

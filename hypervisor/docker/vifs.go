@@ -19,6 +19,10 @@ import (
 	"github.com/dockervisor/dockervisor/network"
 )
 
+// vifRoom is the Driver's room of VIFs: plugging, attaching and
+// unplugging an instance's virtual interfaces and its resolv.conf.
+type vifRoom struct{ *core }
+
 // PortObserver is told when the host side of a VIF comes and goes, so that
 // host-wide services that work on ports (security groups, floating IPs,
 // accounting) follow the ports the Driver plugs. It is optional; see
@@ -181,7 +185,7 @@ func classifyVIF(id string, err error) error {
 }
 
 // checkVIFsSupported refuses VIFs without a VIF driver.
-func (d *Driver) checkVIFsSupported(vifs []network.VIF) error {
+func (d *vifRoom) checkVIFsSupported(vifs []network.VIF) error {
 	if len(vifs) > 0 && d.opts.vifs == nil {
 		return fmt.Errorf("%w: VIFs need a VIF driver (WithVIFDriver)", hypervisor.ErrNotSupported)
 	}
@@ -196,7 +200,7 @@ func (d *Driver) checkVIFsSupported(vifs []network.VIF) error {
 // what counts, not the host: a stopped instance's taps are gone with its
 // process, but its next start needs their names. (The VIF drivers refuse
 // a name that a device of someone else holds on the host.)
-func (d *Driver) checkDeviceNames(id string, vifs []network.VIF) error {
+func (d *vifRoom) checkDeviceNames(id string, vifs []network.VIF) error {
 	if len(vifs) == 0 || d.opts.vifs == nil {
 		return nil
 	}
@@ -242,7 +246,7 @@ func (d *Driver) checkDeviceNames(id string, vifs []network.VIF) error {
 
 // plugVIF plugs the host side of vif and tells the port observer,
 // registering the undo of each first.
-func (d *Driver) plugVIF(ctx context.Context, id string, vif network.VIF, u *undo.Stack) error {
+func (d *vifRoom) plugVIF(ctx context.Context, id string, vif network.VIF, u *undo.Stack) error {
 	u.Push(func(ctx context.Context) error { return d.opts.vifs.Unplug(ctx, id, vif) })
 	if err := d.opts.vifs.Plug(ctx, id, vif); err != nil {
 		return fmt.Errorf("plug VIF %s: %w", vif.ID, classifyVIF(id, err))
@@ -257,7 +261,7 @@ func (d *Driver) plugVIF(ctx context.Context, id string, vif network.VIF, u *und
 }
 
 // unplugVIF tells the port observer and unplugs the host side of vif.
-func (d *Driver) unplugVIF(ctx context.Context, id string, vif network.VIF) error {
+func (d *vifRoom) unplugVIF(ctx context.Context, id string, vif network.VIF) error {
 	if d.opts.ports != nil {
 		if err := d.opts.ports.PortUnplugging(ctx, id, vif); err != nil {
 			return fmt.Errorf("port observer, VIF %s: %w", vif.ID, classifyVIF(id, err))
@@ -293,7 +297,7 @@ func guestVIFs(recs []vifRecord, os bool) []vifRecord {
 // attachVIF attaches r inside the namespace of process pid; recs are all
 // the instance's VIFs (for the default routes), os says whether it is an
 // OS instance (see guestVIFs).
-func (d *Driver) attachVIF(ctx context.Context, id string, recs []vifRecord, r vifRecord, pid int, os bool) error {
+func (d *vifRoom) attachVIF(ctx context.Context, id string, recs []vifRecord, r vifRecord, pid int, os bool) error {
 	if pid <= 0 {
 		return fmt.Errorf("attach VIF %s: %w", r.VIF.ID, classifyVIF(id, fmt.Errorf("%w: no process", network.ErrNamespaceGone)))
 	}
@@ -310,7 +314,7 @@ func (d *Driver) attachVIF(ctx context.Context, id string, recs []vifRecord, r v
 // device order, and brings its resolv.conf up to date. Every start runs
 // it, so power-on, both reboots, restore and a start by a new Driver
 // (after an agent restart) all bring the VIFs back.
-func (d *Driver) attachVIFs(ctx context.Context, s startedInstance) error {
+func (d *vifRoom) attachVIFs(ctx context.Context, s startedInstance) error {
 	if len(s.Record.VIFs) == 0 {
 		return nil
 	}
@@ -331,7 +335,7 @@ func (d *Driver) attachVIFs(ctx context.Context, s startedInstance) error {
 // netSysctls are the sysctls of an instance's network namespace with a
 // VIF driver: the engine turns IPv6 off in the namespace of a container
 // without an engine network, and VIFs may carry IPv6 addresses.
-func (d *Driver) netSysctls() map[string]string {
+func (d *vifRoom) netSysctls() map[string]string {
 	if d.opts.vifs == nil {
 		return nil
 	}
@@ -343,7 +347,7 @@ func (d *Driver) netSysctls() map[string]string {
 
 // resolvConfPath is the instance's resolv.conf, which the Driver owns and
 // bind-mounts into the instance when it has a VIF driver.
-func (d *Driver) resolvConfPath(id string) string {
+func (d *vifRoom) resolvConfPath(id string) string {
 	return filepath.Join(filepath.Dir(d.state.instances.Dir()), "resolv", id+".conf")
 }
 
@@ -369,17 +373,17 @@ func resolvConf(recs []vifRecord) []byte {
 // writeGuestNetwork rewrites what the guest reads of its network: its
 // resolv.conf and its boot data's VIFs (network_data.json of its config
 // drive and of the metadata service).
-func (d *Driver) writeGuestNetwork(ctx context.Context, id string, recs []vifRecord) error {
+func (d *vifRoom) writeGuestNetwork(ctx context.Context, id string, recs []vifRecord) error {
 	if err := d.writeResolvConf(id, recs); err != nil {
 		return err
 	}
-	return d.refreshGuest(ctx, id, recordedVIFs(recs))
+	return d.drv.refreshGuest(ctx, id, recordedVIFs(recs))
 }
 
 // writeResolvConf rewrites the instance's resolv.conf in place: the file
 // is bind-mounted into the instance, and the mount holds its inode, so it
 // is truncated and written, never replaced.
-func (d *Driver) writeResolvConf(id string, recs []vifRecord) error {
+func (d *vifRoom) writeResolvConf(id string, recs []vifRecord) error {
 	if d.opts.vifs == nil {
 		return nil
 	}
@@ -396,7 +400,7 @@ func (d *Driver) writeResolvConf(id string, recs []vifRecord) error {
 // resolvConfMounts writes the resolv.conf of a new instance and returns its
 // bind mount, registering the file's removal first. Without a VIF driver
 // the engine's own resolv.conf stays.
-func (d *Driver) resolvConfMounts(id string, vifs []network.VIF, u *undo.Stack) ([]mount.Mount, error) {
+func (d *vifRoom) resolvConfMounts(id string, vifs []network.VIF, u *undo.Stack) ([]mount.Mount, error) {
 	if d.opts.vifs == nil {
 		return nil, nil
 	}
@@ -408,11 +412,11 @@ func (d *Driver) resolvConfMounts(id string, vifs []network.VIF, u *undo.Stack) 
 }
 
 // resolvConfMount is the bind mount of instance id's resolv.conf.
-func (d *Driver) resolvConfMount(id string) mount.Mount {
+func (d *vifRoom) resolvConfMount(id string) mount.Mount {
 	return mount.Mount{Type: mount.TypeBind, Source: d.resolvConfPath(id), Target: "/etc/resolv.conf"}
 }
 
-func (d *Driver) removeResolvConf(id string) error {
+func (d *vifRoom) removeResolvConf(id string) error {
 	if err := os.Remove(d.resolvConfPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove resolv.conf: %w", err)
 	}
@@ -421,7 +425,7 @@ func (d *Driver) removeResolvConf(id string) error {
 
 // unplugRecorded unplugs every VIF of rec (the instance's container is
 // gone) and returns the record with the VIFs it could not unplug.
-func (d *Driver) unplugRecorded(ctx context.Context, id string, rec instanceRecord) (instanceRecord, error) {
+func (d *vifRoom) unplugRecorded(ctx context.Context, id string, rec instanceRecord) (instanceRecord, error) {
 	if len(rec.VIFs) == 0 || d.opts.vifs == nil {
 		return rec, nil
 	}
@@ -438,8 +442,8 @@ func (d *Driver) unplugRecorded(ctx context.Context, id string, rec instanceReco
 }
 
 // withInstance runs fn on instance id under its lock.
-func (d *Driver) withInstance(ctx context.Context, op, id string, fn func(t *target) error) error {
-	t, unlock, err := d.lockCurrent(ctx, id)
+func (d *vifRoom) withInstance(ctx context.Context, op, id string, fn func(t *target) error) error {
+	t, unlock, err := d.drv.lockCurrent(ctx, id)
 	if err != nil {
 		return opErr(op, id, err)
 	}
@@ -448,7 +452,7 @@ func (d *Driver) withInstance(ctx context.Context, op, id string, fn func(t *tar
 }
 
 // validateVIFArgs checks VIFs given to a VIF method, before anything else.
-func (d *Driver) validateVIFArgs(vifs ...network.VIF) error {
+func (d *vifRoom) validateVIFArgs(vifs ...network.VIF) error {
 	if d.opts.vifs == nil {
 		return fmt.Errorf("%w: no VIF driver (WithVIFDriver)", hypervisor.ErrNotSupported)
 	}
@@ -469,7 +473,7 @@ func (d *Driver) validateVIFArgs(vifs ...network.VIF) error {
 // guest device). A malformed VIF, or one that clashes with the instance's
 // other VIFs (same MAC, say), is ErrInvalidArgument and changes nothing;
 // a failure later unplugs what this call plugged and restores the record.
-func (d *Driver) PlugVIFs(ctx context.Context, id string, vifs []network.VIF) error {
+func (d *vifRoom) PlugVIFs(ctx context.Context, id string, vifs []network.VIF) error {
 	if err := d.validateVIFArgs(vifs...); err != nil {
 		return opErr("plug-vifs", id, err)
 	}
@@ -480,7 +484,7 @@ func (d *Driver) PlugVIFs(ctx context.Context, id string, vifs []network.VIF) er
 
 // AttachInterface hot-plugs vif into the running instance as its next free
 // ethN (see PlugVIFs). The instance must be running.
-func (d *Driver) AttachInterface(ctx context.Context, id string, vif network.VIF) error {
+func (d *vifRoom) AttachInterface(ctx context.Context, id string, vif network.VIF) error {
 	const op = "attach-interface"
 	if err := d.validateVIFArgs(vif); err != nil {
 		return opErr(op, id, err)
@@ -497,7 +501,7 @@ func (d *Driver) AttachInterface(ctx context.Context, id string, vif network.VIF
 // unplugs their host side, in any state. VIFs the instance does not have
 // are ignored. A VIF whose unplug fails stays recorded, so that a retry or
 // Destroy unplugs it.
-func (d *Driver) UnplugVIFs(ctx context.Context, id string, vifs []network.VIF) error {
+func (d *vifRoom) UnplugVIFs(ctx context.Context, id string, vifs []network.VIF) error {
 	if d.opts.vifs == nil {
 		return opErr("unplug-vifs", id, fmt.Errorf("%w: no VIF driver (WithVIFDriver)", hypervisor.ErrNotSupported))
 	}
@@ -508,7 +512,7 @@ func (d *Driver) UnplugVIFs(ctx context.Context, id string, vifs []network.VIF) 
 
 // DetachInterface hot-unplugs vif from the instance, in any state (see
 // UnplugVIFs). A VIF the instance does not have is not an error.
-func (d *Driver) DetachInterface(ctx context.Context, id string, vif network.VIF) error {
+func (d *vifRoom) DetachInterface(ctx context.Context, id string, vif network.VIF) error {
 	if d.opts.vifs == nil {
 		return opErr("detach-interface", id, fmt.Errorf("%w: no VIF driver (WithVIFDriver)", hypervisor.ErrNotSupported))
 	}
@@ -525,7 +529,7 @@ func pidOf(t *target) int {
 	return 0
 }
 
-func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (err error) {
+func (d *vifRoom) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (err error) {
 	recs := slices.Clone(t.rec.VIFs)
 	var added, replaced []vifRecord // replaced: the old records of changed VIFs
 	for _, v := range vifs {
@@ -565,7 +569,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 				return
 			}
 		}
-		err = errors.Join(err, d.endOp(t))
+		err = errors.Join(err, d.drv.endOp(t))
 	}()
 	prev := t.rec
 	want := t.rec
@@ -573,11 +577,11 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	// The record names the new VIFs, with the journal, before anything is
 	// plugged: whatever is plugged is found again, and a new Driver undoes
 	// a plug whose process died.
-	d.beginOp(t, pendPlugVIFs)
+	d.drv.beginOp(t, pendPlugVIFs)
 	u.Push(func(context.Context) error {
-		return errors.Join(d.save(t, prev), d.writeGuestNetwork(ctx, t.id, prev.VIFs))
+		return errors.Join(d.drv.save(t, prev), d.writeGuestNetwork(ctx, t.id, prev.VIFs))
 	})
-	if err := d.save(t, want); err != nil {
+	if err := d.drv.save(t, want); err != nil {
 		return err
 	}
 
@@ -590,7 +594,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 				return err
 			}
 			if pid > 0 {
-				return d.attachVIF(ctx, t.id, prev.VIFs, old, pid, d.isOS(t.c))
+				return d.attachVIF(ctx, t.id, prev.VIFs, old, pid, d.drv.isOS(t.c))
 			}
 			return nil
 		})
@@ -616,7 +620,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 			u.Push(func(ctx context.Context) error {
 				return d.opts.vifs.Detach(ctx, t.id, r.VIF, vifTarget(recs, r, pid))
 			})
-			if err := d.attachVIF(ctx, t.id, recs, r, pid, d.isOS(t.c)); err != nil {
+			if err := d.attachVIF(ctx, t.id, recs, r, pid, d.drv.isOS(t.c)); err != nil {
 				return err
 			}
 		}
@@ -626,7 +630,7 @@ func (d *Driver) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (e
 	return nil
 }
 
-func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) (err error) {
+func (d *vifRoom) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) (err error) {
 	pid := pidOf(t)
 	recs := slices.Clone(t.rec.VIFs)
 	var ports []string
@@ -641,13 +645,13 @@ func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) 
 	// The journal names the VIFs before the first goes, so that a new
 	// Driver finishes an unplug whose process died (recover.go). A VIF
 	// whose unplug fails here stays recorded, and the journal goes.
-	p := d.beginOp(t, pendUnplugVIFs)
+	p := d.drv.beginOp(t, pendUnplugVIFs)
 	p.VIFs = ports
-	if err := d.save(t, t.rec); err != nil {
+	if err := d.drv.save(t, t.rec); err != nil {
 		t.pending = nil
 		return err
 	}
-	defer func() { err = errors.Join(err, d.endOp(t)) }()
+	defer func() { err = errors.Join(err, d.drv.endOp(t)) }()
 	var errs []error
 	changed := false
 	for _, v := range vifs {
@@ -676,7 +680,7 @@ func (d *Driver) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF) 
 			want.VIFs = nil
 		}
 		t.pending = nil // this write ends the journal
-		if err := d.save(t, want); err != nil {
+		if err := d.drv.save(t, want); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 		errs = append(errs, d.writeGuestNetwork(ctx, t.id, recs))
