@@ -60,7 +60,7 @@ var errNoConsoleLog = errors.New("the console log cannot be followed")
 // start of its current run until the boot report, for at most wait. found
 // is false when wait ended first or the log ended (the container
 // stopped); err is ctx's error, or errNoConsoleLog.
-func (d *Driver) awaitBootReport(ctx context.Context, api APIClient, c container.InspectResponse, wait time.Duration) (st hypervisor.OSStatus, found bool, err error) {
+func (d *osRoom) awaitBootReport(ctx context.Context, api APIClient, c container.InspectResponse, wait time.Duration) (st hypervisor.OSStatus, found bool, err error) {
 	fctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	lo := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true}

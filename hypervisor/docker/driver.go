@@ -19,6 +19,7 @@ import (
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	core
+	osRoom
 	vifRoom
 }
 
@@ -63,6 +64,8 @@ type core struct {
 
 	vifs *vifRoom
 
+	osInst *osRoom
+
 	// drv is the Driver, for the calls of a room into methods not yet
 	// in a room.
 	drv *Driver
@@ -73,6 +76,8 @@ type core struct {
 func (d *Driver) wire() *Driver {
 	d.vifRoom.core = &d.core
 	d.vifs = &d.vifRoom
+	d.osRoom.core = &d.core
+	d.osInst = &d.osRoom
 	d.drv = d
 	return d
 }

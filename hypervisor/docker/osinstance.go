@@ -23,6 +23,10 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
+// osRoom is the Driver's room of OS instances: boot mode, cgroup gate, boot
+// report and status.
+type osRoom struct{ *core }
+
 // OS instances are a small variation of the one spawn and stop path, not
 // a second backend: create gives the container what an init system needs
 // (osConfig), checks that the init exists (checkInit), and the stop path
@@ -115,7 +119,7 @@ var _ hypervisor.OSInspector = (*Driver)(nil)
 
 // resolveBoot decides whether a spawn makes an OS instance: the spec's
 // Boot, or with BootAuto the image's hypervisor.OSImageLabel.
-func (d *Driver) resolveBoot(ctx context.Context, api APIClient, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
+func (d *osRoom) resolveBoot(ctx context.Context, api APIClient, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
 	switch spec.Boot {
 	case hypervisor.BootOS:
 		return true, nil
@@ -143,7 +147,7 @@ func (d *Driver) resolveBoot(ctx context.Context, api APIClient, spec hypervisor
 // rebuildBoot decides whether a rebuilt instance is an OS instance: an OS
 // instance stays one; an application instance becomes one when the new
 // image carries the OS label.
-func (d *Driver) rebuildBoot(ctx context.Context, api APIClient, old storedSpec, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
+func (d *osRoom) rebuildBoot(ctx context.Context, api APIClient, old storedSpec, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
 	if old.Boot == string(hypervisor.BootOS) {
 		return true, nil
 	}
@@ -246,7 +250,7 @@ func vifDevices(n int) string {
 
 // osCgroupMode decides how an OS instance on this driver's engine gets a
 // writable cgroup file system, or why it cannot.
-func (d *Driver) osCgroupMode(ctx context.Context, api APIClient) (cgroupMode, error) {
+func (d *osRoom) osCgroupMode(ctx context.Context, api APIClient) (cgroupMode, error) {
 	v, err := d.cgroupVersion(ctx, api)
 	if err != nil {
 		return 0, err
@@ -256,7 +260,7 @@ func (d *Driver) osCgroupMode(ctx context.Context, api APIClient) (cgroupMode, e
 	}
 	apiVersion := api.ClientVersion()
 	writable := versions.GreaterThanOrEqualTo(apiVersion, writableCgroupsAPI)
-	if !d.isLocalEngine() {
+	if !d.drv.isLocalEngine() {
 		if writable {
 			return cgroupV2Writable, nil // that host's nsdelegate cannot be checked from here
 		}
@@ -276,8 +280,8 @@ func (d *Driver) osCgroupMode(ctx context.Context, api APIClient) (cgroupMode, e
 // osKnownUnsupported reports whether what this Driver has learnt of its
 // engine (nothing before its first call) rules OS instances out: a remote
 // engine on a cgroup v2 host without writable cgroups.
-func (d *Driver) osKnownUnsupported() bool {
-	if d.isLocalEngine() {
+func (d *osRoom) osKnownUnsupported() bool {
+	if d.drv.isLocalEngine() {
 		return false
 	}
 	d.os.mu.Lock()
@@ -288,7 +292,7 @@ func (d *Driver) osKnownUnsupported() bool {
 
 // cgroupVersion returns the engine host's cgroup version, asked once per
 // Driver (an engine does not change it while it runs).
-func (d *Driver) cgroupVersion(ctx context.Context, api APIClient) (string, error) {
+func (d *osRoom) cgroupVersion(ctx context.Context, api APIClient) (string, error) {
 	d.os.mu.Lock()
 	defer d.os.mu.Unlock()
 	if d.os.version != "" {
@@ -304,7 +308,7 @@ func (d *Driver) cgroupVersion(ctx context.Context, api APIClient) (string, erro
 
 // noteCgroupVersion records the cgroup version of an engine info answer
 // read for another purpose.
-func (d *Driver) noteCgroupVersion(v string) {
+func (d *osRoom) noteCgroupVersion(v string) {
 	d.os.mu.Lock()
 	defer d.os.mu.Unlock()
 	if d.os.version == "" {
@@ -396,7 +400,7 @@ func checkExecutable(ctx context.Context, api APIClient, cid, p string) (problem
 // openCgroupGateStep is the post-start step of an instance created with
 // the cgroup gate (cgroupV2Gate): it makes the instance's cgroup mount
 // writable and lets its init start. Other instances have nothing to do.
-func (d *Driver) openCgroupGateStep(_ context.Context, s startedInstance) error {
+func (d *osRoom) openCgroupGateStep(_ context.Context, s startedInstance) error {
 	if !s.CgroupGate {
 		return nil
 	}
@@ -407,7 +411,7 @@ func (d *Driver) openCgroupGateStep(_ context.Context, s startedInstance) error 
 }
 
 // isOS reports whether the inspected container is an OS instance.
-func (d *Driver) isOS(c container.InspectResponse) bool {
+func (d *osRoom) isOS(c container.InspectResponse) bool {
 	if c.Config == nil {
 		return false
 	}
@@ -419,7 +423,7 @@ func (d *Driver) isOS(c container.InspectResponse) bool {
 // path stopped its process: orderly, or killed (at once, or after the
 // timeout when the OS did not finish its shutdown in time). It is part of
 // the stop path; application instances have nothing to record.
-func (d *Driver) noteShutdown(ctx context.Context, t *target, req stopRequest, began time.Time) error {
+func (d *osRoom) noteShutdown(ctx context.Context, t *target, req stopRequest, began time.Time) error {
 	if !d.isOS(t.c) {
 		return nil
 	}
@@ -442,14 +446,14 @@ func (d *Driver) noteShutdown(ctx context.Context, t *target, req stopRequest, b
 	}
 	rec := t.rec
 	rec.LastShutdown = &r
-	return d.save(t, rec)
+	return d.drv.save(t, rec)
 }
 
 // OSStatus reports what the OS in an OS instance says about itself: its
 // init's state and failed units and cloud-init's status, asked with one
 // command in the instance while it runs, and the driver's record of the
 // last shutdown. An application instance returns ErrNotSupported.
-func (d *Driver) OSStatus(ctx context.Context, id string) (hypervisor.OSStatus, error) {
+func (d *osRoom) OSStatus(ctx context.Context, id string) (hypervisor.OSStatus, error) {
 	st, _, err := d.osStatus(ctx, id)
 	return st, opErr("os-status", id, err)
 }
@@ -471,7 +475,7 @@ fi
 `
 
 // osStatus returns the status and the instance's state.
-func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, hypervisor.State, error) {
+func (d *osRoom) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, hypervisor.State, error) {
 	t, err := d.osTarget(ctx, id)
 	if err != nil {
 		if t != nil {
@@ -485,7 +489,7 @@ func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, 
 	}
 	d.step(stepBootPoll)
 	var out bytes.Buffer
-	if _, err := d.exec(ctx, id, hypervisor.ExecSpec{Args: []string{"/bin/sh", "-c", osStatusScript}, Stdout: &out}); err != nil {
+	if _, err := d.drv.exec(ctx, id, hypervisor.ExecSpec{Args: []string{"/bin/sh", "-c", osStatusScript}, Stdout: &out}); err != nil {
 		return st, t.cur, err
 	}
 	st.System = ""
@@ -495,7 +499,7 @@ func (d *Driver) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, 
 
 // osTarget looks OS instance id up, under its lock. An application
 // instance returns its target and ErrNotSupported.
-func (d *Driver) osTarget(ctx context.Context, id string) (*target, error) {
+func (d *osRoom) osTarget(ctx context.Context, id string) (*target, error) {
 	if err := hypervisor.ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -503,7 +507,7 @@ func (d *Driver) osTarget(ctx context.Context, id string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := d.current(ctx, api, id)
+	t, err := d.drv.current(ctx, api, id)
 	unlock()
 	if err != nil {
 		return nil, err
@@ -614,12 +618,12 @@ const (
 // waited for on the console log, and asked only every 5 s meanwhile;
 // another is asked every 50 ms. It holds no lock while it waits; an
 // instance that stops meanwhile returns a *hypervisor.StateError.
-func (d *Driver) WaitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
+func (d *osRoom) WaitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
 	st, err := d.waitBooted(ctx, id, opts)
 	return st, opErr("wait-booted", id, err)
 }
 
-func (d *Driver) waitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
+func (d *osRoom) waitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
 	tick := time.NewTicker(bootPoll)
 	defer tick.Stop()
 	// polled is the run (its start) whose report has been read, or

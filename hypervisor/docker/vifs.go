@@ -594,7 +594,7 @@ func (d *vifRoom) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (
 				return err
 			}
 			if pid > 0 {
-				return d.attachVIF(ctx, t.id, prev.VIFs, old, pid, d.drv.isOS(t.c))
+				return d.attachVIF(ctx, t.id, prev.VIFs, old, pid, d.osInst.isOS(t.c))
 			}
 			return nil
 		})
@@ -620,7 +620,7 @@ func (d *vifRoom) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (
 			u.Push(func(ctx context.Context) error {
 				return d.opts.vifs.Detach(ctx, t.id, r.VIF, vifTarget(recs, r, pid))
 			})
-			if err := d.attachVIF(ctx, t.id, recs, r, pid, d.drv.isOS(t.c)); err != nil {
+			if err := d.attachVIF(ctx, t.id, recs, r, pid, d.osInst.isOS(t.c)); err != nil {
 				return err
 			}
 		}
