@@ -101,7 +101,7 @@ func (s *driverState) hasConfigDrive(id string) bool {
 // the spec says NoConfigDrive, and publishes it to the metadata service,
 // registering their removal first. It returns the mounts of the config
 // drive (none without one).
-func (d *Driver) prepareGuest(ctx context.Context, spec hypervisor.InstanceSpec, u *undo.Stack) ([]mount.Mount, error) {
+func (d *guestRoom) prepareGuest(ctx context.Context, spec hypervisor.InstanceSpec, u *undo.Stack) ([]mount.Mount, error) {
 	u.Push(func(ctx context.Context) error { return d.forgetGuest(ctx, spec.ID) })
 	if err := d.writeBootData(ctx, spec.ID, bootdata.ConfigDrive(spec, spec.Metadata, spec.VIFs), !spec.NoConfigDrive); err != nil {
 		return nil, err
@@ -118,14 +118,14 @@ func (d *Driver) prepareGuest(ctx context.Context, spec hypervisor.InstanceSpec,
 
 // forgetGuest withdraws instance id from the metadata service and deletes
 // its boot data and config drive.
-func (d *Driver) forgetGuest(ctx context.Context, id string) error {
+func (d *guestRoom) forgetGuest(ctx context.Context, id string) error {
 	return errors.Join(d.unregisterMetadata(ctx, id), d.state.removeGuest(id))
 }
 
 // unregisterMetadata withdraws instance id from the metadata service, if
 // the Driver publishes to one and has boot data of id (so an ID that is
 // not this Driver's is left alone).
-func (d *Driver) unregisterMetadata(ctx context.Context, id string) error {
+func (d *guestRoom) unregisterMetadata(ctx context.Context, id string) error {
 	if d.opts.metadata == nil {
 		return nil
 	}
@@ -140,7 +140,7 @@ func (d *Driver) unregisterMetadata(ctx context.Context, id string) error {
 
 // configDriveMount returns the read-only bind mount that shows instance
 // id's config drive at configdrive.SeedDir.
-func (d *Driver) configDriveMount(id string) (mount.Mount, error) {
+func (d *guestRoom) configDriveMount(id string) (mount.Mount, error) {
 	dir, err := filepath.Abs(d.state.configDriveDir(id))
 	if err != nil {
 		return mount.Mount{}, err
@@ -150,7 +150,7 @@ func (d *Driver) configDriveMount(id string) (mount.Mount, error) {
 
 // writeBootData saves the boot data, (re)builds the config drive from it
 // when drive is set, and publishes it to the metadata service.
-func (d *Driver) writeBootData(ctx context.Context, id string, in configdrive.Instance, drive bool) error {
+func (d *guestRoom) writeBootData(ctx context.Context, id string, in configdrive.Instance, drive bool) error {
 	tree, err := configdrive.Build(in, d.opts.configDrive...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", hypervisor.ErrInvalidArgument, err)
@@ -167,7 +167,7 @@ func (d *Driver) writeBootData(ctx context.Context, id string, in configdrive.In
 }
 
 // registerMetadata publishes in to the metadata service, if any.
-func (d *Driver) registerMetadata(ctx context.Context, in configdrive.Instance) error {
+func (d *guestRoom) registerMetadata(ctx context.Context, in configdrive.Instance) error {
 	if d.opts.metadata == nil {
 		return nil
 	}
@@ -192,7 +192,7 @@ func classifyMetadata(err error) error {
 // metadata service, so that every start (which calls this) restores a
 // registration the service lost. An instance without boot data has
 // nothing to refresh.
-func (d *Driver) refreshGuest(ctx context.Context, id string, vifs []network.VIF) error {
+func (d *guestRoom) refreshGuest(ctx context.Context, id string, vifs []network.VIF) error {
 	in, ok, err := d.state.boot.Load(id)
 	if err != nil || !ok {
 		return err
@@ -220,17 +220,17 @@ var _ hypervisor.MetadataUpdater = (*Driver)(nil)
 // and List report it, the config drive (meta_data.json "meta") is rebuilt
 // in place, so the guest sees it at configdrive.SeedDir, and the metadata
 // service (WithMetadataService) serves it.
-func (d *Driver) UpdateMetadata(ctx context.Context, id string, metadata map[string]string) error {
+func (d *guestRoom) UpdateMetadata(ctx context.Context, id string, metadata map[string]string) error {
 	return opErr("update-metadata", id, d.updateMetadata(ctx, id, metadata))
 }
 
-func (d *Driver) updateMetadata(ctx context.Context, id string, md map[string]string) error {
+func (d *guestRoom) updateMetadata(ctx context.Context, id string, md map[string]string) error {
 	for k := range md {
 		if k == "" {
 			return fmt.Errorf("%w: empty metadata key", hypervisor.ErrInvalidArgument)
 		}
 	}
-	t, unlock, err := d.lockCurrent(ctx, id)
+	t, unlock, err := d.drv.lockCurrent(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -243,28 +243,28 @@ func (d *Driver) updateMetadata(ctx context.Context, id string, md map[string]st
 	rec := t.rec
 	rec.Metadata, rec.MetadataSet = maps.Clone(md), true
 	if !hasBoot {
-		return d.save(t, rec) // an instance created before boot data was kept
+		return d.drv.save(t, rec) // an instance created before boot data was kept
 	}
 	// The record and the boot data change together: the journal lets a
 	// new Driver rebuild them from the record if this process dies
 	// between the two (recover.go).
-	d.beginOp(t, pendUpdateMetadata)
-	if err := d.save(t, rec); err != nil {
+	d.drv.beginOp(t, pendUpdateMetadata)
+	if err := d.drv.save(t, rec); err != nil {
 		t.pending = nil
 		return err
 	}
 	in.Meta = maps.Clone(md)
 	if err := d.writeBootData(ctx, id, in, d.state.hasConfigDrive(id)); err != nil {
-		return errors.Join(err, d.save(t, prev), d.endOp(t))
+		return errors.Join(err, d.drv.save(t, prev), d.drv.endOp(t))
 	}
-	return d.endOp(t)
+	return d.drv.endOp(t)
 }
 
 // injectAuthorizedKeys writes the spec's SSH keys into the home of
 // spec.AuthorizedKeysUser in a created container, keeping the keys an
 // authorized_keys there already has: ~/.ssh (0700) and
 // ~/.ssh/authorized_keys (0600), owned by the user.
-func (d *Driver) injectAuthorizedKeys(ctx context.Context, api APIClient, cid string, spec hypervisor.InstanceSpec) error {
+func (d *guestRoom) injectAuthorizedKeys(ctx context.Context, api APIClient, cid string, spec hypervisor.InstanceSpec) error {
 	if spec.AuthorizedKeysUser == "" {
 		return nil
 	}

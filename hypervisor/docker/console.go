@@ -18,12 +18,12 @@ import (
 // demultiplexed into one stream in the order the engine logged them (each
 // stream in write order), bounded by opts (the last
 // TailLines lines, at most the last MaxBytes bytes, written since Since).
-func (d *Driver) ConsoleOutput(ctx context.Context, id string, opts hypervisor.ConsoleOptions) ([]byte, error) {
+func (d *guestRoom) ConsoleOutput(ctx context.Context, id string, opts hypervisor.ConsoleOptions) ([]byte, error) {
 	b, err := d.consoleOutput(ctx, id, opts)
 	return b, opErr("console-output", id, err)
 }
 
-func (d *Driver) consoleOutput(ctx context.Context, id string, opts hypervisor.ConsoleOptions) ([]byte, error) {
+func (d *guestRoom) consoleOutput(ctx context.Context, id string, opts hypervisor.ConsoleOptions) ([]byte, error) {
 	if opts.TailLines < 0 || opts.MaxBytes < 0 {
 		return nil, fmt.Errorf("%w: negative console bounds", hypervisor.ErrInvalidArgument)
 	}
@@ -32,7 +32,7 @@ func (d *Driver) consoleOutput(ctx context.Context, id string, opts hypervisor.C
 		return nil, err
 	}
 	defer unlock()
-	c, err := d.inspect(ctx, api, id)
+	c, err := d.drv.inspect(ctx, api, id)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (d *Driver) consoleOutput(ctx context.Context, id string, opts hypervisor.C
 
 // readConsole reads container c's console log as lo selects, keeping at
 // most the last max bytes.
-func (d *Driver) readConsole(ctx context.Context, api APIClient, c container.InspectResponse, lo client.ContainerLogsOptions, max int) ([]byte, error) {
+func (d *guestRoom) readConsole(ctx context.Context, api APIClient, c container.InspectResponse, lo client.ContainerLogsOptions, max int) ([]byte, error) {
 	rc, err := api.ContainerLogs(ctx, c.ID, lo)
 	if err != nil {
 		return nil, classify(err, hypervisor.ErrNotFound)

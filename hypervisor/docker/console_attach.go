@@ -21,7 +21,7 @@ import (
 // Instances get a terminal with an open input at create; an instance
 // created by an older version of the driver, without one, returns
 // ErrNotSupported.
-func (d *Driver) AttachConsole(ctx context.Context, id string, opts hypervisor.ConsoleAttachOptions) (hypervisor.Console, error) {
+func (d *guestRoom) AttachConsole(ctx context.Context, id string, opts hypervisor.ConsoleAttachOptions) (hypervisor.Console, error) {
 	con, err := d.attachConsole(ctx, id, opts)
 	if err != nil {
 		return nil, opErr("attach-console", id, err)
@@ -29,7 +29,7 @@ func (d *Driver) AttachConsole(ctx context.Context, id string, opts hypervisor.C
 	return con, nil
 }
 
-func (d *Driver) attachConsole(ctx context.Context, id string, opts hypervisor.ConsoleAttachOptions) (*console, error) {
+func (d *guestRoom) attachConsole(ctx context.Context, id string, opts hypervisor.ConsoleAttachOptions) (*console, error) {
 	if err := hypervisor.ValidateID(id); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	core
+	guestRoom
 	osRoom
 	vifRoom
 }
@@ -66,6 +67,8 @@ type core struct {
 
 	osInst *osRoom
 
+	guest *guestRoom
+
 	// drv is the Driver, for the calls of a room into methods not yet
 	// in a room.
 	drv *Driver
@@ -78,6 +81,8 @@ func (d *Driver) wire() *Driver {
 	d.vifs = &d.vifRoom
 	d.osRoom.core = &d.core
 	d.osInst = &d.osRoom
+	d.guestRoom.core = &d.core
+	d.guest = &d.guestRoom
 	d.drv = d
 	return d
 }

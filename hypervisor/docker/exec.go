@@ -18,6 +18,10 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
+// guestRoom is the Driver's room of guest access: exec, console, config
+// drive, metadata and keys.
+type guestRoom struct{ *core }
+
 // guestAPI is the part of the engine API that reaches into containers:
 // exec, attach, resize and file copies.
 type guestAPI interface {
@@ -45,7 +49,7 @@ var _ hypervisor.GuestAccess = (*Driver)(nil)
 // command ends, without waiting for a Read of spec.Stdin to return. A
 // command that cannot start (a missing binary) is ErrCommandNotFound; the
 // engine's message about it may have been written to Stdout.
-func (d *Driver) Exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
+func (d *guestRoom) Exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
 	res, err := d.exec(ctx, id, spec)
 	return res, opErr("exec", id, err)
 }
@@ -75,12 +79,12 @@ func envList(env map[string]string) []string {
 
 // running returns instance id under its lock after checking op's row of
 // the state table (valid only in running). The caller runs unlock.
-func (d *Driver) running(ctx context.Context, op hypervisor.Operation, id string) (*target, func(), error) {
+func (d *guestRoom) running(ctx context.Context, op hypervisor.Operation, id string) (*target, func(), error) {
 	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := d.current(ctx, api, id)
+	t, err := d.drv.current(ctx, api, id)
 	if err == nil {
 		_, err = op.Check(id, t.cur)
 	}
@@ -91,7 +95,7 @@ func (d *Driver) running(ctx context.Context, op hypervisor.Operation, id string
 	return t, unlock, nil
 }
 
-func (d *Driver) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
+func (d *guestRoom) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) (hypervisor.ExecResult, error) {
 	if err := hypervisor.ValidateID(id); err != nil {
 		return hypervisor.ExecResult{}, err
 	}
@@ -182,7 +186,7 @@ func (d *Driver) exec(ctx context.Context, id string, spec hypervisor.ExecSpec) 
 
 // execResult waits for the engine to record the command's end and returns
 // its exit code.
-func (d *Driver) execResult(ctx context.Context, api APIClient, c container.InspectResponse, execID string) (hypervisor.ExecResult, error) {
+func (d *guestRoom) execResult(ctx context.Context, api APIClient, c container.InspectResponse, execID string) (hypervisor.ExecResult, error) {
 	wait := 5 * time.Millisecond
 	for {
 		ins, err := api.ExecInspect(ctx, execID, client.ExecInspectOptions{})
@@ -209,7 +213,7 @@ func (d *Driver) execResult(ctx context.Context, api APIClient, c container.Insp
 	}
 }
 
-func (d *Driver) forwardResizes(api APIClient, execID string, sizes <-chan hypervisor.TerminalSize, stop <-chan struct{}) {
+func (d *guestRoom) forwardResizes(api APIClient, execID string, sizes <-chan hypervisor.TerminalSize, stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
@@ -230,7 +234,7 @@ func (d *Driver) forwardResizes(api APIClient, execID string, sizes <-chan hyper
 
 // killExec kills the process of exec execID, if the engine is local and
 // the process is in the container's PID namespace.
-func (d *Driver) killExec(ctx context.Context, api APIClient, c container.InspectResponse, execID string) error {
+func (d *guestRoom) killExec(ctx context.Context, api APIClient, c container.InspectResponse, execID string) error {
 	ins, err := api.ExecInspect(ctx, execID, client.ExecInspectOptions{})
 	if err != nil {
 		return err

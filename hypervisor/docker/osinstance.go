@@ -489,7 +489,7 @@ func (d *osRoom) osStatus(ctx context.Context, id string) (hypervisor.OSStatus, 
 	}
 	d.step(stepBootPoll)
 	var out bytes.Buffer
-	if _, err := d.drv.exec(ctx, id, hypervisor.ExecSpec{Args: []string{"/bin/sh", "-c", osStatusScript}, Stdout: &out}); err != nil {
+	if _, err := d.guest.exec(ctx, id, hypervisor.ExecSpec{Args: []string{"/bin/sh", "-c", osStatusScript}, Stdout: &out}); err != nil {
 		return st, t.cur, err
 	}
 	st.System = ""

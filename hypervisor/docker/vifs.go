@@ -377,7 +377,7 @@ func (d *vifRoom) writeGuestNetwork(ctx context.Context, id string, recs []vifRe
 	if err := d.writeResolvConf(id, recs); err != nil {
 		return err
 	}
-	return d.drv.refreshGuest(ctx, id, recordedVIFs(recs))
+	return d.guest.refreshGuest(ctx, id, recordedVIFs(recs))
 }
 
 // writeResolvConf rewrites the instance's resolv.conf in place: the file
