@@ -19,6 +19,7 @@ import (
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	core
+	eventRoom
 	guestRoom
 	osRoom
 	vifRoom
@@ -69,6 +70,8 @@ type core struct {
 
 	guest *guestRoom
 
+	events *eventRoom
+
 	// drv is the Driver, for the calls of a room into methods not yet
 	// in a room.
 	drv *Driver
@@ -83,6 +86,8 @@ func (d *Driver) wire() *Driver {
 	d.osInst = &d.osRoom
 	d.guestRoom.core = &d.core
 	d.guest = &d.guestRoom
+	d.eventRoom.core = &d.core
+	d.events = &d.eventRoom
 	d.drv = d
 	return d
 }

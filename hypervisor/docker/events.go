@@ -17,6 +17,10 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
+// eventRoom is the Driver's room of events: the engine's event stream and
+// the driver's own journal.
+type eventRoom struct{ *core }
+
 // DefaultEventBuffer is how many events a stream queues for a consumer
 // that does not read before it ends the stream (see WithEventBuffer).
 const DefaultEventBuffer = 4096
@@ -39,7 +43,7 @@ var opEvents = map[hypervisor.Operation]hypervisor.EventType{
 
 // Events streams lifecycle events of this driver's instances until ctx
 // ends: EventsSince without replay.
-func (d *Driver) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan error) {
+func (d *eventRoom) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan error) {
 	return d.EventsSince(ctx, hypervisor.EventOptions{})
 }
 
@@ -71,7 +75,7 @@ func (d *Driver) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan er
 // for its consumer, up to the bound set with WithEventBuffer (default
 // DefaultEventBuffer). A consumer that lets more pile up gets the queued
 // events, then an ErrUnavailable error; no event is dropped silently.
-func (d *Driver) EventsSince(ctx context.Context, opts hypervisor.EventOptions) (<-chan hypervisor.Event, <-chan error) {
+func (d *eventRoom) EventsSince(ctx context.Context, opts hypervisor.EventOptions) (<-chan hypervisor.Event, <-chan error) {
 	out := make(chan hypervisor.Event)
 	errc := make(chan error, 1)
 	api, err := d.engine(ctx)
@@ -157,7 +161,7 @@ func streamErr(err error) error {
 	return err
 }
 
-func (d *Driver) eventFilters() client.Filters {
+func (d *eventRoom) eventFilters() client.Filters {
 	f := make(client.Filters).Add("type", string(events.ContainerEventType)).Add("label", d.label(labelInstanceID))
 	for _, a := range []events.Action{events.ActionStart, events.ActionDie, events.ActionPause, events.ActionUnPause, events.ActionDestroy, events.ActionOOM} {
 		f.Add("event", string(a))
@@ -177,7 +181,7 @@ func eventKey(m events.Message) string {
 // replay returns the events from since to until, in time order: the
 // engine's, the journal's and the exits the engine's window lost. keys
 // are the engine events it holds, so that the live stream skips them.
-func (d *Driver) replay(ctx context.Context, api APIClient, since, until time.Time) ([]hypervisor.Event, map[string]bool, error) {
+func (d *eventRoom) replay(ctx context.Context, api APIClient, since, until time.Time) ([]hypervisor.Event, map[string]bool, error) {
 	res := api.Events(ctx, client.EventsListOptions{Filters: d.eventFilters(), Since: engineTime(since), Until: engineTime(until)})
 	keys := map[string]bool{}
 	died := map[string]bool{} // containers whose exit the window holds
@@ -214,7 +218,7 @@ func (d *Driver) replay(ctx context.Context, api APIClient, since, until time.Ti
 // lostExits returns the exits between since and until of instances
 // intended to run that the engine's window does not hold: the engine
 // stopped them.
-func (d *Driver) lostExits(ctx context.Context, api APIClient, since, until time.Time, died map[string]bool) ([]hypervisor.Event, error) {
+func (d *eventRoom) lostExits(ctx context.Context, api APIClient, since, until time.Time, died map[string]bool) ([]hypervisor.Event, error) {
 	list, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", d.label(labelInstanceID))})
 	if err != nil {
 		return nil, classify(err, hypervisor.ErrNotFound)
@@ -252,7 +256,7 @@ func (d *Driver) lostExits(ctx context.Context, api APIClient, since, until time
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
 // event maps an engine event to a lifecycle event, with its reason.
-func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
+func (d *eventRoom) event(m events.Message) (hypervisor.Event, bool) {
 	id := m.Actor.Attributes[d.label(labelInstanceID)]
 	if id == "" || m.Actor.Attributes["name"] != d.containerName(id) {
 		return hypervisor.Event{}, false
@@ -284,7 +288,7 @@ func (d *Driver) event(m events.Message) (hypervisor.Event, bool) {
 	case events.ActionDie:
 		ev.ExitCode, _ = strconv.Atoi(m.Actor.Attributes["exitCode"])
 		ev.Type = hypervisor.EventCrashed
-		intended := d.intended(m.Actor.ID, ev.Time)
+		intended := d.drv.intended(m.Actor.ID, ev.Time)
 		switch {
 		case byDriver || intended:
 			ev.Type = hypervisor.EventStopped
@@ -360,8 +364,8 @@ const oomKillSkew = time.Second
 // container this Driver did not start, for a process in its cgroup. The
 // kill must be in the 10 s before the exit (as for the engine's report)
 // and after the start.
-func (d *Driver) kernelOOMKilled(cid string, exitCode int, exitAt time.Time) bool {
-	if exitCode != killedExitCode || !d.isLocalEngine() {
+func (d *eventRoom) kernelOOMKilled(cid string, exitCode int, exitAt time.Time) bool {
+	if exitCode != killedExitCode || !d.drv.isLocalEngine() {
 		return false
 	}
 	since := exitAt.Add(-oomExitWindow)

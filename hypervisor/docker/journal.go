@@ -128,7 +128,7 @@ func (j *journal) subscribe(fn func(hypervisor.Event)) (unsubscribe func()) {
 }
 
 // publish records one of the driver's own events (time now when unset).
-func (d *Driver) publish(ev hypervisor.Event) {
+func (d *eventRoom) publish(ev hypervisor.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
