@@ -32,7 +32,7 @@ const bulkStatsWorkers = 8
 // percent is over the time since this Driver's previous sample of the
 // instance (by InstanceStats or here); zero on the first. Instances
 // without a process have zero usage. It takes no instance's lock.
-func (d *Driver) AllInstanceStats(ctx context.Context) ([]stats.Instance, error) {
+func (d *hostRoom) AllInstanceStats(ctx context.Context) ([]stats.Instance, error) {
 	out, err := d.allInstanceStats(ctx)
 	return out, opErr("all-instance-stats", "", err)
 }
@@ -42,7 +42,7 @@ type bulkItem struct {
 	running bool
 }
 
-func (d *Driver) allInstanceStats(ctx context.Context) ([]stats.Instance, error) {
+func (d *hostRoom) allInstanceStats(ctx context.Context) ([]stats.Instance, error) {
 	api, err := d.engine(ctx)
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ type bulkState struct {
 
 // cgroups returns the reader of this engine's container cgroups, found
 // from container cid's process once, or nil if they cannot be read here.
-func (d *Driver) cgroups(ctx context.Context, api APIClient, cid string) cgroupReader {
+func (d *hostRoom) cgroups(ctx context.Context, api APIClient, cid string) cgroupReader {
 	d.bulk.mu.Lock()
 	r := d.bulk.reader
 	d.bulk.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	core
+	hostRoom
 	eventRoom
 	guestRoom
 	osRoom
@@ -72,6 +73,8 @@ type core struct {
 
 	events *eventRoom
 
+	hosts *hostRoom
+
 	// drv is the Driver, for the calls of a room into methods not yet
 	// in a room.
 	drv *Driver
@@ -88,6 +91,8 @@ func (d *Driver) wire() *Driver {
 	d.guest = &d.guestRoom
 	d.eventRoom.core = &d.core
 	d.events = &d.eventRoom
+	d.hostRoom.core = &d.core
+	d.hosts = &d.hostRoom
 	d.drv = d
 	return d
 }

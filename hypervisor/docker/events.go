@@ -365,7 +365,7 @@ const oomKillSkew = time.Second
 // kill must be in the 10 s before the exit (as for the engine's report)
 // and after the start.
 func (d *eventRoom) kernelOOMKilled(cid string, exitCode int, exitAt time.Time) bool {
-	if exitCode != killedExitCode || !d.drv.isLocalEngine() {
+	if exitCode != killedExitCode || !d.hosts.isLocalEngine() {
 		return false
 	}
 	since := exitAt.Add(-oomExitWindow)

@@ -17,6 +17,10 @@ import (
 	"github.com/dockervisor/dockervisor/stats"
 )
 
+// hostRoom is the Driver's room of the host: facts, resources and instance
+// statistics.
+type hostRoom struct{ *core }
+
 // HypervisorType is what HostResources reports as the hypervisor type.
 const HypervisorType = "docker"
 
@@ -47,7 +51,7 @@ type engineFacts struct {
 // facts returns the engine's static facts, reading them on first use.
 // Concurrent first callers share one read; a failed read is retried on the
 // next call.
-func (d *Driver) facts(ctx context.Context, api APIClient) (engineFacts, error) {
+func (d *hostRoom) facts(ctx context.Context, api APIClient) (engineFacts, error) {
 	d.host.mu.Lock()
 	f := d.host.facts
 	d.host.mu.Unlock()
@@ -70,7 +74,7 @@ func (d *Driver) facts(ctx context.Context, api APIClient) (engineFacts, error) 
 		d.host.mu.Lock()
 		d.host.facts = f
 		d.host.mu.Unlock()
-		d.noteCgroupVersion(info.Info.CgroupVersion)
+		d.osInst.noteCgroupVersion(info.Info.CgroupVersion)
 		return f, nil
 	})
 	select {
@@ -86,7 +90,7 @@ func (d *Driver) facts(ctx context.Context, api APIClient) (engineFacts, error) 
 
 // localSampler returns the sampler of this machine when the engine runs
 // on it and this system has /proc, and nil otherwise.
-func (d *Driver) localSampler(rootDir string) localSampler {
+func (d *hostRoom) localSampler(rootDir string) localSampler {
 	if !d.isLocalEngine() {
 		return nil
 	}
@@ -100,7 +104,7 @@ func (d *Driver) localSampler(rootDir string) localSampler {
 
 // isLocalEngine reports whether the engine runs on this machine (a unix
 // socket), so that /proc and statfs describe its host.
-func (d *Driver) isLocalEngine() bool {
+func (d *hostRoom) isLocalEngine() bool {
 	h := d.opts.host
 	if h == "" {
 		h = os.Getenv(client.EnvOverrideHost)
@@ -115,12 +119,12 @@ func (d *Driver) isLocalEngine() bool {
 // reached over TCP the host-side figures come from the engine (CPUs and
 // total memory) and the rest stay zero, since this process cannot read
 // that host's kernel.
-func (d *Driver) HostResources(ctx context.Context) (stats.Host, error) {
+func (d *hostRoom) HostResources(ctx context.Context) (stats.Host, error) {
 	h, err := d.hostResources(ctx)
 	return h, opErr("host-resources", "", err)
 }
 
-func (d *Driver) hostResources(ctx context.Context) (stats.Host, error) {
+func (d *hostRoom) hostResources(ctx context.Context) (stats.Host, error) {
 	api, err := d.engine(ctx)
 	if err != nil {
 		return stats.Host{}, err
@@ -146,7 +150,7 @@ func (d *Driver) hostResources(ctx context.Context) (stats.Host, error) {
 	h.HypervisorVersion = f.version
 	h.APIVersion = api.ClientVersion()
 
-	list, err := d.list(ctx, hypervisor.ListOptions{})
+	list, err := d.drv.list(ctx, hypervisor.ListOptions{})
 	if err != nil {
 		return stats.Host{}, err
 	}
@@ -163,7 +167,7 @@ func (d *Driver) hostResources(ctx context.Context) (stats.Host, error) {
 
 // AvailableNodes returns the node this driver serves: the name set with
 // WithNodeName, else the engine host's name.
-func (d *Driver) AvailableNodes(ctx context.Context) ([]string, error) {
+func (d *hostRoom) AvailableNodes(ctx context.Context) ([]string, error) {
 	if d.opts.nodeName != "" {
 		return []string{d.opts.nodeName}, nil
 	}
@@ -187,7 +191,7 @@ func (d *Driver) AvailableNodes(ctx context.Context) ([]string, error) {
 // and no interfaces. A sample that races a restart of the instance (a
 // reboot) is taken again; an instance that restarts during every one of
 // statsAttempts samples gives ErrUnavailable.
-func (d *Driver) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
+func (d *hostRoom) InstanceStats(ctx context.Context, id string) (stats.Instance, error) {
 	for attempt := 1; ; attempt++ {
 		s, err := d.instanceStats(ctx, id)
 		if errors.Is(err, errRestarted) {
@@ -207,8 +211,8 @@ const statsAttempts = 10
 // errRestarted means the instance's process changed while it was sampled.
 var errRestarted = errors.New("instance restarted while it was sampled")
 
-func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, error) {
-	t, unlock, err := d.lockCurrent(ctx, id)
+func (d *hostRoom) instanceStats(ctx context.Context, id string) (stats.Instance, error) {
+	t, unlock, err := d.drv.lockCurrent(ctx, id)
 	if err != nil {
 		return stats.Instance{}, err
 	}
@@ -251,7 +255,7 @@ func (d *Driver) instanceStats(ctx context.Context, id string) (stats.Instance, 
 	d.host.cpu[id] = stats.CPUPoint{CPUTime: s.CPUTime, Wall: s.Time}
 	d.host.mu.Unlock()
 
-	again, err := d.inspect(ctx, t.api, id)
+	again, err := d.drv.inspect(ctx, t.api, id)
 	if err != nil {
 		return stats.Instance{}, err
 	}

@@ -32,12 +32,12 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 // (of this machine's interfaces for a local engine; of the endpoint's
 // host for a TCP one), and the CPU architecture, OS, kernel and engine
 // versions the engine reports.
-func (d *Driver) HostFacts(ctx context.Context) (hypervisor.HostFacts, error) {
+func (d *hostRoom) HostFacts(ctx context.Context) (hypervisor.HostFacts, error) {
 	f, err := d.hostFacts(ctx)
 	return f, opErr("host-facts", "", err)
 }
 
-func (d *Driver) hostFacts(ctx context.Context) (hypervisor.HostFacts, error) {
+func (d *hostRoom) hostFacts(ctx context.Context) (hypervisor.HostFacts, error) {
 	api, err := d.engine(ctx)
 	if err != nil {
 		return hypervisor.HostFacts{}, err
@@ -72,7 +72,7 @@ func (d *Driver) hostFacts(ctx context.Context) (hypervisor.HostFacts, error) {
 // nodeUUID reads the node UUID, creating it on first use. Concurrent
 // first callers (several drivers) agree: the file is linked into place,
 // which fails if another caller was first, and then read.
-func (d *Driver) nodeUUID() (string, error) {
+func (d *hostRoom) nodeUUID() (string, error) {
 	path := filepath.Join(d.opts.stateDir, nodeUUIDFile)
 	for range 3 {
 		b, err := os.ReadFile(path)
@@ -107,7 +107,7 @@ func (d *Driver) nodeUUID() (string, error) {
 }
 
 // hostAddresses returns the engine host's global unicast addresses.
-func (d *Driver) hostAddresses(ctx context.Context) ([]netip.Addr, error) {
+func (d *hostRoom) hostAddresses(ctx context.Context) ([]netip.Addr, error) {
 	var out []netip.Addr
 	if d.isLocalEngine() {
 		ifaddrs, err := net.InterfaceAddrs()

@@ -260,7 +260,7 @@ func (d *osRoom) osCgroupMode(ctx context.Context, api APIClient) (cgroupMode, e
 	}
 	apiVersion := api.ClientVersion()
 	writable := versions.GreaterThanOrEqualTo(apiVersion, writableCgroupsAPI)
-	if !d.drv.isLocalEngine() {
+	if !d.hosts.isLocalEngine() {
 		if writable {
 			return cgroupV2Writable, nil // that host's nsdelegate cannot be checked from here
 		}
@@ -281,7 +281,7 @@ func (d *osRoom) osCgroupMode(ctx context.Context, api APIClient) (cgroupMode, e
 // engine (nothing before its first call) rules OS instances out: a remote
 // engine on a cgroup v2 host without writable cgroups.
 func (d *osRoom) osKnownUnsupported() bool {
-	if d.drv.isLocalEngine() {
+	if d.hosts.isLocalEngine() {
 		return false
 	}
 	d.os.mu.Lock()
