@@ -15,7 +15,7 @@ import (
 )
 
 // touchImage records that the cached image of rec was used now.
-func (d *Driver) touchImage(rec imageRecord) {
+func (d *imageRoom) touchImage(rec imageRecord) {
 	rec.LastUsed = time.Now()
 	if err := d.state.saveImage(rec); err != nil {
 		d.log.Debug("image record", "store_id", rec.StoreID, "err", err)
@@ -25,11 +25,11 @@ func (d *Driver) touchImage(rec imageRecord) {
 // PrefetchImage fetches store image id into the engine, verified and
 // tagged as Spawn would fetch it, without spawning: nil if the engine has
 // it and it is current. ErrNotSupported without an image store.
-func (d *Driver) PrefetchImage(ctx context.Context, id string) error {
+func (d *imageRoom) PrefetchImage(ctx context.Context, id string) error {
 	return opErr("prefetch-image", "", d.prefetch(ctx, id))
 }
 
-func (d *Driver) prefetch(ctx context.Context, id string) error {
+func (d *imageRoom) prefetch(ctx context.Context, id string) error {
 	if d.opts.images == nil {
 		return fmt.Errorf("%w: no image store configured (WithImageStore)", hypervisor.ErrNotSupported)
 	}
@@ -54,12 +54,12 @@ func (d *Driver) prefetch(ctx context.Context, id string) error {
 // driver's snapshots committed (snapshot.CommitRepository) that no
 // snapshot in progress uses, left by a snapshot whose process died, are
 // removed too, whatever opts says.
-func (d *Driver) PruneImages(ctx context.Context, opts hypervisor.PruneOptions) (hypervisor.PruneReport, error) {
+func (d *imageRoom) PruneImages(ctx context.Context, opts hypervisor.PruneOptions) (hypervisor.PruneReport, error) {
 	rep, err := d.prune(ctx, opts)
 	return rep, opErr("prune-images", "", err)
 }
 
-func (d *Driver) prune(ctx context.Context, opts hypervisor.PruneOptions) (hypervisor.PruneReport, error) {
+func (d *imageRoom) prune(ctx context.Context, opts hypervisor.PruneOptions) (hypervisor.PruneReport, error) {
 	var rep hypervisor.PruneReport
 	if err := opts.Validate(); err != nil {
 		return rep, err
@@ -114,7 +114,7 @@ func (d *Driver) prune(ctx context.Context, opts hypervisor.PruneOptions) (hyper
 	slices.SortFunc(rep.Kept, func(a, b hypervisor.CachedImage) int { return strings.Compare(a.StoreID, b.StoreID) })
 	// Committed images of snapshots whose process died are no cache, but
 	// they are this driver's images that nothing uses: they go too.
-	gone, err := d.removeCommitted(ctx, api, "")
+	gone, err := d.drv.removeCommitted(ctx, api, "")
 	if len(gone) > 0 {
 		d.log.DebugContext(ctx, "removed committed images no snapshot uses", "refs", gone)
 	}
@@ -124,7 +124,7 @@ func (d *Driver) prune(ctx context.Context, opts hypervisor.PruneOptions) (hyper
 // removeCached removes a cached store image: its tag and engine image,
 // then its record. removed is false when a container (of another driver)
 // still uses the engine image: then nothing is changed.
-func (d *Driver) removeCached(ctx context.Context, api APIClient, r imageRecord) (removed bool, err error) {
+func (d *imageRoom) removeCached(ctx context.Context, api APIClient, r imageRecord) (removed bool, err error) {
 	tag := engine.TagFor(r.StoreID)
 	// Without force the engine refuses while a container uses the image.
 	_, err = api.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true})

@@ -19,6 +19,7 @@ import (
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	core
+	imageRoom
 	hostRoom
 	eventRoom
 	guestRoom
@@ -75,6 +76,8 @@ type core struct {
 
 	hosts *hostRoom
 
+	images *imageRoom
+
 	// drv is the Driver, for the calls of a room into methods not yet
 	// in a room.
 	drv *Driver
@@ -93,6 +96,8 @@ func (d *Driver) wire() *Driver {
 	d.events = &d.eventRoom
 	d.hostRoom.core = &d.core
 	d.hosts = &d.hostRoom
+	d.imageRoom.core = &d.core
+	d.images = &d.imageRoom
 	d.drv = d
 	return d
 }

@@ -17,6 +17,10 @@ import (
 	"github.com/dockervisor/dockervisor/image/engine"
 )
 
+// imageRoom is the Driver's room of images: fetch, cache, prune and
+// snapshot.
+type imageRoom struct{ *core }
+
 // WithImageStore makes Spawn take instance images from s: the spec's Image
 // is a store image ID. A store image missing on the engine (or changed in
 // the store since it was loaded) is streamed from the store into the
@@ -65,7 +69,7 @@ func (r imageRecord) matches(m image.Metadata) bool {
 // ensureImage returns the engine reference of the instance image: with an
 // image store, the store image loaded into the engine (fetched if missing
 // or stale); without one, ref itself once the engine has it.
-func (d *Driver) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
+func (d *imageRoom) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
 	if d.opts.images == nil {
 		if err := checkImageRef(ref); err != nil {
 			return "", err
@@ -127,7 +131,7 @@ func checkImageRef(ref string) error {
 }
 
 // cached reports whether tag on the engine holds the store image meta.
-func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) bool {
+func (d *imageRoom) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) bool {
 	rec, ok := d.state.loadImage(meta.ID)
 	if !ok || !rec.matches(meta) {
 		return false
@@ -141,7 +145,7 @@ func (d *Driver) cached(ctx context.Context, api APIClient, tag string, meta ima
 }
 
 // fetchImage streams the store image into the engine, verifying it.
-func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metadata, tag string) error {
+func (d *imageRoom) fetchImage(ctx context.Context, api APIClient, meta image.Metadata, tag string) error {
 	d.log.DebugContext(ctx, "fetching image", "store_id", meta.ID, "tag", tag, "size", meta.Size)
 	// The engine's platform picks the image of an OCI index.
 	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
@@ -200,7 +204,7 @@ func (d *Driver) fetchImage(ctx context.Context, api APIClient, meta image.Metad
 // no container uses it: an old version of a store image that a refresh
 // replaced. Failures are only logged (at Warn: the image stays on the
 // engine); the image is a cache.
-func (d *Driver) removeUntaggedImage(ctx context.Context, api APIClient, id string) {
+func (d *imageRoom) removeUntaggedImage(ctx context.Context, api APIClient, id string) {
 	res, err := api.ImageInspect(ctx, id)
 	if err != nil || len(res.RepoTags) > 0 {
 		return

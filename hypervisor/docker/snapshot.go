@@ -46,7 +46,7 @@ func WithSnapshotProgress(fn func(id string, p snapshot.Progress)) Option {
 }
 
 // snapshotWriter returns the store snapshots go to, or nil.
-func (d *Driver) snapshotWriter() image.Writer {
+func (d *imageRoom) snapshotWriter() image.Writer {
 	if d.opts.snapshots != nil {
 		return d.opts.snapshots
 	}
@@ -70,12 +70,12 @@ func (d *Driver) snapshotWriter() image.Writer {
 // the instance in its state (running if it ran). A store that refuses the
 // name or a property is ErrInvalidArgument; a store or engine that fails
 // or goes away, ErrUnavailable. The instance's lock is held throughout.
-func (d *Driver) Snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (image.Metadata, error) {
+func (d *imageRoom) Snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (image.Metadata, error) {
 	m, err := d.snapshot(ctx, id, req)
 	return m, opErr("snapshot", id, err)
 }
 
-func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (_ image.Metadata, err error) {
+func (d *imageRoom) snapshot(ctx context.Context, id string, req hypervisor.SnapshotRequest) (_ image.Metadata, err error) {
 	w := d.snapshotWriter()
 	if w == nil {
 		if err := hypervisor.ValidateID(id); err != nil {
@@ -83,7 +83,7 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 		}
 		return image.Metadata{}, fmt.Errorf("%w: no writable image store is configured (WithSnapshotStore)", hypervisor.ErrNotSupported)
 	}
-	t, unlock, err := d.lockCurrent(ctx, id)
+	t, unlock, err := d.drv.lockCurrent(ctx, id)
 	if err != nil {
 		return image.Metadata{}, err
 	}
@@ -97,15 +97,15 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 	// pause before any of them exists, so that a new Driver undoes a
 	// snapshot whose process died (recover.go); a user's pause is no
 	// snapshot's.
-	p := d.beginOp(t, pendSnapshot)
+	p := d.drv.beginOp(t, pendSnapshot)
 	p.Paused = running
-	p.CommitRef = snapshot.CommitRepository + ":" + snapshot.NewCommitTag(d.commitTagPrefix())
+	p.CommitRef = snapshot.CommitRepository + ":" + snapshot.NewCommitTag(d.drv.commitTagPrefix())
 	p.StoreImage = uuid.NewString()
-	if err := d.save(t, t.rec); err != nil {
+	if err := d.drv.save(t, t.rec); err != nil {
 		return image.Metadata{}, err
 	}
 	defer func() {
-		if eerr := d.endOp(t); eerr != nil {
+		if eerr := d.drv.endOp(t); eerr != nil {
 			err = errors.Join(err, eerr)
 		}
 	}()
@@ -128,7 +128,7 @@ func (d *Driver) snapshot(ctx context.Context, id string, req hypervisor.Snapsho
 		done := d.marks.begin(t.cid)
 		defer done()
 	}
-	eng := sendingCommit{Engine: t.api, sending: func() error { return d.markSent(t, "commit") }}
+	eng := sendingCommit{Engine: t.api, sending: func() error { return d.drv.markSent(t, "commit") }}
 	m, err := snapshot.Take(ctx, eng, w, sreq)
 	if err != nil {
 		if se, ok := errors.AsType[*snapshot.Error](err); ok && se.Cleanup != nil {
