@@ -114,7 +114,7 @@ func (d *imageRoom) prune(ctx context.Context, opts hypervisor.PruneOptions) (hy
 	slices.SortFunc(rep.Kept, func(a, b hypervisor.CachedImage) int { return strings.Compare(a.StoreID, b.StoreID) })
 	// Committed images of snapshots whose process died are no cache, but
 	// they are this driver's images that nothing uses: they go too.
-	gone, err := d.drv.removeCommitted(ctx, api, "")
+	gone, err := d.records.removeCommitted(ctx, api, "")
 	if len(gone) > 0 {
 		d.log.DebugContext(ctx, "removed committed images no snapshot uses", "refs", gone)
 	}

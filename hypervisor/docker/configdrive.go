@@ -243,21 +243,21 @@ func (d *guestRoom) updateMetadata(ctx context.Context, id string, md map[string
 	rec := t.rec
 	rec.Metadata, rec.MetadataSet = maps.Clone(md), true
 	if !hasBoot {
-		return d.drv.save(t, rec) // an instance created before boot data was kept
+		return d.records.save(t, rec) // an instance created before boot data was kept
 	}
 	// The record and the boot data change together: the journal lets a
 	// new Driver rebuild them from the record if this process dies
 	// between the two (recover.go).
-	d.drv.beginOp(t, pendUpdateMetadata)
-	if err := d.drv.save(t, rec); err != nil {
+	d.records.beginOp(t, pendUpdateMetadata)
+	if err := d.records.save(t, rec); err != nil {
 		t.pending = nil
 		return err
 	}
 	in.Meta = maps.Clone(md)
 	if err := d.writeBootData(ctx, id, in, d.state.hasConfigDrive(id)); err != nil {
-		return errors.Join(err, d.drv.save(t, prev), d.drv.endOp(t))
+		return errors.Join(err, d.records.save(t, prev), d.records.endOp(t))
 	}
-	return d.drv.endOp(t)
+	return d.records.endOp(t)
 }
 
 // injectAuthorizedKeys writes the spec's SSH keys into the home of

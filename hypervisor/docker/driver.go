@@ -19,6 +19,7 @@ import (
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	core
+	recordRoom
 	imageRoom
 	hostRoom
 	eventRoom
@@ -78,6 +79,8 @@ type core struct {
 
 	images *imageRoom
 
+	records *recordRoom
+
 	// drv is the Driver, for the calls of a room into methods not yet
 	// in a room.
 	drv *Driver
@@ -98,6 +101,8 @@ func (d *Driver) wire() *Driver {
 	d.hosts = &d.hostRoom
 	d.imageRoom.core = &d.core
 	d.images = &d.imageRoom
+	d.recordRoom.core = &d.core
+	d.records = &d.recordRoom
 	d.drv = d
 	return d
 }

@@ -288,7 +288,7 @@ func (d *eventRoom) event(m events.Message) (hypervisor.Event, bool) {
 	case events.ActionDie:
 		ev.ExitCode, _ = strconv.Atoi(m.Actor.Attributes["exitCode"])
 		ev.Type = hypervisor.EventCrashed
-		intended := d.drv.intended(m.Actor.ID, ev.Time)
+		intended := d.records.intended(m.Actor.ID, ev.Time)
 		switch {
 		case byDriver || intended:
 			ev.Type = hypervisor.EventStopped

@@ -49,7 +49,7 @@ func (s *stopIntents) started(cid string, startedAt time.Time) {
 
 // intended reports whether an exit of cid at exit (engine clock) was
 // caused by the driver's last stop of it.
-func (d *Driver) intended(cid string, exit time.Time) bool {
+func (d *recordRoom) intended(cid string, exit time.Time) bool {
 	d.intents.mu.Lock()
 	defer d.intents.mu.Unlock()
 	in, ok := d.intents.at[cid]

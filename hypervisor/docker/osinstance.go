@@ -446,7 +446,7 @@ func (d *osRoom) noteShutdown(ctx context.Context, t *target, req stopRequest, b
 	}
 	rec := t.rec
 	rec.LastShutdown = &r
-	return d.drv.save(t, rec)
+	return d.records.save(t, rec)
 }
 
 // OSStatus reports what the OS in an OS instance says about itself: its

@@ -63,6 +63,6 @@ func (o opOwner) alive() bool {
 // owner is dead, or it is this Driver, which leaves a journal only when an
 // operation failed and could not roll back (the caller holds the
 // instance's lock, so no operation of this Driver runs on it).
-func (d *Driver) ownerGone(o opOwner) bool {
+func (d *recordRoom) ownerGone(o opOwner) bool {
 	return o == d.owner || !o.alive()
 }

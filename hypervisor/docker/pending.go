@@ -98,7 +98,7 @@ func (l limits) resources() container.Resources {
 
 // beginOp opens the intent journal of operation op on t: the next record
 // write of t (see save) carries it. The record from before is t.rec.
-func (d *Driver) beginOp(t *target, op string) *pendingOp {
+func (d *recordRoom) beginOp(t *target, op string) *pendingOp {
 	prev := t.rec
 	p := &pendingOp{Op: op, Owner: d.owner, Since: time.Now(), Prev: &prev, Container: t.cid}
 	if t.c.State != nil {
@@ -111,7 +111,7 @@ func (d *Driver) beginOp(t *target, op string) *pendingOp {
 
 // endOp closes t's journal: the record is written once more without it,
 // if it was written with it. The operation is over, done or rolled back.
-func (d *Driver) endOp(t *target) error {
+func (d *recordRoom) endOp(t *target) error {
 	if t.pending == nil {
 		return nil
 	}
@@ -125,7 +125,7 @@ func (d *Driver) endOp(t *target) error {
 
 // save writes rec as instance t's record, with t's journal if one is
 // open, and makes it t.rec.
-func (d *Driver) save(t *target, rec instanceRecord) error {
+func (d *recordRoom) save(t *target, rec instanceRecord) error {
 	rec.Pending = t.pending
 	if err := d.state.save(t.id, rec); err != nil {
 		return err
@@ -142,7 +142,7 @@ const sentUpdate = "update"
 
 // markSent notes in t's journal that engine request req is about to be
 // sent (see pendingOp.Sent).
-func (d *Driver) markSent(t *target, req string) error {
+func (d *recordRoom) markSent(t *target, req string) error {
 	if t.pending == nil {
 		return nil
 	}

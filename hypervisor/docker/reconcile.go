@@ -30,7 +30,7 @@ type ourContainer struct {
 // the set-aside containers of rebuilds (prefix+ID+"-rebuild-old"). A
 // container with the driver's label under another name is another
 // driver's (one with the same label prefix and another name prefix).
-func (d *Driver) ourContainers(ctx context.Context, api APIClient) (main, aside map[string]ourContainer, err error) {
+func (d *recordRoom) ourContainers(ctx context.Context, api APIClient) (main, aside map[string]ourContainer, err error) {
 	res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", d.label(labelInstanceID))})
 	if err != nil {
 		return nil, nil, classify(err, hypervisor.ErrNotFound)
@@ -82,7 +82,7 @@ func (d *Driver) ourContainers(ctx context.Context, api APIClient) (main, aside 
 // acts at a time (the per-instance locks are in memory); the intent
 // journals name their process, so an operation of another live process
 // is reported Busy and left alone.
-func (d *Driver) Reconcile(ctx context.Context, opts hypervisor.ReconcileOptions) (hypervisor.ReconcileReport, error) {
+func (d *recordRoom) Reconcile(ctx context.Context, opts hypervisor.ReconcileOptions) (hypervisor.ReconcileReport, error) {
 	rep, err := d.reconcile(ctx, opts)
 	sortReport(&rep)
 	return rep, opErr("reconcile", "", err)
@@ -114,7 +114,7 @@ type reconcileRun struct {
 	rep   hypervisor.ReconcileReport
 }
 
-func (d *Driver) reconcile(ctx context.Context, opts hypervisor.ReconcileOptions) (hypervisor.ReconcileReport, error) {
+func (d *recordRoom) reconcile(ctx context.Context, opts hypervisor.ReconcileOptions) (hypervisor.ReconcileReport, error) {
 	if err := opts.Validate(); err != nil {
 		return hypervisor.ReconcileReport{}, err
 	}
@@ -173,7 +173,7 @@ func (d *Driver) reconcile(ctx context.Context, opts hypervisor.ReconcileOptions
 // reconcileID handles instance id (its container mc if hasMain, a
 // set-aside container if hasAside, its record if any) under its lock, if
 // it is free.
-func (d *Driver) reconcileID(ctx context.Context, r *reconcileRun, id string, mc ourContainer, hasMain, hasAside bool) error {
+func (d *recordRoom) reconcileID(ctx context.Context, r *reconcileRun, id string, mc ourContainer, hasMain, hasAside bool) error {
 	unlock, ok := d.locks.TryLock(id)
 	if !ok {
 		r.rep.Busy = append(r.rep.Busy, id)
@@ -205,7 +205,7 @@ func (d *Driver) reconcileID(ctx context.Context, r *reconcileRun, id string, mc
 				}
 				// Recovery may have renamed, removed or started
 				// containers: look again.
-				c, err := d.inspect(ctx, r.api, id)
+				c, err := d.drv.inspect(ctx, r.api, id)
 				if err != nil && !isNotFound(err) {
 					return err
 				}
@@ -241,7 +241,7 @@ func (d *Driver) reconcileID(ctx context.Context, r *reconcileRun, id string, mc
 	}
 	if hasMain && mc.state == container.StateRemoving {
 		// The forced removal of a Destroy whose process died.
-		if err := d.awaitRemoval(ctx, r.api, mc.cid); err != nil {
+		if err := d.drv.awaitRemoval(ctx, r.api, mc.cid); err != nil {
 			return err
 		}
 		hasMain = false
@@ -257,7 +257,7 @@ func (d *Driver) reconcileID(ctx context.Context, r *reconcileRun, id string, mc
 
 // reconcileOne handles instance id, whose container exists, under its
 // lock.
-func (d *Driver) reconcileOne(ctx context.Context, r *reconcileRun, id string, mc ourContainer, rec instanceRecord) error {
+func (d *recordRoom) reconcileOne(ctx context.Context, r *reconcileRun, id string, mc ourContainer, rec instanceRecord) error {
 	switch {
 	case rec.Spawning:
 		r.rep.HalfSpawned = append(r.rep.HalfSpawned, id)
@@ -275,7 +275,7 @@ func (d *Driver) reconcileOne(ctx context.Context, r *reconcileRun, id string, m
 	}
 	switch r.opts.Policy {
 	case hypervisor.ReconcileStop:
-		t, err := d.current(ctx, r.api, id)
+		t, err := d.drv.current(ctx, r.api, id)
 		if err != nil {
 			return err
 		}
@@ -286,12 +286,12 @@ func (d *Driver) reconcileOne(ctx context.Context, r *reconcileRun, id string, m
 		done := d.ops.begin(t.cid, t.op)
 		defer done()
 		d.beginOp(t, pendStopUnknown)
-		if err := errors.Join(d.stopInstance(ctx, t, t.rec, stopRequest{}), d.endOp(t)); err != nil {
+		if err := errors.Join(d.drv.stopInstance(ctx, t, t.rec, stopRequest{}), d.endOp(t)); err != nil {
 			return err
 		}
 		r.rep.Stopped = append(r.rep.Stopped, id)
 	case hypervisor.ReconcileRemove:
-		if err := d.destroyLocked(ctx, r.api, id, "reconcile"); err != nil {
+		if err := d.drv.destroyLocked(ctx, r.api, id, "reconcile"); err != nil {
 			return err
 		}
 		r.rep.Removed = append(r.rep.Removed, id)
@@ -302,8 +302,8 @@ func (d *Driver) reconcileOne(ctx context.Context, r *reconcileRun, id string, m
 // reconcileRecord handles a record whose container the list did not
 // show: an orphan once the engine confirms, under the ID's lock, that the
 // container does not exist.
-func (d *Driver) reconcileRecord(ctx context.Context, r *reconcileRun, id string) error {
-	if _, err := d.inspect(ctx, r.api, id); err == nil {
+func (d *recordRoom) reconcileRecord(ctx context.Context, r *reconcileRun, id string) error {
+	if _, err := d.drv.inspect(ctx, r.api, id); err == nil {
 		return nil // it exists after all (created since the list)
 	} else if !isNotFound(err) {
 		return err
@@ -316,7 +316,7 @@ func (d *Driver) reconcileRecord(ctx context.Context, r *reconcileRun, id string
 		// The record's VIFs are unplugged with it: the host devices (and,
 		// through the port observer, the firewall rules) of an instance
 		// that is gone.
-		if err := d.finishDestroy(ctx, id, false); err != nil {
+		if err := d.drv.finishDestroy(ctx, id, false); err != nil {
 			return err
 		}
 		r.rep.Removed = append(r.rep.Removed, id)
@@ -332,7 +332,7 @@ func (d *Driver) reconcileRecord(ctx context.Context, r *reconcileRun, id string
 // recover.go) is finished or undone first, and reported Interrupted. A
 // container the engine is removing, or whose removal failed (dead), is
 // never started. See hypervisor.Resumer.
-func (d *Driver) Resume(ctx context.Context, opts hypervisor.ResumeOptions) (hypervisor.ResumeReport, error) {
+func (d *recordRoom) Resume(ctx context.Context, opts hypervisor.ResumeOptions) (hypervisor.ResumeReport, error) {
 	rep, err := d.resume(ctx, opts)
 	slices.Sort(rep.Resumed)
 	slices.Sort(rep.Busy)
@@ -341,7 +341,7 @@ func (d *Driver) Resume(ctx context.Context, opts hypervisor.ResumeOptions) (hyp
 	return rep, opErr("resume", "", err)
 }
 
-func (d *Driver) resume(ctx context.Context, opts hypervisor.ResumeOptions) (hypervisor.ResumeReport, error) {
+func (d *recordRoom) resume(ctx context.Context, opts hypervisor.ResumeOptions) (hypervisor.ResumeReport, error) {
 	rep := hypervisor.ResumeReport{Time: time.Now()}
 	for _, id := range opts.Only {
 		if err := hypervisor.ValidateID(id); err != nil {
@@ -413,7 +413,7 @@ func (d *Driver) resume(ctx context.Context, opts hypervisor.ResumeOptions) (hyp
 
 // interruptedIDs returns the instances whose record holds the intent
 // journal of an operation (see pending.go), other than a spawn's.
-func (d *Driver) interruptedIDs() (map[string]bool, error) {
+func (d *recordRoom) interruptedIDs() (map[string]bool, error) {
 	keys, err := d.state.instances.Keys()
 	if err != nil {
 		return nil, err
@@ -431,8 +431,8 @@ func (d *Driver) interruptedIDs() (map[string]bool, error) {
 // resumeLocked starts instance id if it is intended to run and is shut
 // down or crashed. The caller holds its lock. An instance that is gone,
 // or whose container the engine is removing, is not resumed.
-func (d *Driver) resumeLocked(ctx context.Context, api APIClient, id, op string) (bool, error) {
-	t, err := d.current(ctx, api, id)
+func (d *recordRoom) resumeLocked(ctx context.Context, api APIClient, id, op string) (bool, error) {
+	t, err := d.drv.current(ctx, api, id)
 	if isNotFound(err) {
 		return false, nil
 	}
@@ -449,7 +449,7 @@ func (d *Driver) resumeLocked(ctx context.Context, api APIClient, id, op string)
 	done := d.ops.begin(t.cid, op)
 	defer done()
 	d.beginOp(t, pendResume)
-	_, err = d.startInstance(ctx, t, t.rec)
+	_, err = d.drv.startInstance(ctx, t, t.rec)
 	if err = errors.Join(err, d.endOp(t)); err != nil {
 		return false, err
 	}

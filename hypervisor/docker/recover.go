@@ -15,6 +15,10 @@ import (
 	"github.com/dockervisor/dockervisor/internal/undo"
 )
 
+// recordRoom is the Driver's room of records and intents: recovery,
+// reconcile, resume and sweep.
+type recordRoom struct{ *core }
+
 // Recovery after a crash. An operation whose process died leaves its
 // intent journal (pending.go) in the instance's record. The next call
 // that takes the instance's turn in a new Driver (Reconcile and Resume
@@ -59,7 +63,7 @@ import (
 // returns the operation, or busy when the owner still runs (another
 // process, or another open Driver of this one, works on the instance).
 // The caller holds id's lock.
-func (d *Driver) recoverInterrupted(ctx context.Context, api APIClient, id string) (op string, busy bool, err error) {
+func (d *recordRoom) recoverInterrupted(ctx context.Context, api APIClient, id string) (op string, busy bool, err error) {
 	rec, ok, err := d.state.instances.Load(id)
 	if err != nil || !ok || rec.Pending == nil || rec.Pending.Op == pendSpawn {
 		return "", false, err
@@ -78,7 +82,7 @@ func (d *Driver) recoverInterrupted(ctx context.Context, api APIClient, id strin
 
 // recoverOp brings instance id, whose record (without its journal) is rec,
 // to a state the operation p names; see the table above.
-func (d *Driver) recoverOp(ctx context.Context, api APIClient, id string, rec instanceRecord, p *pendingOp) error {
+func (d *recordRoom) recoverOp(ctx context.Context, api APIClient, id string, rec instanceRecord, p *pendingOp) error {
 	if p.Prev == nil {
 		p.Prev = &rec
 	}
@@ -86,14 +90,14 @@ func (d *Driver) recoverOp(ctx context.Context, api APIClient, id string, rec in
 	case pendRebuild:
 		return d.recoverRebuild(ctx, api, id, rec, p)
 	case pendDestroy:
-		return d.destroyLocked(ctx, api, id, "recover-destroy")
+		return d.drv.destroyLocked(ctx, api, id, "recover-destroy")
 	}
 	if p.Op == pendSnapshot {
 		if err := d.discardSnapshot(ctx, api, p); err != nil {
 			return err
 		}
 	}
-	t, err := d.current(ctx, api, id)
+	t, err := d.drv.current(ctx, api, id)
 	if isNotFound(err) {
 		// The container is gone: the record, as the operation left it,
 		// is an orphan's (see Reconcile).
@@ -116,7 +120,7 @@ func (d *Driver) recoverOp(ctx context.Context, api APIClient, id string, rec in
 			return d.save(t, rec)
 		}
 		t.cur = engineOnly(t.c)
-		return d.stopInstance(ctx, t, rec, stopRequest{})
+		return d.drv.stopInstance(ctx, t, rec, stopRequest{})
 	case pendPowerOn, pendRestore, pendReboot, pendResume:
 		want := *p.Prev
 		want.SoftDeleted = false
@@ -141,7 +145,7 @@ func (d *Driver) recoverOp(ctx context.Context, api APIClient, id string, rec in
 		}
 		if ok {
 			in.Meta = rec.Metadata
-			if err := d.writeBootData(ctx, id, in, d.state.hasConfigDrive(id)); err != nil {
+			if err := d.guest.writeBootData(ctx, id, in, d.state.hasConfigDrive(id)); err != nil {
 				return err
 			}
 		}
@@ -158,23 +162,23 @@ func engineOnly(c container.InspectResponse) hypervisor.State {
 // restart starts instance t afresh through the one start path with want:
 // a process that runs (started by the interrupted operation, whose
 // post-start steps may not have run) is killed first.
-func (d *Driver) restart(ctx context.Context, t *target, running bool, want instanceRecord) error {
+func (d *recordRoom) restart(ctx context.Context, t *target, running bool, want instanceRecord) error {
 	if running {
 		d.intents.record(t.cid)
-		if err := d.stopProcess(ctx, t.api, t.cid, t.c.State.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
+		if err := d.drv.stopProcess(ctx, t.api, t.cid, t.c.State.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
 			return err
 		}
 	}
 	t.cur = hypervisor.StateShutdown
 	done := d.ops.begin(t.cid, t.op)
 	defer done()
-	_, err := d.startInstance(ctx, t, want)
+	_, err := d.drv.startInstance(ctx, t, want)
 	return err
 }
 
 // discardSnapshot removes what an interrupted snapshot made: its committed
 // image and its store image.
-func (d *Driver) discardSnapshot(ctx context.Context, api APIClient, p *pendingOp) error {
+func (d *recordRoom) discardSnapshot(ctx context.Context, api APIClient, p *pendingOp) error {
 	var errs []error
 	if p.CommitRef != "" {
 		rm := func() (bool, error) {
@@ -196,7 +200,7 @@ func (d *Driver) discardSnapshot(ctx context.Context, api APIClient, p *pendingO
 		errs = append(errs, err)
 	}
 	if p.StoreImage != "" {
-		if w := d.snapshotWriter(); w == nil {
+		if w := d.images.snapshotWriter(); w == nil {
 			errs = append(errs, fmt.Errorf("%w: store image %s of an interrupted snapshot: no snapshot store configured", hypervisor.ErrNotSupported, p.StoreImage))
 		} else if err := w.Delete(ctx, p.StoreImage); err != nil {
 			errs = append(errs, fmt.Errorf("delete store image %s: %w", p.StoreImage, classify(err, hypervisor.ErrImageNotFound)))
@@ -208,8 +212,8 @@ func (d *Driver) discardSnapshot(ctx context.Context, api APIClient, p *pendingO
 // recoverRebuild undoes an interrupted rebuild: the new container (if
 // any) goes, the old one gets its name back, the record from before is
 // written, and the instance runs again if it ran.
-func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, rec instanceRecord, p *pendingOp) error {
-	main, merr := d.inspect(ctx, api, id)
+func (d *recordRoom) recoverRebuild(ctx context.Context, api APIClient, id string, rec instanceRecord, p *pendingOp) error {
+	main, merr := d.drv.inspect(ctx, api, id)
 	if merr != nil && !isNotFound(merr) {
 		return merr
 	}
@@ -225,7 +229,7 @@ func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, r
 			return err
 		}
 		if came {
-			if main, merr = d.inspect(ctx, api, id); merr != nil && !isNotFound(merr) {
+			if main, merr = d.drv.inspect(ctx, api, id); merr != nil && !isNotFound(merr) {
 				return merr
 			}
 		}
@@ -245,7 +249,7 @@ func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, r
 		// Neither is there: the record is an orphan's (see Reconcile).
 		return d.state.save(id, *p.Prev)
 	}
-	t, err := d.current(ctx, api, id)
+	t, err := d.drv.current(ctx, api, id)
 	if err != nil {
 		return err
 	}
@@ -263,7 +267,7 @@ func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, r
 		return d.restart(ctx, t, running, *p.Prev)
 	case running:
 		d.intents.record(t.cid)
-		if err := d.stopProcess(ctx, api, t.cid, st.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
+		if err := d.drv.stopProcess(ctx, api, t.cid, st.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
 			return err
 		}
 	}
@@ -272,7 +276,7 @@ func (d *Driver) recoverRebuild(ctx context.Context, api APIClient, id string, r
 
 // recoverResize finishes a resize whose limits the engine has, and undoes
 // one whose limits it does not.
-func (d *Driver) recoverResize(ctx context.Context, t *target, rec instanceRecord, p *pendingOp) error {
+func (d *recordRoom) recoverResize(ctx context.Context, t *target, rec instanceRecord, p *pendingOp) error {
 	var have limits
 	if t.c.HostConfig != nil {
 		have = *limitsOf(t.c.HostConfig.Resources)
@@ -286,7 +290,7 @@ func (d *Driver) recoverResize(ctx context.Context, t *target, rec instanceRecor
 		// apply it after any undo sent now: finish the resize instead,
 		// with the same request (the engine ends at the new limits
 		// whichever of the two it serves last).
-		if err := d.update(ctx, t.api, t.cid, p.NewLimits.resources(), have.resources()); err != nil {
+		if err := d.drv.update(ctx, t.api, t.cid, p.NewLimits.resources(), have.resources()); err != nil {
 			return err
 		}
 		rec.Flavor = p.Flavor
@@ -307,7 +311,7 @@ func (d *Driver) recoverResize(ctx context.Context, t *target, rec instanceRecor
 // unplugged; those of prev that rec does not have (replaced ones) are
 // plugged and attached again; the record and the guest's network files
 // are prev's.
-func (d *Driver) undoPlugVIFs(ctx context.Context, t *target, rec, prev instanceRecord, pid int) error {
+func (d *recordRoom) undoPlugVIFs(ctx context.Context, t *target, rec, prev instanceRecord, pid int) error {
 	has := func(recs []vifRecord, r vifRecord) bool {
 		return slices.ContainsFunc(recs, func(x vifRecord) bool { return x.Device == r.Device && vifEqual(x.VIF, r.VIF) })
 	}
@@ -320,7 +324,7 @@ func (d *Driver) undoPlugVIFs(ctx context.Context, t *target, rec, prev instance
 				return fmt.Errorf("detach VIF %s: %w", r.VIF.ID, classifyVIF(t.id, err))
 			}
 		}
-		if err := d.unplugVIF(ctx, t.id, r.VIF); err != nil {
+		if err := d.vifs.unplugVIF(ctx, t.id, r.VIF); err != nil {
 			return err
 		}
 	}
@@ -329,11 +333,11 @@ func (d *Driver) undoPlugVIFs(ctx context.Context, t *target, rec, prev instance
 			continue
 		}
 		var u undo.Stack // nothing to undo: the record names the VIF already
-		if err := d.plugVIF(ctx, t.id, r.VIF, &u); err != nil {
+		if err := d.vifs.plugVIF(ctx, t.id, r.VIF, &u); err != nil {
 			return err
 		}
 		if pid > 0 {
-			if err := d.attachVIF(ctx, t.id, prev.VIFs, r, pid, d.isOS(t.c)); err != nil {
+			if err := d.vifs.attachVIF(ctx, t.id, prev.VIFs, r, pid, d.osInst.isOS(t.c)); err != nil {
 				return err
 			}
 		}
@@ -341,11 +345,11 @@ func (d *Driver) undoPlugVIFs(ctx context.Context, t *target, rec, prev instance
 	if err := d.save(t, prev); err != nil {
 		return err
 	}
-	return d.writeGuestNetwork(ctx, t.id, prev.VIFs)
+	return d.vifs.writeGuestNetwork(ctx, t.id, prev.VIFs)
 }
 
 // finishUnplugVIFs finishes an interrupted unplug of the VIFs ports.
-func (d *Driver) finishUnplugVIFs(ctx context.Context, t *target, rec instanceRecord, ports []string, pid int) error {
+func (d *recordRoom) finishUnplugVIFs(ctx context.Context, t *target, rec instanceRecord, ports []string, pid int) error {
 	recs := slices.Clone(rec.VIFs)
 	for _, port := range ports {
 		i := slices.IndexFunc(recs, func(r vifRecord) bool { return r.VIF.ID == port })
@@ -358,7 +362,7 @@ func (d *Driver) finishUnplugVIFs(ctx context.Context, t *target, rec instanceRe
 				return fmt.Errorf("detach VIF %s: %w", r.VIF.ID, classifyVIF(t.id, err))
 			}
 		}
-		if err := d.unplugVIF(ctx, t.id, r.VIF); err != nil {
+		if err := d.vifs.unplugVIF(ctx, t.id, r.VIF); err != nil {
 			return err
 		}
 		recs = slices.Delete(recs, i, i+1)
@@ -370,12 +374,12 @@ func (d *Driver) finishUnplugVIFs(ctx context.Context, t *target, rec instanceRe
 	if err := d.save(t, rec); err != nil {
 		return err
 	}
-	return d.writeGuestNetwork(ctx, t.id, recs)
+	return d.vifs.writeGuestNetwork(ctx, t.id, recs)
 }
 
 // inspectAside returns the set-aside container of an interrupted rebuild
 // of instance id, or ErrNotFound.
-func (d *Driver) inspectAside(ctx context.Context, api APIClient, id string) (container.InspectResponse, error) {
+func (d *recordRoom) inspectAside(ctx context.Context, api APIClient, id string) (container.InspectResponse, error) {
 	name := d.containerName(id) + rebuildAsideSuffix
 	res, err := api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil {
@@ -391,21 +395,21 @@ func (d *Driver) inspectAside(ctx context.Context, api APIClient, id string) (co
 // removeContainer removes container cid by force. A container that is
 // gone is removed; one whose removal is under way already (a Destroy
 // whose process died, say) is waited for, within ctx.
-func (d *Driver) removeContainer(ctx context.Context, api APIClient, cid string) error {
+func (d *recordRoom) removeContainer(ctx context.Context, api APIClient, cid string) error {
 	_, err := api.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	switch {
 	case err == nil, isNotFound(err):
 		return nil
 	case isConflict(err):
 		// "removal of container … is already in progress"
-		return d.awaitRemoval(ctx, api, cid)
+		return d.drv.awaitRemoval(ctx, api, cid)
 	}
 	return classify(err, hypervisor.ErrNotFound)
 }
 
 // removeAside removes the set-aside container of instance id's rebuild,
 // if one is left (a rebuild whose process died before it removed it).
-func (d *Driver) removeAside(ctx context.Context, api APIClient, id string) error {
+func (d *recordRoom) removeAside(ctx context.Context, api APIClient, id string) error {
 	c, err := d.inspectAside(ctx, api, id)
 	if isNotFound(err) {
 		return nil
@@ -426,7 +430,7 @@ const inFlightGrace = 10 * time.Second
 // awaitInFlight waits, up to inFlightGrace within ctx, for the engine
 // event action of container ref (a name or an ID) at or after since, the
 // end of a request a dead process sent; it reports whether it came.
-func (d *Driver) awaitInFlight(ctx context.Context, api APIClient, ref string, action events.Action, since time.Time) (bool, error) {
+func (d *recordRoom) awaitInFlight(ctx context.Context, api APIClient, ref string, action events.Action, since time.Time) (bool, error) {
 	wctx, cancel := context.WithTimeout(ctx, inFlightGrace)
 	defer cancel()
 	f := make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", ref).Add("event", string(action))
@@ -454,7 +458,7 @@ func (d *Driver) awaitInFlight(ctx context.Context, api APIClient, ref string, a
 // process died when its create request may have been in flight (see
 // pendingOp.Sent), and returns it if it came. rec is the instance's
 // record; the caller holds its lock and found no container.
-func (d *Driver) awaitSpawnCreate(ctx context.Context, api APIClient, id string, rec instanceRecord) (container.InspectResponse, bool, error) {
+func (d *recordRoom) awaitSpawnCreate(ctx context.Context, api APIClient, id string, rec instanceRecord) (container.InspectResponse, bool, error) {
 	p := rec.Pending
 	if p == nil || p.Op != pendSpawn || p.Sent != "create" || !d.ownerGone(p.Owner) {
 		return container.InspectResponse{}, false, nil
@@ -463,7 +467,7 @@ func (d *Driver) awaitSpawnCreate(ctx context.Context, api APIClient, id string,
 	if err != nil || !came {
 		return container.InspectResponse{}, false, err
 	}
-	c, err := d.inspect(ctx, api, id)
+	c, err := d.drv.inspect(ctx, api, id)
 	if isNotFound(err) {
 		return c, false, nil
 	}

@@ -97,15 +97,15 @@ func (d *imageRoom) snapshot(ctx context.Context, id string, req hypervisor.Snap
 	// pause before any of them exists, so that a new Driver undoes a
 	// snapshot whose process died (recover.go); a user's pause is no
 	// snapshot's.
-	p := d.drv.beginOp(t, pendSnapshot)
+	p := d.records.beginOp(t, pendSnapshot)
 	p.Paused = running
-	p.CommitRef = snapshot.CommitRepository + ":" + snapshot.NewCommitTag(d.drv.commitTagPrefix())
+	p.CommitRef = snapshot.CommitRepository + ":" + snapshot.NewCommitTag(d.records.commitTagPrefix())
 	p.StoreImage = uuid.NewString()
-	if err := d.drv.save(t, t.rec); err != nil {
+	if err := d.records.save(t, t.rec); err != nil {
 		return image.Metadata{}, err
 	}
 	defer func() {
-		if eerr := d.drv.endOp(t); eerr != nil {
+		if eerr := d.records.endOp(t); eerr != nil {
 			err = errors.Join(err, eerr)
 		}
 	}()
@@ -128,7 +128,7 @@ func (d *imageRoom) snapshot(ctx context.Context, id string, req hypervisor.Snap
 		done := d.marks.begin(t.cid)
 		defer done()
 	}
-	eng := sendingCommit{Engine: t.api, sending: func() error { return d.drv.markSent(t, "commit") }}
+	eng := sendingCommit{Engine: t.api, sending: func() error { return d.records.markSent(t, "commit") }}
 	m, err := snapshot.Take(ctx, eng, w, sreq)
 	if err != nil {
 		if se, ok := errors.AsType[*snapshot.Error](err); ok && se.Cleanup != nil {

@@ -22,7 +22,7 @@ import (
 // commit in snapshot.CommitRepository: a hash of the label and name
 // prefixes, so that a driver finds its own committed images and no other
 // driver's.
-func (d *Driver) commitTagPrefix() string {
+func (d *recordRoom) commitTagPrefix() string {
 	sum := sha256.Sum256([]byte(d.opts.labelPrefix + "_" + d.opts.namePrefix))
 	return "dv" + hex.EncodeToString(sum[:6]) + "-"
 }
@@ -36,7 +36,7 @@ var legacyCommitTag = regexp.MustCompile(`^[0-9a-f]{24}$`)
 // unprefixed tags of earlier versions on an image that carries this
 // driver's instance label (it committed a container of this label
 // prefix).
-func (d *Driver) ownCommitRefs(tags []string, labels map[string]string) []string {
+func (d *recordRoom) ownCommitRefs(tags []string, labels map[string]string) []string {
 	var out []string
 	for _, ref := range tags {
 		tag, ok := strings.CutPrefix(ref, snapshot.CommitRepository+":")
@@ -57,7 +57,7 @@ func (d *Driver) ownCommitRefs(tags []string, labels map[string]string) []string
 // snapshot, and one whose record's journal names the image with a live
 // owner is, so their images stay. The caller holds the lock of only, if
 // it is not "". It returns the references it removed.
-func (d *Driver) removeCommitted(ctx context.Context, api APIClient, only string) ([]string, error) {
+func (d *recordRoom) removeCommitted(ctx context.Context, api APIClient, only string) ([]string, error) {
 	res, err := api.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", snapshot.CommitRepository+":*")})
 	if err != nil {
 		return nil, classify(err, hypervisor.ErrImageNotFound)
@@ -95,7 +95,7 @@ func (d *Driver) removeCommitted(ctx context.Context, api APIClient, only string
 
 // unusedCommitRefs drops from refs the committed image that a live
 // snapshot of instance id (another process's) records in its journal.
-func (d *Driver) unusedCommitRefs(id string, refs []string) []string {
+func (d *recordRoom) unusedCommitRefs(id string, refs []string) []string {
 	rec, ok, err := d.state.instances.Load(id)
 	if err != nil || !ok || rec.Pending == nil || rec.Pending.CommitRef == "" || d.ownerGone(rec.Pending.Owner) {
 		return refs
@@ -113,7 +113,7 @@ func (d *Driver) unusedCommitRefs(id string, refs []string) []string {
 // Reconcile): committed images, temporary files, and the guest files of
 // instances that have neither a record nor a container. ids are the
 // instances the reconcile saw (containers and records).
-func (d *Driver) sweep(ctx context.Context, api APIClient, ids map[string]bool) error {
+func (d *recordRoom) sweep(ctx context.Context, api APIClient, ids map[string]bool) error {
 	removed, err := d.removeCommitted(ctx, api, "")
 	if len(removed) > 0 {
 		d.log.DebugContext(ctx, "removed committed images no snapshot uses", "refs", removed)
@@ -134,7 +134,7 @@ func isTempName(name string) bool {
 // of a write left them) and the guest files (boot data, config drive,
 // resolv.conf) of instances that are not in ids and, under their lock,
 // have no record.
-func (d *Driver) sweepFiles(ctx context.Context, api APIClient, ids map[string]bool) error {
+func (d *recordRoom) sweepFiles(ctx context.Context, api APIClient, ids map[string]bool) error {
 	scope := d.state.scopeDir()
 	var errs []error
 	// Temporary files live beside their targets: in the scope, its
@@ -172,7 +172,7 @@ func (d *Driver) sweepFiles(ctx context.Context, api APIClient, ids map[string]b
 	for _, dir := range []struct{ path, ext string }{
 		{d.state.boot.Dir(), ".json"},
 		{d.state.configDrives, ""},
-		{filepath.Dir(d.resolvConfPath("x")), ".conf"},
+		{filepath.Dir(d.vifs.resolvConfPath("x")), ".conf"},
 	} {
 		des, err := os.ReadDir(dir.path)
 		if err != nil {
@@ -195,7 +195,7 @@ func (d *Driver) sweepFiles(ctx context.Context, api APIClient, ids map[string]b
 
 // removeStray removes the guest files of instance id if, under its lock,
 // it has neither a record nor a container.
-func (d *Driver) removeStray(ctx context.Context, api APIClient, id string) error {
+func (d *recordRoom) removeStray(ctx context.Context, api APIClient, id string) error {
 	unlock, ok := d.locks.TryLock(id)
 	if !ok {
 		return nil
@@ -204,9 +204,9 @@ func (d *Driver) removeStray(ctx context.Context, api APIClient, id string) erro
 	if _, ok, err := d.state.instances.Load(id); err != nil || ok {
 		return err
 	}
-	if _, err := d.inspect(ctx, api, id); !isNotFound(err) {
+	if _, err := d.drv.inspect(ctx, api, id); !isNotFound(err) {
 		return err
 	}
 	d.log.DebugContext(ctx, "removing the files of an instance that is gone", "id", id)
-	return errors.Join(d.state.removeGuest(id), d.removeResolvConf(id))
+	return errors.Join(d.state.removeGuest(id), d.vifs.removeResolvConf(id))
 }

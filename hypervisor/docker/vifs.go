@@ -569,7 +569,7 @@ func (d *vifRoom) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (
 				return
 			}
 		}
-		err = errors.Join(err, d.drv.endOp(t))
+		err = errors.Join(err, d.records.endOp(t))
 	}()
 	prev := t.rec
 	want := t.rec
@@ -577,11 +577,11 @@ func (d *vifRoom) plugVIFs(ctx context.Context, t *target, vifs []network.VIF) (
 	// The record names the new VIFs, with the journal, before anything is
 	// plugged: whatever is plugged is found again, and a new Driver undoes
 	// a plug whose process died.
-	d.drv.beginOp(t, pendPlugVIFs)
+	d.records.beginOp(t, pendPlugVIFs)
 	u.Push(func(context.Context) error {
-		return errors.Join(d.drv.save(t, prev), d.writeGuestNetwork(ctx, t.id, prev.VIFs))
+		return errors.Join(d.records.save(t, prev), d.writeGuestNetwork(ctx, t.id, prev.VIFs))
 	})
-	if err := d.drv.save(t, want); err != nil {
+	if err := d.records.save(t, want); err != nil {
 		return err
 	}
 
@@ -645,13 +645,13 @@ func (d *vifRoom) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF)
 	// The journal names the VIFs before the first goes, so that a new
 	// Driver finishes an unplug whose process died (recover.go). A VIF
 	// whose unplug fails here stays recorded, and the journal goes.
-	p := d.drv.beginOp(t, pendUnplugVIFs)
+	p := d.records.beginOp(t, pendUnplugVIFs)
 	p.VIFs = ports
-	if err := d.drv.save(t, t.rec); err != nil {
+	if err := d.records.save(t, t.rec); err != nil {
 		t.pending = nil
 		return err
 	}
-	defer func() { err = errors.Join(err, d.drv.endOp(t)) }()
+	defer func() { err = errors.Join(err, d.records.endOp(t)) }()
 	var errs []error
 	changed := false
 	for _, v := range vifs {
@@ -680,7 +680,7 @@ func (d *vifRoom) unplugVIFs(ctx context.Context, t *target, vifs []network.VIF)
 			want.VIFs = nil
 		}
 		t.pending = nil // this write ends the journal
-		if err := d.drv.save(t, want); err != nil {
+		if err := d.records.save(t, want); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 		errs = append(errs, d.writeGuestNetwork(ctx, t.id, recs))
