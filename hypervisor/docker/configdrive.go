@@ -230,7 +230,7 @@ func (d *guestRoom) updateMetadata(ctx context.Context, id string, md map[string
 			return fmt.Errorf("%w: empty metadata key", hypervisor.ErrInvalidArgument)
 		}
 	}
-	t, unlock, err := d.drv.lockCurrent(ctx, id)
+	t, unlock, err := d.life.lockCurrent(ctx, id)
 	if err != nil {
 		return err
 	}

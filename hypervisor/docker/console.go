@@ -32,7 +32,7 @@ func (d *guestRoom) consoleOutput(ctx context.Context, id string, opts hyperviso
 		return nil, err
 	}
 	defer unlock()
-	c, err := d.drv.inspect(ctx, api, id)
+	c, err := d.life.inspect(ctx, api, id)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 // spawn-time spec in labels. It is safe for concurrent use.
 type Driver struct {
 	core
+	lifecycleRoom
 	recordRoom
 	imageRoom
 	hostRoom
@@ -81,6 +82,8 @@ type core struct {
 
 	records *recordRoom
 
+	life *lifecycleRoom
+
 	// drv is the Driver, for the calls of a room into methods not yet
 	// in a room.
 	drv *Driver
@@ -103,6 +106,8 @@ func (d *Driver) wire() *Driver {
 	d.images = &d.imageRoom
 	d.recordRoom.core = &d.core
 	d.records = &d.recordRoom
+	d.lifecycleRoom.core = &d.core
+	d.life = &d.lifecycleRoom
 	d.drv = d
 	return d
 }

@@ -84,7 +84,7 @@ func (d *guestRoom) running(ctx context.Context, op hypervisor.Operation, id str
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := d.drv.current(ctx, api, id)
+	t, err := d.life.current(ctx, api, id)
 	if err == nil {
 		_, err = op.Check(id, t.cur)
 	}

@@ -150,7 +150,7 @@ func (d *hostRoom) hostResources(ctx context.Context) (stats.Host, error) {
 	h.HypervisorVersion = f.version
 	h.APIVersion = api.ClientVersion()
 
-	list, err := d.drv.list(ctx, hypervisor.ListOptions{})
+	list, err := d.life.list(ctx, hypervisor.ListOptions{})
 	if err != nil {
 		return stats.Host{}, err
 	}
@@ -212,7 +212,7 @@ const statsAttempts = 10
 var errRestarted = errors.New("instance restarted while it was sampled")
 
 func (d *hostRoom) instanceStats(ctx context.Context, id string) (stats.Instance, error) {
-	t, unlock, err := d.drv.lockCurrent(ctx, id)
+	t, unlock, err := d.life.lockCurrent(ctx, id)
 	if err != nil {
 		return stats.Instance{}, err
 	}
@@ -255,7 +255,7 @@ func (d *hostRoom) instanceStats(ctx context.Context, id string) (stats.Instance
 	d.host.cpu[id] = stats.CPUPoint{CPUTime: s.CPUTime, Wall: s.Time}
 	d.host.mu.Unlock()
 
-	again, err := d.drv.inspect(ctx, t.api, id)
+	again, err := d.life.inspect(ctx, t.api, id)
 	if err != nil {
 		return stats.Instance{}, err
 	}

@@ -36,7 +36,7 @@ type target struct {
 
 // inspect returns the container of instance id, or ErrNotFound, also for a
 // container with our name that this driver did not label.
-func (d *Driver) inspect(ctx context.Context, api APIClient, id string) (container.InspectResponse, error) {
+func (d *lifecycleRoom) inspect(ctx context.Context, api APIClient, id string) (container.InspectResponse, error) {
 	res, err := api.ContainerInspect(ctx, d.containerName(id), client.ContainerInspectOptions{})
 	if err != nil {
 		return container.InspectResponse{}, classify(err, hypervisor.ErrNotFound)
@@ -52,12 +52,12 @@ func (d *Driver) inspect(ctx context.Context, api APIClient, id string) (contain
 // stands; the caller releases the lock with unlock. An operation that a
 // dead process left half done on the instance is finished or undone
 // first (see recover.go).
-func (d *Driver) lockCurrent(ctx context.Context, id string) (t *target, unlock func(), err error) {
+func (d *lifecycleRoom) lockCurrent(ctx context.Context, id string) (t *target, unlock func(), err error) {
 	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, _, err := d.recoverInterrupted(ctx, api, id); err != nil {
+	if _, _, err := d.records.recoverInterrupted(ctx, api, id); err != nil {
 		unlock()
 		return nil, nil, err
 	}
@@ -72,7 +72,7 @@ func (d *Driver) lockCurrent(ctx context.Context, id string) (t *target, unlock 
 // state. A container the engine is removing (the forced removal of a
 // Destroy whose process died, say) is waited for, within ctx, and then
 // is not found.
-func (d *Driver) current(ctx context.Context, api APIClient, id string) (*target, error) {
+func (d *lifecycleRoom) current(ctx context.Context, api APIClient, id string) (*target, error) {
 	c, err := d.inspect(ctx, api, id)
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ func (d *Driver) current(ctx context.Context, api APIClient, id string) (*target
 
 // awaitRemoval waits, within ctx, until the engine has removed container
 // cid, whose removal is under way.
-func (d *Driver) awaitRemoval(ctx context.Context, api APIClient, cid string) error {
+func (d *lifecycleRoom) awaitRemoval(ctx context.Context, api APIClient, cid string) error {
 	wait := api.ContainerWait(ctx, cid, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
 	select {
 	case <-wait.Result:
@@ -116,7 +116,7 @@ func engineStateOf(c container.InspectResponse) engineState {
 }
 
 // toInstance builds a hypervisor.Instance from an inspected container.
-func (d *Driver) toInstance(c container.InspectResponse, rec instanceRecord) hypervisor.Instance {
+func (d *lifecycleRoom) toInstance(c container.InspectResponse, rec instanceRecord) hypervisor.Instance {
 	spec, _ := d.specFromLabels(c.Config.Labels)
 	inst := instanceFromSpec(spec)
 	rec.applyFlavor(&inst)
@@ -161,12 +161,12 @@ func parseTime(s string) time.Time {
 
 // Info returns the instance with its power state, memory use and limit,
 // and CPU time. It waits for the calls on id before it.
-func (d *Driver) Info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
+func (d *lifecycleRoom) Info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
 	info, err := d.info(ctx, id)
 	return info, opErr("info", id, err)
 }
 
-func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
+func (d *lifecycleRoom) info(ctx context.Context, id string) (hypervisor.InstanceInfo, error) {
 	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return hypervisor.InstanceInfo{}, err
@@ -175,7 +175,7 @@ func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, 
 	info := hypervisor.InstanceInfo{Instance: d.toInstance(t.c, t.rec)}
 	if t.c.HostConfig != nil && t.c.HostConfig.Memory > 0 {
 		info.MaxMemoryBytes = uint64(t.c.HostConfig.Memory)
-	} else if f, err := d.facts(ctx, t.api); err == nil {
+	} else if f, err := d.hosts.facts(ctx, t.api); err == nil {
 		info.MaxMemoryBytes = f.memTotal
 	}
 	if info.State == hypervisor.StateRunning || info.State == hypervisor.StatePaused {
@@ -199,12 +199,12 @@ func (d *Driver) info(ctx context.Context, id string) (hypervisor.InstanceInfo, 
 // takes no instance's lock, so a slow call on one instance never delays
 // it; an instance in the middle of a transition is listed in the state the
 // engine and the record show at that moment.
-func (d *Driver) List(ctx context.Context, opts hypervisor.ListOptions) ([]hypervisor.Instance, error) {
+func (d *lifecycleRoom) List(ctx context.Context, opts hypervisor.ListOptions) ([]hypervisor.Instance, error) {
 	out, err := d.list(ctx, opts)
 	return out, opErr("list", "", err)
 }
 
-func (d *Driver) list(ctx context.Context, opts hypervisor.ListOptions) ([]hypervisor.Instance, error) {
+func (d *lifecycleRoom) list(ctx context.Context, opts hypervisor.ListOptions) ([]hypervisor.Instance, error) {
 	api, err := d.engine(ctx)
 	if err != nil {
 		return nil, err

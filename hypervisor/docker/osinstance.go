@@ -507,7 +507,7 @@ func (d *osRoom) osTarget(ctx context.Context, id string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := d.drv.current(ctx, api, id)
+	t, err := d.life.current(ctx, api, id)
 	unlock()
 	if err != nil {
 		return nil, err

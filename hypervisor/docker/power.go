@@ -10,11 +10,15 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
+// lifecycleRoom is the Driver's room of lifecycle: spawn, power, stop,
+// rebuild, resize and inspect.
+type lifecycleRoom struct{ *core }
+
 // transition runs fn for instance id under the instance's lock, after
 // checking op's row of the state table (package hypervisor): a no-op
 // state returns nil without calling fn, a state op is not valid in
 // returns the *hypervisor.StateError.
-func (d *Driver) transition(ctx context.Context, op hypervisor.Operation, id string, fn func(t *target) error) error {
+func (d *lifecycleRoom) transition(ctx context.Context, op hypervisor.Operation, id string, fn func(t *target) error) error {
 	t, unlock, err := d.lockCurrent(ctx, id)
 	if err != nil {
 		return opErr(op.String(), id, err)
@@ -30,35 +34,35 @@ func (d *Driver) transition(ctx context.Context, op hypervisor.Operation, id str
 	err = fn(t)
 	// The operation is over, done or rolled back: its journal, if it
 	// opened one, goes.
-	if err = errors.Join(err, d.endOp(t)); err != nil {
+	if err = errors.Join(err, d.records.endOp(t)); err != nil {
 		return opErr(op.String(), id, err)
 	}
 	if typ, ok := opEvents[op]; ok {
-		d.publish(hypervisor.Event{Type: typ, ID: id, Reason: hypervisor.ReasonRequested, Operation: t.op})
+		d.events.publish(hypervisor.Event{Type: typ, ID: id, Reason: hypervisor.ReasonRequested, Operation: t.op})
 	}
 	return nil
 }
 
 // PowerOff stops the instance gracefully and kills it after the timeout. A
 // paused instance is thawed first. Nil if it is not running.
-func (d *Driver) PowerOff(ctx context.Context, id string, opts hypervisor.StopOptions) error {
+func (d *lifecycleRoom) PowerOff(ctx context.Context, id string, opts hypervisor.StopOptions) error {
 	return d.transition(ctx, hypervisor.OpPowerOff, id, func(t *target) error {
-		d.beginOp(t, pendPowerOff)
+		d.records.beginOp(t, pendPowerOff)
 		return d.stopInstance(ctx, t, t.rec, stopRequest{Timeout: opts.Timeout})
 	})
 }
 
 // PowerOn starts a shut-down or crashed instance. Nil if it runs.
-func (d *Driver) PowerOn(ctx context.Context, id string) error {
+func (d *lifecycleRoom) PowerOn(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpPowerOn, id, func(t *target) error {
-		d.beginOp(t, pendPowerOn)
+		d.records.beginOp(t, pendPowerOn)
 		_, err := d.startInstance(ctx, t, t.rec)
 		return err
 	})
 }
 
 // Pause freezes the instance's processes. Nil if it is paused.
-func (d *Driver) Pause(ctx context.Context, id string) error {
+func (d *lifecycleRoom) Pause(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpPause, id, func(t *target) error {
 		_, err := t.api.ContainerPause(ctx, t.cid, client.ContainerPauseOptions{})
 		return classify(err, hypervisor.ErrNotFound)
@@ -66,7 +70,7 @@ func (d *Driver) Pause(ctx context.Context, id string) error {
 }
 
 // Unpause thaws a paused instance. Nil if it runs.
-func (d *Driver) Unpause(ctx context.Context, id string) error {
+func (d *lifecycleRoom) Unpause(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpUnpause, id, func(t *target) error {
 		_, err := t.api.ContainerUnpause(ctx, t.cid, client.ContainerUnpauseOptions{})
 		return classify(err, hypervisor.ErrNotFound)
@@ -77,13 +81,13 @@ func (d *Driver) Unpause(ctx context.Context, id string) error {
 // gracefully (killing it after opts.Timeout) and starts it; a hard reboot
 // kills it at once and starts it, and also starts a stopped instance. A
 // reboot whose start fails leaves the instance shut down.
-func (d *Driver) Reboot(ctx context.Context, id string, opts hypervisor.RebootOptions) error {
+func (d *lifecycleRoom) Reboot(ctx context.Context, id string, opts hypervisor.RebootOptions) error {
 	op := hypervisor.OpRebootSoft
 	if opts.Hard {
 		op = hypervisor.OpRebootHard
 	}
 	return d.transition(ctx, op, id, func(t *target) error {
-		d.beginOp(t, pendReboot)
+		d.records.beginOp(t, pendReboot)
 		if t.cur == hypervisor.StateRunning || t.cur == hypervisor.StatePaused {
 			if err := d.stopInstance(ctx, t, t.rec, stopRequest{Timeout: opts.Timeout, Kill: opts.Hard}); err != nil {
 				return err
@@ -96,27 +100,27 @@ func (d *Driver) Reboot(ctx context.Context, id string, opts hypervisor.RebootOp
 
 // SoftDelete stops the instance and marks it soft-deleted. Nil if it is
 // soft-deleted already.
-func (d *Driver) SoftDelete(ctx context.Context, id string) error {
+func (d *lifecycleRoom) SoftDelete(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpSoftDelete, id, func(t *target) error {
 		want := t.rec
 		want.SoftDeleted = true
 		if t.cur == hypervisor.StateRunning || t.cur == hypervisor.StatePaused {
 			// The record says soft-deleted before the stop: the journal
 			// lets a new Driver finish the stop if this process dies.
-			d.beginOp(t, pendSoftDelete)
+			d.records.beginOp(t, pendSoftDelete)
 			return d.stopInstance(ctx, t, want, stopRequest{})
 		}
 		want.PoweredOff = true
 		want.Intent = intentStopped
-		return d.save(t, want)
+		return d.records.save(t, want)
 	})
 }
 
 // Restore starts a soft-deleted instance again and clears the mark. A
 // Restore whose start fails leaves the instance soft-deleted and stopped.
-func (d *Driver) Restore(ctx context.Context, id string) error {
+func (d *lifecycleRoom) Restore(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpRestore, id, func(t *target) error {
-		d.beginOp(t, pendRestore)
+		d.records.beginOp(t, pendRestore)
 		want := t.rec
 		want.SoftDeleted = false
 		_, err := d.startInstance(ctx, t, want)
@@ -132,11 +136,11 @@ func (d *Driver) Restore(ctx context.Context, id string) error {
 // too: a rebuild's set-aside container, a snapshot's committed and store
 // images. A container whose removal is under way already (that of a
 // Destroy whose process died) is waited for, within ctx.
-func (d *Driver) Destroy(ctx context.Context, id string) error {
+func (d *lifecycleRoom) Destroy(ctx context.Context, id string) error {
 	return opErr("destroy", id, d.destroy(ctx, id))
 }
 
-func (d *Driver) destroy(ctx context.Context, id string) error {
+func (d *lifecycleRoom) destroy(ctx context.Context, id string) error {
 	api, unlock, err := d.lockInstance(ctx, id)
 	if err != nil {
 		return err
@@ -147,7 +151,7 @@ func (d *Driver) destroy(ctx context.Context, id string) error {
 
 // destroyLocked is Destroy under the instance's lock; op names the
 // operation for the event stream.
-func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string) error {
+func (d *lifecycleRoom) destroyLocked(ctx context.Context, api APIClient, id, op string) error {
 	if err := d.discardInterrupted(ctx, api, id); err != nil {
 		return err
 	}
@@ -156,7 +160,7 @@ func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string
 		// A spawn whose process died as it asked for the container: the
 		// engine may still be creating it.
 		if rec, ok, lerr := d.state.instances.Load(id); lerr == nil && ok {
-			if lc, came, aerr := d.awaitSpawnCreate(ctx, api, id, rec); aerr != nil {
+			if lc, came, aerr := d.records.awaitSpawnCreate(ctx, api, id, rec); aerr != nil {
 				return aerr
 			} else if came {
 				c, err = lc, nil
@@ -187,14 +191,14 @@ func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string
 	if err := d.state.save(id, rec); err != nil {
 		return err
 	}
-	if err := d.removeContainer(ctx, api, c.ID); err != nil {
+	if err := d.records.removeContainer(ctx, api, c.ID); err != nil {
 		return err
 	}
 	d.log.DebugContext(ctx, "destroyed", "id", id)
 	if spec, _ := d.specFromLabels(c.Config.Labels); d.opts.images != nil && spec.EngineImage != spec.Image {
 		// A store image whose newer version replaced it goes with its last
 		// instance.
-		d.removeUntaggedImage(ctx, api, c.Image)
+		d.images.removeUntaggedImage(ctx, api, c.Image)
 	}
 	return d.finishDestroy(ctx, id, true)
 }
@@ -205,37 +209,37 @@ func (d *Driver) destroyLocked(ctx context.Context, api APIClient, id, op string
 // removal of the instance's container takes), an interrupted snapshot's
 // committed and store images, and committed images of the instance that
 // no snapshot uses. An operation of a live owner is left to it.
-func (d *Driver) discardInterrupted(ctx context.Context, api APIClient, id string) error {
+func (d *lifecycleRoom) discardInterrupted(ctx context.Context, api APIClient, id string) error {
 	rec, ok, err := d.state.instances.Load(id)
 	if err != nil {
 		return err
 	}
-	if p := rec.Pending; ok && p != nil && p.Op == pendSnapshot && d.ownerGone(p.Owner) {
-		if err := d.discardSnapshot(ctx, api, p); err != nil {
+	if p := rec.Pending; ok && p != nil && p.Op == pendSnapshot && d.records.ownerGone(p.Owner) {
+		if err := d.records.discardSnapshot(ctx, api, p); err != nil {
 			return err
 		}
 	}
-	if err := d.removeAside(ctx, api, id); err != nil {
+	if err := d.records.removeAside(ctx, api, id); err != nil {
 		return err
 	}
-	_, err = d.removeCommitted(ctx, api, id)
+	_, err = d.records.removeCommitted(ctx, api, id)
 	return err
 }
 
 // finishDestroy unplugs the VIFs that the record of the destroyed instance
 // id names and removes the record and the instance's resolv.conf. If a VIF
 // cannot be unplugged, the record stays with the VIFs left.
-func (d *Driver) finishDestroy(ctx context.Context, id string, owned bool) error {
+func (d *lifecycleRoom) finishDestroy(ctx context.Context, id string, owned bool) error {
 	rec, err := d.state.load(id)
 	if err != nil {
 		return err
 	}
-	if left, err := d.unplugRecorded(ctx, id, rec); err != nil {
+	if left, err := d.vifs.unplugRecorded(ctx, id, rec); err != nil {
 		return errors.Join(err, d.state.save(id, left))
 	}
 	// Withdrawn while the record stays, so that a retry withdraws it.
-	if err := d.unregisterMetadata(ctx, id); err != nil {
+	if err := d.guest.unregisterMetadata(ctx, id); err != nil {
 		return err
 	}
-	return errors.Join(d.removeResolvConf(id), d.state.remove(id, owned))
+	return errors.Join(d.vifs.removeResolvConf(id), d.state.remove(id, owned))
 }

@@ -40,11 +40,11 @@ const (
 // the old one gets its name back and runs again if it ran. The record's
 // intent journal lets a new Driver undo the same way a rebuild whose
 // process died before the new container was complete (see recover.go).
-func (d *Driver) Rebuild(ctx context.Context, id, imageRef string) error {
+func (d *lifecycleRoom) Rebuild(ctx context.Context, id, imageRef string) error {
 	return opErr("rebuild", id, d.rebuild(ctx, id, imageRef))
 }
 
-func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
+func (d *lifecycleRoom) rebuild(ctx context.Context, id, imageRef string) error {
 	d.step(StepValidate)
 	if strings.TrimSpace(imageRef) == "" {
 		if err := hypervisor.ValidateID(id); err != nil {
@@ -71,7 +71,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	}
 
 	d.step(StepEnsureImage)
-	engineImage, err := d.ensureImage(ctx, t.api, imageRef)
+	engineImage, err := d.images.ensureImage(ctx, t.api, imageRef)
 	if err != nil {
 		return err
 	}
@@ -81,8 +81,8 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	// the old container gets its name back and runs again if it ran.
 	prevRec := t.rec
 	wasRunning := t.cur == hypervisor.StateRunning
-	p := d.beginOp(t, pendRebuild)
-	if err := d.save(t, t.rec); err != nil {
+	p := d.records.beginOp(t, pendRebuild)
+	if err := d.records.save(t, t.rec); err != nil {
 		return err
 	}
 	u := undo.Stack{StepTimeout: d.cleanupTimeout, Log: d.log, Op: "rebuild", ID: id}
@@ -91,7 +91,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 			return // the journal stays: the next call finishes the undo
 		}
 		if t.pending != nil {
-			if err := d.endOp(t); err != nil {
+			if err := d.records.endOp(t); err != nil {
 				d.log.WarnContext(ctx, "rebuild: the journal stays in the record; the next call clears it", "op", "rebuild", "id", id, "err", err)
 			}
 		}
@@ -122,14 +122,14 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 
 	d.step(StepCreate)
 	cs := newContainerSpec(spec, engineImage)
-	if cs.os, err = d.rebuildBoot(ctx, t.api, old, spec, engineImage); err != nil {
+	if cs.os, err = d.osInst.rebuildBoot(ctx, t.api, old, spec, engineImage); err != nil {
 		return err
 	}
 	if cs.mounts, err = d.keptMounts(id); err != nil {
 		return err
 	}
-	cs.sysctls = d.netSysctls()
-	cs.sending = func() error { return d.markSent(t, "create") }
+	cs.sysctls = d.vifs.netSysctls()
+	cs.sending = func() error { return d.records.markSent(t, "create") }
 	cid, err := d.createContainer(ctx, t.api, cs, &u)
 	if err != nil {
 		return err
@@ -151,7 +151,7 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	// The new container is complete: the journal goes with the old
 	// container's undo, and only the old container, set aside, is left to
 	// remove (Reconcile and Destroy remove it if this process dies now).
-	if err := d.endOp(nt); err != nil {
+	if err := d.records.endOp(nt); err != nil {
 		return err
 	}
 	t.pending = nil
@@ -161,13 +161,13 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 	d.intents.record(t.cid)
 	rctx, cancel := d.cleanupContext(ctx)
 	defer cancel()
-	if err := d.removeContainer(rctx, t.api, t.cid); err != nil {
+	if err := d.records.removeContainer(rctx, t.api, t.cid); err != nil {
 		// The instance is rebuilt; the old container, under its other
 		// name, is removed by Reconcile's remove policy or Destroy.
 		d.log.WarnContext(ctx, "rebuild left the old container behind", "op", "rebuild", "id", id, "container", t.cid, "err", err)
 	}
 	if d.opts.images != nil && old.EngineImage != old.Image && old.EngineImage != engineImage {
-		d.removeUntaggedImage(rctx, t.api, t.c.Image)
+		d.images.removeUntaggedImage(rctx, t.api, t.c.Image)
 	}
 	d.log.DebugContext(ctx, "rebuilt", "id", id, "image", imageRef, "container", cid)
 	return nil
@@ -176,17 +176,17 @@ func (d *Driver) rebuild(ctx context.Context, id, imageRef string) error {
 // keptMounts returns the mounts of the files the instance keeps across a
 // rebuild: its config drive (as it is now, with the current metadata and
 // VIFs) and, with a VIF driver, its resolv.conf.
-func (d *Driver) keptMounts(id string) ([]mount.Mount, error) {
+func (d *lifecycleRoom) keptMounts(id string) ([]mount.Mount, error) {
 	var ms []mount.Mount
 	if d.state.hasConfigDrive(id) {
-		m, err := d.configDriveMount(id)
+		m, err := d.guest.configDriveMount(id)
 		if err != nil {
 			return nil, err
 		}
 		ms = append(ms, m)
 	}
 	if d.opts.vifs != nil {
-		ms = append(ms, d.resolvConfMount(id))
+		ms = append(ms, d.vifs.resolvConfMount(id))
 	}
 	return ms, nil
 }

@@ -205,7 +205,7 @@ func (d *recordRoom) reconcileID(ctx context.Context, r *reconcileRun, id string
 				}
 				// Recovery may have renamed, removed or started
 				// containers: look again.
-				c, err := d.drv.inspect(ctx, r.api, id)
+				c, err := d.life.inspect(ctx, r.api, id)
 				if err != nil && !isNotFound(err) {
 					return err
 				}
@@ -241,7 +241,7 @@ func (d *recordRoom) reconcileID(ctx context.Context, r *reconcileRun, id string
 	}
 	if hasMain && mc.state == container.StateRemoving {
 		// The forced removal of a Destroy whose process died.
-		if err := d.drv.awaitRemoval(ctx, r.api, mc.cid); err != nil {
+		if err := d.life.awaitRemoval(ctx, r.api, mc.cid); err != nil {
 			return err
 		}
 		hasMain = false
@@ -275,7 +275,7 @@ func (d *recordRoom) reconcileOne(ctx context.Context, r *reconcileRun, id strin
 	}
 	switch r.opts.Policy {
 	case hypervisor.ReconcileStop:
-		t, err := d.drv.current(ctx, r.api, id)
+		t, err := d.life.current(ctx, r.api, id)
 		if err != nil {
 			return err
 		}
@@ -286,12 +286,12 @@ func (d *recordRoom) reconcileOne(ctx context.Context, r *reconcileRun, id strin
 		done := d.ops.begin(t.cid, t.op)
 		defer done()
 		d.beginOp(t, pendStopUnknown)
-		if err := errors.Join(d.drv.stopInstance(ctx, t, t.rec, stopRequest{}), d.endOp(t)); err != nil {
+		if err := errors.Join(d.life.stopInstance(ctx, t, t.rec, stopRequest{}), d.endOp(t)); err != nil {
 			return err
 		}
 		r.rep.Stopped = append(r.rep.Stopped, id)
 	case hypervisor.ReconcileRemove:
-		if err := d.drv.destroyLocked(ctx, r.api, id, "reconcile"); err != nil {
+		if err := d.life.destroyLocked(ctx, r.api, id, "reconcile"); err != nil {
 			return err
 		}
 		r.rep.Removed = append(r.rep.Removed, id)
@@ -303,7 +303,7 @@ func (d *recordRoom) reconcileOne(ctx context.Context, r *reconcileRun, id strin
 // show: an orphan once the engine confirms, under the ID's lock, that the
 // container does not exist.
 func (d *recordRoom) reconcileRecord(ctx context.Context, r *reconcileRun, id string) error {
-	if _, err := d.drv.inspect(ctx, r.api, id); err == nil {
+	if _, err := d.life.inspect(ctx, r.api, id); err == nil {
 		return nil // it exists after all (created since the list)
 	} else if !isNotFound(err) {
 		return err
@@ -316,7 +316,7 @@ func (d *recordRoom) reconcileRecord(ctx context.Context, r *reconcileRun, id st
 		// The record's VIFs are unplugged with it: the host devices (and,
 		// through the port observer, the firewall rules) of an instance
 		// that is gone.
-		if err := d.drv.finishDestroy(ctx, id, false); err != nil {
+		if err := d.life.finishDestroy(ctx, id, false); err != nil {
 			return err
 		}
 		r.rep.Removed = append(r.rep.Removed, id)
@@ -432,7 +432,7 @@ func (d *recordRoom) interruptedIDs() (map[string]bool, error) {
 // down or crashed. The caller holds its lock. An instance that is gone,
 // or whose container the engine is removing, is not resumed.
 func (d *recordRoom) resumeLocked(ctx context.Context, api APIClient, id, op string) (bool, error) {
-	t, err := d.drv.current(ctx, api, id)
+	t, err := d.life.current(ctx, api, id)
 	if isNotFound(err) {
 		return false, nil
 	}
@@ -449,7 +449,7 @@ func (d *recordRoom) resumeLocked(ctx context.Context, api APIClient, id, op str
 	done := d.ops.begin(t.cid, op)
 	defer done()
 	d.beginOp(t, pendResume)
-	_, err = d.drv.startInstance(ctx, t, t.rec)
+	_, err = d.life.startInstance(ctx, t, t.rec)
 	if err = errors.Join(err, d.endOp(t)); err != nil {
 		return false, err
 	}

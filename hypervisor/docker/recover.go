@@ -90,14 +90,14 @@ func (d *recordRoom) recoverOp(ctx context.Context, api APIClient, id string, re
 	case pendRebuild:
 		return d.recoverRebuild(ctx, api, id, rec, p)
 	case pendDestroy:
-		return d.drv.destroyLocked(ctx, api, id, "recover-destroy")
+		return d.life.destroyLocked(ctx, api, id, "recover-destroy")
 	}
 	if p.Op == pendSnapshot {
 		if err := d.discardSnapshot(ctx, api, p); err != nil {
 			return err
 		}
 	}
-	t, err := d.drv.current(ctx, api, id)
+	t, err := d.life.current(ctx, api, id)
 	if isNotFound(err) {
 		// The container is gone: the record, as the operation left it,
 		// is an orphan's (see Reconcile).
@@ -120,7 +120,7 @@ func (d *recordRoom) recoverOp(ctx context.Context, api APIClient, id string, re
 			return d.save(t, rec)
 		}
 		t.cur = engineOnly(t.c)
-		return d.drv.stopInstance(ctx, t, rec, stopRequest{})
+		return d.life.stopInstance(ctx, t, rec, stopRequest{})
 	case pendPowerOn, pendRestore, pendReboot, pendResume:
 		want := *p.Prev
 		want.SoftDeleted = false
@@ -165,14 +165,14 @@ func engineOnly(c container.InspectResponse) hypervisor.State {
 func (d *recordRoom) restart(ctx context.Context, t *target, running bool, want instanceRecord) error {
 	if running {
 		d.intents.record(t.cid)
-		if err := d.drv.stopProcess(ctx, t.api, t.cid, t.c.State.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
+		if err := d.life.stopProcess(ctx, t.api, t.cid, t.c.State.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
 			return err
 		}
 	}
 	t.cur = hypervisor.StateShutdown
 	done := d.ops.begin(t.cid, t.op)
 	defer done()
-	_, err := d.drv.startInstance(ctx, t, want)
+	_, err := d.life.startInstance(ctx, t, want)
 	return err
 }
 
@@ -213,7 +213,7 @@ func (d *recordRoom) discardSnapshot(ctx context.Context, api APIClient, p *pend
 // any) goes, the old one gets its name back, the record from before is
 // written, and the instance runs again if it ran.
 func (d *recordRoom) recoverRebuild(ctx context.Context, api APIClient, id string, rec instanceRecord, p *pendingOp) error {
-	main, merr := d.drv.inspect(ctx, api, id)
+	main, merr := d.life.inspect(ctx, api, id)
 	if merr != nil && !isNotFound(merr) {
 		return merr
 	}
@@ -229,7 +229,7 @@ func (d *recordRoom) recoverRebuild(ctx context.Context, api APIClient, id strin
 			return err
 		}
 		if came {
-			if main, merr = d.drv.inspect(ctx, api, id); merr != nil && !isNotFound(merr) {
+			if main, merr = d.life.inspect(ctx, api, id); merr != nil && !isNotFound(merr) {
 				return merr
 			}
 		}
@@ -249,7 +249,7 @@ func (d *recordRoom) recoverRebuild(ctx context.Context, api APIClient, id strin
 		// Neither is there: the record is an orphan's (see Reconcile).
 		return d.state.save(id, *p.Prev)
 	}
-	t, err := d.drv.current(ctx, api, id)
+	t, err := d.life.current(ctx, api, id)
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,7 @@ func (d *recordRoom) recoverRebuild(ctx context.Context, api APIClient, id strin
 		return d.restart(ctx, t, running, *p.Prev)
 	case running:
 		d.intents.record(t.cid)
-		if err := d.drv.stopProcess(ctx, api, t.cid, st.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
+		if err := d.life.stopProcess(ctx, api, t.cid, st.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
 			return err
 		}
 	}
@@ -290,7 +290,7 @@ func (d *recordRoom) recoverResize(ctx context.Context, t *target, rec instanceR
 		// apply it after any undo sent now: finish the resize instead,
 		// with the same request (the engine ends at the new limits
 		// whichever of the two it serves last).
-		if err := d.drv.update(ctx, t.api, t.cid, p.NewLimits.resources(), have.resources()); err != nil {
+		if err := d.life.update(ctx, t.api, t.cid, p.NewLimits.resources(), have.resources()); err != nil {
 			return err
 		}
 		rec.Flavor = p.Flavor
@@ -402,7 +402,7 @@ func (d *recordRoom) removeContainer(ctx context.Context, api APIClient, cid str
 		return nil
 	case isConflict(err):
 		// "removal of container … is already in progress"
-		return d.drv.awaitRemoval(ctx, api, cid)
+		return d.life.awaitRemoval(ctx, api, cid)
 	}
 	return classify(err, hypervisor.ErrNotFound)
 }
@@ -467,7 +467,7 @@ func (d *recordRoom) awaitSpawnCreate(ctx context.Context, api APIClient, id str
 	if err != nil || !came {
 		return container.InspectResponse{}, false, err
 	}
-	c, err := d.drv.inspect(ctx, api, id)
+	c, err := d.life.inspect(ctx, api, id)
 	if isNotFound(err) {
 		return c, false, nil
 	}

@@ -27,11 +27,11 @@ import (
 // lift one from a container), a soft-deleted instance (ErrInvalidState).
 // Removing a hard cap leaves a cap at the engine's CPU count, which is no
 // cap, since the engine cannot lift a quota either.
-func (d *Driver) Resize(ctx context.Context, id string, f hypervisor.Flavor) error {
+func (d *lifecycleRoom) Resize(ctx context.Context, id string, f hypervisor.Flavor) error {
 	return opErr("resize", id, d.resize(ctx, id, f))
 }
 
-func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) error {
+func (d *lifecycleRoom) resize(ctx context.Context, id string, f hypervisor.Flavor) error {
 	if err := hypervisor.ValidateID(id); err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 	if err := hypervisor.CheckState("resize", id, t.cur, hypervisor.ResizeStates...); err != nil {
 		return err
 	}
-	facts, err := d.facts(ctx, t.api)
+	facts, err := d.hosts.facts(ctx, t.api)
 	if err != nil {
 		return err
 	}
@@ -78,24 +78,24 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 	// The journal holds both limits before the engine changes any, so
 	// that a new Driver finishes or undoes a resize whose process died
 	// (recover.go).
-	p := d.beginOp(t, pendResize)
+	p := d.records.beginOp(t, pendResize)
 	p.OldLimits, p.NewLimits, p.Flavor = limitsOf(old), limitsOf(withSwapOf(res, old)), &nf
-	if err := d.save(t, t.rec); err != nil {
+	if err := d.records.save(t, t.rec); err != nil {
 		return err
 	}
 	// The engine goes on serving an update whose client died: the journal
 	// says it may be in flight, so that a new Driver finishes the resize
 	// rather than race it.
-	if err := d.markSent(t, sentUpdate); err != nil {
-		return errors.Join(err, d.endOp(t))
+	if err := d.records.markSent(t, sentUpdate); err != nil {
+		return errors.Join(err, d.records.endOp(t))
 	}
 	if err := d.update(ctx, t.api, t.cid, res, old); err != nil {
-		return errors.Join(err, d.endOp(t))
+		return errors.Join(err, d.records.endOp(t))
 	}
 	rec := t.rec
 	rec.Flavor = &nf
 	t.pending = nil
-	if err := d.save(t, rec); err != nil {
+	if err := d.records.save(t, rec); err != nil {
 		// Put the old limits back: the record is the source of truth.
 		rctx, cancel := d.cleanupContext(ctx)
 		defer cancel()
@@ -104,7 +104,7 @@ func (d *Driver) resize(ctx context.Context, id string, f hypervisor.Flavor) err
 		return errors.Join(err, uerr)
 	}
 	ev := nf
-	d.publish(hypervisor.Event{Type: hypervisor.EventResized, ID: id, Reason: hypervisor.ReasonRequested, Operation: "resize", Flavor: &ev})
+	d.events.publish(hypervisor.Event{Type: hypervisor.EventResized, ID: id, Reason: hypervisor.ReasonRequested, Operation: "resize", Flavor: &ev})
 	return nil
 }
 
@@ -130,7 +130,7 @@ func resizeResources(f hypervisor.Flavor, old container.Resources, ncpu int) con
 // update applies res. Lowering memory below the current swap limit is
 // fine since both change together; raising it above the current swap
 // limit too.
-func (d *Driver) update(ctx context.Context, api APIClient, cid string, res, _ container.Resources) error {
+func (d *lifecycleRoom) update(ctx context.Context, api APIClient, cid string, res, _ container.Resources) error {
 	if _, err := api.ContainerUpdate(ctx, cid, client.ContainerUpdateOptions{Resources: &res}); err != nil {
 		return classify(err, hypervisor.ErrNotFound)
 	}
@@ -141,9 +141,9 @@ func (d *Driver) update(ctx context.Context, api APIClient, cid string, res, _ c
 // when the engine is local (a file read), else from the engine's
 // statistics (which the engine answers on its next collection tick, up to
 // a second later).
-func (d *Driver) memoryUsage(ctx context.Context, api APIClient, cid string) (uint64, error) {
-	if d.isLocalEngine() {
-		if r := d.cgroups(ctx, api, cid); r != nil {
+func (d *lifecycleRoom) memoryUsage(ctx context.Context, api APIClient, cid string) (uint64, error) {
+	if d.hosts.isLocalEngine() {
+		if r := d.hosts.cgroups(ctx, api, cid); r != nil {
 			if used, err := r.memoryUsage(cid); err == nil {
 				return used, nil
 			}

@@ -83,7 +83,7 @@ func (d *imageRoom) snapshot(ctx context.Context, id string, req hypervisor.Snap
 		}
 		return image.Metadata{}, fmt.Errorf("%w: no writable image store is configured (WithSnapshotStore)", hypervisor.ErrNotSupported)
 	}
-	t, unlock, err := d.drv.lockCurrent(ctx, id)
+	t, unlock, err := d.life.lockCurrent(ctx, id)
 	if err != nil {
 		return image.Metadata{}, err
 	}

@@ -26,18 +26,18 @@ const cpuSharesPerVCPU = 1024
 // each undo bounded in time, so a failed Spawn leaves no container and no
 // state behind. A taken ID returns ErrAlreadyExists and leaves the existing
 // instance alone.
-func (d *Driver) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
+func (d *lifecycleRoom) Spawn(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Instance, error) {
 	return d.SpawnWithOptions(ctx, spec, hypervisor.SpawnOptions{})
 }
 
 // SpawnWithOptions is Spawn; with opts.CreateOnly it stops after
 // plug-vifs and leaves the instance created (see hypervisor.Creator).
-func (d *Driver) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
+func (d *lifecycleRoom) SpawnWithOptions(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
 	inst, err := d.spawn(ctx, spec, opts)
 	return inst, opErr("spawn", spec.ID, err)
 }
 
-func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
+func (d *lifecycleRoom) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts hypervisor.SpawnOptions) (hypervisor.Instance, error) {
 	d.step(StepValidate)
 	if err := spec.Validate(); err != nil {
 		return hypervisor.Instance{}, err
@@ -48,7 +48,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	if err := d.checkUserLabels(spec.Labels); err != nil {
 		return hypervisor.Instance{}, err
 	}
-	if err := d.checkVIFsSupported(spec.VIFs); err != nil {
+	if err := d.vifs.checkVIFsSupported(spec.VIFs); err != nil {
 		return hypervisor.Instance{}, err
 	}
 	api, unlock, err := d.lockInstance(ctx, spec.ID)
@@ -62,7 +62,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	} else if !isNotFound(err) {
 		return hypervisor.Instance{}, err
 	}
-	if err := d.checkDeviceNames(spec.ID, spec.VIFs); err != nil {
+	if err := d.vifs.checkDeviceNames(spec.ID, spec.VIFs); err != nil {
 		return hypervisor.Instance{}, err
 	}
 
@@ -70,13 +70,13 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	defer func() { _ = u.Rollback(ctx) }() // logs what it cannot undo
 
 	d.step(StepEnsureImage)
-	engineImage, err := d.ensureImage(ctx, api, spec.Image)
+	engineImage, err := d.images.ensureImage(ctx, api, spec.Image)
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
 
 	cs := newContainerSpec(spec, engineImage)
-	if cs.os, err = d.resolveBoot(ctx, api, spec, engineImage); err != nil {
+	if cs.os, err = d.osInst.resolveBoot(ctx, api, spec, engineImage); err != nil {
 		return hypervisor.Instance{}, err
 	}
 
@@ -98,11 +98,11 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		}
 		return d.state.remove(spec.ID, true)
 	})
-	if cs.mounts, err = d.resolvConfMounts(spec.ID, spec.VIFs, &u); err != nil {
+	if cs.mounts, err = d.vifs.resolvConfMounts(spec.ID, spec.VIFs, &u); err != nil {
 		return hypervisor.Instance{}, err
 	}
-	cs.sysctls = d.netSysctls()
-	cs.sending = func() error { return d.markSent(t, "create") }
+	cs.sysctls = d.vifs.netSysctls()
+	cs.sending = func() error { return d.records.markSent(t, "create") }
 	cid, err := d.create(ctx, api, cs, &u)
 	if errors.Is(err, hypervisor.ErrAlreadyExists) {
 		// Another spawn of this ID (another process on the same state
@@ -123,11 +123,11 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	rec = t.rec
 	rec.VIFs = newVIFRecords(hypervisor.CloneVIFs(spec.VIFs))
 	if len(rec.VIFs) > 0 {
-		if err := d.save(t, rec); err != nil {
+		if err := d.records.save(t, rec); err != nil {
 			return hypervisor.Instance{}, err
 		}
 		for _, r := range rec.VIFs {
-			if err := d.plugVIF(ctx, spec.ID, r.VIF, &u); err != nil {
+			if err := d.vifs.plugVIF(ctx, spec.ID, r.VIF, &u); err != nil {
 				return hypervisor.Instance{}, err
 			}
 		}
@@ -137,7 +137,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 		rec.Spawning = false
 		rec.Intent = intentCreated
 		t.pending = nil
-		if err := d.save(t, rec); err != nil {
+		if err := d.records.save(t, rec); err != nil {
 			return hypervisor.Instance{}, err
 		}
 		u.Release()
@@ -156,7 +156,7 @@ func (d *Driver) spawn(ctx context.Context, spec hypervisor.InstanceSpec, opts h
 	rec = t.rec
 	rec.Spawning = false
 	t.pending = nil
-	if err := d.save(t, rec); err != nil {
+	if err := d.records.save(t, rec); err != nil {
 		return hypervisor.Instance{}, err
 	}
 	u.Release()
@@ -236,8 +236,8 @@ func (cs containerSpec) env() []string {
 
 // create creates the container and its state record, registering their
 // undo first.
-func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
-	drive, err := d.prepareGuest(ctx, cs.spec, u)
+func (d *lifecycleRoom) create(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+	drive, err := d.guest.prepareGuest(ctx, cs.spec, u)
 	if err != nil {
 		return "", err
 	}
@@ -252,11 +252,11 @@ func (d *Driver) create(ctx context.Context, api APIClient, cs containerSpec, u 
 
 // createContainer creates the instance's container (the one create path
 // of Spawn and Rebuild) and registers its removal.
-func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+func (d *lifecycleRoom) createContainer(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
 	var mode cgroupMode
 	if cs.os {
 		var err error
-		if mode, err = d.osCgroupMode(ctx, api); err != nil {
+		if mode, err = d.osInst.osCgroupMode(ctx, api); err != nil {
 			return "", err
 		}
 		cs.gate = mode == cgroupV2Gate
@@ -318,7 +318,7 @@ func (d *Driver) createContainer(ctx context.Context, api APIClient, cs containe
 			}
 		}
 	}
-	if err := d.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {
+	if err := d.guest.injectAuthorizedKeys(ctx, api, created.ID, cs.spec); err != nil {
 		return "", err
 	}
 	return created.ID, nil

@@ -40,7 +40,7 @@ type startedInstance struct {
 // recordStart bounds the last stop's intent by this start, on the engine's
 // clock, so that a later crash is reported as one, and notes the started
 // process, so that its OOM kill is known even when the engine misses it.
-func (d *Driver) recordStart(_ context.Context, s startedInstance) error {
+func (d *lifecycleRoom) recordStart(_ context.Context, s startedInstance) error {
 	d.intents.started(s.ContainerID, s.StartedAt)
 	d.ooms.started(s.ContainerID, s.PID, s.StartedAt)
 	return nil
@@ -62,12 +62,12 @@ func (d *Driver) recordStart(_ context.Context, s startedInstance) error {
 // does not run, the record from before the call is written back as it
 // was. Only if the container cannot be stopped does the record say it runs,
 // as the engine then does. The error names the step that failed.
-func (d *Driver) startInstance(ctx context.Context, t *target, want instanceRecord) (c container.InspectResponse, err error) {
+func (d *lifecycleRoom) startInstance(ctx context.Context, t *target, want instanceRecord) (c container.InspectResponse, err error) {
 	prev := t.rec
 	want.PoweredOff = false
 	want.Intent = intentRunning
 	if !t.saved || t.written != t.pending || !reflect.DeepEqual(prev, want) {
-		if err := d.save(t, want); err != nil {
+		if err := d.records.save(t, want); err != nil {
 			return c, err
 		}
 	}
@@ -88,7 +88,7 @@ func (d *Driver) startInstance(ctx context.Context, t *target, want instanceReco
 	c = res.Container
 
 	d.step(StepAttachVIFs)
-	s := startedInstance{ID: t.id, ContainerID: t.cid, StartedAt: parseTime(c.State.StartedAt), Record: want, OS: d.isOS(c)}
+	s := startedInstance{ID: t.id, ContainerID: t.cid, StartedAt: parseTime(c.State.StartedAt), Record: want, OS: d.osInst.isOS(c)}
 	if c.State != nil {
 		s.PID = c.State.Pid
 	}
@@ -114,7 +114,7 @@ const startFailureConsoleLines = 20
 // its exit code and the last lines of its console, where an init says
 // why it gave up. A step that fails because the process has gone (a
 // namespace that no longer exists) names neither.
-func (d *Driver) describeStartFailure(ctx context.Context, t *target, err error) error {
+func (d *lifecycleRoom) describeStartFailure(ctx context.Context, t *target, err error) error {
 	ctx, cancel := d.cleanupContext(ctx)
 	defer cancel()
 	res, ierr := t.api.ContainerInspect(ctx, t.cid, client.ContainerInspectOptions{})
@@ -122,7 +122,7 @@ func (d *Driver) describeStartFailure(ctx context.Context, t *target, err error)
 		return err
 	}
 	st := res.Container.State
-	con, cerr := d.readConsole(ctx, t.api, res.Container, client.ContainerLogsOptions{
+	con, cerr := d.guest.readConsole(ctx, t.api, res.Container, client.ContainerLogsOptions{
 		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(startFailureConsoleLines),
 	}, hypervisor.DefaultConsoleMaxBytes)
 	var tail string
@@ -149,7 +149,7 @@ func oomNote(st *container.State) string {
 // settleFailedStart makes the record agree with the engine after a failed
 // start; see startInstance. It runs with a bounded context that ctx's
 // cancellation does not end.
-func (d *Driver) settleFailedStart(ctx context.Context, t *target, prev instanceRecord) error {
+func (d *lifecycleRoom) settleFailedStart(ctx context.Context, t *target, prev instanceRecord) error {
 	ctx, cancel := d.cleanupContext(ctx)
 	defer cancel()
 	res, err := t.api.ContainerInspect(ctx, t.cid, client.ContainerInspectOptions{})
@@ -161,17 +161,17 @@ func (d *Driver) settleFailedStart(ctx context.Context, t *target, prev instance
 	}
 	st := res.Container.State
 	if st == nil || !hasProcess(st.Status) {
-		return d.save(t, prev)
+		return d.records.save(t, prev)
 	}
 	running := t.rec
 	stopped := prev
 	stopped.PoweredOff = true
-	if err := d.save(t, stopped); err != nil {
+	if err := d.records.save(t, stopped); err != nil {
 		return err
 	}
 	d.intents.record(t.cid)
 	if err := d.stopProcess(ctx, t.api, t.cid, st.Status == container.StatePaused, stopRequest{Kill: true}); err != nil {
-		return errors.Join(fmt.Errorf("stop after a failed start: %w", err), d.save(t, running))
+		return errors.Join(fmt.Errorf("stop after a failed start: %w", err), d.records.save(t, running))
 	}
 	return nil
 }

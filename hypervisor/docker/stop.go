@@ -32,23 +32,23 @@ type stopRequest struct {
 // If the stop fails, the engine is asked again with a bounded context: if
 // the process still runs, the record from before the call is written back;
 // if it stopped after all, want stays.
-func (d *Driver) stopInstance(ctx context.Context, t *target, want instanceRecord, req stopRequest) error {
+func (d *lifecycleRoom) stopInstance(ctx context.Context, t *target, want instanceRecord, req stopRequest) error {
 	prev := t.rec
 	want.PoweredOff = true
 	want.Intent = intentStopped
-	if err := d.save(t, want); err != nil {
+	if err := d.records.save(t, want); err != nil {
 		return err
 	}
 	d.intents.record(t.cid)
 	began := time.Now()
 	err := d.stopProcess(ctx, t.api, t.cid, t.cur == hypervisor.StatePaused, req)
 	if err == nil {
-		return d.noteShutdown(ctx, t, req, began)
+		return d.osInst.noteShutdown(ctx, t, req, began)
 	}
 	return errors.Join(err, d.settleFailedStop(ctx, t, prev))
 }
 
-func (d *Driver) settleFailedStop(ctx context.Context, t *target, prev instanceRecord) error {
+func (d *lifecycleRoom) settleFailedStop(ctx context.Context, t *target, prev instanceRecord) error {
 	ctx, cancel := d.cleanupContext(ctx)
 	defer cancel()
 	res, err := t.api.ContainerInspect(ctx, t.cid, client.ContainerInspectOptions{})
@@ -59,7 +59,7 @@ func (d *Driver) settleFailedStop(ctx context.Context, t *target, prev instanceR
 		return fmt.Errorf("inspect after a failed stop: %w", classify(err, hypervisor.ErrNotFound))
 	}
 	if res.Container.State != nil && hasProcess(res.Container.State.Status) {
-		return d.save(t, prev)
+		return d.records.save(t, prev)
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func (d *Driver) settleFailedStop(ctx context.Context, t *target, prev instanceR
 // stopProcess stops container cid's process: thawed first if paused (a
 // frozen process cannot act on a signal, and the engine refuses to kill
 // it), then the graceful signal with req.Timeout, or SIGKILL at once.
-func (d *Driver) stopProcess(ctx context.Context, api APIClient, cid string, paused bool, req stopRequest) error {
+func (d *lifecycleRoom) stopProcess(ctx context.Context, api APIClient, cid string, paused bool, req stopRequest) error {
 	if paused {
 		if _, err := api.ContainerUnpause(ctx, cid, client.ContainerUnpauseOptions{}); err != nil {
 			return classify(err, hypervisor.ErrNotFound)

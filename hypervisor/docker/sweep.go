@@ -204,7 +204,7 @@ func (d *recordRoom) removeStray(ctx context.Context, api APIClient, id string) 
 	if _, ok, err := d.state.instances.Load(id); err != nil || ok {
 		return err
 	}
-	if _, err := d.drv.inspect(ctx, api, id); !isNotFound(err) {
+	if _, err := d.life.inspect(ctx, api, id); !isNotFound(err) {
 		return err
 	}
 	d.log.DebugContext(ctx, "removing the files of an instance that is gone", "id", id)

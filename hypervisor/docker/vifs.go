@@ -443,7 +443,7 @@ func (d *vifRoom) unplugRecorded(ctx context.Context, id string, rec instanceRec
 
 // withInstance runs fn on instance id under its lock.
 func (d *vifRoom) withInstance(ctx context.Context, op, id string, fn func(t *target) error) error {
-	t, unlock, err := d.drv.lockCurrent(ctx, id)
+	t, unlock, err := d.life.lockCurrent(ctx, id)
 	if err != nil {
 		return opErr(op, id, err)
 	}
