@@ -68,47 +68,32 @@ type core struct {
 	// Spawn and of the start path.
 	stepHook func(step string)
 
-	vifs *vifRoom
-
-	osInst *osRoom
-
-	guest *guestRoom
-
-	events *eventRoom
-
-	hosts *hostRoom
-
-	images *imageRoom
-
+	// The rooms, for the rooms that need much of another (see rooms.go
+	// for the narrow views the others have).
+	vifs    *vifRoom
+	osInst  *osRoom
+	guest   *guestRoom
+	events  *eventRoom
+	hosts   *hostRoom
+	images  *imageRoom
 	records *recordRoom
-
-	life *lifecycleRoom
-
-	// drv is the Driver, for the calls of a room into methods not yet
-	// in a room.
-	drv *Driver
+	life    *lifecycleRoom
 }
 
 // wire points the rooms at d's core and the core at the rooms; New and
 // the tests that build a Driver from a literal call it.
 func (d *Driver) wire() *Driver {
-	d.vifRoom.core = &d.core
-	d.vifs = &d.vifRoom
-	d.osRoom.core = &d.core
-	d.osInst = &d.osRoom
-	d.guestRoom.core = &d.core
-	d.guest = &d.guestRoom
-	d.eventRoom.core = &d.core
-	d.events = &d.eventRoom
-	d.hostRoom.core = &d.core
-	d.hosts = &d.hostRoom
-	d.imageRoom.core = &d.core
-	d.images = &d.imageRoom
-	d.recordRoom.core = &d.core
-	d.records = &d.recordRoom
-	d.lifecycleRoom.core = &d.core
-	d.life = &d.lifecycleRoom
-	d.drv = d
+	c := &d.core
+	c.vifs, c.osInst, c.guest, c.events = &d.vifRoom, &d.osRoom, &d.guestRoom, &d.eventRoom
+	c.hosts, c.images, c.records, c.life = &d.hostRoom, &d.imageRoom, &d.recordRoom, &d.lifecycleRoom
+	d.vifRoom = vifRoom{core: c, life: c.life, records: c.records, guest: c.guest, osInst: c.osInst}
+	d.osRoom = osRoom{core: c, life: c.life, records: c.records, guest: c.guest, hosts: c.hosts}
+	d.guestRoom = guestRoom{core: c, life: c.life, records: c.records}
+	d.eventRoom = eventRoom{core: c, records: c.records, hosts: c.hosts}
+	d.hostRoom = hostRoom{core: c, osInst: c.osInst}
+	d.imageRoom = imageRoom{core: c, life: c.life}
+	d.recordRoom = recordRoom{core: c, guest: c.guest, images: c.images, osInst: c.osInst}
+	d.lifecycleRoom = lifecycleRoom{core: c}
 	return d
 }
 

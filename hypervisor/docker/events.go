@@ -19,7 +19,11 @@ import (
 
 // eventRoom is the Driver's room of events: the engine's event stream and
 // the driver's own journal.
-type eventRoom struct{ *core }
+type eventRoom struct {
+	*core
+	records stopIntender
+	hosts   engineLocality
+}
 
 // DefaultEventBuffer is how many events a stream queues for a consumer
 // that does not read before it ends the stream (see WithEventBuffer).

@@ -20,7 +20,11 @@ import (
 
 // guestRoom is the Driver's room of guest access: exec, console, config
 // drive, metadata and keys.
-type guestRoom struct{ *core }
+type guestRoom struct {
+	*core
+	life    instanceReader
+	records recordWriter
+}
 
 // guestAPI is the part of the engine API that reaches into containers:
 // exec, attach, resize and file copies.

@@ -19,7 +19,10 @@ import (
 
 // hostRoom is the Driver's room of the host: facts, resources and instance
 // statistics.
-type hostRoom struct{ *core }
+type hostRoom struct {
+	*core
+	osInst cgroupNoter
+}
 
 // HypervisorType is what HostResources reports as the hypervisor type.
 const HypervisorType = "docker"

@@ -19,7 +19,10 @@ import (
 
 // imageRoom is the Driver's room of images: fetch, cache, prune and
 // snapshot.
-type imageRoom struct{ *core }
+type imageRoom struct {
+	*core
+	life instanceReader
+}
 
 // WithImageStore makes Spawn take instance images from s: the spec's Image
 // is a store image ID. A store image missing on the engine (or changed in

@@ -25,7 +25,13 @@ import (
 
 // osRoom is the Driver's room of OS instances: boot mode, cgroup gate, boot
 // report and status.
-type osRoom struct{ *core }
+type osRoom struct {
+	*core
+	life    instanceReader
+	records recordWriter
+	guest   guestExecer
+	hosts   engineLocality
+}
 
 // OS instances are a small variation of the one spawn and stop path, not
 // a second backend: create gives the container what an init system needs

@@ -17,7 +17,12 @@ import (
 
 // recordRoom is the Driver's room of records and intents: recovery,
 // reconcile, resume and sweep.
-type recordRoom struct{ *core }
+type recordRoom struct {
+	*core
+	guest  bootDataWriter
+	images snapshotter
+	osInst osKind
+}
 
 // Recovery after a crash. An operation whose process died leaves its
 // intent journal (pending.go) in the instance's record. The next call

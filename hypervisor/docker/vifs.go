@@ -21,7 +21,13 @@ import (
 
 // vifRoom is the Driver's room of VIFs: plugging, attaching and
 // unplugging an instance's virtual interfaces and its resolv.conf.
-type vifRoom struct{ *core }
+type vifRoom struct {
+	*core
+	life    instanceReader
+	records recordWriter
+	guest   guestRefresher
+	osInst  osKind
+}
 
 // PortObserver is told when the host side of a VIF comes and goes, so that
 // host-wide services that work on ports (security groups, floating IPs,
