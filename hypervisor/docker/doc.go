@@ -246,4 +246,33 @@
 // older than [MinAPIVersion], fails that call with
 // [hypervisor.ErrUnavailable], and the next call tries again. TCP endpoints
 // can use TLS ([WithTLS]) with server verification on by default.
+//
+// # Layout
+//
+// [Driver] is a façade over rooms by concern: unexported types that share
+// one core (driver.go: the options, the engine client of client.go, the
+// state directory, the per-instance locks and the labels of labels.go)
+// and whose methods the Driver promotes. The rooms and their files:
+//
+//   - lifecycleRoom, spawn and power: spawn.go, start.go, stop.go,
+//     power.go, rebuild.go, resize.go, inspect.go;
+//   - recordRoom, records and intents: recover.go, reconcile.go,
+//     pending.go, intents.go, sweep.go, owner.go (the records themselves
+//     are record.go and state.go);
+//   - vifRoom, VIFs: vifs.go;
+//   - osRoom, OS instances: osinstance.go, bootreport.go, cgroupgate_*.go;
+//   - guestRoom, guest access: exec.go, console.go, console_attach.go,
+//     configdrive.go;
+//   - eventRoom, events and the journal: events.go, journal.go;
+//   - hostRoom, the host and statistics: host.go, hostfacts.go,
+//     bulkstats*.go;
+//   - imageRoom, images and snapshots: image.go, cache.go, snapshot.go.
+//
+// A room that needs a few things of another sees them through a narrow
+// interface (rooms.go). The rooms that use much of another reach it
+// through the core: lifecycleRoom, which drives all the others;
+// recordRoom, which recovers through lifecycleRoom and vifRoom;
+// imageRoom, whose snapshots write records; hostRoom, which lists
+// and inspects instances. No type of the package has more than 60 methods (a test of
+// internal/repotest keeps it so).
 package docker
