@@ -10,7 +10,7 @@ import (
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
-// lifecycleRoom is the Driver's room of lifecycle: spawn, power, stop,
+// lifecycleRoom is the Driver's room of the lifecycle: spawn, power, stop,
 // rebuild, resize and inspect.
 type lifecycleRoom struct{ *core }
 
