@@ -3,15 +3,12 @@ package repotest
 import (
 	"fmt"
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"path"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // netlinkPath is the netlink library whose dumps must be retried.
@@ -75,13 +72,7 @@ func f(n *ns, hp *nl.Handle) {
 		"b.go": `package p
 func g(n *ns) { n.h.NeighList(0, 0) }`,
 	}
-	var files []goFile
-	for name, s := range src {
-		fset := token.NewFileSet()
-		f, err := parser.ParseFile(fset, name, s, parser.SkipObjectResolution)
-		require.NoError(t, err)
-		files = append(files, goFile{path: name, f: f, fset: fset})
-	}
+	files := parseSources(t, src)
 	got := rawDumps(files)
 	var calls []string
 	for _, v := range got {

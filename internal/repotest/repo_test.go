@@ -77,6 +77,20 @@ func parseAll(t *testing.T) []goFile {
 	return out
 }
 
+// parseSources parses in-memory sources, by file name: the synthetic
+// packages the rules are proven on.
+func parseSources(t *testing.T, src map[string]string) []goFile {
+	t.Helper()
+	var files []goFile
+	for name, s := range src {
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, name, s, parser.SkipObjectResolution)
+		require.NoError(t, err)
+		files = append(files, goFile{path: name, f: f, fset: fset})
+	}
+	return files
+}
+
 // goList runs go list in the repository root with args and returns its
 // output lines. It needs only the go command: no network once the module
 // cache holds the dependencies.

@@ -3,8 +3,6 @@ package repotest
 import (
 	"fmt"
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"sort"
 	"strings"
 	"testing"
@@ -62,13 +60,7 @@ var _ = func() {}`,
 		"c.go": `package p
 func (t *T) e() {}`,
 	}
-	var files []goFile
-	for name, s := range src {
-		fset := token.NewFileSet()
-		f, err := parser.ParseFile(fset, name, s, parser.SkipObjectResolution)
-		require.NoError(t, err)
-		files = append(files, goFile{path: name, f: f, fset: fset})
-	}
+	files := parseSources(t, src)
 	counts := methodCounts(files)
 	assert.Equal(t, map[string]int{"big": maxMethods + 1, "T": 3, "G": 2}, counts)
 	assert.Equal(t, []string{fmt.Sprintf("big has %d methods (at most %d)", maxMethods+1, maxMethods)}, overfull(counts, maxMethods))
