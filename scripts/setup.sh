@@ -46,6 +46,9 @@ command -v my_print_defaults >/dev/null 2>&1 || need+=(mariadb-client-core)
 # Distro images that boot systemd, and cloud-init's own config-drive reader.
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
+# LXC, the boot peer of the OS-instance benchmark (lxc-start on the OS
+# image's root file system; its lxc-net bridge service is not started).
+command -v lxc-start >/dev/null 2>&1 || need+=(lxc)
 # The SSH login test of OS instances logs in with the OpenSSH client.
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 # A network's DHCP server (package network/dhcp) is dnsmasq, started by the
