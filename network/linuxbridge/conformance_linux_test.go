@@ -41,7 +41,7 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	networktest.TestVIFDriver(t, func(t *testing.T) networktest.Harness {
 		return harness(t, func(d *linuxbridge.Driver, _ string) network.VIFDriver { return d })
-	})
+	}, networktest.InParallel()) // each subtest has its own host namespace
 }
 
 // byName is the real driver with the bug the ownership cases of the suite

@@ -139,6 +139,17 @@ func ClashingVIF(vif network.VIF) network.VIF {
 	return v
 }
 
+// SuiteOption configures [TestVIFDriver].
+type SuiteOption func(*suiteConfig)
+
+type suiteConfig struct{ parallel bool }
+
+// InParallel runs the suite's subtests in parallel. Use it when the
+// harnesses newHarness returns share nothing (each has its own host
+// namespace and switch): HostState compares the host side before and after
+// each subtest, so a shared one would see the others' devices.
+func InParallel() SuiteOption { return func(c *suiteConfig) { c.parallel = true } }
+
 // TestVIFDriver runs the VIFDriver conformance suite against the drivers
 // newHarness returns, one per subtest: idempotent plug and unplug, unplug
 // of what was never plugged, attach, detach and re-attach, two VIFs in one
@@ -151,7 +162,21 @@ func ClashingVIF(vif network.VIF) network.VIF {
 // one; a device of the VIF's names made by someone else is refused or
 // left alone, never deleted or changed; Detach and Unplug of a VIF that
 // was never plugged leave the live instance's devices alone.
-func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness) {
+//
+// With [InParallel] the subtests run in parallel.
+func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness, opts ...SuiteOption) {
+	var cfg suiteConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.parallel {
+		nh := newHarness
+		newHarness = func(t *testing.T) Harness {
+			t.Helper()
+			t.Parallel()
+			return nh(t)
+		}
+	}
 	const inst = "netconf-instance"
 	target := func(path, ifname string) network.Target {
 		return network.Target{NetNS: path, IfName: ifname, DefaultRouteV4: true, DefaultRouteV6: true}

@@ -99,7 +99,7 @@ func TestConformance(t *testing.T) {
 				return testenv.ForeignBridge(t, host.Path, name)
 			},
 		}
-	})
+	}, networktest.InParallel()) // each subtest has its own host namespace
 }
 
 func ping(t *testing.T, from, to string) {

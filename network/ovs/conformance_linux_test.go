@@ -54,7 +54,7 @@ func TestConformance(t *testing.T) {
 						return testenv.ForeignBridge(t, o.NetNS, name)
 					},
 				}
-			})
+			}, networktest.InParallel()) // each subtest has its own switch and namespace
 		})
 	}
 }
