@@ -247,15 +247,25 @@ func TestDHCPv6(t *testing.T) {
 		return out, strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative")
 	})
 	require.NotEmpty(t, out)
-	dir := t.TempDir()
-	lease := filepath.Join(dir, "lease")
+	// The lease and PID files where Debian's AppArmor profile of dhclient
+	// lets it write them (/run/dhclient*.lease*, /run/dhclient*.pid): on
+	// a host that enforces it, a lease file elsewhere is never written.
+	base := filepath.Join("/run", testenv.UniqueName("dhclient-dv"))
+	lease, pidFile := base+".lease", base+".pid"
+	t.Cleanup(func() {
+		for _, f := range []string{lease, pidFile} {
+			if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	res, err := testenv.RunInNetns(t, ctx, c.Path, "dhclient", "-6", "-1", "-v",
-		"-lf", lease, "-pf", filepath.Join(dir, "pid"), "-sf", "/bin/true", "eth0")
+		"-lf", lease, "-pf", pidFile, "-sf", "/bin/true", "eth0")
 	t.Cleanup(func() {
 		// dhclient -1 stays as a daemon after its lease; end it by its PID file.
-		if b, err := os.ReadFile(filepath.Join(dir, "pid")); err == nil {
+		if b, err := os.ReadFile(pidFile); err == nil {
 			var pid int
 			if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
 				if p, err := os.FindProcess(pid); err == nil {
