@@ -5,10 +5,10 @@
 # tests.list, each in a copy of its package directory, with CI=true, and
 # writes each one's -test.v=test2json output to OUT_DIR/tests/NAME.out.
 #
-# tests.list lines: NAME<TAB>PACKAGE_DIR<TAB>RUN_REGEXP<TAB>TIMEOUT_SECONDS<TAB>KIND<TAB>MODULE
-# (KIND "bench": RUN_REGEXP names benchmarks, run with -benchtime 2x and no
+# tests.list lines: NAME<TAB>PACKAGE_DIR<TAB>RUN_REGEXP<TAB>TIMEOUT_SECONDS<TAB>KIND<TAB>MODULE<TAB>STREAM
+# (no field empty: "-" for none; KIND "bench": RUN_REGEXP names benchmarks, run with -benchtime 2x and no
 # tests; MODULE: a kernel module loaded before the binary runs and unloaded
-# after).
+# after; STREAM: A and B run side by side, each in order, then Z alone).
 # lane.env: LANE_DEADLINE (guest uptime, in seconds, by which the last test
 # must have ended) and LANE_KERNEL_FEATURES.
 set -u
@@ -52,24 +52,30 @@ done
 sed 's/^/LANE: fact /' "$O/facts.txt"
 
 export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" DOCKERVISOR_CRASH_KILLS="$LANE_CRASH_KILLS" HOME=/root
-while IFS=$'\t' read -r name dir run tmo kind mod; do
-	[ -n "$name" ] || continue
+
+# run_line NAME DIR RUN TIMEOUT KIND MODULE: one test binary run.
+run_line() {
+	local name=$1 dir=$2 run=$3 tmo=$4 kind=$5 mod=$6 left t0 rc secs
 	left=$((LANE_DEADLINE - $(upi) - 15))
 	if [ "$left" -lt 30 ]; then
 		log "test $name: not run, out of time"
 		echo "not run: the lane's deadline was reached" >"$O/tests/$name.notrun"
-		continue
+		return
 	fi
 	[ "$tmo" -le "$left" ] || tmo=$left
 	log "test $name: start (-run '$run', timeout ${tmo}s) uptime=$(up)s"
 	t0=$(date +%s)
 	if [ -n "$mod" ]; then
-		modprobe "$mod" >"$O/tests/$name.modprobe" 2>&1 || { log "test $name: modprobe $mod failed"; echo "not run: modprobe $mod failed: $(cat "$O/tests/$name.modprobe")" >"$O/tests/$name.notrun"; continue; }
+		modprobe "$mod" >"$O/tests/$name.modprobe" 2>&1 || {
+			log "test $name: modprobe $mod failed"
+			echo "not run: modprobe $mod failed: $(cat "$O/tests/$name.modprobe")" >"$O/tests/$name.notrun"
+			return
+		}
 		log "test $name: with module $mod ($(grep -c "^$mod " /proc/modules) loaded)"
 	fi
 	# -test.parallel 6: the tests mostly wait for the engine and the guest
 	# (2 emulated CPUs would otherwise run 2 at a time).
-	sel=(-test.run "$run")
+	local sel=(-test.run "$run")
 	[ "$kind" != bench ] || sel=(-test.run '^$' -test.bench "$run" -test.benchtime 2x)
 	(cd "pkgs/$dir" && timeout -k 10 $((tmo + 20)) ./"$name".test -test.v=test2json "${sel[@]}" \
 		-test.timeout "${tmo}s" -test.count=1 -test.parallel 6 >"$O/tests/$name.out" 2>&1)
@@ -79,7 +85,23 @@ while IFS=$'\t' read -r name dir run tmo kind mod; do
 	echo "$secs" >"$O/tests/$name.secs"
 	log "test $name: end rc=$rc ${secs}s"
 	[ -z "$mod" ] || modprobe -r "$mod" >>"$O/tests/$name.modprobe" 2>&1 || true
-done <tests.list
+}
+
+# run_stream S: the lines of stream S, in order.
+run_stream() {
+	local name dir run tmo kind mod stream
+	while IFS=$'\t' read -r name dir run tmo kind mod stream; do
+		[ -n "$name" ] && [ "$stream" = "$1" ] || continue
+		[ "$mod" != - ] || mod=""
+		run_line "$name" "$dir" "$run" "$tmo" "$kind" "$mod"
+	done <tests.list
+}
+
+# Streams A and B side by side, then Z alone.
+run_stream A &
+run_stream B &
+wait
+run_stream Z
 
 # What the host may need to see why something failed.
 docker ps -a >"$O/docker-ps.txt" 2>&1
