@@ -25,7 +25,7 @@ func harness(t *testing.T, wrap func(*linuxbridge.Driver, string) network.VIFDri
 		},
 		HostState: func(t *testing.T) []string { return testenv.LinkState(t, host.Path) },
 		GuestLinks: func(t *testing.T, path string) []string {
-			names := slices.DeleteFunc(hostLinks(t, path), func(n string) bool { return n == "lo" })
+			names := slices.DeleteFunc(testenv.LinkNames(t, path), func(n string) bool { return n == "lo" })
 			slices.Sort(names)
 			return names
 		},

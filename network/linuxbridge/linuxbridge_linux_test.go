@@ -51,20 +51,6 @@ func testVIF(bridge string, n int) network.VIF {
 	}
 }
 
-func hostLinks(t *testing.T, path string) []string {
-	t.Helper()
-	ns, err := linkutil.Open(path)
-	require.NoError(t, err)
-	defer ns.Close()
-	links, err := ns.LinkList()
-	require.NoError(t, err)
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
-	}
-	return names
-}
-
 func newDriver(t *testing.T, opts ...linuxbridge.Option) (*linuxbridge.Driver, testenv.Netns) {
 	t.Helper()
 	host := testenv.NewHostNetns(t)
@@ -155,10 +141,10 @@ func TestTwoInstancesTraffic(t *testing.T) {
 
 	// Unplug both: nothing of ours is left in the host namespace.
 	require.NoError(t, d.Unplug(ctx, "inst", a))
-	assert.Contains(t, hostLinks(t, host.Path), bridge, "bridge stays while b is on it")
+	assert.Contains(t, testenv.LinkNames(t, host.Path), bridge, "bridge stays while b is on it")
 	require.NoError(t, d.Unplug(ctx, "inst", b))
 	require.NoError(t, d.Unplug(ctx, "inst", b), "unplug twice")
-	assert.Equal(t, []string{"lo"}, hostLinks(t, host.Path))
+	assert.Equal(t, []string{"lo"}, testenv.LinkNames(t, host.Path))
 }
 
 // TestForeignBridgeKept checks that unplug never deletes a bridge the driver
@@ -179,7 +165,7 @@ func TestForeignBridgeKept(t *testing.T) {
 	require.NoError(t, d.Plug(ctx, "i", v))
 	require.NoError(t, d.Attach(ctx, "i", v, network.Target{NetNS: g.Path, IfName: "eth0"}))
 	require.NoError(t, d.Unplug(ctx, "i", v))
-	assert.ElementsMatch(t, []string{"lo", bridge}, hostLinks(t, host.Path))
+	assert.ElementsMatch(t, []string{"lo", bridge}, testenv.LinkNames(t, host.Path))
 
 	dummy := testenv.UniqueName("du")
 	require.NoError(t, hns.Handle().LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: dummy, TxQLen: -1}, PeerName: dummy + "p", PeerTxQLen: -1}))
@@ -187,7 +173,7 @@ func TestForeignBridgeKept(t *testing.T) {
 	assert.ErrorIs(t, d.Plug(ctx, "i", v2), network.ErrDeviceConflict)
 	assert.ErrorIs(t, d.Attach(ctx, "i", v2, network.Target{NetNS: g.Path, IfName: "eth0"}), network.ErrDeviceConflict)
 	require.NoError(t, d.Unplug(ctx, "i", v2))
-	assert.ElementsMatch(t, []string{"lo", bridge, dummy, dummy + "p"}, hostLinks(t, host.Path))
+	assert.ElementsMatch(t, []string{"lo", bridge, dummy, dummy + "p"}, testenv.LinkNames(t, host.Path))
 }
 
 // TestNamespaceGoneMidAttach kills the instance's process after the veth
@@ -206,13 +192,13 @@ func TestNamespaceGoneMidAttach(t *testing.T) {
 	require.NoError(t, d.Plug(ctx, "i", v))
 	err := d.Attach(ctx, "i", v, network.Target{NetNS: g.Path, IfName: "eth0", DefaultRouteV4: true})
 	require.ErrorIs(t, err, network.ErrNamespaceGone)
-	assert.ElementsMatch(t, []string{"lo", v.Bridge}, hostLinks(t, host.Path), "no tap left")
+	assert.ElementsMatch(t, []string{"lo", v.Bridge}, testenv.LinkNames(t, host.Path), "no tap left")
 
 	// Gone before the attach starts.
 	err = d.Attach(ctx, "i", v, network.Target{NetNS: g.Path, IfName: "eth0"})
 	require.ErrorIs(t, err, network.ErrNamespaceGone)
 	require.NoError(t, d.Unplug(ctx, "i", v))
-	assert.Equal(t, []string{"lo"}, hostLinks(t, host.Path))
+	assert.Equal(t, []string{"lo"}, testenv.LinkNames(t, host.Path))
 }
 
 // TestBadInput checks typed errors and that nothing is left behind.
@@ -261,7 +247,7 @@ func TestBadInput(t *testing.T) {
 	assert.ErrorIs(t, d.Attach(ctx, "i", other, network.Target{NetNS: g.Path, IfName: "eth0"}), network.ErrDeviceConflict)
 	require.NoError(t, d.Unplug(ctx, "i", other))
 	require.NoError(t, d.Unplug(ctx, "i", v))
-	assert.Equal(t, []string{"lo"}, hostLinks(t, host.Path))
+	assert.Equal(t, []string{"lo"}, testenv.LinkNames(t, host.Path))
 	assert.True(t, errors.Is(network.ErrDeviceNameTooLong, network.ErrInvalidVIF))
 }
 
@@ -299,11 +285,11 @@ func TestBridgeOwnership(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, hns.Handle().LinkSetMaster(op, br))
 	require.NoError(t, d.Unplug(ctx, "k1", v))
-	assert.Contains(t, hostLinks(t, host.Path), v.Bridge, "a port is left: the bridge stays")
-	assert.NotContains(t, hostLinks(t, host.Path), names.Tap)
+	assert.Contains(t, testenv.LinkNames(t, host.Path), v.Bridge, "a port is left: the bridge stays")
+	assert.NotContains(t, testenv.LinkNames(t, host.Path), names.Tap)
 	require.NoError(t, hns.DeleteByIndex(op))
 	require.NoError(t, d.Unplug(ctx, "k1", v), "unplug again, once the bridge is empty")
-	assert.NotContains(t, hostLinks(t, host.Path), v.Bridge, "ours and empty: deleted")
+	assert.NotContains(t, testenv.LinkNames(t, host.Path), v.Bridge, "ours and empty: deleted")
 
 	// Not ours: an operator's bridge (no mark), with and without ports,
 	// and another driver's; never deleted. The legacy mark of earlier
@@ -325,10 +311,10 @@ func TestBridgeOwnership(t *testing.T) {
 		require.NoError(t, d.Attach(ctx, "k2", v, network.Target{NetNS: g.Path, IfName: "eth1"}), name)
 		require.NoError(t, d.Unplug(ctx, "k2", v), name)
 		if mark == "dockervisor" {
-			assert.NotContains(t, hostLinks(t, host.Path), bridge, name)
+			assert.NotContains(t, testenv.LinkNames(t, host.Path), bridge, name)
 			continue
 		}
-		assert.Contains(t, hostLinks(t, host.Path), bridge, "%s bridge kept", name)
+		assert.Contains(t, testenv.LinkNames(t, host.Path), bridge, "%s bridge kept", name)
 		assert.Equal(t, mark, alias(bridge), "%s bridge's alias kept", name)
 		require.NoError(t, hns.DeleteByIndex(b))
 	}

@@ -18,15 +18,7 @@ import (
 
 func links(t *testing.T, path string) []string {
 	t.Helper()
-	ns, err := linkutil.Open(path)
-	require.NoError(t, err)
-	defer ns.Close()
-	ls, err := ns.LinkList()
-	require.NoError(t, err)
-	var names []string
-	for _, l := range ls {
-		names = append(names, l.Attrs().Name)
-	}
+	names := testenv.LinkNames(t, path)
 	slices.Sort(names)
 	return names
 }

@@ -5,11 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/dockervisor/dockervisor/internal/testenv"
 	"github.com/dockervisor/dockervisor/network"
-	"github.com/dockervisor/dockervisor/network/internal/linkutil"
 	"github.com/dockervisor/dockervisor/network/networktest"
 )
 
@@ -45,7 +42,7 @@ func TestConformance(t *testing.T) {
 						return state
 					},
 					GuestLinks: func(t *testing.T, path string) []string {
-						names := slices.DeleteFunc(linkNames(t, path), func(n string) bool { return n == "lo" })
+						names := slices.DeleteFunc(testenv.LinkNames(t, path), func(n string) bool { return n == "lo" })
 						slices.Sort(names)
 						return names
 					},
@@ -57,18 +54,4 @@ func TestConformance(t *testing.T) {
 			}, networktest.InParallel()) // each subtest has its own switch and namespace
 		})
 	}
-}
-
-func linkNames(t *testing.T, path string) []string {
-	t.Helper()
-	ns, err := linkutil.Open(path)
-	require.NoError(t, err)
-	defer ns.Close()
-	links, err := ns.LinkList()
-	require.NoError(t, err)
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
-	}
-	return names
 }
