@@ -78,8 +78,7 @@ func (f *agentFixture) harness(t *testing.T) hypervisortest.AgentHarness {
 			Crash: func(t *testing.T, id string) {
 				info, err := d.Info(t.Context(), id)
 				require.NoError(t, err)
-				_, err = cli.ContainerKill(t.Context(), info.BackendID, client.ContainerKillOptions{Signal: "KILL"})
-				require.NoError(t, err)
+				crashGuest(t, cli, info.BackendID)
 			},
 		},
 		MakeHalfSpawned: func(t *testing.T, spec hypervisor.InstanceSpec) {

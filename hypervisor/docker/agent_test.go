@@ -103,7 +103,7 @@ func TestEventReasonOOM(t *testing.T) {
 	require.NoError(t, err)
 	ev = exitOf("kill9")
 	assert.Equal(t, hypervisor.EventCrashed, ev.Type)
-	assert.Equal(t, hypervisor.ReasonExited, ev.Reason)
+	assert.Equal(t, hypervisor.ReasonExternal, ev.Reason, "a SIGKILL through the engine is not an OOM kill")
 	assert.Equal(t, 137, ev.ExitCode)
 	p, ok = e.drv.ooms.process(cid)
 	require.True(t, ok)

@@ -2,7 +2,10 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -103,4 +106,101 @@ func TestIntendedRunning(t *testing.T) {
 	assert.False(t, instanceRecord{Intent: intentCreated}.intendedRunning())
 	assert.False(t, instanceRecord{Spawning: true}.intendedRunning())
 	assert.True(t, instanceRecord{Intent: intentRunning}.intendedRunning())
+}
+
+// TestOpLogShared: the operations of one Driver name the events another
+// Driver on the same state directory sees (another process, in real
+// use), while they run and after they end; an operation whose process
+// died names only the events soon after its start; the file is
+// compacted to the last hour.
+func TestOpLogShared(t *testing.T) {
+	dir := t.TempDir()
+	var a, b opLog
+	require.NoError(t, a.open(dir, newOwner()))
+	defer a.close()
+	require.NoError(t, b.open(dir, newOwner()))
+	defer b.close()
+
+	done := a.begin("c1", "power-on")
+	op, ok := b.at("c1", time.Now(), false)
+	assert.True(t, ok, "a running operation of another Driver")
+	assert.Equal(t, "power-on", op)
+	started := time.Now()
+	a.started("c1", started)
+	done()
+	time.Sleep(2 * opSkew)
+	_, ok = b.at("c1", time.Now(), false)
+	assert.False(t, ok, "the operation ended")
+	op, ok = b.at("c1", started, false)
+	assert.True(t, ok)
+	assert.Equal(t, "power-on", op)
+	_, ok = b.at("c1", started.Add(opSkew/2), true)
+	assert.False(t, ok, "an exit after the start the operation completed (known from the file) is not its")
+
+	// A third Driver opened later reads what is in the file.
+	var c opLog
+	require.NoError(t, c.open(dir, newOwner()))
+	defer c.close()
+	op, ok = c.at("c1", started, false)
+	assert.True(t, ok)
+	assert.Equal(t, "power-on", op)
+
+	// An operation whose process is gone, never ended.
+	dead := opOwner{PID: 1 << 30, Start: 1, Driver: "dead"}
+	begun := time.Now().Add(-2 * opOrphan)
+	writeOpLine(t, dir, opLine{C: "c2", Op: "reboot", S: begun.UnixNano(), O: dead})
+	op, ok = b.at("c2", begun.Add(time.Second), false)
+	assert.True(t, ok, "soon after its start")
+	assert.Equal(t, "reboot", op)
+	_, ok = b.at("c2", time.Now(), false)
+	assert.False(t, ok, "long after its start, its process dead")
+	// Alive, it would still run.
+	writeOpLine(t, dir, opLine{C: "c3", Op: "snapshot", S: begun.UnixNano(), O: c.self})
+	op, ok = b.at("c3", time.Now(), false)
+	assert.True(t, ok, "a long operation of a live Driver")
+	assert.Equal(t, "snapshot", op)
+
+	// A cut last line is read once it is whole.
+	f, err := os.OpenFile(filepath.Join(dir, "ops.jsonl"), os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	line, err := json.Marshal(opLine{C: "c4", Op: "power-off", S: time.Now().UnixNano(), O: c.self})
+	require.NoError(t, err)
+	_, err = f.Write(line[:10])
+	require.NoError(t, err)
+	_, ok = b.at("c4", time.Now(), false)
+	assert.False(t, ok)
+	_, err = f.Write(append(line[10:], '\n'))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	_, ok = b.at("c4", time.Now(), false)
+	assert.True(t, ok)
+
+	// Compaction: old operations go, recent ones stay, and the other
+	// Drivers follow the rewritten file.
+	old := time.Now().Add(-2 * opLogKeep)
+	writeOpLine(t, dir, opLine{C: "c5", Op: "spawn", S: old.UnixNano(), E: old.Add(time.Second).UnixNano(), O: c.self})
+	a.mu.Lock()
+	a.catchUp()
+	a.compact()
+	a.mu.Unlock()
+	raw, err := os.ReadFile(filepath.Join(dir, "ops.jsonl"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), `"c5"`)
+	assert.Contains(t, string(raw), `"c1"`)
+	assert.Contains(t, string(raw), `"c4"`)
+	done = a.begin("c6", "pause")
+	defer done()
+	op, ok = b.at("c6", time.Now(), false)
+	assert.True(t, ok, "after another Driver's compaction")
+	assert.Equal(t, "pause", op)
+}
+
+func writeOpLine(t *testing.T, dir string, line opLine) {
+	t.Helper()
+	b, err := json.Marshal(line)
+	require.NoError(t, err)
+	f, err := os.OpenFile(filepath.Join(dir, "ops.jsonl"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	require.NoError(t, err)
+	_, err = f.Write(append(b, '\n'))
+	require.NoError(t, errors.Join(err, f.Close()))
 }

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
@@ -38,11 +37,10 @@ func TestConformance(t *testing.T) {
 			Command:   sleeper,
 			Snapshots: snaps,
 			Crash: func(t *testing.T, id string) {
-				// Killed behind the driver's back: a crash.
+				// Its process killed from the host: a crash.
 				info, err := d.Info(t.Context(), id)
 				require.NoError(t, err)
-				_, err = cli.ContainerKill(t.Context(), info.BackendID, client.ContainerKillOptions{Signal: "KILL"})
-				require.NoError(t, err)
+				crashGuest(t, cli, info.BackendID)
 			},
 			VIF: func(_ *testing.T, n int) network.VIF { return lab.vif(1, n+2) },
 			ConsoleCommand: func(lines []string) []string {

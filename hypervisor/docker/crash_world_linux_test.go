@@ -364,7 +364,7 @@ func (w *crashWorld) checkWorld(ctx context.Context, d *Driver) error {
 		switch {
 		case strings.HasPrefix(name, "."):
 			fail("temporary file %s left", path)
-		case rel == "events.jsonl":
+		case rel == "events.jsonl", rel == "ops.jsonl", rel == "ops.lock":
 		case len(parts) == 2 && (parts[0] == "instances" || parts[0] == "boot") && strings.HasSuffix(name, ".json"):
 			if _, ok := live[strings.TrimSuffix(name, ".json")]; !ok {
 				fail("%s left of an instance that is gone", path)

@@ -166,6 +166,13 @@ func New(opts ...Option) (*Driver, error) {
 		d.api, d.ownAPI = c, true
 	}
 	d.owner = newOwner()
+	if err := d.ops.open(st.scopeDir(), d.owner); err != nil {
+		liveDrivers.Delete(d.owner.Driver)
+		if d.ownAPI {
+			_ = d.api.Close()
+		}
+		return nil, opErr("new", "", fmt.Errorf("operations file: %w", err))
+	}
 	return d, nil
 }
 
@@ -206,6 +213,9 @@ func (d *Driver) Close() error {
 	d.conn.closed = true
 	d.conn.mu.Unlock()
 	liveDrivers.Delete(d.owner.Driver)
+	if !closed {
+		d.ops.close()
+	}
 	if closed || !d.ownAPI {
 		return nil
 	}

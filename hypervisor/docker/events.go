@@ -60,13 +60,20 @@ func (d *eventRoom) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan
 // Every event has a reason: an operation of this driver (named), the
 // guest's own exit (with its status), the OOM killer, the engine stopping
 // (see below), or something outside the driver acting through the
-// engine. A process exit is EventStopped when the driver stopped the
-// instance or the status is 0, EventCrashed otherwise.
+// engine (a start, a kill — docker kill, stop or rm -f —, a removal). A
+// process exit is EventStopped when the driver stopped the instance or
+// the status is 0, EventCrashed otherwise. The operations are those of
+// every Driver on the same state directory, in any process: each keeps
+// its operations of the last hour in the directory (ops.jsonl), so a
+// stream in one process names the operation another process ran (a CLI
+// that runs one operation per process, an agent after a restart).
 //
 // With opts.Since, the stream first replays, in time order, the events
 // since then that the engine's event window (in the engine's memory, lost
-// when it restarts) and the driver's journal (its last 1024 own events,
-// in the state directory) hold, then goes live. An instance whose
+// when it restarts; Docker keeps its last 256 events of all containers,
+// so a busy engine holds seconds of history) and the driver's journal
+// (its last 1024 own events, in the state directory) hold, then goes
+// live. An instance whose
 // intended state was running and whose exit since then the engine's
 // window no longer holds was stopped by an engine restart: the replay
 // reports that exit with ReasonEngineStopped, at its time.
@@ -167,7 +174,7 @@ func streamErr(err error) error {
 
 func (d *eventRoom) eventFilters() client.Filters {
 	f := make(client.Filters).Add("type", string(events.ContainerEventType)).Add("label", d.label(labelInstanceID))
-	for _, a := range []events.Action{events.ActionStart, events.ActionDie, events.ActionPause, events.ActionUnPause, events.ActionDestroy, events.ActionOOM} {
+	for _, a := range []events.Action{events.ActionStart, events.ActionDie, events.ActionPause, events.ActionUnPause, events.ActionDestroy, events.ActionOOM, events.ActionKill} {
 		f.Add("event", string(a))
 	}
 	return f
@@ -269,7 +276,9 @@ func (d *eventRoom) event(m events.Message) (hypervisor.Event, bool) {
 	if m.TimeNano == 0 {
 		ev.Time = time.Unix(m.Time, 0)
 	}
-	op, byDriver := d.ops.at(m.Actor.ID, ev.Time, m.Action == events.ActionDie)
+	// A kill, like an exit, after the start an operation completed is
+	// not that operation's.
+	op, byDriver := d.ops.at(m.Actor.ID, ev.Time, m.Action == events.ActionDie || m.Action == events.ActionKill)
 	ev.Reason, ev.Operation = hypervisor.ReasonExternal, ""
 	if byDriver {
 		ev.Reason, ev.Operation = hypervisor.ReasonRequested, op
@@ -277,6 +286,11 @@ func (d *eventRoom) event(m events.Message) (hypervisor.Event, bool) {
 	switch m.Action {
 	case events.ActionOOM:
 		d.ooms.mark(m.Actor.ID, ev.Time)
+		return hypervisor.Event{}, false
+	case events.ActionKill:
+		if !byDriver {
+			d.ooms.markKill(m.Actor.ID, ev.Time)
+		}
 		return hypervisor.Event{}, false
 	case events.ActionStart:
 		ev.Type = hypervisor.EventStarted
@@ -299,6 +313,11 @@ func (d *eventRoom) event(m events.Message) (hypervisor.Event, bool) {
 			ev.Reason = hypervisor.ReasonRequested
 		case d.ooms.killed(m.Actor.ID, ev.Time) || d.kernelOOMKilled(m.Actor.ID, ev.ExitCode, ev.Time):
 			ev.Reason = hypervisor.ReasonOOMKilled
+		case d.ooms.killedOutside(m.Actor.ID, ev.Time):
+			// Reason stays external: someone killed it through the engine.
+			if ev.ExitCode == 0 {
+				ev.Type = hypervisor.EventStopped
+			}
 		default:
 			ev.Reason = hypervisor.ReasonExited
 			if ev.ExitCode == 0 {
@@ -314,11 +333,14 @@ func (d *eventRoom) event(m events.Message) (hypervisor.Event, bool) {
 }
 
 // oomMarks remembers the engine's OOM events, so that the exit that
-// follows one is reported as an OOM kill, and the process each start of
+// follows one is reported as an OOM kill, the kills outside the driver,
+// so that the exit that follows one is reported as external, and the
+// process each start of
 // a container began, for the kernel's word when the engine's is missing.
 type oomMarks struct {
 	mu    sync.Mutex
-	at    map[string]time.Time
+	at    map[string]time.Time // the engine's OOM events
+	kills map[string]time.Time // kills from outside the driver
 	procs map[string]startedProcess
 }
 
@@ -353,6 +375,7 @@ func (o *oomMarks) forget(cid string) {
 	defer o.mu.Unlock()
 	delete(o.procs, cid)
 	delete(o.at, cid)
+	delete(o.kills, cid)
 }
 
 // oomKillSkew is how far before a start the kernel's clock of log
@@ -384,25 +407,37 @@ func (d *eventRoom) kernelOOMKilled(cid string, exitCode int, exitAt time.Time) 
 // cause.
 const oomExitWindow = 10 * time.Second
 
-func (o *oomMarks) mark(cid string, t time.Time) {
+func (o *oomMarks) mark(cid string, t time.Time) { o.markIn(&o.at, cid, t) }
+
+// markKill notes a kill of cid at t that no operation of the driver
+// asked for (docker kill, docker stop, docker rm -f).
+func (o *oomMarks) markKill(cid string, t time.Time) { o.markIn(&o.kills, cid, t) }
+
+func (o *oomMarks) markIn(m *map[string]time.Time, cid string, t time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.at == nil {
-		o.at = make(map[string]time.Time)
+	if *m == nil {
+		*m = make(map[string]time.Time)
 	}
-	for k, v := range o.at {
+	for k, v := range *m {
 		if time.Since(v) > opLogKeep {
-			delete(o.at, k)
+			delete(*m, k)
 		}
 	}
-	o.at[cid] = t
+	(*m)[cid] = t
 }
 
 // killed reports whether an exit of cid at t follows an OOM event.
-func (o *oomMarks) killed(cid string, t time.Time) bool {
+func (o *oomMarks) killed(cid string, t time.Time) bool { return o.follows(o.at, cid, t) }
+
+// killedOutside reports whether an exit of cid at t follows a kill that
+// no operation of the driver asked for.
+func (o *oomMarks) killedOutside(cid string, t time.Time) bool { return o.follows(o.kills, cid, t) }
+
+func (o *oomMarks) follows(m map[string]time.Time, cid string, t time.Time) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	at, ok := o.at[cid]
+	at, ok := m[cid]
 	return ok && !t.Before(at.Add(-opSkew)) && t.Sub(at) < oomExitWindow
 }
 

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -65,4 +67,71 @@ func TestEvents(t *testing.T) {
 	}
 	_, ok := <-errc
 	assert.False(t, ok, "no error after a cancel, and the channel is closed")
+}
+
+// TestEventReasonsAcrossDrivers: a Driver's stream names the operations
+// another Driver on the same state directory runs (another process in
+// real use: a CLI runs one operation per process), and gives a kill or a
+// stop through the engine, outside every Driver, as external.
+func TestEventReasonsAcrossDrivers(t *testing.T) {
+	e := newEnv(t)
+	watcher := e.newDriver()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	evc, errc := watcher.Events(ctx)
+
+	e.spawn(e.spec("x"))
+	require.NoError(t, e.drv.PowerOff(ctx, "x", hypervisor.StopOptions{}))
+	require.NoError(t, e.drv.PowerOn(ctx, "x"))
+	name := e.drv.containerName("x")
+	_, err := e.cli.ContainerKill(ctx, name, client.ContainerKillOptions{Signal: "KILL"})
+	require.NoError(t, err)
+	waitEngineState(t, e, name, "exited")
+	_, err = e.cli.ContainerStart(ctx, name, client.ContainerStartOptions{})
+	require.NoError(t, err)
+	one := 1
+	_, err = e.cli.ContainerStop(ctx, name, client.ContainerStopOptions{Timeout: &one})
+	require.NoError(t, err)
+	require.NoError(t, e.drv.Destroy(ctx, "x"))
+
+	type seen struct {
+		typ    hypervisor.EventType
+		reason hypervisor.EventReason
+		op     string
+		exit   int
+	}
+	want := []seen{
+		{hypervisor.EventStarted, hypervisor.ReasonRequested, "spawn", 0},
+		{hypervisor.EventStopped, hypervisor.ReasonRequested, "power-off", 0},
+		{hypervisor.EventStarted, hypervisor.ReasonRequested, "power-on", 0},
+		{hypervisor.EventCrashed, hypervisor.ReasonExternal, "", 137}, // docker kill
+		{hypervisor.EventStarted, hypervisor.ReasonExternal, "", 0},   // docker start
+		{hypervisor.EventStopped, hypervisor.ReasonExternal, "", 0},   // docker stop: the guest exits 0 on SIGTERM
+		{hypervisor.EventDestroyed, hypervisor.ReasonRequested, "destroy", 0},
+	}
+	var got []seen
+	timeout := time.After(30 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case ev, ok := <-evc:
+			require.True(t, ok, "stream ended early")
+			if ev.ID == "x" {
+				got = append(got, seen{ev.Type, ev.Reason, ev.Operation, ev.ExitCode})
+			}
+		case err := <-errc:
+			t.Fatalf("stream error: %v", err)
+		case <-timeout:
+			t.Fatalf("timed out; got %+v", got)
+		}
+	}
+	assert.Equal(t, want, got)
+}
+
+// waitEngineState waits until the engine says container name is in state.
+func waitEngineState(t *testing.T, e *env, name string, state container.ContainerState) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c, err := e.cli.ContainerInspect(t.Context(), name, client.ContainerInspectOptions{})
+		return err == nil && c.Container.State != nil && c.Container.State.Status == state
+	}, 30*time.Second, 20*time.Millisecond)
 }

@@ -249,3 +249,18 @@ func hasDevice(ifs []stats.Interface, dev string) bool {
 func (e *env) recordPath(id string) string {
 	return filepath.Join(e.drv.state.instances.Dir(), id+".json")
 }
+
+// crashGuest kills the process of running container cid from the host,
+// as a crash of the guest ends it: no request to the engine, so no kill
+// event (a kill through the engine is something outside the driver
+// acting, an external reason).
+func crashGuest(t *testing.T, cli *client.Client, cid string) {
+	t.Helper()
+	c, err := cli.ContainerInspect(t.Context(), cid, client.ContainerInspectOptions{})
+	require.NoError(t, err)
+	require.NotNil(t, c.Container.State)
+	require.NotZero(t, c.Container.State.Pid, "container %s has no process", cid)
+	p, err := os.FindProcess(c.Container.State.Pid)
+	require.NoError(t, err)
+	require.NoError(t, p.Kill())
+}
