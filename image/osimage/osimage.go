@@ -320,17 +320,27 @@ var configLinks = []link{
 }
 
 // bootReportScript waits until systemd's startup has finished (systemctl
-// is-system-running --wait: an event on systemd's bus, no polling) and
+// is-system-running --wait: an event on systemd's bus, no polling; asked
+// again every 30 s, so that a missed event cannot hold the report) and
 // then writes the boot report on the console in one write: a line of
 // BootReportPrefix and the base64 of the system's state, its failed
 // units and cloud-init's status files, each part after a line "@@" (the
 // output of the Docker backend's status command). cloud-init's last
-// stage is part of the boot, so its result is there. It always exits 0:
-// a failed report must not fail the boot it reports.
+// stage is part of the boot, so its result is there. The line starts
+// with a newline of its own (a getty's login prompt, which ends without
+// one, may be on the console first) and a failed write (the console hung
+// up by the getty's start) is tried again. It always exits 0: a failed
+// report must not fail the boot it reports.
 const bootReportScript = `#!/bin/sh
 # Written by dockervisor's image builder: once the boot has finished, one
 # line on the console tells the Docker backend how it went.
-state=$(systemctl is-system-running --wait 2>/dev/null)
+while :; do
+	state=$(timeout 30 systemctl is-system-running --wait 2>/dev/null)
+	case "$state" in
+	initializing|starting|"") sleep 1 ;;
+	*) break ;;
+	esac
+done
 mkdir -p /run/dockervisor
 {
 	echo "$state"
@@ -343,7 +353,10 @@ mkdir -p /run/dockervisor
 		echo @@; cat /run/cloud-init/result.json 2>/dev/null
 	fi
 } > /run/dockervisor/boot-report
-printf '` + BootReportPrefix + `%s\n' "$(base64 -w0 < /run/dockervisor/boot-report)" > /run/dockervisor/boot-report.line
-cat /run/dockervisor/boot-report.line > /dev/console
+printf '\n` + BootReportPrefix + `%s\n' "$(base64 -w0 < /run/dockervisor/boot-report)" > /run/dockervisor/boot-report.line
+for try in 1 2 3 4 5; do
+	cat /run/dockervisor/boot-report.line 2>/dev/null > /dev/console && break
+	sleep 1
+done
 exit 0
 `
