@@ -209,12 +209,12 @@ func (w *crashWorld) prepare(ctx context.Context, d *Driver, seed uint64, op str
 	case "attach":
 		v := w.newVIF()
 		c.job.VIF = &v
-		after.vifs = strings.Trim(before.vifs+","+v.ID, ",")
+		after.vifs = withVIF(before.vifs, v.ID)
 	case "detach":
-		ports := strings.Split(before.vifs, ",")
-		gone := ports[r.IntN(len(ports))]
+		ports := parseVIFsView(before.vifs)
+		gone := ports[r.IntN(len(ports))].VIF.ID
 		c.job.VIF = &network.VIF{ID: gone}
-		after.vifs = strings.Join(slices.DeleteFunc(ports, func(p string) bool { return p == gone }), ",")
+		after.vifs = withoutVIF(before.vifs, gone)
 	case "update-metadata":
 		c.job.Meta = map[string]string{"k": fmt.Sprint(seed % 1000)}
 		meta, _ := json.Marshal(c.job.Meta)

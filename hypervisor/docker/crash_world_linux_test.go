@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -245,12 +247,47 @@ func (v instView) String() string {
 	return fmt.Sprintf("%s image=%s mem=%d vifs=[%s] meta=%s snaps=%d", v.state, v.image, v.memMB, v.vifs, v.meta, v.snaps)
 }
 
+// portIDs is the view of a new instance's VIFs: device=port, on eth0,
+// eth1… in order.
 func portIDs(vifs []network.VIF) string {
-	ids := make([]string, len(vifs))
+	recs := make([]vifRecord, len(vifs))
 	for i, v := range vifs {
-		ids[i] = v.ID
+		recs[i] = vifRecord{VIF: v, Device: "eth" + strconv.Itoa(i)}
+	}
+	return vifsView(recs)
+}
+
+// vifsView is the view of recorded VIFs: device=port, in device order.
+func vifsView(recs []vifRecord) string {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.Device + "=" + r.VIF.ID
 	}
 	return strings.Join(ids, ",")
+}
+
+// parseVIFsView reads a vifsView back.
+func parseVIFsView(view string) []vifRecord {
+	var recs []vifRecord
+	for _, f := range strings.Split(view, ",") {
+		if dev, id, ok := strings.Cut(f, "="); ok {
+			recs = append(recs, vifRecord{VIF: network.VIF{ID: id}, Device: dev})
+		}
+	}
+	return recs
+}
+
+// withVIF is the view after port id is attached: on the first free ethN.
+func withVIF(view, id string) string {
+	recs := parseVIFsView(view)
+	recs = append(recs, vifRecord{VIF: network.VIF{ID: id}, Device: nextDevice(recs)})
+	sortVIFs(recs)
+	return vifsView(recs)
+}
+
+// withoutVIF is the view after port id is detached.
+func withoutVIF(view, id string) string {
+	return vifsView(slices.DeleteFunc(parseVIFsView(view), func(r vifRecord) bool { return r.VIF.ID == id }))
 }
 
 // view reads instance id through d (List, which reads no statistics, and
@@ -266,7 +303,17 @@ func (w *crashWorld) view(ctx context.Context, d *Driver, id string) (instView, 
 	}
 	info := list[i]
 	meta, _ := json.Marshal(info.Metadata)
-	v := instView{present: true, state: info.State, image: info.Image, memMB: info.MemoryMB, vifs: portIDs(info.VIFs), meta: string(meta)}
+	v := instView{present: true, state: info.State, image: info.Image, memMB: info.MemoryMB, meta: string(meta)}
+	// The VIFs with their devices, from the record; the instance must
+	// list them in the same order.
+	rec, err := d.state.load(id)
+	if err != nil {
+		return v, err
+	}
+	v.vifs = vifsView(rec.VIFs)
+	if got := recordedVIFs(rec.VIFs); !slices.EqualFunc(got, info.VIFs, func(a, b network.VIF) bool { return a.ID == b.ID }) {
+		v.vifs += fmt.Sprintf(" (instance lists %d VIFs in another order)", len(info.VIFs))
+	}
 	store, err := localdir.New(w.setup.StoreDir, localdir.WithoutSync())
 	if err != nil {
 		return v, err
@@ -574,3 +621,18 @@ func (w *crashWorld) teardown() {
 
 // cloneRand returns a generator for one trial's choices.
 func trialRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
+// TestCrashViewVIFs: the crash world predicts VIF devices as the driver
+// assigns them: an attach takes the first free ethN, so after eth0's VIF
+// was detached, the next one comes first (a run failed on the model
+// appending it).
+func TestCrashViewVIFs(t *testing.T) {
+	v := portIDs([]network.VIF{{ID: "a"}, {ID: "b"}})
+	assert.Equal(t, "eth0=a,eth1=b", v)
+	v = withoutVIF(v, "a")
+	assert.Equal(t, "eth1=b", v)
+	v = withVIF(v, "c")
+	assert.Equal(t, "eth0=c,eth1=b", v)
+	assert.Equal(t, "eth0=c,eth1=b,eth2=d", withVIF(v, "d"))
+	assert.Empty(t, withoutVIF("eth0=c", "c"))
+}
