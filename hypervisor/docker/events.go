@@ -73,10 +73,10 @@ func (d *eventRoom) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan
 // when it restarts; Docker keeps its last 256 events of all containers,
 // so a busy engine holds seconds of history) and the driver's journal
 // (its last 1024 own events, in the state directory) hold, then goes
-// live. An instance whose
-// intended state was running and whose exit since then the engine's
-// window no longer holds was stopped by an engine restart: the replay
-// reports that exit with ReasonEngineStopped, at its time.
+// live. An instance whose intended state was running and whose exit
+// since then the engine's window no longer holds was stopped by an
+// engine restart: the replay reports that exit with ReasonEngineStopped,
+// at its time.
 //
 // When the engine connection drops (an engine restart, say), the stream
 // ends with an error of the hypervisor.ErrUnavailable class; resubscribe
@@ -332,11 +332,10 @@ func (d *eventRoom) event(m events.Message) (hypervisor.Event, bool) {
 	return ev, true
 }
 
-// oomMarks remembers the engine's OOM events, so that the exit that
-// follows one is reported as an OOM kill, the kills outside the driver,
-// so that the exit that follows one is reported as external, and the
-// process each start of
-// a container began, for the kernel's word when the engine's is missing.
+// oomMarks remembers the engine's OOM events and the kills from outside
+// the driver, so that the exit that follows one is reported as an OOM
+// kill or as external, and the process each start of a container began,
+// for the kernel's word when the engine's is missing.
 type oomMarks struct {
 	mu    sync.Mutex
 	at    map[string]time.Time // the engine's OOM events

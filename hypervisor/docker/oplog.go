@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -325,7 +323,7 @@ func (l *opLog) compact() {
 			n++
 		}
 	}
-	if err := atomicfile.WriteFile(l.path, all); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := atomicfile.WriteFile(l.path, all); err != nil {
 		return
 	}
 	if fi, err := os.Stat(l.path); err == nil {
