@@ -36,6 +36,7 @@ const lxcDSIdentify = "policy: search,found=all,maybe=all,notfound=enabled\n"
 // polled as WaitBooted's fallback polls it, by lxc-attach every bootPoll.
 func lxcPeer(cli *client.Client, image string) osBootPeer {
 	var rootfs string // the exported file system, made by the first boot
+	guest := new(time.Duration)
 	boot := func(ctx context.Context, b *testing.B, i int, _ string) (running, cloudInit time.Duration, err error) {
 		b.Helper()
 		if _, err := exec.LookPath("lxc-start"); err != nil {
@@ -56,17 +57,18 @@ func lxcPeer(cli *client.Client, image string) osBootPeer {
 			}
 			rootfs = filepath.Join(dir, "rootfs")
 		}
-		running, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false)
+		running, _, g, err := lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false)
 		if err != nil {
 			return 0, 0, err
 		}
-		_, cloudInit, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true)
+		_, cloudInit, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true)
 		if err != nil {
 			return 0, 0, err
 		}
+		*guest += g
 		return running, cloudInit, nil
 	}
-	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot}
+	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot, guest: guest}
 }
 
 // exportRootfs writes the file system of image into dir, as the engine
@@ -101,11 +103,12 @@ func exportRootfs(ctx context.Context, cli *client.Client, image, dir string) er
 // lxcBoot boots rootfs once in an LXC container named name (on a fresh
 // overlay, in a directory it removes before it returns), with cloud-init
 // enabled or disabled, and returns the times from lxc-start to the OS
-// running and, when cloudInit, to cloud-init done.
-func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool) (running, done time.Duration, err error) {
+// running and, when cloudInit, to cloud-init done; without cloudInit,
+// also the guest's own boot time (see guestUserspace).
+func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool) (running, done, guest time.Duration, err error) {
 	dir, err := os.MkdirTemp(filepath.Dir(rootfs), name+"-")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer func() {
 		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
@@ -114,14 +117,14 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool) (running,
 	}()
 	upper := filepath.Join(dir, "upper")
 	if err := os.MkdirAll(filepath.Join(upper, "etc", "cloud"), 0o755); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	toggle, content := "cloud-init.disabled", ""
 	if cloudInit {
 		toggle, content = "ds-identify.cfg", lxcDSIdentify
 	}
 	if err := os.WriteFile(filepath.Join(upper, "etc", "cloud", toggle), []byte(content), 0o644); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	memory := "lxc.cgroup.memory.limit_in_bytes = 268435456"
 	if testenv.CgroupV2() {
@@ -142,7 +145,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool) (running,
 		memory,
 		"",
 	}, "\n")), 0o644); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	lxc := func(cmd string, args ...string) *exec.Cmd {
 		return exec.CommandContext(ctx, cmd, append([]string{"-n", name, "-P", dir}, args...)...)
@@ -150,7 +153,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool) (running,
 	t0 := time.Now()
 	if out, err := lxc("lxc-start", "-d", "-f", conf, "-o", filepath.Join(dir, "log"), "-l", "INFO").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		return 0, 0, fmt.Errorf("lxc-start: %w: %s%s", err, out, lastLines(string(log), 10))
+		return 0, 0, 0, fmt.Errorf("lxc-start: %w: %s%s", err, out, lastLines(string(log), 10))
 	}
 	defer func() {
 		if out, serr := lxc("lxc-stop", "-k").CombinedOutput(); serr != nil && err == nil {
@@ -182,16 +185,23 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool) (running,
 		}
 	}
 	if err := wait(hypervisor.WaitBootOptions{}); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	running = time.Since(t0)
 	if !cloudInit {
-		return running, 0, nil
+		out, err := lxc("lxc-attach", "--", "systemd-analyze", "time").Output()
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("systemd-analyze in the LXC guest: %w", err)
+		}
+		if guest, err = guestUserspace(string(out)); err != nil {
+			return 0, 0, 0, err
+		}
+		return running, 0, guest, nil
 	}
 	if err := wait(hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return running, time.Since(t0), nil
+	return running, time.Since(t0), 0, nil
 }
 
 // lastLines returns the last n lines of s.
