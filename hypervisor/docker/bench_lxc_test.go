@@ -37,6 +37,7 @@ const lxcDSIdentify = "policy: search,found=all,maybe=all,notfound=enabled\n"
 func lxcPeer(cli *client.Client, image string) osBootPeer {
 	var rootfs string // the exported file system, made by the first boot
 	guest := new(time.Duration)
+	stages := map[string]time.Duration{}
 	boot := func(ctx context.Context, b *testing.B, i int, _ string) (running, cloudInit time.Duration, err error) {
 		b.Helper()
 		if _, err := exec.LookPath("lxc-start"); err != nil {
@@ -57,18 +58,18 @@ func lxcPeer(cli *client.Client, image string) osBootPeer {
 			}
 			rootfs = filepath.Join(dir, "rootfs")
 		}
-		running, _, g, err := lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false)
+		running, _, g, err := lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false, nil)
 		if err != nil {
 			return 0, 0, err
 		}
-		_, cloudInit, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true)
+		_, cloudInit, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true, stages)
 		if err != nil {
 			return 0, 0, err
 		}
 		*guest += g
 		return running, cloudInit, nil
 	}
-	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot, guest: guest}
+	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot, guest: guest, stages: stages}
 }
 
 // exportRootfs writes the file system of image into dir, as the engine
@@ -103,9 +104,10 @@ func exportRootfs(ctx context.Context, cli *client.Client, image, dir string) er
 // lxcBoot boots rootfs once in an LXC container named name (on a fresh
 // overlay, in a directory it removes before it returns), with cloud-init
 // enabled or disabled, and returns the times from lxc-start to the OS
-// running and, when cloudInit, to cloud-init done; without cloudInit,
-// also the guest's own boot time (see guestUserspace).
-func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool) (running, done, guest time.Duration, err error) {
+// running and, when cloudInit, to cloud-init done (adding the time of
+// cloud-init's stages to stages); without cloudInit, also the guest's own
+// boot time (see guestUserspace).
+func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages map[string]time.Duration) (running, done, guest time.Duration, err error) {
 	dir, err := os.MkdirTemp(filepath.Dir(rootfs), name+"-")
 	if err != nil {
 		return 0, 0, 0, err
@@ -201,7 +203,15 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool) (running,
 	if err := wait(hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
 		return 0, 0, 0, err
 	}
-	return running, time.Since(t0), 0, nil
+	done = time.Since(t0)
+	out, err := lxc("lxc-attach", "--", "cat", "/run/cloud-init/status.json").Output()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("cloud-init's status in the LXC guest: %w", err)
+	}
+	if err := cloudInitStages(string(out), stages); err != nil {
+		return 0, 0, 0, err
+	}
+	return running, done, 0, nil
 }
 
 // lastLines returns the last n lines of s.

@@ -3,6 +3,7 @@ package docker
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -47,6 +48,9 @@ type osBootPeer struct {
 	// userspace time, see guestUserspace) of the boots that running
 	// measured: the benchmark reports it and what lies outside it.
 	guest *time.Duration
+	// stages, if set, sums the time of each of cloud-init's stages in
+	// the peer's boots to cloud-init done (see cloudInitStages).
+	stages map[string]time.Duration
 }
 
 // osBootPeers returns the peers of BenchmarkOSInstance.
@@ -95,6 +99,7 @@ func BenchmarkOSInstance(b *testing.B) {
 	// The cloud-init-off boot step by step (see the metrics below).
 	var offPreCreate, offCreate, offStart, offPostStart, offWait, offGuest, offBeforeInit, offAfterBoot time.Duration
 	stepAt := map[string]time.Time{}
+	stages := map[string]time.Duration{} // cloud-init's stages in the driver's instances
 	peerRunning := make([]time.Duration, len(peers))
 	peerCloudInit := make([]time.Duration, len(peers))
 	peerFailed := make([]error, len(peers))
@@ -133,6 +138,13 @@ func BenchmarkOSInstance(b *testing.B) {
 			osCloudInit += time.Since(t0)
 			if st.CloudInit.Datasource != "configdrive" {
 				b.Fatalf("cloud-init datasource %q", st.CloudInit.Datasource)
+			}
+			out, err := execOutput(ctx, cli, d.containerName(spec.ID), "cat", "/run/cloud-init/status.json")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := cloudInitStages(out, stages); err != nil {
+				b.Fatal(err)
 			}
 			t0 = time.Now()
 			if err := d.PowerOff(ctx, spec.ID, hypervisor.StopOptions{Timeout: 30 * time.Second}); err != nil {
@@ -270,6 +282,16 @@ func BenchmarkOSInstance(b *testing.B) {
 			b.ReportMetric(float64(osRunning)/float64(peerRunning[j]), "running/"+p.name)
 		}
 		b.ReportMetric(float64(osCloudInit)/float64(peerCloudInit[j]), "cloudinit/"+p.name)
+	}
+	for stage, d := range stages {
+		b.ReportMetric(per(d), "cloudinit-"+stage+"-ms")
+	}
+	for j, p := range peers {
+		if peerFailed[j] == nil {
+			for stage, d := range p.stages {
+				b.ReportMetric(per(d), p.name+"-cloudinit-"+stage+"-ms")
+			}
+		}
 	}
 	b.ReportMetric(per(appOff), "app-poweroff-ms")
 	b.ReportMetric(per(osOff), "os-poweroff-ms")
@@ -414,4 +436,36 @@ func guestUserspace(out string) (time.Duration, error) {
 		return 0, fmt.Errorf("no userspace time in %q", out)
 	}
 	return sum, nil
+}
+
+// cloudInitStages adds the time each of cloud-init's stages took to
+// sum[stage], read from cloud-init's /run/cloud-init/status.json
+// (each stage's start and finish, in seconds since the epoch). A stage
+// that did not finish is an error.
+func cloudInitStages(statusJSON string, sum map[string]time.Duration) error {
+	var st struct {
+		V1 map[string]json.RawMessage `json:"v1"`
+	}
+	if err := json.Unmarshal([]byte(statusJSON), &st); err != nil {
+		return fmt.Errorf("cloud-init status: %w", err)
+	}
+	n := 0
+	for stage, raw := range st.V1 {
+		var t struct {
+			Start    *float64 `json:"start"`
+			Finished *float64 `json:"finished"`
+		}
+		if json.Unmarshal(raw, &t) != nil || t.Start == nil {
+			continue // not a stage (datasource, stage…), or one that never ran
+		}
+		if t.Finished == nil {
+			return fmt.Errorf("cloud-init stage %s did not finish: %s", stage, raw)
+		}
+		sum[stage] += time.Duration((*t.Finished - *t.Start) * float64(time.Second))
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no cloud-init stage in %q", statusJSON)
+	}
+	return nil
 }

@@ -826,3 +826,15 @@ func TestGuestUserspace(t *testing.T) {
 		assert.Error(t, err, "%q", out)
 	}
 }
+
+func TestCloudInitStages(t *testing.T) {
+	sum := map[string]time.Duration{"init": time.Second}
+	require.NoError(t, cloudInitStages(`{"v1": {"datasource": "DataSourceNone", "stage": null,
+		"init-local": {"errors": [], "start": 100.0, "finished": 100.25},
+		"init": {"errors": [], "start": 101.0, "finished": 101.5},
+		"modules-final": {"errors": [], "start": null, "finished": null}}}`, sum))
+	assert.Equal(t, map[string]time.Duration{"init-local": 250 * time.Millisecond, "init": 1500 * time.Millisecond}, sum)
+	assert.Error(t, cloudInitStages(`{"v1": {"init": {"start": 1.0, "finished": null}}}`, sum))
+	assert.Error(t, cloudInitStages(`{"v1": {"stage": null}}`, sum))
+	assert.Error(t, cloudInitStages(`not json`, sum))
+}
