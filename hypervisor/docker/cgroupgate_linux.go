@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dockervisor/dockervisor/internal/osthread"
 )
 
 // cgroupMount is where an OS instance's cgroup file system is mounted.
@@ -32,9 +33,9 @@ const cgroupMount = "/sys/fs/cgroup"
 // come back as errnos, and it costs a thread instead of two processes.
 // setns(CLONE_NEWNS) refuses a thread that shares its file-system
 // context (root, cwd) with others, as every Go thread does, so the work
-// runs on a goroutine locked to its thread, which first unshares
-// CLONE_FS and is never unlocked: the runtime ends that thread with the
-// goroutine instead of reusing it elsewhere.
+// runs on a thread of its own (osthread.Go: never the main thread),
+// which first unshares CLONE_FS and is never unlocked: the runtime ends
+// that thread with the goroutine instead of reusing it elsewhere.
 func openCgroupGate(pid int, cid string) error {
 	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid))
 	if err != nil {
@@ -48,11 +49,10 @@ func openCgroupGate(pid int, cid string) error {
 		return fmt.Errorf("cgroup gate: %w", err)
 	}
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: see the function's comment.
+	osthread.Go(func() bool {
 		errc <- remountAndOpen(ns)
-	}()
+		return false // see the function's comment
+	})
 	if err := <-errc; err != nil {
 		return fmt.Errorf("cgroup gate: %w", err)
 	}
@@ -129,7 +129,9 @@ func checkProcessCgroup(pid int, cid string) error {
 // with nsdelegate, which keeps an instance's own limits out of its reach
 // once its cgroup mount is writable.
 func checkNsdelegate() error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	// The calling thread's view, not the main thread's (/proc/self),
+	// which a goroutine may hold in an instance's mount namespace.
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		return err
 	}

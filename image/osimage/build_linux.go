@@ -282,7 +282,9 @@ func removeTree(dir string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open("/proc/self/mounts")
+	// The calling thread's view: /proc/self is the main thread, which a
+	// goroutine of the process may hold in another mount namespace.
+	f, err := os.Open("/proc/thread-self/mounts")
 	if err != nil {
 		return err
 	}

@@ -581,9 +581,11 @@ func unmountUnder(dir string) error {
 }
 
 // mountsUnder lists the mount points at or below dir from
-// /proc/self/mountinfo, longest path first.
+// the calling thread's mountinfo (/proc/self is the main thread, which
+// a goroutine of the process may hold in another mount namespace),
+// longest path first.
 func mountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, err
 	}

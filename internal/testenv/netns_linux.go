@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/dockervisor/dockervisor/internal/osthread"
 	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
@@ -41,12 +41,11 @@ func newNamedNetns(t testing.TB, prefix string) Netns {
 	MustHaveRoot(t)
 	name := UniqueName(prefix)
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	osthread.Go(func() bool {
 		orig, err := netns.Get()
 		if err != nil {
 			errc <- err
-			return
+			return false
 		}
 		defer orig.Close()
 		ns, err := netns.NewNamed(name)
@@ -55,11 +54,11 @@ func newNamedNetns(t testing.TB, prefix string) Netns {
 		}
 		if serr := netns.Set(orig); serr != nil {
 			errc <- fmt.Errorf("switch back: %w", serr) // thread stays locked and dies
-			return
+			return false
 		}
-		runtime.UnlockOSThread()
 		errc <- err
-	}()
+		return true
+	})
 	if err := <-errc; err != nil {
 		t.Fatalf("create network namespace %s: %v", name, err)
 	}

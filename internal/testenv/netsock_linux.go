@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/dockervisor/dockervisor/internal/osthread"
 )
 
 // InNetns runs f on an OS thread switched into the network namespace at
@@ -17,32 +18,31 @@ import (
 // it cannot be switched back.
 func InNetns(path string, f func() error) error {
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	osthread.Go(func() bool {
 		orig, err := netns.Get()
 		if err != nil {
 			errc <- err
-			return
+			return false
 		}
 		defer orig.Close()
 		ns, err := netns.GetFromPath(path)
 		if err != nil {
 			errc <- fmt.Errorf("open namespace %s: %w", path, err)
-			return
+			return false
 		}
 		defer ns.Close()
 		if err := netns.Set(ns); err != nil {
 			errc <- fmt.Errorf("enter namespace %s: %w", path, err)
-			return
+			return false
 		}
 		ferr := f()
 		if err := netns.Set(orig); err != nil {
 			errc <- fmt.Errorf("switch back from %s: %w", path, err) // thread stays locked and dies
-			return
+			return false
 		}
-		runtime.UnlockOSThread()
 		errc <- ferr
-	}()
+		return true
+	})
 	return <-errc
 }
 

@@ -18,28 +18,36 @@ func ensureNetns(name string) error {
 	// A goroutine of its own: if switching back fails, its thread stays
 	// locked and dies with it, never running other code in the lab's namespace.
 	errc := make(chan error, 1)
-	go func() { errc <- newNetns(name) }()
+	go func() {
+		runtime.LockOSThread()
+		reuse, err := newNetns(name)
+		if reuse {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
 	return <-errc
 }
 
-func newNetns(name string) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+// newNetns creates the named namespace from the calling goroutine's
+// locked thread, and reports whether the thread is back in its own
+// namespace (NewNamed moves it into the new one).
+func newNetns(name string) (reuse bool, err error) {
 	orig, err := netns.Get()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer orig.Close()
 	ns, err := netns.NewNamed(name)
 	if err != nil {
-		return fmt.Errorf("lab: create network namespace %s: %w", name, err)
+		err = fmt.Errorf("lab: create network namespace %s: %w", name, err)
+	} else {
+		ns.Close()
 	}
-	ns.Close()
-	if err := netns.Set(orig); err != nil {
-		runtime.LockOSThread() // stays locked: the thread dies with the goroutine
-		return err
+	if serr := netns.Set(orig); serr != nil {
+		return false, errors.Join(err, serr)
 	}
-	return nil
+	return true, err
 }
 
 // deleteNetns removes the named namespace; a missing one is no error.

@@ -4,19 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/dockervisor/dockervisor/internal/osthread"
 	"github.com/dockervisor/dockervisor/network"
 )
 
-// CurrentNetNS is the path of the calling process's own network namespace,
-// the default host namespace of the drivers.
-const CurrentNetNS = "/proc/self/ns/net"
+// CurrentNetNS is the path of the process's own network namespace, the
+// default host namespace of the drivers. It names the calling thread's
+// namespace, not /proc/self's: /proc/self is the main thread, which runs
+// goroutines like any other and so may be, at that instant, one that a
+// goroutine has locked and switched into an instance's namespace (Do,
+// netlink's handles in other namespaces). A goroutine that is not locked
+// into another namespace only ever runs on threads in the process's own.
+const CurrentNetNS = "/proc/thread-self/ns/net"
 
 // nsGetNSType is the NS_GET_NSTYPE ioctl of <linux/nsfs.h>: _IO(0xb7, 0x3).
 const nsGetNSType = 0xb703
@@ -117,27 +122,26 @@ func (n *NS) Alive() error {
 // and thrown away if it cannot be switched back.
 func (n *NS) Do(f func() error) error {
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	osthread.Go(func() bool {
 		orig, err := netns.Get()
 		if err != nil {
 			errc <- fmt.Errorf("linkutil: current namespace: %w", err)
-			return // the locked thread ends with the goroutine
+			return false // the locked thread ends with the goroutine
 		}
 		defer orig.Close()
 		if err := netns.Set(n.fd); err != nil {
 			errc <- fmt.Errorf("linkutil: enter namespace %s: %w", n.path, err)
-			return
+			return false
 		}
 		ferr := f()
 		if err := netns.Set(orig); err != nil {
 			// Leave the thread locked: it exits with this goroutine.
 			errc <- errors.Join(ferr, fmt.Errorf("linkutil: leave namespace %s: %w", n.path, err))
-			return
+			return false
 		}
-		runtime.UnlockOSThread()
 		errc <- ferr
-	}()
+		return true
+	})
 	return <-errc
 }
 
@@ -171,12 +175,11 @@ func EnsureNamed(name string) (bool, error) {
 		return false, nil
 	}
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	osthread.Go(func() bool {
 		orig, err := netns.Get()
 		if err != nil {
 			errc <- err
-			return // the locked thread ends with the goroutine
+			return false // the locked thread ends with the goroutine
 		}
 		defer orig.Close()
 		ns, err := netns.NewNamed(name)
@@ -185,11 +188,11 @@ func EnsureNamed(name string) (bool, error) {
 		}
 		if serr := netns.Set(orig); serr != nil {
 			errc <- errors.Join(err, serr) // the thread stays locked and dies
-			return
+			return false
 		}
-		runtime.UnlockOSThread()
 		errc <- err
-	}()
+		return true
+	})
 	if err := <-errc; err != nil {
 		return false, fmt.Errorf("linkutil: create namespace %s: %w", name, err)
 	}
