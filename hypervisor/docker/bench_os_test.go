@@ -282,16 +282,12 @@ func BenchmarkOSInstance(b *testing.B) {
 			b.ReportMetric(float64(osRunning)/float64(peerRunning[j]), "running/"+p.name)
 		}
 		b.ReportMetric(float64(osCloudInit)/float64(peerCloudInit[j]), "cloudinit/"+p.name)
+		for stage, d := range p.stages {
+			b.ReportMetric(per(d), p.name+"-cloudinit-"+stage+"-ms")
+		}
 	}
 	for stage, d := range stages {
 		b.ReportMetric(per(d), "cloudinit-"+stage+"-ms")
-	}
-	for j, p := range peers {
-		if peerFailed[j] == nil {
-			for stage, d := range p.stages {
-				b.ReportMetric(per(d), p.name+"-cloudinit-"+stage+"-ms")
-			}
-		}
 	}
 	b.ReportMetric(per(appOff), "app-poweroff-ms")
 	b.ReportMetric(per(osOff), "os-poweroff-ms")
