@@ -65,6 +65,7 @@ SELECTION='
 ./network/svcport          180  B  .
 ./network/nldump           120  B  .
 ./network/internal/linkutil 120 B  .
+./internal/netnsdir        120  B  .
 ./internal/enginestats     300  B  .
 ./internal/testenv         300  B  ^(TestEngineStartKillStop|TestEnginesDistinct|TestEngineRestart|TestBusyboxImageRuns|TestStartOVS|TestOVSKillDB)$
 ./hypervisor/docker        1500 B  ^(TestOSInstanceMetadataService|TestOSInstanceFaults|TestOSInstanceCloudInit|TestOSInstanceDHCPAndSLAAC|TestOSInstanceSSHLogin|TestOSInstanceNoInit|TestOSInstanceGateShell|TestOSCgroupMode|TestCgroupGateScript|TestOSConfig|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall)$

@@ -14,7 +14,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/dockervisor/dockervisor/internal/osthread"
+	"github.com/dockervisor/dockervisor/internal/netnsdir"
 	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
@@ -40,31 +40,12 @@ func newNamedNetns(t testing.TB, prefix string) Netns {
 	t.Helper()
 	MustHaveRoot(t)
 	name := UniqueName(prefix)
-	errc := make(chan error, 1)
-	osthread.Go(func() bool {
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return false
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name)
-		if err == nil {
-			ns.Close()
-		}
-		if serr := netns.Set(orig); serr != nil {
-			errc <- fmt.Errorf("switch back: %w", serr) // thread stays locked and dies
-			return false
-		}
-		errc <- err
-		return true
-	})
-	if err := <-errc; err != nil {
+	if err := netnsdir.Create(name); err != nil {
 		t.Fatalf("create network namespace %s: %v", name, err)
 	}
 	n := Netns{Name: name, Path: "/run/netns/" + name}
 	t.Cleanup(func() {
-		if err := netns.DeleteNamed(name); err != nil && !os.IsNotExist(err) {
+		if err := netnsdir.Delete(name); err != nil {
 			t.Errorf("cleanup: delete network namespace %s: %v", name, err)
 		}
 	})

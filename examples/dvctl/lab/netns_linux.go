@@ -4,50 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
-
-	"github.com/vishvananda/netns"
+	"os/exec"
+	"strings"
 )
 
-// ensureNetns creates the named network namespace if it does not exist,
-// with its loopback up, without moving this process out of its own.
+// ensureNetns creates the named network namespace if it does not exist.
+// It runs `ip netns add`, which first makes /run/netns a shared mount
+// point: a namespace bound there before that would be bound twice once
+// anyone's `ip netns add` made it one, and could never be removed.
 func ensureNetns(name string) error {
 	if _, err := os.Stat("/run/netns/" + name); err == nil {
 		return nil
 	}
-	// A goroutine of its own: if switching back fails, its thread stays
-	// locked and dies with it, never running other code in the lab's namespace.
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		reuse, err := newNetns(name)
-		if reuse {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
-// newNetns creates the named namespace from the calling goroutine's
-// locked thread, and reports whether the thread is back in its own
-// namespace (NewNamed moves it into the new one).
-func newNetns(name string) (reuse bool, err error) {
-	orig, err := netns.Get()
-	if err != nil {
-		return false, err
-	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name)
-	if err != nil {
-		err = fmt.Errorf("lab: create network namespace %s: %w", name, err)
-	} else {
-		ns.Close()
-	}
-	if serr := netns.Set(orig); serr != nil {
-		return false, errors.Join(err, serr)
-	}
-	return true, err
+	return ipNetns("add", name)
 }
 
 // deleteNetns removes the named namespace; a missing one is no error.
@@ -55,5 +24,13 @@ func deleteNetns(name string) error {
 	if _, err := os.Stat("/run/netns/" + name); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	return netns.DeleteNamed(name)
+	return ipNetns("del", name)
+}
+
+// ipNetns runs `ip netns VERB NAME`.
+func ipNetns(verb, name string) error {
+	if out, err := exec.Command("ip", "netns", verb, name).CombinedOutput(); err != nil {
+		return fmt.Errorf("lab: ip netns %s %s: %w: %s", verb, name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/dockervisor/dockervisor/internal/netnsdir"
 	"github.com/dockervisor/dockervisor/internal/osthread"
 	"github.com/dockervisor/dockervisor/network"
 )
@@ -162,11 +163,12 @@ func (n *NS) SetSysctl(key, value string) error {
 }
 
 // NamedPath returns the path of the named network namespace name.
-func NamedPath(name string) string { return "/run/netns/" + name }
+func NamedPath(name string) string { return netnsdir.Path(name) }
 
 // EnsureNamed creates the named network namespace name (under
-// /run/netns, as `ip netns add` does) unless it exists, and reports
-// whether it made it. The calling goroutine's thread is not moved.
+// /run/netns, made a shared mount point first as `ip netns add` does)
+// unless it exists, and reports whether it made it. The calling
+// goroutine's thread is not moved.
 func EnsureNamed(name string) (bool, error) {
 	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
 		return false, fmt.Errorf("%w: namespace name %q", network.ErrInvalidTarget, name)
@@ -174,27 +176,8 @@ func EnsureNamed(name string) (bool, error) {
 	if _, err := os.Stat(NamedPath(name)); err == nil {
 		return false, nil
 	}
-	errc := make(chan error, 1)
-	osthread.Go(func() bool {
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return false // the locked thread ends with the goroutine
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name)
-		if err == nil {
-			ns.Close()
-		}
-		if serr := netns.Set(orig); serr != nil {
-			errc <- errors.Join(err, serr) // the thread stays locked and dies
-			return false
-		}
-		errc <- err
-		return true
-	})
-	if err := <-errc; err != nil {
-		return false, fmt.Errorf("linkutil: create namespace %s: %w", name, err)
+	if err := netnsdir.Create(name); err != nil {
+		return false, fmt.Errorf("linkutil: %w", err)
 	}
 	return true, nil
 }
@@ -202,11 +185,8 @@ func EnsureNamed(name string) (bool, error) {
 // DeleteNamed removes the named network namespace name; a missing one is
 // no error.
 func DeleteNamed(name string) error {
-	if _, err := os.Stat(NamedPath(name)); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("linkutil: delete namespace %s: %w", name, err)
+	if err := netnsdir.Delete(name); err != nil {
+		return fmt.Errorf("linkutil: %w", err)
 	}
 	return nil
 }
