@@ -109,6 +109,11 @@ func (l *netLab) hostLinks(t *testing.T) []string {
 	return testenv.LinkNames(t, l.host)
 }
 
+// hostDevices lists the host device names of a VIF's devices.
+func hostDevices(dev network.Devices) []string {
+	return []string{dev.Tap, dev.Bridge, dev.VethBridge, dev.VethOVS, dev.Guest}
+}
+
 // requireNothingLeft requires that no host device and no switch port of
 // vifs is left.
 func (l *netLab) requireNothingLeft(t *testing.T, vifs ...network.VIF) {
@@ -117,7 +122,7 @@ func (l *netLab) requireNothingLeft(t *testing.T, vifs ...network.VIF) {
 	for _, v := range vifs {
 		dev, err := network.DeviceNames(v.ID)
 		require.NoError(t, err)
-		for _, name := range []string{dev.Tap, dev.Bridge, dev.VethBridge, dev.VethOVS, dev.Guest} {
+		for _, name := range hostDevices(dev) {
 			assert.NotContains(t, links, name, "host device of VIF %s left", v.ID)
 		}
 		if l.ovs != nil {

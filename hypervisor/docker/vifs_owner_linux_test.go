@@ -52,6 +52,26 @@ func tapOf(t *testing.T, v network.VIF) string {
 	return d.Tap
 }
 
+// linksOf returns the names in links that are host device names of vifs.
+// The lab's host namespace may be shared (one Open vSwitch per test
+// binary), so the package's other tests add and remove devices there.
+func linksOf(t *testing.T, links []string, vifs ...network.VIF) []string {
+	t.Helper()
+	var names []string
+	for _, v := range vifs {
+		d, err := network.DeviceNames(v.ID)
+		require.NoError(t, err)
+		names = append(names, hostDevices(d)...)
+	}
+	var mine []string
+	for _, l := range links {
+		if slices.Contains(names, l) {
+			mine = append(mine, l)
+		}
+	}
+	return mine
+}
+
 // requireRefused requires err to be the refusal of a VIF whose device
 // names are taken: ErrInvalidArgument, wrapping network.ErrDeviceConflict.
 func requireRefused(t *testing.T, err error, msg string) {
@@ -80,7 +100,8 @@ func testVIFsOwnership(t *testing.T, lab *netLab) {
 		e.requireTraffic("p", "k1", v1, false)
 	}
 	traffic("at start")
-	hostBefore := lab.hostLinks(t)
+	// Every VIF of the refused operations below has device names of v1's.
+	hostBefore := linksOf(t, lab.hostLinks(t), vp, v1)
 
 	t.Run("ClashAcrossInstances", func(t *testing.T) {
 		// Issue scenario 1: K2's port ID starts as K1's.
@@ -99,7 +120,7 @@ func testVIFsOwnership(t *testing.T, lab *netLab) {
 		// Hot-plugged into the peer.
 		requireRefused(t, e.drv.AttachInterface(ctx, "p", clashing(lab.vif(2, 2), v1)), "attach-interface of a clashing port")
 		requireRefused(t, e.drv.PlugVIFs(ctx, "p", []network.VIF{clashing(lab.vif(2, 2), v1)}), "plug-vifs of a clashing port")
-		assert.ElementsMatch(t, hostBefore, lab.hostLinks(t))
+		assert.ElementsMatch(t, hostBefore, linksOf(t, lab.hostLinks(t), vp, v1), "host devices of this test's VIFs")
 		traffic("after the refused spawns and attaches")
 
 		// K1 stopped: its tap went with its process, but its record holds
