@@ -43,7 +43,7 @@ func newNamedNetns(t testing.TB, prefix string) Netns {
 	if err := netnsdir.Create(name); err != nil {
 		t.Fatalf("create network namespace %s: %v", name, err)
 	}
-	n := Netns{Name: name, Path: "/run/netns/" + name}
+	n := Netns{Name: name, Path: netnsdir.Path(name)}
 	t.Cleanup(func() {
 		if err := netnsdir.Delete(name); err != nil {
 			t.Errorf("cleanup: delete network namespace %s: %v", name, err)
