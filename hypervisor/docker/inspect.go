@@ -83,6 +83,10 @@ func (d *lifecycleRoom) current(ctx context.Context, api APIClient, id string) (
 		}
 		return nil, fmt.Errorf("%w: %s: removed", hypervisor.ErrNotFound, d.containerName(id))
 	}
+	// A pause the engine repeats is no pause (pauseecho.go).
+	if c, err = d.settlePause(ctx, api, c); err != nil {
+		return nil, err
+	}
 	rec, err := d.state.load(id)
 	if err != nil {
 		return nil, err

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
 
@@ -64,16 +62,14 @@ func (d *lifecycleRoom) PowerOn(ctx context.Context, id string) error {
 // Pause freezes the instance's processes. Nil if it is paused.
 func (d *lifecycleRoom) Pause(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpPause, id, func(t *target) error {
-		_, err := t.api.ContainerPause(ctx, t.cid, client.ContainerPauseOptions{})
-		return classify(err, hypervisor.ErrNotFound)
+		return classify(d.pauseRequest(ctx, t.api, t.cid, true), hypervisor.ErrNotFound)
 	})
 }
 
 // Unpause thaws a paused instance. Nil if it runs.
 func (d *lifecycleRoom) Unpause(ctx context.Context, id string) error {
 	return d.transition(ctx, hypervisor.OpUnpause, id, func(t *target) error {
-		_, err := t.api.ContainerUnpause(ctx, t.cid, client.ContainerUnpauseOptions{})
-		return classify(err, hypervisor.ErrNotFound)
+		return classify(d.pauseRequest(ctx, t.api, t.cid, false), hypervisor.ErrNotFound)
 	})
 }
 

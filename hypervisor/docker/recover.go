@@ -132,7 +132,7 @@ func (d *recordRoom) recoverOp(ctx context.Context, api APIClient, id string, re
 		return d.restart(ctx, t, running, want)
 	case pendSnapshot:
 		if p.Paused && st != nil && st.Status == container.StatePaused {
-			if _, err := api.ContainerUnpause(ctx, t.cid, client.ContainerUnpauseOptions{}); err != nil && !isConflict(err) {
+			if err := d.life.pauseRequest(ctx, api, t.cid, false); err != nil && !isConflict(err) {
 				return classify(err, hypervisor.ErrNotFound)
 			}
 		}

@@ -22,6 +22,9 @@ type instanceReader interface {
 	lockCurrent(ctx context.Context, id string) (t *target, unlock func(), err error)
 	current(ctx context.Context, api APIClient, id string) (*target, error)
 	inspect(ctx context.Context, api APIClient, id string) (container.InspectResponse, error)
+	// pauseRequest pauses or unpauses a container past the engine's
+	// late word on a pause (pauseecho.go).
+	pauseRequest(ctx context.Context, api APIClient, cid string, pause bool) error
 }
 
 // recordWriter writes an instance's record and the intent journal

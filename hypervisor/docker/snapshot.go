@@ -128,7 +128,7 @@ func (d *imageRoom) snapshot(ctx context.Context, id string, req hypervisor.Snap
 		done := d.marks.begin(t.cid)
 		defer done()
 	}
-	eng := sendingCommit{Engine: t.api, sending: func() error { return d.records.markSent(t, "commit") }}
+	eng := sendingCommit{Engine: settlingPauses{Engine: t.api, life: d.life, api: t.api}, sending: func() error { return d.records.markSent(t, "commit") }}
 	m, err := snapshot.Take(ctx, eng, w, sreq)
 	if err != nil {
 		if se, ok := errors.AsType[*snapshot.Error](err); ok && se.Cleanup != nil {

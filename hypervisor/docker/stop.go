@@ -69,7 +69,8 @@ func (d *lifecycleRoom) settleFailedStop(ctx context.Context, t *target, prev in
 // it), then the graceful signal with req.Timeout, or SIGKILL at once.
 func (d *lifecycleRoom) stopProcess(ctx context.Context, api APIClient, cid string, paused bool, req stopRequest) error {
 	if paused {
-		if _, err := api.ContainerUnpause(ctx, cid, client.ContainerUnpauseOptions{}); err != nil {
+		// A conflict: it runs already (pauseecho.go).
+		if err := d.pauseRequest(ctx, api, cid, false); err != nil && !isConflict(err) {
 			return classify(err, hypervisor.ErrNotFound)
 		}
 	}
