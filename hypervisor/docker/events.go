@@ -82,6 +82,19 @@ func (d *eventRoom) Events(ctx context.Context) (<-chan hypervisor.Event, <-chan
 // ends with an error of the hypervisor.ErrUnavailable class; resubscribe
 // with Since set to the last event's time.
 //
+// Repeated pauses: Docker reports a pause or an unpause again when it
+// learns of it late. If a request overtakes the engine's own notice of
+// the one before (its event monitor runs behind, as on a busy host), the
+// engine flips the container's paused flag back for a while, logging the
+// flips: pause and unpause again after an unpause, or unpause and pause
+// again after the pause that follows. The stream passes them on, as the
+// engine reports them; the repeat of a snapshot's pause has no Cause. A
+// consumer that follows the instance's state from the stream ends in
+// the right state; hypervisortest.WithoutPauseEchoes drops the first
+// kind from a list of one instance's events. The driver's operations
+// and Info are not misled: on a local engine they wait until the
+// engine's flag agrees with the kernel's freezer (pauseecho.go).
+//
 // Slow consumers: the stream reads the engine promptly and queues events
 // for its consumer, up to the bound set with WithEventBuffer (default
 // DefaultEventBuffer). A consumer that lets more pile up gets the queued
