@@ -150,6 +150,9 @@ type cgroupReader interface {
 	// memoryUsage is the memory the container uses, without the inactive
 	// file cache (as the engine reports it).
 	memoryUsage(cid string) (uint64, error)
+	// frozen reports whether the container's freezer is frozen or
+	// freezing (pauseecho.go).
+	frozen(cid string) (bool, error)
 }
 
 // bulkState caches where the engine puts its containers' cgroups.

@@ -42,8 +42,8 @@ func splitContainerCgroup(p, cid string) (parent string, name cgroupName, ok boo
 // cgroupV1 reads containers' counters from cgroup v1 hierarchies, where
 // the engine puts container cid at <hierarchy>/<parent>/<name of cid>.
 type cgroupV1 struct {
-	memory, cpuacct, blkio string // <mount>/<parent>
-	name                   cgroupName
+	memory, cpuacct, blkio, freezer string // <mount>/<parent>
+	name                            cgroupName
 }
 
 // cgroupV2 reads them from the unified hierarchy, at <parent>/<name of
@@ -97,6 +97,7 @@ func newCgroupReader(pid int, cid string) cgroupReader {
 		memory:  mount("memory", "memory"),
 		cpuacct: mount("cpuacct", "cpuacct", "cpu,cpuacct"),
 		blkio:   mount("blkio", "blkio"),
+		freezer: mount("freezer", "freezer"),
 		name:    name,
 	}
 	if _, err := os.Stat(filepath.Join(r.memory, name.of(cid), "memory.usage_in_bytes")); err != nil {
@@ -106,6 +107,18 @@ func newCgroupReader(pid int, cid string) cgroupReader {
 }
 
 func (r cgroupV2) dir(cid string) string { return filepath.Join(r.parent, r.name.of(cid)) }
+
+// frozen reads the v1 freezer's freezer.state: anything but THAWED.
+func (r cgroupV1) frozen(cid string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(r.freezer, r.name.of(cid), "freezer.state"))
+	return strings.TrimSpace(string(b)) != "THAWED", err
+}
+
+// frozen reads cgroup.freeze: anything but 0.
+func (r cgroupV2) frozen(cid string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(r.dir(cid), "cgroup.freeze"))
+	return strings.TrimSpace(string(b)) != "0", err
+}
 
 func (r cgroupV1) memoryUsage(cid string) (uint64, error) {
 	mem := filepath.Join(r.memory, r.name.of(cid))

@@ -27,7 +27,8 @@ import (
 // Unpause finds it running and leaves it frozen, and the engine refuses
 // another client's request ("already paused", "not paused"). On a local
 // engine the driver asks the kernel: when the engine's flag and the
-// container's freezer disagree, it waits until the engine catches up.
+// container's freezer (cgroup v1 freezer.state, v2 cgroup.freeze)
+// disagree, it waits until the engine catches up.
 // An engine on another machine is taken at its word.
 const (
 	// pauseEchoWait bounds that wait: past it, the engine's word holds
@@ -45,7 +46,7 @@ func (d *lifecycleRoom) settlePause(ctx context.Context, api APIClient, c contai
 		return c, nil
 	}
 	deadline := time.Now().Add(pauseEchoWait)
-	for pauseDisagrees(c) && time.Now().Before(deadline) {
+	for d.pauseDisagrees(ctx, api, c) && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return c, ctx.Err()
@@ -61,13 +62,18 @@ func (d *lifecycleRoom) settlePause(ctx context.Context, api APIClient, c contai
 }
 
 // pauseDisagrees reports whether the engine's paused flag of running
-// container c and the kernel's freezer disagree.
-func pauseDisagrees(c container.InspectResponse) bool {
+// container c and the kernel's freezer disagree (read where the stats
+// read the container's cgroups; false if they cannot be read here).
+func (d *lifecycleRoom) pauseDisagrees(ctx context.Context, api APIClient, c container.InspectResponse) bool {
 	if c.State == nil || !c.State.Running {
 		return false
 	}
-	frozen, known := freezerState(c.State.Pid)
-	return known && frozen != c.State.Paused
+	r := d.hosts.cgroups(ctx, api, c.ID)
+	if r == nil {
+		return false
+	}
+	frozen, err := r.frozen(c.ID)
+	return err == nil && frozen != c.State.Paused
 }
 
 // pauseRequest sends a pause (pause true) or an unpause of container

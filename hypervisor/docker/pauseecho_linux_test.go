@@ -119,8 +119,10 @@ func (e *env) frozen(id string) bool {
 	e.t.Helper()
 	c := e.inspect(id)
 	require.NotNil(e.t, c.State)
-	frozen, known := freezerState(c.State.Pid)
-	require.True(e.t, known, "the kernel's freezer of %s", id)
+	r := newCgroupReader(c.State.Pid, c.ID)
+	require.NotNil(e.t, r, "the kernel's cgroups of %s", id)
+	frozen, err := r.frozen(c.ID)
+	require.NoError(e.t, err, "the kernel's freezer of %s", id)
 	thawed := !frozen
 	// The state every operation starts from (Info's too, which also
 	// samples stats: a second).
@@ -144,8 +146,7 @@ func TestFreezerState(t *testing.T) {
 	_, err = e.cli.ContainerUnpause(t.Context(), cid, client.ContainerUnpauseOptions{})
 	require.NoError(t, err)
 	assert.False(t, e.frozen("fz"), "an unpaused container is thawed")
-	_, known := freezerState(0)
-	assert.False(t, known, "no process: cannot tell")
+	assert.Nil(t, newCgroupReader(0, cid), "no process: cannot tell")
 }
 
 // TestPauseAfterAnEngineEcho: a Pause right after an Unpause, while the
