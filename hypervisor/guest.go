@@ -36,7 +36,8 @@ type ExecSpec struct {
 	// output streams and Stderr is unused.
 	TTY bool
 	// Size is the terminal's initial size (TTY only); zero means the
-	// backend's default.
+	// backend's default. Engines before API 1.42 set it only once the
+	// process has started, so its first moments may see a 0x0 terminal.
 	Size TerminalSize
 	// Resize delivers terminal size changes while the command runs (TTY
 	// only). The caller may close it.

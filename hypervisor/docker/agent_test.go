@@ -84,8 +84,11 @@ func TestEventReasonOOM(t *testing.T) {
 
 	spec := e.spec("oom")
 	spec.MemoryMB = 16
-	spec.Command = []string{"sh", "-c", "sleep 0.5; exec dd if=/dev/zero of=/dev/null bs=64M count=1"}
+	// The allocation waits for the test's word: an exit before Spawn has
+	// returned would count as part of the spawn.
+	spec.Command = []string{"sh", "-c", "until [ -e /tmp/go ]; do sleep 0.05; done; exec dd if=/dev/zero of=/dev/null bs=64M count=1"}
 	e.spawn(spec)
+	e.execOut("oom", "touch", "/tmp/go")
 	cid := e.inspect("oom").ID
 	ev := exitOf("oom")
 	assert.Equal(t, hypervisor.EventCrashed, ev.Type)

@@ -28,8 +28,9 @@ func TestEvents(t *testing.T) {
 	require.NoError(t, e.drv.PowerOff(ctx, "ev", hypervisor.StopOptions{Timeout: -1})) // killed, still a stop
 	require.NoError(t, e.drv.PowerOn(ctx, "ev"))
 	crash := e.spec("evcrash")
-	crash.Command = []string{"sh", "-c", "sleep 0.3; exit 7"}
+	crash.Command = []string{"sh", "-c", "until [ -e /tmp/go ]; do sleep 0.05; done; exit 7"}
 	e.spawn(crash)
+	e.execOut("evcrash", "touch", "/tmp/go") // an exit inside Spawn would count as part of it
 	require.NoError(t, e.drv.Destroy(ctx, "ev"))
 
 	want := []hypervisor.EventType{

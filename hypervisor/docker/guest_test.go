@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,28 +121,54 @@ func TestExecCancelKillsProcess(t *testing.T) {
 func TestExecTTYResize(t *testing.T) {
 	e := newEnv(t)
 	e.spawn(e.spec("tty"))
-	var out bytes.Buffer
+	out := &syncBuffer{}
 	resize := make(chan hypervisor.TerminalSize, 1)
 	pr, pw := io.Pipe()
 	go func() {
-		// The first stty shows the initial size; then resize and ask again.
-		time.Sleep(500 * time.Millisecond)
+		// Resize once the first stty has shown the initial size, then let
+		// the script go on: it asks again until the size changes, so the
+		// resize may land whenever the engine gets to it.
+		for i := 0; i < 600 && !strings.Contains(out.String(), "21 77"); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
 		resize <- hypervisor.TerminalSize{Rows: 33, Cols: 111}
-		time.Sleep(300 * time.Millisecond)
 		_, _ = io.WriteString(pw, "go\n")
 		pw.Close()
 	}()
 	res, err := e.drv.Exec(t.Context(), "tty", hypervisor.ExecSpec{
-		Args:  []string{"sh", "-c", "sleep 0.2; busybox stty size; read x; busybox stty size"},
+		// Each stty waits (at most 10 s) for its size to land: Docker 20.10
+		// sets the initial size only once the process has started, and
+		// stty fails on the terminal for its first moments.
+		Args: []string{"sh", "-c", `size() { i=0; while [ $i -lt 200 ]; do s=$(busybox stty size 2>/dev/null); [ -n "$s" ] && [ "$s" != "$1" ] && break; sleep 0.05; i=$((i+1)); done; busybox stty size; }
+size "0 0"; read x; size "21 77"`},
 		TTY:   true,
 		Size:  hypervisor.TerminalSize{Rows: 21, Cols: 77},
-		Stdin: pr, Stdout: &out, Resize: resize,
+		Stdin: pr, Stdout: out, Resize: resize,
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 0, res.ExitCode)
 	s := strings.ReplaceAll(out.String(), "\r", "")
 	assert.Contains(t, s, "21 77\n")
 	assert.Contains(t, s, "33 111\n")
+}
+
+// syncBuffer is a bytes.Buffer that one goroutine writes while another
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestConsoleAttachSeesOutput: an attached console sees what the instance's

@@ -33,7 +33,7 @@ import (
 const (
 	// pauseEchoWait bounds that wait: past it, the engine's word holds
 	// (a freezer set outside the engine, say).
-	pauseEchoWait = 2 * time.Second
+	pauseEchoWait = 5 * time.Second
 	// pauseEchoPoll is how often the engine is asked again meanwhile.
 	pauseEchoPoll = 5 * time.Millisecond
 )

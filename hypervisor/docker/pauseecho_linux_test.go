@@ -157,7 +157,7 @@ func TestPauseAfterAnEngineEcho(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.spawn(e.spec("echo"))
-	eng := &echoingEngine{APIClient: e.cli, cid: e.inspect("echo").ID, window: 300 * time.Millisecond}
+	eng := &echoingEngine{APIClient: e.cli, cid: e.inspect("echo").ID, window: time.Second}
 	d, err := New(append(e.opts, WithAPIClient(eng))...)
 	require.NoError(t, err)
 	t.Cleanup(func() { d.Close() })

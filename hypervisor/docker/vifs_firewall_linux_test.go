@@ -55,12 +55,17 @@ func TestVIFsFirewall(t *testing.T) {
 	require.NoError(t, err, "allowed ping: %s", out)
 	_, err = testenv.HTTPGet(t, src, fmt.Sprintf("http://%s:8080/bin/busybox", ip4(vb)))
 	require.NoError(t, err, "allowed port")
-	// The server listens on 8081 (reachable from inside b itself)…
-	c, err := testenv.DialTCP(nsOf(e.pid("fwb")), ip4(vb)+":8081", 2*time.Second)
-	require.NoError(t, err, "blocked port listens")
-	c.Close()
+	// The server listens on 8081 (reachable from inside b itself, once
+	// the detached httpd is up)…
+	require.Eventually(t, func() bool {
+		c, err := testenv.DialTCP(nsOf(e.pid("fwb")), ip4(vb)+":8081", 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 20*time.Second, 100*time.Millisecond, "blocked port listens")
 	// …but a connection from a is dropped.
-	c, err = testenv.DialTCP(src, ip4(vb)+":8081", time.Second)
+	c, err := testenv.DialTCP(src, ip4(vb)+":8081", time.Second)
 	if err == nil {
 		c.Close()
 	}

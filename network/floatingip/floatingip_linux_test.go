@@ -87,8 +87,32 @@ func (l *fipLab) publicAddrs(t *testing.T) string {
 	return nsOut(t, l.host.Path, "ip", "-4", "-o", "addr", "show", "dev", l.public)
 }
 
+// dialEcho connects from the namespace at path to addr in one attempt with
+// a short timeout, and checks that a line echoes: use it where the
+// connection must fail (a slow host only makes such a check pass more
+// easily).
 func dialEcho(path, addr string) error {
+	return dialEchoWithin(path, addr, 0)
+}
+
+// dialEchoEventually is dialEcho where the connection must open: it repeats
+// the connection attempt for up to 10 s, since the first packets of a flow
+// can be slow on an emulated kernel-lane machine, or wait on address
+// resolution (an earlier failed attempt leaves the neighbour entry
+// unresolved, and a SYN that waits on it is sent again only after 1 s).
+// Once connected it echoes once: the echo servers record one peer per
+// accepted connection.
+func dialEchoEventually(path, addr string) error {
+	return dialEchoWithin(path, addr, 10*time.Second)
+}
+
+func dialEchoWithin(path, addr string, retryFor time.Duration) error {
+	deadline := time.Now().Add(retryFor)
 	c, err := testenv.DialTCP(path, addr, 1500*time.Millisecond)
+	for err != nil && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		c, err = testenv.DialTCP(path, addr, 1500*time.Millisecond)
+	}
 	if err != nil {
 		return err
 	}
@@ -116,9 +140,9 @@ func TestFloatingIPTraffic(t *testing.T) {
 	assert.Equal(t, []floatingip.Binding{{Floating: floating, Fixed: l.fixed}}, list)
 	assert.Contains(t, l.publicAddrs(t), "203.0.113.10/32")
 
-	require.NoError(t, dialEcho(l.ext.Path, "203.0.113.10:8080"), "inbound through the floating IP")
+	require.NoError(t, dialEchoEventually(l.ext.Path, "203.0.113.10:8080"), "inbound through the floating IP")
 	assert.Equal(t, []string{"203.0.113.2"}, inSrv.Peers(), "the instance sees the external client")
-	require.NoError(t, dialEcho(l.inst.Path, "203.0.113.2:9090"), "outbound")
+	require.NoError(t, dialEchoEventually(l.inst.Path, "203.0.113.2:9090"), "outbound")
 	assert.Equal(t, []string{"203.0.113.10"}, extSrv.Peers(), "outbound traffic leaves from the floating IP")
 
 	// A second fixed IP for the same floating IP, a second floating IP for

@@ -46,8 +46,8 @@ func TestAllowAndDrop(t *testing.T) {
 	testenv.StartEchoServer(t, srv.ns.Path, "[::]:8081")
 	for _, fam := range []struct{ name, srv, cli string }{{"IPv4", srv.v4, cli.v4}, {"IPv6", srv.v6, cli.v6}} {
 		t.Run(fam.name, func(t *testing.T) {
-			assert.True(t, reach(t, cli, fam.srv, 8080), "allowed port")
-			assert.True(t, ping(t, cli, fam.srv), "allowed ping")
+			assert.True(t, reachEventually(t, cli, fam.srv, 8080), "allowed port")
+			assert.True(t, pingEventually(t, cli, fam.srv), "allowed ping")
 			assert.False(t, reach(t, cli, fam.srv, 8081), "port without a rule is dropped")
 			assert.False(t, ping(t, srv, fam.cli), "ingress without a rule is dropped")
 		})
@@ -69,8 +69,8 @@ func TestOVSHybridPort(t *testing.T) {
 	testenv.StartEchoServer(t, srv.ns.Path, "[::]:8081")
 	for _, fam := range []struct{ name, srv, cli string }{{"IPv4", srv.v4, cli.v4}, {"IPv6", srv.v6, cli.v6}} {
 		t.Run(fam.name, func(t *testing.T) {
-			assert.True(t, reach(t, cli, fam.srv, 8080), "allowed port")
-			assert.True(t, ping(t, cli, fam.srv), "allowed ping")
+			assert.True(t, reachEventually(t, cli, fam.srv, 8080), "allowed port")
+			assert.True(t, pingEventually(t, cli, fam.srv), "allowed ping")
 			assert.False(t, reach(t, cli, fam.srv, 8081), "port without a rule is dropped")
 			assert.False(t, ping(t, srv, fam.cli), "ingress without a rule is dropped")
 		})
@@ -107,7 +107,7 @@ func TestLiveUpdate(t *testing.T) {
 	require.NoError(t, l.fw.SetGroup(ctx, g))
 	assert.Equal(t, gen+1, genID(t, l.host.Path), "one transaction")
 	assert.NoError(t, testenv.Echo(open, "during", 3*time.Second), "established connection survives the update")
-	assert.True(t, reach(t, cli, srv.v4, 9090), "new rule in force")
+	assert.True(t, reachEventually(t, cli, srv.v4, 9090), "new rule in force")
 	// The port switched to new chains; the old ones are unreachable until
 	// Settle deletes them, in one more transaction.
 	rs := ruleset(t, l.host.Path)
@@ -120,7 +120,7 @@ func TestLiveUpdate(t *testing.T) {
 	assert.NotContains(t, rs, "o-"+srv.port.ID)
 	assert.Contains(t, rs, "goto i1-"+srv.port.ID+"\n")
 	assert.NoError(t, testenv.Echo(open, "settled", 3*time.Second), "established connection survives the cleanup")
-	assert.True(t, reach(t, cli, srv.v4, 9090), "new rule still in force")
+	assert.True(t, reachEventually(t, cli, srv.v4, 9090), "new rule still in force")
 	gen = genID(t, l.host.Path)
 	require.NoError(t, l.fw.Settle(ctx))
 	assert.Equal(t, gen, genID(t, l.host.Path), "nothing to settle is no transaction")
@@ -148,9 +148,9 @@ func TestLiveUpdate(t *testing.T) {
 	assert.False(t, reach(t, cli, srv.v4, 9090), "IPv4 egress taken away")
 	require.NoError(t, l.fw.SetGroup(ctx, egressOnly))
 	require.Contains(t, ruleset(t, l.host.Path), "chain o1-"+cli.port.ID+" {", "the old chains are still there")
-	assert.True(t, reach(t, cli, srv.v4, 9090), "IPv4 egress given back, old chains unreachable")
+	assert.True(t, reachEventually(t, cli, srv.v4, 9090), "IPv4 egress given back, old chains unreachable")
 	require.NoError(t, l.fw.Settle(ctx))
-	assert.True(t, reach(t, cli, srv.v4, 9090))
+	assert.True(t, reachEventually(t, cli, srv.v4, 9090))
 }
 
 // TestBackgroundCleanup: by default the Firewall deletes the chains an
@@ -174,7 +174,7 @@ func TestBackgroundCleanup(t *testing.T) {
 		require.Eventually(t, func() bool { return !strings.Contains(ruleset(t, l.host.Path), stale) },
 			10*time.Second, 20*time.Millisecond, "stale chain %s deleted", stale)
 	}
-	assert.True(t, reach(t, cli, srv.v4, 9090), "last rules in force")
+	assert.True(t, reachEventually(t, cli, srv.v4, 9090), "last rules in force")
 	assert.False(t, reach(t, cli, srv.v4, 8080))
 	settled := chainsSorted(versionRE.ReplaceAllString(ruleset(t, l.host.Path), "$1-"))
 
@@ -183,7 +183,7 @@ func TestBackgroundCleanup(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, fresh.Sync(ctx, l.fw.Groups(), l.fw.Ports()))
 	assert.Equal(t, chainsSorted(ruleset(t, l.host.Path)), settled)
-	assert.True(t, reach(t, cli, srv.v4, 9090))
+	assert.True(t, reachEventually(t, cli, srv.v4, 9090))
 
 	// Close does the pending cleanup at once and arms no more.
 	slow, err := secgroup.New(secgroup.WithHostNetNS(l.host.Path), secgroup.WithCleanupDelay(time.Hour))
@@ -237,15 +237,15 @@ func TestRemoteGroup(t *testing.T) {
 	require.NoError(t, l.fw.SetGroup(ctx, secgroup.Group{ID: "other", Rules: egressOnly.Rules}))
 	l.setGroups(t, other, "other")
 
-	assert.True(t, reach(t, member, db.v4, 5432), "member")
-	assert.True(t, reach(t, member, db.v6, 5432), "member, IPv6")
+	assert.True(t, reachEventually(t, member, db.v4, 5432), "member")
+	assert.True(t, reachEventually(t, member, db.v6, 5432), "member, IPv6")
 	assert.False(t, reach(t, other, db.v4, 5432), "non-member")
 
 	// Membership changes: other joins, member leaves.
 	l.setGroups(t, other, "other", "client")
 	l.setGroups(t, member, "other")
-	assert.True(t, reach(t, other, db.v4, 5432), "new member")
-	assert.True(t, reach(t, other, db.v6, 5432), "new member, IPv6")
+	assert.True(t, reachEventually(t, other, db.v4, 5432), "new member")
+	assert.True(t, reachEventually(t, other, db.v6, 5432), "new member, IPv6")
 	assert.False(t, reach(t, member, db.v4, 5432), "former member")
 	assert.Equal(t, []string{"other"}, l.fw.Ports()[portIndex(l.fw.Ports(), member.port.ID)].Groups)
 }
@@ -273,8 +273,8 @@ func TestAntiSpoofing(t *testing.T) {
 		out, err := testenv.RunInNetns(t, ctx, bad.ns.Path, args...)
 		require.NoError(t, err, "%v: %s", args, out)
 	}
-	require.True(t, ping(t, bad, srv.v4), "own addresses")
-	require.True(t, ping(t, bad, srv.v6), "own addresses, IPv6")
+	require.True(t, pingEventually(t, bad, srv.v4), "own addresses")
+	require.True(t, pingEventually(t, bad, srv.v6), "own addresses, IPv6")
 
 	// A second IPv4 address that is not the port's, used as the source.
 	run("ip", "addr", "add", "10.77.0.99/24", "dev", "eth0")
@@ -284,7 +284,7 @@ func TestAntiSpoofing(t *testing.T) {
 	out, err = testenv.RunInNetns(t, ctx, bad.ns.Path, "busybox", "ping", "-c", "1", "-W", "2", "-I", "fd00:77::99", srv.v6)
 	assert.Error(t, err, "spoofed IPv6 source gets through: %s", out)
 	run("ip", "addr", "del", "10.77.0.99/24", "dev", "eth0")
-	require.True(t, ping(t, bad, srv.v4), "own address again")
+	require.True(t, pingEventually(t, bad, srv.v4), "own address again")
 
 	// Another MAC: nothing gets through, not even ARP.
 	run("ip", "link", "set", "eth0", "address", "fa:16:3e:00:00:99")
@@ -327,7 +327,7 @@ func TestResyncAfterRestart(t *testing.T) {
 	assert.NotContains(t, got, gone.port.ID)
 	assert.NotContains(t, got, "i1-", "versioned chains of before the restart")
 	assert.NoError(t, testenv.Echo(open, "still", 3*time.Second), "established connection survives the resync")
-	assert.True(t, reach(t, cli, srv.v4, 8081))
+	assert.True(t, reachEventually(t, cli, srv.v4, 8081))
 	assert.False(t, reach(t, cli, srv.v4, 8080))
 
 	// The same state built step by step in a fresh namespace lists the same.
@@ -401,7 +401,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 
 	assert.Equal(t, gen, genID(t, l.host.Path), "no transaction")
 	assert.Equal(t, before, ruleset(t, l.host.Path))
-	assert.True(t, ping(t, l.plug(t, 3, "web"), p.v4))
+	assert.True(t, pingEventually(t, l.plug(t, 3, "web"), p.v4))
 }
 
 // TestBridgeNetfilterTurnedOn: with bridge netfilter off in the host
@@ -426,7 +426,7 @@ func TestBridgeNetfilterTurnedOn(t *testing.T) {
 	assert.Equal(t, "1\n1\n", string(out), "the Firewall turned bridge netfilter on")
 	testenv.StartEchoServer(t, srv.ns.Path, "[::]:8080")
 	testenv.StartEchoServer(t, srv.ns.Path, "[::]:8081")
-	assert.True(t, reach(t, cli, srv.v4, 8080))
+	assert.True(t, reachEventually(t, cli, srv.v4, 8080))
 	assert.False(t, reach(t, cli, srv.v4, 8081), "filtered")
 	assert.False(t, reach(t, cli, srv.v6, 8081), "filtered")
 }

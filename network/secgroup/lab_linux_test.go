@@ -131,7 +131,30 @@ func hostport(addr string, port int) string {
 	return net.JoinHostPort(addr, fmt.Sprint(port))
 }
 
-// reach reports whether a TCP connection from `from` to addr:port opens.
+// Probes come in two kinds. reach and ping make one attempt with a short
+// timeout: use them where the traffic must be blocked (a slow host only
+// makes such a check pass more easily). reachEventually and pingEventually
+// repeat the attempt for up to eventuallyFor: use them where the traffic
+// must get through, since the first packets of a flow can be slow (on Open
+// vSwitch's kernel datapath they go up to the daemon, which is slow on an
+// emulated kernel-lane machine) or wait on address resolution.
+const eventuallyFor = 10 * time.Second
+
+// eventually reports whether probe succeeds in repeated attempts within
+// eventuallyFor.
+func eventually(probe func() bool) bool {
+	deadline := time.Now().Add(eventuallyFor)
+	for !probe() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
+}
+
+// reach reports whether a TCP connection from `from` to addr:port opens,
+// in one attempt.
 func reach(t *testing.T, from *instance, addr string, port int) bool {
 	t.Helper()
 	c, err := testenv.DialTCP(from.ns.Path, hostport(addr, port), 1500*time.Millisecond)
@@ -142,12 +165,27 @@ func reach(t *testing.T, from *instance, addr string, port int) bool {
 	return testenv.Echo(c, "hello", 3*time.Second) == nil
 }
 
+// reachEventually is reach, repeated until it succeeds or eventuallyFor
+// has passed.
+func reachEventually(t *testing.T, from *instance, addr string, port int) bool {
+	t.Helper()
+	return eventually(func() bool { return reach(t, from, addr, port) })
+}
+
+// ping reports whether `from` gets an answer to one ping of addr.
 func ping(t *testing.T, from *instance, addr string) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	_, err := testenv.RunInNetns(t, ctx, from.ns.Path, "busybox", "ping", "-c", "1", "-W", "2", addr)
 	return err == nil
+}
+
+// pingEventually is ping, repeated until it succeeds or eventuallyFor has
+// passed.
+func pingEventually(t *testing.T, from *instance, addr string) bool {
+	t.Helper()
+	return eventually(func() bool { return ping(t, from, addr) })
 }
 
 var (
