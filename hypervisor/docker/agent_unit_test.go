@@ -66,16 +66,27 @@ func TestEventQueueOrderAndBound(t *testing.T) {
 
 func TestOpLog(t *testing.T) {
 	var l opLog
+	// end is the end done() noted of the last operation begun on cid: the
+	// times just after it are taken from it, not from the clock, which on
+	// a slow or loaded host may have run on by more than opSkew.
+	end := func(cid string) time.Time {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		spans := l.by[cid]
+		require.NotEmpty(t, spans)
+		e := spans[len(spans)-1].end
+		require.False(t, e.IsZero(), "the operation has ended")
+		return e
+	}
 	done := l.begin("c1", "power-off")
 	op, ok := l.at("c1", time.Now(), true)
 	assert.True(t, ok)
 	assert.Equal(t, "power-off", op)
 	done()
-	op, ok = l.at("c1", time.Now(), true)
+	op, ok = l.at("c1", end("c1").Add(opSkew/2), true)
 	assert.True(t, ok, "an exit just after the end may be the operation's, on a clock behind ours")
 	assert.Equal(t, "power-off", op)
-	time.Sleep(2 * opSkew)
-	_, ok = l.at("c1", time.Now(), false)
+	_, ok = l.at("c1", end("c1").Add(opSkew+time.Millisecond), false)
 	assert.False(t, ok, "an event after the operation ended is not its")
 	_, ok = l.at("c2", time.Now(), false)
 	assert.False(t, ok)
@@ -88,7 +99,7 @@ func TestOpLog(t *testing.T) {
 	startedAt := stopAt.Add(time.Millisecond)
 	l.started("c1", startedAt)
 	done()
-	justAfter := time.Now().Add(opSkew / 2)
+	justAfter := end("c1").Add(opSkew / 2)
 	op, ok = l.at("c1", stopAt, true)
 	assert.True(t, ok)
 	assert.Equal(t, "reboot", op)

@@ -105,6 +105,10 @@ type fakeOptions struct {
 	memoryMB int64
 	diskGB   int64
 	agent    fakeAgentOptions // see fake_agent.go
+	// locked, if not nil, is called by every per-instance call once it
+	// holds the instance's lock, before the latency (a hook of this
+	// package's tests: export_test.go).
+	locked func(id string)
 }
 
 // WithImages registers image references that Spawn accepts, as
@@ -261,6 +265,9 @@ func (f *Fake) begin(ctx context.Context, id string) (unlock func(), err error) 
 	unlock, err = f.locks.Lock(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if f.opts.locked != nil {
+		f.opts.locked(id)
 	}
 	if f.opts.latency > 0 {
 		t := time.NewTimer(f.opts.latency)

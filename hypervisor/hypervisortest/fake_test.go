@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,33 +375,71 @@ func TestFakeSnapshot(t *testing.T) {
 }
 
 // TestFakeSerialises checks that a call waiting for another call on the
-// same ID gives up, doing nothing, when its context ends.
+// same ID gives up, doing nothing, when its context ends, and that a call
+// on another ID does not wait.
 func TestFakeSerialises(t *testing.T) {
-	f := hypervisortest.NewFake(hypervisortest.WithImages("img"), hypervisortest.WithLatency(500*time.Millisecond))
+	// The hook keeps the lock of a that Pause takes until release, however
+	// slow the host, and counts the calls that take the lock of a while
+	// Pause holds it: none, if the Fake serialises.
+	var armed, held atomic.Bool
+	var overlaps atomic.Int32
+	locked, release := make(chan struct{}), make(chan struct{})
+	hold := func(id string) {
+		switch {
+		case id != "a":
+		case held.Load():
+			overlaps.Add(1)
+		case armed.CompareAndSwap(true, false):
+			held.Store(true)
+			close(locked)
+			<-release
+			held.Store(false)
+		}
+	}
+	f := hypervisortest.NewFake(hypervisortest.WithImages("img"),
+		hypervisortest.WithLatency(500*time.Millisecond), hypervisortest.WithLockedHook(hold))
 	_, err := f.Spawn(t.Context(), spec("a"))
 	require.NoError(t, err)
 	_, err = f.Spawn(t.Context(), spec("b"))
 	require.NoError(t, err)
 
+	armed.Store(true)
 	done := make(chan error, 1)
 	go func() { done <- f.Pause(context.WithoutCancel(t.Context()), "a") }()
-	time.Sleep(100 * time.Millisecond) // let Pause take the lock
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock()
+	select {
+	case <-locked:
+	case <-time.After(time.Minute):
+		t.Fatal("Pause never took the lock of a")
+	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond) // > latency, < lock wait + latency
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	err = f.PowerOff(ctx, "a", hypervisor.StopOptions{})
+	off := make(chan error, 1)
+	go func() { off <- f.PowerOff(ctx, "a", hypervisor.StopOptions{}) }()
+	select {
+	case err = <-off:
+	case <-time.After(time.Minute):
+		t.Fatal("PowerOff waiting for the lock of a did not give up when its context ended")
+	}
+	require.Zero(t, overlaps.Load(), "PowerOff took the lock of a while Pause held it")
 	require.ErrorIs(t, err, context.DeadlineExceeded, "PowerOff waited for Pause and gave up")
 
-	// Another ID is not held up.
-	start := time.Now()
-	_, err = f.Info(t.Context(), "b")
-	require.NoError(t, err)
-	assert.Less(t, time.Since(start), 900*time.Millisecond)
+	// Another ID is not held up: Info on b completes while Pause still
+	// holds a (the generous timeout only bounds a failure).
+	bctx, bcancel := context.WithTimeout(t.Context(), time.Minute)
+	defer bcancel()
+	_, err = f.Info(bctx, "b")
+	require.NoError(t, err, "Info on b while Pause holds a")
 
+	unblock()
 	require.NoError(t, <-done)
 	info, err := f.Info(t.Context(), "a")
 	require.NoError(t, err)
 	assert.Equal(t, hypervisor.StatePaused, info.State, "the abandoned PowerOff did nothing")
+	assert.Zero(t, overlaps.Load(), "calls that took the lock of a while Pause held it")
 }
 
 func TestBoundConsole(t *testing.T) {

@@ -170,6 +170,47 @@ func testEventReplay(t *testing.T, e *agentEnv) {
 	cancel2()
 }
 
+// liveRetry is how long awaitLive waits for the Unpaused of a round
+// before it makes another: a round made before the subscription went live
+// is never delivered. A round that was only slow to arrive costs nothing
+// but its events ahead of the next ones.
+const liveRetry = 500 * time.Millisecond
+
+// awaitLive waits until evs, a stream without Since, is live for instance
+// id (running): such a stream gets only the events after the backend
+// registered it, which may be some time after EventsSince returned. It
+// pauses and unpauses id until an Unpaused of id arrives, and reads
+// nothing after that one: evs then delivers every later event of id, in
+// order, the next one a Paused.
+func (e *agentEnv) awaitLive(t *testing.T, ctx context.Context, evs <-chan hypervisor.Event, errc <-chan error, id string) {
+	t.Helper()
+	timeout := time.NewTimer(e.stateTimeout)
+	defer timeout.Stop()
+	for round := 1; ; round++ {
+		require.NoError(t, e.d.Pause(ctx, id))
+		require.NoError(t, e.d.Unpause(ctx, id))
+		retry := time.NewTimer(liveRetry)
+		for waiting := true; waiting; {
+			select {
+			case ev, ok := <-evs:
+				if !ok {
+					retry.Stop()
+					t.Fatalf("stream ended before it went live: %v", <-errc)
+				}
+				if ev.ID == id && ev.Type == hypervisor.EventUnpaused {
+					retry.Stop()
+					return
+				}
+			case <-retry.C:
+				waiting = false
+			case <-timeout.C:
+				retry.Stop()
+				t.Fatalf("stream not live after %d pause-unpause rounds in %v", round, e.stateTimeout)
+			}
+		}
+	}
+}
+
 // testSlowConsumer checks the slow-consumer rule: a subscriber that does
 // not read gets every event queued up to the bound, in order, then an
 // ErrUnavailable error; nothing is skipped silently, and a resubscription
@@ -183,7 +224,7 @@ func testSlowConsumer(t *testing.T, e *agentEnv) {
 	spec := e.spec("slow")
 	e.spawn(t, spec)
 	evs, errc := e.a.EventsSince(ctx, hypervisor.EventOptions{})
-	time.Sleep(100 * time.Millisecond) // let the subscription reach the engine
+	e.awaitLive(t, ctx, evs, errc, spec.ID)
 	rounds := e.ah.EventBuffer + 4
 	for range rounds {
 		require.NoError(t, e.d.Pause(ctx, spec.ID))
