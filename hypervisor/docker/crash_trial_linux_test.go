@@ -66,11 +66,15 @@ func (c crashTrial) String() string {
 	return fmt.Sprintf("seed %d: %s of %s, kill at %s", c.seed, c.op, c.id, c.job.Kill)
 }
 
-// randomPlan draws where the agent dies in op.
+// randomPlan draws where the agent dies in op. Timer kills spread over
+// the operation's time here times DOCKERVISOR_CRASH_TIME_SCALE (default 1;
+// the kernel lane's emulated guest sets its own), so that on a slower host
+// they still reach the operation's later steps.
 func randomPlan(r *rand.Rand, op string) killPlan {
 	p := crashProfile[op]
 	if r.IntN(2) == 0 {
-		return killPlan{Mode: "timer", DelayMS: r.IntN(p.ms + p.ms/4 + 1)}
+		ms := p.ms * crashTimeScale()
+		return killPlan{Mode: "timer", DelayMS: r.IntN(ms + ms/4 + 1)}
 	}
 	plan := killPlan{Mode: "call", Call: r.IntN(p.calls + 1), When: []string{"before", "after", "during"}[r.IntN(3)]}
 	if plan.When == "during" {
@@ -342,6 +346,9 @@ func TestCrashCalibrate(t *testing.T) {
 }
 
 // crashEnv reads a number from the environment, def when unset.
+// crashTimeScale is DOCKERVISOR_CRASH_TIME_SCALE, at least 1.
+func crashTimeScale() int { return max(1, crashEnv("DOCKERVISOR_CRASH_TIME_SCALE", 1)) }
+
 func crashEnv(name string, def int) int {
 	if v := os.Getenv(name); v != "" {
 		if n, err := strconv.Atoi(v); err == nil {
@@ -379,7 +386,8 @@ func crashOpsOf() []string {
 // -short), DOCKERVISOR_CRASH_WORKERS the worlds run at once (default
 // GOMAXPROCS, the default of -test.parallel).
 // The run's seed is logged; DOCKERVISOR_CRASH_SEED replays one trial of
-// a failure's message, DOCKERVISOR_CRASH_OPS restricts the operations.
+// a failure's message, DOCKERVISOR_CRASH_OPS restricts the operations,
+// DOCKERVISOR_CRASH_TIME_SCALE stretches the timer kills (randomPlan).
 func TestCrashRecovery(t *testing.T) {
 	kills := crashEnv("DOCKERVISOR_CRASH_KILLS", 200)
 	if testing.Short() {
@@ -430,7 +438,7 @@ func TestCrashRecovery(t *testing.T) {
 						clean.Add(1)
 					}
 					if err != nil {
-						t.Fatalf("%v\n(replay: DOCKERVISOR_CRASH_SEED=%d DOCKERVISOR_CRASH_OPS=%s)", err, seed, strings.Join(ops, ","))
+						t.Fatalf("%v\n(replay: DOCKERVISOR_CRASH_SEED=%d DOCKERVISOR_CRASH_OPS=%s DOCKERVISOR_CRASH_TIME_SCALE=%d)", err, seed, strings.Join(ops, ","), crashTimeScale())
 					}
 					if run.killed {
 						left.Add(-1)

@@ -10,7 +10,8 @@
 # tests; MODULE: a kernel module loaded before the binary runs and unloaded
 # after; STREAM: A and B run side by side, each in order, then Z alone).
 # lane.env: LANE_DEADLINE (guest uptime, in seconds, by which the last test
-# must have ended) and LANE_KERNEL_FEATURES.
+# must have ended), LANE_KERNEL_FEATURES, LANE_CRASH_KILLS and
+# LANE_CRASH_TIME_SCALE (for TestCrashRecovery).
 set -u
 O=$1
 mkdir -p "$O/tests"
@@ -51,7 +52,7 @@ done
 } >"$O/facts.txt"
 sed 's/^/LANE: fact /' "$O/facts.txt"
 
-export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" DOCKERVISOR_CRASH_KILLS="$LANE_CRASH_KILLS" HOME=/root
+export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" DOCKERVISOR_CRASH_KILLS="$LANE_CRASH_KILLS" DOCKERVISOR_CRASH_TIME_SCALE="${LANE_CRASH_TIME_SCALE:-1}" HOME=/root
 
 # run_line NAME DIR RUN TIMEOUT KIND MODULE: one test binary run.
 run_line() {
