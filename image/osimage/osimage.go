@@ -329,8 +329,11 @@ var configLinks = []link{
 // stage is part of the boot, so its result is there. The line starts
 // with a newline of its own (a getty's login prompt, which ends without
 // one, may be on the console first) and a failed write (the console hung
-// up by the getty's start) is tried again. It always exits 0: a failed
-// report must not fail the boot it reports.
+// up by the getty's start) is tried again. A getty that starts on the
+// console after the write flushes the terminal's output queue, and with it
+// the report if the engine has not read it yet (seen under load): once a
+// getty runs, the line is written again (the driver reads the first). It
+// always exits 0: a failed report must not fail the boot it reports.
 const bootReportScript = `#!/bin/sh
 # Written by dockervisor's image builder: once the boot has finished, one
 # line on the console tells the Docker backend how it went.
@@ -354,9 +357,18 @@ mkdir -p /run/dockervisor
 	fi
 } > /run/dockervisor/boot-report
 printf '\n` + BootReportPrefix + `%s\n' "$(base64 -w0 < /run/dockervisor/boot-report)" > /run/dockervisor/boot-report.line
-for try in 1 2 3 4 5; do
-	cat /run/dockervisor/boot-report.line 2>/dev/null > /dev/console && break
-	sleep 1
+report() {
+	for try in 1 2 3 4 5; do
+		cat /run/dockervisor/boot-report.line 2>/dev/null > /dev/console && return
+		sleep 1
+	done
+}
+report
+# A getty that starts on the console after that write flushes what the
+# engine has not read of it yet: once one runs, write the line again.
+for try in $(seq 20); do
+	if pgrep -x agetty >/dev/null 2>&1; then sleep 1; report; break; fi
+	sleep 0.5
 done
 exit 0
 `
