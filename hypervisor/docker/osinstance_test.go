@@ -164,6 +164,10 @@ func (e *env) derivedOSImage(files map[string]string, changes ...string) string 
 	_, err = e.cli.ContainerCommit(ctx, c.ID, client.ContainerCommitOptions{Reference: ref, Changes: changes})
 	require.NoError(e.t, err)
 	testenv.RemoveImageOnCleanup(e.t, e.cli, ref)
+	// Cleanups run last-registered first: the instances go before the
+	// image (one that still used it would keep it, untagged, when a test
+	// failed before its Destroy).
+	e.t.Cleanup(e.destroyAll)
 	return ref
 }
 
