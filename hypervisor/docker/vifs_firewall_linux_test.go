@@ -51,7 +51,7 @@ func TestVIFsFirewall(t *testing.T) {
 	e.startHTTPD("fwb", 8080)
 	e.startHTTPD("fwb", 8081)
 	src := nsOf(e.pid("fwa"))
-	out, err := testenv.Ping(t, src, ip4(vb), 1)
+	out, err := testenv.PingEventually(t, src, ip4(vb), 10*time.Second)
 	require.NoError(t, err, "allowed ping: %s", out)
 	_, err = testenv.HTTPGet(t, src, fmt.Sprintf("http://%s:8080/bin/busybox", ip4(vb)))
 	require.NoError(t, err, "allowed port")

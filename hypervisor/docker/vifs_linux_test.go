@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
@@ -232,7 +233,7 @@ func (e *env) requireTraffic(from, to string, toVIF network.VIF, tcp bool) {
 	e.t.Helper()
 	src := nsOf(e.pid(from))
 	for _, addr := range []string{ip4(toVIF), ip6(toVIF)} {
-		out, err := testenv.Ping(e.t, src, addr, 1)
+		out, err := testenv.PingEventually(e.t, src, addr, 10*time.Second)
 		require.NoError(e.t, err, "ping %s → %s (%s): %s", from, to, addr, out)
 	}
 	if !tcp {

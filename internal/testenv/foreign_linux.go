@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dockervisor/dockervisor/network/networktest"
 )
@@ -106,12 +107,13 @@ func LinkState(t *testing.T, path string) []string {
 	return s
 }
 
-// PingAddr sends one echo request from the namespace at path to addr and
-// returns an error with ping's output if no answer came within 5 seconds:
-// the Ping of a networktest.Harness.
+// PingAddr sends echo requests from the namespace at path to addr, one at
+// a time for up to 10 seconds (see [PingEventually]), and returns an error
+// with ping's output if none was answered: the Ping of a
+// networktest.Harness, which checks that traffic passes.
 func PingAddr(t *testing.T, path string, addr netip.Addr) error {
 	t.Helper()
-	out, err := Ping(t, path, addr.String(), 1)
+	out, err := PingEventually(t, path, addr.String(), 10*time.Second)
 	if err != nil {
 		return fmt.Errorf("ping %s from %s: %w: %s", addr, path, err, out)
 	}

@@ -170,6 +170,34 @@ func Ping(t testing.TB, path, addr string, count int) ([]byte, error) {
 	return RunInNetns(t, ctx, path, "busybox", "ping", "-c", fmt.Sprint(count), "-W", "5", addr)
 }
 
+// PingEventually is [Ping] for a check that traffic must pass: it sends
+// one echo request at a time from the namespace at path to addr until one
+// is answered or within has passed, and returns the last try's output and
+// error. A port that was just added or replaced may take a moment to
+// forward on a loaded host (Open vSwitch's userspace datapath starts
+// polling a new port after its reconfiguration), and an address's first
+// packet waits for ARP or neighbour discovery. A check that traffic must
+// not pass uses Ping: one try that must fail.
+func PingEventually(t testing.TB, path, addr string, within time.Duration) ([]byte, error) {
+	t.Helper()
+	start := time.Now()
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		out, err := RunInNetns(t, ctx, path, "busybox", "ping", "-c", "1", "-W", "2", addr)
+		cancel()
+		if err == nil {
+			if try > 1 {
+				t.Logf("ping %s from %s answered at try %d, after %v", addr, path, try, time.Since(start).Round(time.Millisecond))
+			}
+			return out, nil
+		}
+		if time.Since(start) >= within || t.Context().Err() != nil {
+			return out, fmt.Errorf("%w (%d tries in %v)", err, try, time.Since(start).Round(time.Millisecond))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // StartHTTPServer serves body as /data from a busybox httpd listening on
 // port (all addresses, IPv4 and IPv6) in the namespace at path, until the
 // test ends.

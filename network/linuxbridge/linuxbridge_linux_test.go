@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -117,7 +118,7 @@ func TestTwoInstancesTraffic(t *testing.T) {
 
 	// Real packets, both families.
 	for _, dst := range []string{"10.77.0.3", "fd00:77::3"} {
-		out, err := testenv.Ping(t, ga.Path, dst, 2)
+		out, err := testenv.PingEventually(t, ga.Path, dst, 10*time.Second)
 		require.NoError(t, err, "ping %s: %s", dst, out)
 	}
 	body := make([]byte, 1<<20)
@@ -136,7 +137,7 @@ func TestTwoInstancesTraffic(t *testing.T) {
 	assert.Nil(t, l, "detach removes the guest end")
 	require.NoError(t, d.Detach(ctx, "inst", a, network.Target{NetNS: ga.Path, IfName: "eth0"}), "detach twice")
 	require.NoError(t, d.Attach(ctx, "inst", a, network.Target{NetNS: ga.Path, IfName: "eth0", DefaultRouteV4: true}))
-	out, err := testenv.Ping(t, ga.Path, "10.77.0.3", 1)
+	out, err := testenv.PingEventually(t, ga.Path, "10.77.0.3", 10*time.Second)
 	require.NoError(t, err, "%s", out)
 
 	// Unplug both: nothing of ours is left in the host namespace.

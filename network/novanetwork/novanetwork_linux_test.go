@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,7 +97,7 @@ func TestConformance(t *testing.T) {
 
 func ping(t *testing.T, from, to string) {
 	t.Helper()
-	out, err := testenv.Ping(t, from, to, 2)
+	out, err := testenv.PingEventually(t, from, to, 10*time.Second)
 	require.NoError(t, err, "ping %s: %s", to, out)
 }
 
