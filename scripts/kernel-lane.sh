@@ -202,10 +202,16 @@ boot() { # boot INPUT_TAR OUT_DIR TIMEOUT
 	set +e
 	# -cpu qemu64: the baseline x86-64 CPU costs TCG about a sixth less
 	# CPU time than -cpu max (measured on the OS-instance tests).
+	# tsc=reliable: qemu64 claims neither an invariant TSC nor Intel, so
+	# with two vCPUs the kernel calls the TSCs unsynchronized and falls
+	# back to the HPET. Then every clock read in the guest (the Go
+	# runtimes of dockerd, containerd and the tests read it all the time)
+	# is a system call and an emulated device access. Under TCG the TSC
+	# is the host's clock for every vCPU, so it is synchronized.
 	timeout -k 10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu qemu64 -smp 2 -m 4096 \
 		-nographic -no-reboot -nic user,model=virtio-net-pci,restrict=on \
 		-kernel "$BASE/vmlinuz" -initrd "$BASE/initrd.img" \
-		-append 'console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4' \
+		-append 'console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 tsc=reliable' \
 		-drive "file=$BASE/base.img,format=raw,if=none,id=root,snapshot=on,cache=unsafe" -device virtio-blk-pci,drive=root \
 		-drive "file=$DDISK,format=raw,if=none,id=docker,snapshot=on,cache=unsafe" -device virtio-blk-pci,drive=docker,serial=lane-docker \
 		-drive "file=$in,format=raw,if=none,id=in,readonly=on" -device virtio-blk-pci,drive=in,serial=lane-in \
@@ -304,7 +310,7 @@ if [ -f "$OUT/facts.txt" ]; then
 	echo "guest kernel:   $(fact kernel) ($(fact kernel_version))"
 	echo "guest cgroup:   $(fact cgroup_fs) (controllers: $(fact cgroup_controllers))"
 	echo "guest engine:   Docker $(fact docker_version), cgroup driver $(fact docker_cgroup_driver), cgroup v$(fact docker_cgroup_version)"
-	echo "guest other:    $(fact ovs_version); $(fact nft_version); $(fact systemd)"
+	echo "guest other:    $(fact ovs_version); $(fact nft_version); $(fact systemd); clocksource $(fact clocksource)"
 	# The lane exists to prove the hosts users have; anything else is a
 	# broken lane.
 	[ "$(fact cgroup_fs)" = cgroup2fs ] && [ "$(fact docker_cgroup_driver)" = systemd ] ||

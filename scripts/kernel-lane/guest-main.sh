@@ -38,6 +38,7 @@ done
 {
 	echo "kernel=$(uname -r)"
 	echo "kernel_version=$(uname -v)"
+	echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 	echo "cgroup_fs=$(stat -fc %T /sys/fs/cgroup)"
 	echo "cgroup_controllers=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)"
 	echo "docker_version=$(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>&1)"
