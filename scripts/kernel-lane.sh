@@ -227,7 +227,7 @@ read -r OSREF OSID < <(go run ./scripts/kernel-lane/lanetool osimage) || die "th
 DKEY=$( {
 	echo "$OSREF $OSID"
 	dockerd --version
-	sha256sum "$LANE/build-docker-disk.sh"
+	(cd "$LANE" && sha256sum build-docker-disk.sh) # not the path: one key for every checkout
 } | sha256sum | cut -c1-16)
 DDISK=$CACHE/docker-$DKEY.img
 if [ ! -f "$DDISK" ]; then
