@@ -113,9 +113,17 @@ func LinkState(t *testing.T, path string) []string {
 // networktest.Harness, which checks that traffic passes.
 func PingAddr(t *testing.T, path string, addr netip.Addr) error {
 	t.Helper()
-	out, err := PingEventually(t, path, addr.String(), 10*time.Second)
-	if err != nil {
-		return fmt.Errorf("ping %s from %s: %w: %s", addr, path, err, out)
+	return PingAddrWithin(10*time.Second)(t, path, addr)
+}
+
+// PingAddrWithin is [PingAddr] with its retry window: 0 makes one try.
+func PingAddrWithin(within time.Duration) func(t *testing.T, path string, addr netip.Addr) error {
+	return func(t *testing.T, path string, addr netip.Addr) error {
+		t.Helper()
+		out, err := PingEventually(t, path, addr.String(), within)
+		if err != nil {
+			return fmt.Errorf("ping %s from %s: %w: %s", addr, path, err, out)
+		}
+		return nil
 	}
-	return nil
 }

@@ -34,12 +34,11 @@ type Harness struct {
 	GuestLinks func(t *testing.T, path string) []string
 	// Ping sends packets from the namespace from to the address to and
 	// returns nil if they are answered: real packets for a real driver.
-	// The suite only uses it where traffic must pass, so a real harness
-	// retries for some seconds: a port just replaced may take a moment
-	// to forward on a loaded host.
 	// The suite uses it to prove that an instance keeps its traffic while
 	// another instance's VIF, whose device names clash with its own, is
-	// refused and rolled back.
+	// refused and rolled back. It only checks that traffic passes, so a
+	// real harness retries for some seconds: a port just replaced may
+	// take a moment to forward on a loaded host.
 	Ping func(t *testing.T, from string, to netip.Addr) error
 	// AddForeignDevice creates, in the driver's host namespace, a device
 	// called name that the driver did not create, as an operator would (a
