@@ -36,8 +36,10 @@
 // A [Claimer] claims an instance's resources as a new Placement consumer
 // whose UUID is the instance ID, so an instance can never hold two claims
 // ([ErrAlreadyClaimed]). (Placement itself can let two concurrent claims of
-// one new consumer both succeed, the later replacing the earlier; a
-// [Scheduler] checks its claim after the spawn and gives way, see
+// one new consumer both succeed, the later replacing the earlier, and the
+// request that loses such a race can hide the winner's allocations; a
+// [Scheduler] checks its claim after the spawn, gives way to a claim
+// elsewhere and claims again a consumer left with none, see
 // [Scheduler.Place].) [SpawnClaimed] claims, spawns, and removes the
 // claim when the spawn fails; [DestroyReleased] destroys, then releases.
 // [Claimer.Reconcile] compares a provider's allocations with the

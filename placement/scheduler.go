@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dockervisor/dockervisor/hypervisor"
 )
@@ -361,24 +362,27 @@ type Decision struct {
 // if id is claimed already, ErrNoCandidates if no provider fits, and
 // ErrConflict when every attempt lost a race.
 func (s *Scheduler) Select(ctx context.Context, id string, req Request) (Decision, error) {
-	return s.selectExcept(ctx, id, req, nil, s.opts.maxAttempts)
+	d, _, err := s.selectExcept(ctx, id, req, nil, s.opts.maxAttempts)
+	return d, err
 }
 
-func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, exclude map[string]bool, attempts int) (Decision, error) {
+// selectExcept is Select without the providers in exclude, in at most
+// attempts claims. It returns the allocation it claimed, too.
+func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, exclude map[string]bool, attempts int) (Decision, map[string]Resources, error) {
 	d := Decision{ID: id}
 	usable := func(c Candidate) bool { return !exclude[c.ProviderUUID] && !s.isDown(c.ProviderUUID) }
 	for d.Attempts < attempts {
 		cands, err := s.candidates(ctx, req, usable)
 		if err != nil {
-			return d, err
+			return d, nil, err
 		}
 		if len(cands) == 0 {
 			// The capacity may be gone because this very consumer holds
 			// it: another scheduler placed it.
 			if held, err := s.claimer.Allocations(ctx, id); err == nil && len(held) > 0 {
-				return d, fmt.Errorf("%w: %s", ErrAlreadyClaimed, id)
+				return d, nil, fmt.Errorf("%w: %s", ErrAlreadyClaimed, id)
 			}
-			return d, fmt.Errorf("%w: for %s (%v)", ErrNoCandidates, id, req.Resources)
+			return d, nil, fmt.Errorf("%w: for %s (%v)", ErrNoCandidates, id, req.Resources)
 		}
 		// Best first; a claim that lost a race moves on to the next
 		// candidate of the same answer (as Nova's alternates), and only
@@ -393,16 +397,16 @@ func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, ex
 			if err == nil {
 				d.ProviderUUID = c.ProviderUUID
 				d.Host = s.targets[c.ProviderUUID].Name
-				return d, nil
+				return d, c.Allocation, nil
 			}
 			if !errors.Is(err, ErrConflict) {
-				return d, err
+				return d, nil, err
 			}
 			d.Conflicts++
 			s.conflicts.Add(1)
 		}
 	}
-	return d, fmt.Errorf("%w: %s: %d claims lost to concurrent schedulers", ErrConflict, id, d.Conflicts)
+	return d, nil, fmt.Errorf("%w: %s: %d claims lost to concurrent schedulers", ErrConflict, id, d.Conflicts)
 }
 
 // Place selects a host for spec (spec.ID is the consumer), claims it and
@@ -410,9 +414,13 @@ func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, ex
 // failed because the engine did not answer (hypervisor.ErrUnavailable),
 // the host is taken down (its provider disabled, see HostDown) and the
 // instance is placed elsewhere. Other spawn errors are returned.
-// After the spawn it checks that the claim is still this Scheduler's (see
-// confirm): one that another scheduler's concurrent claim replaced gives
-// way (its instance destroyed, ErrAlreadyClaimed).
+// After the spawn it checks that the claim is still this Scheduler's:
+// one that another scheduler's concurrent claim replaced gives way (its
+// instance destroyed, ErrAlreadyClaimed); a consumer left with no
+// allocations at all (Placement's race for a new consumer can hide
+// them) is claimed again, and the instance is kept if that claim holds,
+// destroyed otherwise (ErrAlreadyClaimed, or ErrConflict when the
+// capacity is gone).
 func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req Request) (Decision, error) {
 	if err := spec.Validate(); err != nil {
 		return Decision{ID: spec.ID}, err
@@ -422,7 +430,7 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 	exclude := map[string]bool{}
 	var total Decision
 	for total.Attempts < s.opts.maxAttempts {
-		d, err := s.selectExcept(ctx, spec.ID, req, exclude, s.opts.maxAttempts-total.Attempts)
+		d, alloc, err := s.selectExcept(ctx, spec.ID, req, exclude, s.opts.maxAttempts-total.Attempts)
 		total.ID, total.ProviderUUID, total.Host = d.ID, d.ProviderUUID, d.Host
 		total.Attempts += d.Attempts
 		total.Conflicts += d.Conflicts
@@ -436,7 +444,7 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 		}
 		_, err = spawnOnClaim(ctx, s.claimer, t.Driver, spec)
 		if err == nil {
-			return total, s.confirm(ctx, t, d.ProviderUUID, spec.ID)
+			return total, s.confirm(ctx, t, d.ProviderUUID, spec.ID, alloc)
 		}
 		if errors.Is(err, hypervisor.ErrAlreadyExists) {
 			// Another scheduler's concurrent claim of the same consumer
@@ -454,26 +462,79 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 	return total, fmt.Errorf("%w: %s: no host took it in %d attempts", ErrNoCandidates, spec.ID, total.Attempts)
 }
 
+// confirmRounds bounds how often confirm claims a consumer again whose
+// allocations vanished.
+const confirmRounds = 5
+
+// confirmSettle is how long confirm waits after claiming a consumer again
+// before it reads the allocations back: long enough for a claim of the
+// same consumer that raced it to land (Placement answers either in
+// milliseconds), as the spawn is for the first claim.
+const confirmSettle = 250 * time.Millisecond
+
 // confirm checks, after the spawn, that the claim on provider is still
 // consumer id's. Placement can let two concurrent claims of one new
 // consumer both succeed, the later one replacing the earlier's
 // allocations (its ensure_consumer adopts a consumer that a racing
-// request created, and that request, failing, deletes it again); the
-// scheduler whose claim was replaced destroys what it spawned and reports
-// ErrAlreadyClaimed, so that the instance runs where its allocations are.
+// request created), and the request that loses such a race deletes the
+// consumer it created, which hides the winner's allocations (a read
+// finds none). So:
+//   - allocations on provider: the instance stays;
+//   - allocations elsewhere only: another scheduler's claim replaced this
+//     one; the instance spawned here is destroyed and confirm reports
+//     ErrAlreadyClaimed, so that the instance runs where its
+//     allocations are;
+//   - none at all: the consumer is claimed again with alloc (which also
+//     replaces allocations a deleted consumer left behind) and read back
+//     after confirmSettle, so that of two schedulers that both find none,
+//     one keeps its instance and the other gives way. An instance whose
+//     claim cannot be made again (the capacity went meanwhile) is
+//     destroyed, with ErrConflict.
+//
 // An error reading the allocations leaves the instance as placed.
-func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string) error {
-	held, err := s.claimer.Allocations(ctx, id)
-	if err != nil {
-		return nil
+func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, alloc map[string]Resources) error {
+	giveWay := func(why string, cause error) error {
+		err := fmt.Errorf("%w: %s: %s; the instance spawned here was destroyed", ErrAlreadyClaimed, id, why)
+		if errors.Is(cause, ErrConflict) {
+			err = fmt.Errorf("%w: %s: %s (%w); the instance spawned here was destroyed", ErrConflict, id, why, cause)
+		}
+		if derr := t.Driver.Destroy(context.WithoutCancel(ctx), id); derr != nil {
+			return fmt.Errorf("%w, but destroying it failed: %w", err, derr)
+		}
+		return err
 	}
-	if _, ok := held[provider]; ok {
-		return nil
+	var lastClaim error
+	for round := 0; ; round++ {
+		held, err := s.claimer.Allocations(ctx, id)
+		if err != nil {
+			return nil
+		}
+		if _, ok := held[provider]; ok {
+			return nil
+		}
+		if len(held) > 0 {
+			return giveWay("another scheduler's claim replaced this one after the spawn", nil)
+		}
+		if round == confirmRounds {
+			return giveWay("its claim vanished after the spawn and could not be made again", lastClaim)
+		}
+		lastClaim = s.claimer.Claim(ctx, id, alloc)
+		switch {
+		case lastClaim == nil:
+		case errors.Is(lastClaim, ErrAlreadyClaimed), errors.Is(lastClaim, ErrConflict):
+			// Another claim of id landed first, or the capacity is
+			// gone: the next read tells which.
+		default:
+			return nil
+		}
+		timer := time.NewTimer(confirmSettle)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
 	}
-	if derr := t.Driver.Destroy(context.WithoutCancel(ctx), id); derr != nil {
-		return fmt.Errorf("%w: %s: another scheduler's claim replaced this one, and destroying the instance spawned here failed: %w", ErrAlreadyClaimed, id, derr)
-	}
-	return fmt.Errorf("%w: %s: another scheduler's claim replaced this one after the spawn; the instance spawned here was destroyed", ErrAlreadyClaimed, id)
 }
 
 // TakeDown disables a host's provider because of cause (its engine does
