@@ -81,6 +81,9 @@ CRASH_KILLS=${DOCKERVISOR_LANE_CRASH_KILLS:-20}
 # How much longer an operation takes in the guest than on this host: the
 # crash test's timer kills spread over that much more time.
 CRASH_TIME_SCALE=${DOCKERVISOR_LANE_CRASH_TIME_SCALE:-6}
+# Rounds of TestPauseUnpauseRounds in the lane (the host suite runs 100):
+# the lane checks the cgroup v2 freezer, which a few rounds show.
+PAUSE_ROUNDS=${DOCKERVISOR_LANE_PAUSE_ROUNDS:-25}
 # ---------------------------------------------------------------------------
 
 RUN="" VM_TIMEOUT=2400 OUT="" BENCH_ON=false
@@ -290,7 +293,7 @@ done
 [ -s "$IN/tests.list" ] || die "no test of the lane matches -run $RUN"
 install -m 0755 "$LANE/guest-main.sh" "$IN/main.sh"
 # The guest's deadline leaves room for the boot before and the output after.
-printf 'LANE_DEADLINE=%d\nLANE_KERNEL_FEATURES=%s\nLANE_CRASH_KILLS=%d\nLANE_CRASH_TIME_SCALE=%d\n' $((VM_TIMEOUT - 60)) "$KERNEL_FEATURES" "$CRASH_KILLS" "$CRASH_TIME_SCALE" >"$IN/lane.env"
+printf 'LANE_DEADLINE=%d\nLANE_KERNEL_FEATURES=%s\nLANE_CRASH_KILLS=%d\nLANE_CRASH_TIME_SCALE=%d\nLANE_PAUSE_ROUNDS=%d\n' $((VM_TIMEOUT - 60)) "$KERNEL_FEATURES" "$CRASH_KILLS" "$CRASH_TIME_SCALE" "$PAUSE_ROUNDS" >"$IN/lane.env"
 tar -C "$IN" -cf "$WORK/in.tar" .
 log "guest image $KEY, OS image $OSREF; packages: $(cut -f1 "$IN/tests.list" | paste -sd' ')"
 

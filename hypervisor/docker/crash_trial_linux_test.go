@@ -329,14 +329,14 @@ func joinErrs(a, b error) error {
 // the calls the agent made and how long the operation took: the numbers
 // of crashProfile. It runs only with DOCKERVISOR_CRASH_CALIBRATE set.
 func TestCrashCalibrate(t *testing.T) {
-	if crashEnv("DOCKERVISOR_CRASH_CALIBRATE", 0) == 0 {
+	if envInt("DOCKERVISOR_CRASH_CALIBRATE", 0) == 0 {
 		t.Skip("set DOCKERVISOR_CRASH_CALIBRATE=N to measure the crash profile (N runs of each operation)")
 	}
 	w := newCrashWorld(t, crashImages(t))
 	ctx := t.Context()
 	for _, op := range crashOpsOf() {
 		var calls, ms []int
-		for i := range crashEnv("DOCKERVISOR_CRASH_CALIBRATE", 1) {
+		for i := range envInt("DOCKERVISOR_CRASH_CALIBRATE", 1) {
 			_, run, err := w.runTrial(ctx, uint64(1000+i), op, &killPlan{Mode: "call", Call: 1 << 30})
 			require.NoError(t, err)
 			calls, ms = append(calls, run.calls), append(ms, int(run.took.Milliseconds()))
@@ -345,11 +345,11 @@ func TestCrashCalibrate(t *testing.T) {
 	}
 }
 
-// crashEnv reads a number from the environment, def when unset.
 // crashTimeScale is DOCKERVISOR_CRASH_TIME_SCALE, at least 1.
-func crashTimeScale() int { return max(1, crashEnv("DOCKERVISOR_CRASH_TIME_SCALE", 1)) }
+func crashTimeScale() int { return max(1, envInt("DOCKERVISOR_CRASH_TIME_SCALE", 1)) }
 
-func crashEnv(name string, def int) int {
+// envInt reads a number from the environment, def when unset.
+func envInt(name string, def int) int {
 	if v := os.Getenv(name); v != "" {
 		if n, err := strconv.Atoi(v); err == nil {
 			return n
@@ -389,13 +389,13 @@ func crashOpsOf() []string {
 // a failure's message, DOCKERVISOR_CRASH_OPS restricts the operations,
 // DOCKERVISOR_CRASH_TIME_SCALE stretches the timer kills (randomPlan).
 func TestCrashRecovery(t *testing.T) {
-	kills := crashEnv("DOCKERVISOR_CRASH_KILLS", 200)
+	kills := envInt("DOCKERVISOR_CRASH_KILLS", 200)
 	if testing.Short() {
-		kills = crashEnv("DOCKERVISOR_CRASH_KILLS", 20)
+		kills = envInt("DOCKERVISOR_CRASH_KILLS", 20)
 	}
 	// Worlds run as parallel subtests: more than -test.parallel (default
 	// GOMAXPROCS) wait for a free slot.
-	workers := max(1, crashEnv("DOCKERVISOR_CRASH_WORKERS", runtime.GOMAXPROCS(0)))
+	workers := max(1, envInt("DOCKERVISOR_CRASH_WORKERS", runtime.GOMAXPROCS(0)))
 	images := crashImages(t)
 	ops := crashOpsOf()
 	if seed := os.Getenv("DOCKERVISOR_CRASH_SEED"); seed != "" {

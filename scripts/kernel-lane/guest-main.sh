@@ -11,7 +11,8 @@
 # after; STREAM: A and B run side by side, each in order, then Z alone).
 # lane.env: LANE_DEADLINE (guest uptime, in seconds, by which the last test
 # must have ended), LANE_KERNEL_FEATURES, LANE_CRASH_KILLS and
-# LANE_CRASH_TIME_SCALE (for TestCrashRecovery).
+# LANE_CRASH_TIME_SCALE (for TestCrashRecovery), LANE_PAUSE_ROUNDS (for
+# TestPauseUnpauseRounds).
 set -u
 O=$1
 mkdir -p "$O/tests"
@@ -53,7 +54,7 @@ done
 } >"$O/facts.txt"
 sed 's/^/LANE: fact /' "$O/facts.txt"
 
-export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" DOCKERVISOR_CRASH_KILLS="$LANE_CRASH_KILLS" DOCKERVISOR_CRASH_TIME_SCALE="${LANE_CRASH_TIME_SCALE:-1}" HOME=/root
+export CI=true DOCKERVISOR_TEST_KERNEL_FEATURES="$LANE_KERNEL_FEATURES" DOCKERVISOR_CRASH_KILLS="$LANE_CRASH_KILLS" DOCKERVISOR_CRASH_TIME_SCALE="${LANE_CRASH_TIME_SCALE:-1}" DOCKERVISOR_PAUSE_ROUNDS="${LANE_PAUSE_ROUNDS:-100}" HOME=/root
 
 # run_line NAME DIR RUN TIMEOUT KIND MODULE: one test binary run.
 run_line() {
