@@ -491,7 +491,8 @@ const confirmSettle = 250 * time.Millisecond
 //     claim cannot be made again (the capacity went meanwhile) is
 //     destroyed, with ErrConflict.
 //
-// An error reading the allocations leaves the instance as placed.
+// An error reading the allocations, or one claiming again that is not a
+// conflict, leaves the instance as placed.
 func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, alloc map[string]Resources) error {
 	giveWay := func(why string, cause error) error {
 		err := fmt.Errorf("%w: %s: %s; the instance spawned here was destroyed", ErrAlreadyClaimed, id, why)
