@@ -464,13 +464,14 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 
 // confirmRounds bounds how often confirm claims a consumer again whose
 // allocations vanished.
-const confirmRounds = 5
+const confirmRounds = 3
 
 // confirmSettle is how long confirm waits after claiming a consumer again
 // before it reads the allocations back: long enough for a claim of the
 // same consumer that raced it to land (Placement answers either in
-// milliseconds), as the spawn is for the first claim.
-const confirmSettle = 250 * time.Millisecond
+// milliseconds when it is not loaded), as the spawn is for the first
+// claim (about as long as a spawn on a loaded host).
+const confirmSettle = time.Second
 
 // confirm checks, after the spawn, that the claim on provider is still
 // consumer id's. Placement can let two concurrent claims of one new
