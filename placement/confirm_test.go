@@ -177,7 +177,7 @@ func TestPlaceBothFindNoAllocations(t *testing.T) {
 		assert.NoError(t, cs.cl.Release(ctx, id))
 		bSpawned <- struct{}{}
 	})
-	for round := range 6 {
+	for round := range 4 {
 		id := placement.NewUUID()
 		_, aErr := a.Place(ctx, busyboxSpec(id), cs.req)
 		wg.Wait()
