@@ -55,6 +55,8 @@ export PATH="$PATH:/usr/local/go/bin"
 SELECTION='
 ./hypervisor/docker        1800 A  ^(TestAgentConformance|TestCrashRecovery|TestResizeKernelLimits|TestLimitsHoldAfterEveryTransition|TestUnlimitedMemoryReportsHostMemory|TestInstanceStats|TestAllInstanceStats.*|TestBulkStats.*|TestEventReasonOOM|TestOOMKillInKernelLog|TestCgroup2SuperOptions|TestSplitContainerCgroup|TestHostResourcesCountOnlyOwnInstances|TestTLSVerification|TestOSInstancePowerCycle|TestOSInstanceBoots|TestOSInstanceBootWithoutReport)$
 ./internal/enginestats     300  A  .
+./network/dhcp             180  A  .
+./network/svcport          180  A  .
 ./stats/procfs             120  B  .
 ./stats/netcounters        120  B  .
 ./network/linuxbridge      300  B  . except:^(TestDeleteByNameConformance|TestSuiteCatchesDeleteByName)$
@@ -63,8 +65,6 @@ SELECTION='
 ./network/ovs/ovsrun       180  B  .
 ./network/secgroup         300  B  .
 ./network/floatingip       180  B  .
-./network/dhcp             180  B  .
-./network/svcport          180  B  .
 ./network/nldump           120  B  .
 ./network/internal/linkutil 120 B  .
 ./internal/netnsdir        120  B  .
