@@ -467,10 +467,9 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 const confirmRounds = 3
 
 // confirmSettle is how long confirm waits after claiming a consumer again
-// before it reads the allocations back: long enough for a claim of the
-// same consumer that raced it to land (Placement answers either in
-// milliseconds when it is not loaded), as the spawn is for the first
-// claim (about as long as a spawn on a loaded host).
+// before it reads the allocations back, so that a claim of the same
+// consumer that raced it has landed: about a spawn on a loaded host, the
+// time the first claim's check gives such a claim.
 const confirmSettle = time.Second
 
 // confirm checks, after the spawn, that the claim on provider is still
