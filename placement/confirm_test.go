@@ -170,8 +170,15 @@ func TestPlaceBothFindNoAllocations(t *testing.T) {
 		// instance on its own host (claiming it anew) and loses its
 		// claim too. Then A's and B's checks run together.
 		assert.NoError(t, cs.cl.Release(ctx, id))
-		wg.Go(func() { _, bErr = b.Place(ctx, busyboxSpec(id), cs.req) })
-		<-bSpawned
+		bDone := make(chan struct{})
+		wg.Go(func() {
+			defer close(bDone)
+			_, bErr = b.Place(ctx, busyboxSpec(id), cs.req)
+		})
+		select {
+		case <-bSpawned:
+		case <-bDone: // B failed before its spawn: the checks below say so
+		}
 	})
 	b = cs.scheduler(t, 1, func(id string) {
 		assert.NoError(t, cs.cl.Release(ctx, id))
