@@ -42,8 +42,8 @@ func exists(t *testing.T, drv hypervisor.Lifecycle, id string) bool {
 	return true
 }
 
-// confirmSetup is n bare providers of a trait of their own, each the
-// target of a Scheduler with a fake driver wrapped by hook.
+// confirmSetup is n bare providers of a trait of their own and a fake
+// driver for each (its host); scheduler makes a Scheduler of one of them.
 type confirmSetup struct {
 	cl    *placement.Claimer
 	rps   []string
