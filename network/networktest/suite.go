@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,6 +45,13 @@ type Harness struct {
 	// called name that the driver did not create, as an operator would (a
 	// Linux bridge, say).
 	AddForeignDevice func(t *testing.T, name string) ForeignDevice
+	// Settle is how long the host side may take to show what follows a
+	// namespace's death (the kernel dismantles a namespace, and the
+	// peers of its devices, in the background): the check after each
+	// subtest's cleanups waits that long for the host state to be back.
+	// Zero means 30 s; a simulated harness whose state changes at once
+	// sets a small value.
+	Settle time.Duration
 }
 
 // ForeignDevice is a host device made by someone other than the driver
@@ -70,6 +78,7 @@ func NewRecorderHarness(t *testing.T) Harness {
 			t.Cleanup(func() { r.RemoveNamespace(p) })
 			return p, func() { r.RemoveNamespace(p) }
 		},
+		Settle:     time.Millisecond, // a simulated namespace goes at once
 		HostState:  func(*testing.T) []string { return r.HostState() },
 		GuestLinks: func(_ *testing.T, p string) []string { return r.GuestLinks(p) },
 		Ping: func(_ *testing.T, from string, to netip.Addr) error {
@@ -163,21 +172,31 @@ func InParallel() SuiteOption { return func(c *suiteConfig) { c.parallel = true 
 // [network.ErrDeviceConflict] and rolled back without touching the live
 // one; a device of the VIF's names made by someone else is refused or
 // left alone, never deleted or changed; Detach and Unplug of a VIF that
-// was never plugged leave the live instance's devices alone.
+// was never plugged leave the live instance's devices alone. After each
+// subtest's cleanups (the unplugs of VIFs it left attached, its namespaces
+// killed) the host side must be as the subtest found it.
 //
-// With [InParallel] the subtests run in parallel.
+// The subtests run one at a time, so the harnesses newHarness returns may
+// share one switch and host namespace (cheaper where a switch is costly to
+// start); with [InParallel] they run in parallel and must share nothing.
 func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness, opts ...SuiteOption) {
 	var cfg suiteConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.parallel {
-		nh := newHarness
-		newHarness = func(t *testing.T) Harness {
-			t.Helper()
+	nh := newHarness
+	newHarness = func(t *testing.T) Harness {
+		t.Helper()
+		if cfg.parallel {
 			t.Parallel()
-			return nh(t)
 		}
+		h := nh(t)
+		// Registered before anything the subtest registers, so it runs
+		// after all of it: the unplugs, detaches and namespace kills of
+		// the subtest's cleanups must leave the host side as it was.
+		before := h.HostState(t)
+		t.Cleanup(func() { requireHostStateBack(t, h, before) })
+		return h
 	}
 	const inst = "netconf-instance"
 	target := func(path, ifname string) network.Target {
@@ -446,6 +465,23 @@ func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness, opts ...
 		require.NoError(t, h.Driver.Attach(ctx(t), live.instance, live.vif, target(live.ns, "eth0")))
 		live.requireTraffic(t, "after its own re-attach")
 	})
+}
+
+// requireHostStateBack fails t unless h's host state comes back to before
+// within h.Settle.
+func requireHostStateBack(t *testing.T, h Harness, before []string) {
+	t.Helper()
+	settle := h.Settle
+	if settle == 0 {
+		settle = 30 * time.Second
+	}
+	deadline := time.Now().Add(settle)
+	now := h.HostState(t)
+	for !slices.Equal(now, before) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		now = h.HostState(t)
+	}
+	assert.Equal(t, before, now, "after the subtest's cleanups the host side is as the subtest found it")
 }
 
 // live is an instance with one VIF, attached and talking to a peer
