@@ -117,7 +117,7 @@ log "tests' CPU use: $(( (busy1 - busy0) * 100 / (total1 - total0 + 1) )) % of t
 # keeps what its removed children used: the containers are system.slice's
 # docker-*.scope, gone by now).
 cg_secs() { awk '/^usage_usec/{printf "%d", $2/1e6}' "/sys/fs/cgroup/$1/cpu.stat" 2>/dev/null || echo "?"; }
-log "CPU seconds: all $(awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; printf "%d", (t-$5-$6)/100}' /proc/stat)," \
+log "CPU seconds: all $(awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; printf "%d (user %d, kernel %d)", (t-$5-$6)/100, ($2+$3)/100, ($4+$7+$8)/100}' /proc/stat)," \
 	"system.slice $(cg_secs system.slice), lane.service (the tests and what they start) $(cg_secs system.slice/lane.service)," \
 	"docker.service $(cg_secs system.slice/docker.service), containerd.service $(cg_secs system.slice/containerd.service)"
 
