@@ -84,8 +84,6 @@ CRASH_TIME_SCALE=${DOCKERVISOR_LANE_CRASH_TIME_SCALE:-6}
 # Rounds of TestPauseUnpauseRounds in the lane (the host suite runs 100):
 # the lane checks the cgroup v2 freezer, which a few rounds show.
 PAUSE_ROUNDS=${DOCKERVISOR_LANE_PAUSE_ROUNDS:-25}
-# More arguments for the guest kernel's command line.
-KERNEL_ARGS=${DOCKERVISOR_LANE_KERNEL_ARGS:-}
 # ---------------------------------------------------------------------------
 
 RUN="" VM_TIMEOUT=2400 OUT="" BENCH_ON=false
@@ -218,7 +216,7 @@ boot() { # boot INPUT_TAR OUT_DIR TIMEOUT
 	timeout -k 10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu qemu64 -smp 2 -m 4096 \
 		-nographic -no-reboot -nic user,model=virtio-net-pci,restrict=on \
 		-kernel "$BASE/vmlinuz" -initrd "$BASE/initrd.img" \
-		-append "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 tsc=reliable $KERNEL_ARGS" \
+		-append 'console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 tsc=reliable' \
 		-drive "file=$BASE/base.img,format=raw,if=none,id=root,snapshot=on,cache=unsafe" -device virtio-blk-pci,drive=root \
 		-drive "file=$DDISK,format=raw,if=none,id=docker,snapshot=on,cache=unsafe" -device virtio-blk-pci,drive=docker,serial=lane-docker \
 		-drive "file=$in,format=raw,if=none,id=in,readonly=on" -device virtio-blk-pci,drive=in,serial=lane-in \
