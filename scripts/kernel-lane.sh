@@ -116,7 +116,18 @@ mkdir -p "$OUT"
 rm -rf "$OUT/json" "$OUT/tests" "$OUT/rc" "$OUT/facts.txt"
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/kernel-lane-work.XXXXXX")
 BUILD_PID=""
-trap '[ -z "$BUILD_PID" ] || kill "$BUILD_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+# On the way out: stop the background build (its go command too, which
+# would otherwise write the test binaries into a $WORK made again) before
+# removing $WORK.
+cleanup() {
+	if [ -n "$BUILD_PID" ]; then
+		pkill -P "$BUILD_PID" 2>/dev/null || true
+		kill "$BUILD_PID" 2>/dev/null || true
+		wait "$BUILD_PID" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 # --- 1. the guest image, keyed by its inputs -------------------------------
 MIRROR=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
