@@ -80,13 +80,19 @@ run_line() {
 	# (2 emulated CPUs would otherwise run 2 at a time).
 	local sel=(-test.run "$run")
 	[ "$kind" != bench ] || sel=(-test.run '^$' -test.bench "$run" -test.benchtime 2x)
+	# The subshell's "times": the CPU time of the test binary and of
+	# the processes it started and waited for (not the engine's, nor
+	# the containers').
 	(cd "pkgs/$dir" && timeout -k 10 $((tmo + 20)) ./"$name".test -test.v=test2json "${sel[@]}" \
-		-test.timeout "${tmo}s" -test.count=1 -test.parallel 6 >"$O/tests/$name.out" 2>&1)
+		-test.timeout "${tmo}s" -test.count=1 -test.parallel 6 >"$O/tests/$name.out" 2>&1
+	r=$?
+	times | tail -n 1 >"$O/tests/$name.times"
+	exit $r)
 	rc=$?
 	secs=$(($(date +%s) - t0))
 	echo "$rc" >"$O/tests/$name.rc"
 	echo "$secs" >"$O/tests/$name.secs"
-	log "test $name: end rc=$rc ${secs}s"
+	log "test $name: end rc=$rc ${secs}s (CPU of its processes: $(cat "$O/tests/$name.times" 2>/dev/null))"
 	[ -z "$mod" ] || modprobe -r "$mod" >>"$O/tests/$name.modprobe" 2>&1 || true
 }
 
