@@ -86,13 +86,13 @@ run_line() {
 	(cd "pkgs/$dir" && timeout -k 10 $((tmo + 20)) ./"$name".test -test.v=test2json "${sel[@]}" \
 		-test.timeout "${tmo}s" -test.count=1 -test.parallel 6 >"$O/tests/$name.out" 2>&1
 	r=$?
-	times | tail -n 1 >"$O/tests/$name.times"
+	times >"$O/tests/$name.times" # line 2: the children (in a pipe, times would be a subshell's)
 	exit $r)
 	rc=$?
 	secs=$(($(date +%s) - t0))
 	echo "$rc" >"$O/tests/$name.rc"
 	echo "$secs" >"$O/tests/$name.secs"
-	log "test $name: end rc=$rc ${secs}s (CPU of its processes: $(cat "$O/tests/$name.times" 2>/dev/null))"
+	log "test $name: end rc=$rc ${secs}s (CPU of its processes: $(sed -n 2p "$O/tests/$name.times" 2>/dev/null))"
 	[ -z "$mod" ] || modprobe -r "$mod" >>"$O/tests/$name.modprobe" 2>&1 || true
 }
 
@@ -126,6 +126,10 @@ cg_secs() { awk '/^usage_usec/{printf "%d", $2/1e6}' "/sys/fs/cgroup/$1/cpu.stat
 log "CPU seconds: all $(awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; printf "%d (user %d, kernel %d)", (t-$5-$6)/100, ($2+$3)/100, ($4+$7+$8)/100}' /proc/stat)," \
 	"system.slice $(cg_secs system.slice), lane.service (the tests and what they start) $(cg_secs system.slice/lane.service)," \
 	"docker.service $(cg_secs system.slice/docker.service), containerd.service $(cg_secs system.slice/containerd.service)"
+# The daemons' own processes (the rest of containerd.service is the shims
+# and runc, one set per container and exec).
+daemon_secs() { ps -o times= -p "$(systemctl show -p MainPID --value "$1")" 2>/dev/null | tr -d ' '; }
+log "CPU seconds of the daemons' own processes: dockerd $(daemon_secs docker.service), containerd $(daemon_secs containerd.service)"
 
 # What the host may need to see why something failed.
 docker ps -a >"$O/docker-ps.txt" 2>&1
