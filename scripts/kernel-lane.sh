@@ -121,7 +121,7 @@ BUILD_PID=""
 # removing $WORK.
 cleanup() {
 	if [ -n "$BUILD_PID" ]; then
-		pkill -P "$BUILD_PID" 2>/dev/null || true
+		for p in $(ps -o pid= --ppid "$BUILD_PID" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
 		kill "$BUILD_PID" 2>/dev/null || true
 		wait "$BUILD_PID" 2>/dev/null || true
 	fi

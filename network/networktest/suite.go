@@ -195,7 +195,7 @@ func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness, opts ...
 		// after all of it: the unplugs, detaches and namespace kills of
 		// the subtest's cleanups must leave the host side as it was.
 		before := h.HostState(t)
-		t.Cleanup(func() { requireHostStateBack(t, h, before) })
+		t.Cleanup(func() { checkHostStateBack(t, h, before) })
 		return h
 	}
 	const inst = "netconf-instance"
@@ -467,9 +467,9 @@ func TestVIFDriver(t *testing.T, newHarness func(t *testing.T) Harness, opts ...
 	})
 }
 
-// requireHostStateBack fails t unless h's host state comes back to before
+// checkHostStateBack fails t unless h's host state comes back to before
 // within h.Settle.
-func requireHostStateBack(t *testing.T, h Harness, before []string) {
+func checkHostStateBack(t *testing.T, h Harness, before []string) {
 	t.Helper()
 	settle := h.Settle
 	if settle == 0 {

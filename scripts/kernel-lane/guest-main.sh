@@ -106,16 +106,17 @@ run_stream() {
 	done <tests.list
 }
 
-# cpu_jiffies: the guest's busy and total CPU time so far (/proc/stat).
-cpu_jiffies() { awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print t-$5-$6, t}' /proc/stat; }
+# cpu_jiffies: the guest's busy, total, user and kernel CPU time so far
+# (/proc/stat, in 1/100 s).
+cpu_jiffies() { awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print t-$5-$6, t, $2+$3, $4+$7+$8}' /proc/stat; }
 
 # Streams A and B side by side, then Z alone.
-read -r busy0 total0 < <(cpu_jiffies)
+read -r busy0 total0 _ _ < <(cpu_jiffies)
 run_stream A &
 run_stream B &
 wait
 run_stream Z
-read -r busy1 total1 < <(cpu_jiffies)
+read -r busy1 total1 user1 kernel1 < <(cpu_jiffies)
 # How much of its two CPUs the guest used while the tests ran: near 100 %
 # means the lane's time is the tests' CPU work under emulation.
 log "tests' CPU use: $(( (busy1 - busy0) * 100 / (total1 - total0 + 1) )) % of the guest's CPUs"
@@ -123,7 +124,7 @@ log "tests' CPU use: $(( (busy1 - busy0) * 100 / (total1 - total0 + 1) )) % of t
 # keeps what its removed children used: the containers are system.slice's
 # docker-*.scope, gone by now).
 cg_secs() { awk '/^usage_usec/{printf "%d", $2/1e6}' "/sys/fs/cgroup/$1/cpu.stat" 2>/dev/null || echo "?"; }
-log "CPU seconds: all $(awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; printf "%d (user %d, kernel %d)", (t-$5-$6)/100, ($2+$3)/100, ($4+$7+$8)/100}' /proc/stat)," \
+log "CPU seconds: all $((busy1 / 100)) (user $((user1 / 100)), kernel $((kernel1 / 100)))," \
 	"system.slice $(cg_secs system.slice), lane.service (the tests and what they start) $(cg_secs system.slice/lane.service)," \
 	"docker.service $(cg_secs system.slice/docker.service), containerd.service $(cg_secs system.slice/containerd.service)"
 # The daemons' own processes (the rest of containerd.service is the shims
