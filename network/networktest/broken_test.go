@@ -87,10 +87,11 @@ func (b broken) Unplug(ctx context.Context, id string, v network.VIF) error {
 	if _, ok := b.Plugged()[v.ID]; !ok && b.mode == "unplug-missing-fails" {
 		return errors.New("not plugged")
 	}
-	if inst, _ := b.InstanceOf(v.ID); inst == id && b.mode == "unplug-attached-leaks" {
+	if b.mode == "unplug-attached-leaks" {
 		// The owner's unplug of a VIF still attached (as a cleanup
 		// does) forgets its host device.
-		if _, attached := b.Attached()[v.ID]; attached {
+		inst, _ := b.InstanceOf(v.ID)
+		if _, attached := b.Attached()[v.ID]; attached && inst == id {
 			d, _ := network.DeviceNames(v.ID)
 			defer b.AddHostDevice(d.Tap)
 		}
