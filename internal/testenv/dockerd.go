@@ -70,7 +70,9 @@ func CgroupV2() bool {
 // ENVIRONMENT.md describes ("Several Docker engines on one machine"): its
 // own data root, exec root, pidfile, unix socket, cgroup parent and
 // daemon.json (own deprecated-key-path, so its `docker info` ID is its
-// own), no bridge, no iptables, no masquerading.
+// own), a bridge of its own for its default network (never --bridge=none,
+// with which dockerd deletes the host's docker0), no iptables, no
+// masquerading, no IP forwarding.
 type Engine struct {
 	// Name tells engines apart: it is the engine's --label
 	// dockervisor.test.engine=Name and part of its cgroup parent.
@@ -95,6 +97,7 @@ type Engine struct {
 
 	bin      string   // dockerd
 	args     []string // its command line, kept for Restart
+	bridge   string   // its default network's bridge, made at launch
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	log      *tailWriter
@@ -300,13 +303,18 @@ func (e *Engine) launch(bin string, opts EngineOptions) error {
 	if err := os.WriteFile(filepath.Join(e.Dir, "daemon.json"), cfg, 0o600); err != nil {
 		return err
 	}
+	br, err := makeEngineBridge(e.Name)
+	if err != nil {
+		return err
+	}
+	e.bridge = br
 	args := []string{
 		"--config-file", filepath.Join(e.Dir, "daemon.json"),
 		"--data-root", filepath.Join(e.Dir, "data"),
 		"--exec-root", filepath.Join(e.Dir, "exec"),
 		"--pidfile", filepath.Join(e.Dir, "docker.pid"),
 		"-H", e.Socket,
-		"--bridge=none", "--iptables=false", "--ip-masq=false",
+		"--bridge=" + br, "--iptables=false", "--ip-masq=false", "--ip-forward=false",
 		"--exec-opt", "native.cgroupdriver=" + e.CgroupDriver,
 		"--cgroup-parent=" + e.cgroupParentArg(),
 		"--label", "dockervisor.test.engine=" + e.Name,
@@ -447,6 +455,11 @@ func (e *Engine) stop() error {
 	}
 	if err := unmountUnder(e.Dir); err != nil {
 		errs = append(errs, err)
+	}
+	if e.bridge != "" {
+		if err := removeEngineBridge(e.Name); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := e.removeCgroups(); err != nil {
 		errs = append(errs, err)
@@ -643,6 +656,9 @@ func (e *Engine) EngineLeftovers() []string {
 	}
 	if _, err := os.Stat(e.Dir); err == nil {
 		out = append(out, "directory "+e.Dir)
+	}
+	if engineBridgeExists(e.Name) {
+		out = append(out, "bridge "+engineBridgeName(e.Name))
 	}
 	return out
 }

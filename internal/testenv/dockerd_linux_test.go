@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 )
 
 // TestEngineStartKillStop starts a private engine with each cgroup driver
@@ -47,6 +48,28 @@ func TestEngineStartKillStop(t *testing.T) {
 			assert.Empty(t, e.EngineLeftovers())
 		})
 	}
+}
+
+// TestEngineKeepsHostBridge: a private engine's start and stop leave the
+// machine's engine's default bridge (docker0) alone, and the engine's
+// default network is on a bridge of its own, removed by Stop. (dockerd
+// started with --bridge=none deletes docker0.)
+func TestEngineKeepsHostBridge(t *testing.T) {
+	before, err := netlink.LinkByName("docker0")
+	require.NoError(t, err, "the machine's engine has no docker0: start it with scripts/setup.sh")
+	e := StartEngine(t, EngineOptions{})
+	during, err := netlink.LinkByName("docker0")
+	require.NoError(t, err, "docker0 is gone after a private engine's start")
+	assert.Equal(t, before.Attrs().Index, during.Attrs().Index)
+	nw, err := e.Client.NetworkInspect(t.Context(), "bridge", client.NetworkInspectOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, engineBridgeName(e.Name), nw.Network.Options["com.docker.network.bridge.name"])
+	require.NoError(t, e.Restart())
+	require.NoError(t, e.Stop())
+	assert.Empty(t, e.EngineLeftovers())
+	after, err := netlink.LinkByName("docker0")
+	require.NoError(t, err, "docker0 is gone")
+	assert.Equal(t, before.Attrs().Index, after.Attrs().Index, "docker0 was deleted and made again")
 }
 
 // TestEnginesDistinct checks that the shared engines are three different

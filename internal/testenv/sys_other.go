@@ -13,3 +13,12 @@ func daemonAttr() *syscall.SysProcAttr { return nil }
 
 // unmountDetach needs Linux.
 func unmountDetach(string) error { return errors.ErrUnsupported }
+
+// makeEngineBridge needs Linux.
+func makeEngineBridge(string) (string, error) { return "", errors.ErrUnsupported }
+
+// removeEngineBridge needs Linux.
+func removeEngineBridge(string) error { return errors.ErrUnsupported }
+
+// engineBridgeExists needs Linux.
+func engineBridgeExists(string) bool { return false }

@@ -27,7 +27,9 @@ trap cleanup EXIT
 
 mkdir -p "$W/root" "$W/exec"
 echo '{}' >"$W/daemon.json" # not the host's /etc/docker/daemon.json
-dockerd --config-file "$W/daemon.json" --data-root "$W/root" --exec-root "$W/exec" --pidfile "$W/docker.pid" \
+# In a network namespace of its own: with --bridge=none dockerd deletes
+# docker0, which here would be the host engine's.
+unshare --net dockerd --config-file "$W/daemon.json" --data-root "$W/root" --exec-root "$W/exec" --pidfile "$W/docker.pid" \
 	-H "unix://$W/docker.sock" --storage-driver overlay2 --bridge=none --iptables=false --ip6tables=false \
 	--ip-masq=false >"$W/dockerd.log" 2>&1 &
 pid=$!
