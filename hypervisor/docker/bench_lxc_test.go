@@ -33,7 +33,8 @@ const lxcDSIdentify = "policy: search,found=all,maybe=all,notfound=enabled\n"
 // BenchmarkOSInstance compares with the driver's instance booting the
 // image with cloud-init disabled as well, and with cloud-init enabled but
 // no datasource (it falls back to None) to cloud-init done. The status is
-// polled as WaitBooted's fallback polls it, by lxc-attach every bootPoll.
+// polled as WaitBooted's fallback polls it, by lxc-attach (every bootPoll,
+// with pollPause's pauses).
 func lxcPeer(cli *client.Client, image string) osBootPeer {
 	var rootfs string // the exported file system, made by the first boot
 	guest := new(time.Duration)
@@ -170,6 +171,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 			// The script's exit status is its last command's (a cat
 			// of a file cloud-init may not have written): what it
 			// printed is the answer, as for the engine's exec.
+			asked := time.Now()
 			out, _ := lxc("lxc-attach", "--", "/bin/sh", "-c", osStatusScript).Output()
 			if len(out) > 0 {
 				var st hypervisor.OSStatus
@@ -182,7 +184,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("LXC guest %s did not boot: %w (last status: %q)", name, ctx.Err(), last)
-			case <-time.After(bootPoll):
+			case <-time.After(pollPause(time.Since(asked))):
 			}
 		}
 	}

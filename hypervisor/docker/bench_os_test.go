@@ -363,12 +363,13 @@ func privilegedPeer(cli *client.Client, image string) osBootPeer {
 }
 
 // waitContainerBooted polls container cid as WaitBooted polls an OS
-// instance (the same script, every bootPoll) until its OS has booted,
+// instance (the same script, with the same pauses) until its OS has booted,
 // and with cloudInit until cloud-init has finished.
 func waitContainerBooted(ctx context.Context, cli *client.Client, cid string, cloudInit bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	for {
+		asked := time.Now()
 		out, err := execOutput(ctx, cli, cid, "/bin/sh", "-c", osStatusScript)
 		if err == nil {
 			var st hypervisor.OSStatus
@@ -380,7 +381,7 @@ func waitContainerBooted(ctx context.Context, cli *client.Client, cid string, cl
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("container %s did not boot: %w (last: %v)", cid, ctx.Err(), err)
-		case <-time.After(bootPoll):
+		case <-time.After(pollPause(time.Since(asked))):
 		}
 	}
 }

@@ -91,3 +91,11 @@ func TestHasBootReport(t *testing.T) {
 	assert.False(t, hasBootReport(c))
 	assert.False(t, hasBootReport(container.InspectResponse{}))
 }
+
+// TestPollPause: the fallback asks every bootPoll while a question is
+// quick, and never spends more than half of its wait asking.
+func TestPollPause(t *testing.T) {
+	assert.Equal(t, bootPoll, pollPause(0))
+	assert.Equal(t, bootPoll, pollPause(bootPoll/2))
+	assert.Equal(t, 800*time.Millisecond, pollPause(800*time.Millisecond))
+}

@@ -605,8 +605,15 @@ func datasourceName(s string) string {
 }
 
 // bootPoll is how often WaitBooted asks an instance whose image does not
-// report the end of its boot.
+// report the end of its boot, at most: after each question it waits at
+// least as long as the question took (pollPause), so that on a loaded
+// host, where an exec takes long, the questions take no more than half of
+// the wait and leave the CPU to the boot they wait for.
 const bootPoll = 50 * time.Millisecond
+
+// pollPause is how long WaitBooted waits after a question to the
+// instance that took took: bootPoll, or took when that is longer.
+func pollPause(took time.Duration) time.Duration { return max(bootPoll, took) }
 
 // The steps WaitBooted shows the step hook: a status read from the boot
 // report, and one asked from the instance.
@@ -622,7 +629,8 @@ const (
 // without cloud-init is ErrNotSupported). An image that reports the end
 // of its boot on the console (package osimage's do, see bootreport.go) is
 // waited for on the console log, and asked only every 5 s meanwhile;
-// another is asked every 50 ms. It holds no lock while it waits; an
+// another is asked every 50 ms, or, when asking takes longer, after a
+// pause as long as the question took. It holds no lock while it waits; an
 // instance that stops meanwhile returns a *hypervisor.StateError.
 func (d *osRoom) WaitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
 	st, err := d.waitBooted(ctx, id, opts)
@@ -630,8 +638,6 @@ func (d *osRoom) WaitBooted(ctx context.Context, id string, opts hypervisor.Wait
 }
 
 func (d *osRoom) waitBooted(ctx context.Context, id string, opts hypervisor.WaitBootOptions) (hypervisor.OSStatus, error) {
-	tick := time.NewTicker(bootPoll)
-	defer tick.Stop()
 	// polled is the run (its start) whose report has been read, or
 	// whose console cannot be followed: it is asked from then on.
 	var polled string
@@ -665,6 +671,7 @@ func (d *osRoom) waitBooted(ctx context.Context, id string, opts hypervisor.Wait
 				polled = started // a boot that ended with cloud-init still at work
 			}
 		}
+		asked := time.Now()
 		st, cur, err := d.osStatus(ctx, id)
 		switch {
 		case err != nil && !errors.Is(err, hypervisor.ErrCommandNotFound):
@@ -675,10 +682,12 @@ func (d *osRoom) waitBooted(ctx context.Context, id string, opts hypervisor.Wait
 		if done, err := bootDone(st, opts); done {
 			return st, err
 		}
+		pause := time.NewTimer(pollPause(time.Since(asked)))
 		select {
 		case <-ctx.Done():
+			pause.Stop()
 			return st, fmt.Errorf("boot not finished (system %q, cloud-init %q): %w", st.System, st.CloudInit.Status, ctx.Err())
-		case <-tick.C:
+		case <-pause.C:
 		}
 	}
 }
