@@ -99,12 +99,12 @@ func TestInstanceStats(t *testing.T) {
 	// A larger CPU weight: on a loaded host (the lane's guest runs other
 	// tests' instances and engines beside it) the loop still gets its share.
 	busy.VCPUs = 4
-	e.spawn(busy)
 	idle := e.spec("idle")
 	// Pings for as long as it lives, so the loopback counts grow between
 	// the two samples however late the first one comes on a slow host.
 	idle.Command = []string{"sh", "-c", "trap 'exit 0' TERM; ping -i 0.2 127.0.0.1 >/dev/null & wait"}
 	e.spawn(idle)
+	e.spawn(busy) // the second: the loop takes a CPU for as short as it can
 
 	first := map[string]stats.Instance{}
 	for _, id := range []string{"busy", "idle"} {
