@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,7 +111,42 @@ func StartOVS(t testing.TB) *OVS {
 		Missing(t, "Open vSwitch: %v", err)
 	}
 	t.Cleanup(o.Stop)
+	// Before Stop (cleanups run last first): what the daemons cost, for
+	// the kernel lane's account of where its CPU goes.
+	t.Cleanup(func() {
+		db, vs := o.PIDs()
+		t.Logf("private switch %s: CPU of ovsdb-server %s, ovs-vswitchd %s", o.Dir, processCPU(db), processCPU(vs))
+	})
 	return o
+}
+
+// processCPU is the user and system CPU time process pid has used so
+// far, from /proc/PID/stat, or "?" when it cannot be read.
+func processCPU(pid int) string {
+	if pid <= 0 {
+		return "?"
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "?"
+	}
+	// The fields after the command (which may hold spaces) in its
+	// parentheses: state is field 3, utime 14 and stime 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return "?"
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return "?"
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "?"
+	}
+	const hz = 100 // USER_HZ, fixed on Linux
+	return fmt.Sprintf("%.2fs (user %.2fs)", float64(ut+st)/hz, float64(ut)/hz)
 }
 
 // MustVsctl is [OVS.Vsctl] that fails t on error.
