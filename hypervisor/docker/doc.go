@@ -43,7 +43,11 @@
 // subnets' DNS servers go into the instance's /etc/resolv.conf, a file
 // the Driver owns in its state directory, bind-mounted at create and
 // rewritten in place when the VIFs change. IPv6 is turned on in the
-// instance's namespace. Interface counters of InstanceStats carry the
+// instance's namespace. The engine's network stack does nothing for an
+// instance (its container is created with networking disabled: the
+// runtime makes the namespace, loopback up, which halves the engine's
+// container start); the Driver gives every instance its own /etc/hosts
+// with the loopback names, as the engine would. Interface counters of InstanceStats carry the
 // VIF's port ID. [WithPortObserver] tells a host-wide service (such as a
 // security-group firewall, see secgroup.NewPortHook) about every port
 // plugged and unplugged, so a port's rules come and go with the port.

@@ -267,6 +267,8 @@ func TestOSInstanceBoots(t *testing.T) {
 	// The one capability added: the OS configures its own interfaces.
 	assert.Equal(t, []string{"CAP_NET_ADMIN"}, []string(c.HostConfig.CapAdd))
 	assert.Equal(t, container.NetworkMode("none"), c.HostConfig.NetworkMode)
+	assert.True(t, c.Config.NetworkDisabled)
+	assert.Contains(t, e.execOut("boot", "getent", "hosts", "localhost"), "localhost", "the Driver's hosts file")
 	assert.False(t, c.HostConfig.PidMode.IsHost())
 	assert.False(t, c.HostConfig.IpcMode.IsHost())
 	assert.False(t, c.HostConfig.UTSMode.IsHost())
@@ -311,12 +313,16 @@ func TestOSInstanceBoots(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hypervisor.BootOS, info.Boot)
 
-	// A rebuild boots the OS afresh, with the same limits.
+	// A rebuild boots the OS afresh, with the same limits. (Without the
+	// hosts file, as an instance an older Driver spawned: the rebuild
+	// writes it.)
+	require.NoError(t, os.Remove(e.drv.hostsPath("boot")))
 	require.NoError(t, e.drv.Rebuild(t.Context(), "boot", e.image))
 	_, err = e.waitBooted("boot", hypervisor.WaitBootOptions{})
 	require.NoError(t, err)
 	c2 := e.inspect("boot")
 	assert.NotEqual(t, c.ID, c2.ID)
+	assert.Contains(t, e.execOut("boot", "getent", "hosts", "localhost"), "localhost")
 	assert.Equal(t, "SIGRTMIN+3", c2.Config.StopSignal)
 	assert.Equal(t, lim, readKernelLimits(t, c2))
 	info, err = e.drv.Info(t.Context(), "boot")

@@ -223,7 +223,7 @@ func (d *lifecycleRoom) discardInterrupted(ctx context.Context, api APIClient, i
 }
 
 // finishDestroy unplugs the VIFs that the record of the destroyed instance
-// id names and removes the record and the instance's resolv.conf. If a VIF
+// id names and removes the record and the instance's network files. If a VIF
 // cannot be unplugged, the record stays with the VIFs left.
 func (d *lifecycleRoom) finishDestroy(ctx context.Context, id string, owned bool) error {
 	rec, err := d.state.load(id)
@@ -237,5 +237,5 @@ func (d *lifecycleRoom) finishDestroy(ctx context.Context, id string, owned bool
 	if err := d.guest.unregisterMetadata(ctx, id); err != nil {
 		return err
 	}
-	return errors.Join(d.vifs.removeResolvConf(id), d.state.remove(id, owned))
+	return errors.Join(d.vifs.removeNetFiles(id), d.state.remove(id, owned))
 }

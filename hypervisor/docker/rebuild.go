@@ -175,9 +175,13 @@ func (d *lifecycleRoom) rebuild(ctx context.Context, id, imageRef string) error 
 
 // keptMounts returns the mounts of the files the instance keeps across a
 // rebuild: its config drive (as it is now, with the current metadata and
-// VIFs) and, with a VIF driver, its resolv.conf.
+// VIFs), its hosts file (written if an older version of the Driver
+// spawned it without one) and, with a VIF driver, its resolv.conf.
 func (d *lifecycleRoom) keptMounts(id string) ([]mount.Mount, error) {
-	var ms []mount.Mount
+	if err := d.vifs.writeHosts(id, true); err != nil {
+		return nil, err
+	}
+	ms := []mount.Mount{d.vifs.hostsMount(id)}
 	if d.state.hasConfigDrive(id) {
 		m, err := d.guest.configDriveMount(id)
 		if err != nil {

@@ -132,7 +132,7 @@ func isTempName(name string) bool {
 // sweepFiles removes, from the driver's part of the state directory,
 // temporary files older than this Driver (a process killed in the middle
 // of a write left them) and the guest files (boot data, config drive,
-// resolv.conf) of instances that are not in ids and, under their lock,
+// resolv.conf, hosts) of instances that are not in ids and, under their lock,
 // have no record.
 func (d *recordRoom) sweepFiles(ctx context.Context, api APIClient, ids map[string]bool) error {
 	scope := d.state.scopeDir()
@@ -173,6 +173,7 @@ func (d *recordRoom) sweepFiles(ctx context.Context, api APIClient, ids map[stri
 		{d.state.boot.Dir(), ".json"},
 		{d.state.configDrives, ""},
 		{filepath.Dir(d.vifs.resolvConfPath("x")), ".conf"},
+		{filepath.Dir(d.vifs.hostsPath("x")), ".hosts"},
 	} {
 		des, err := os.ReadDir(dir.path)
 		if err != nil {
@@ -208,5 +209,5 @@ func (d *recordRoom) removeStray(ctx context.Context, api APIClient, id string) 
 		return err
 	}
 	d.log.DebugContext(ctx, "removing the files of an instance that is gone", "id", id)
-	return errors.Join(d.state.removeGuest(id), d.vifs.removeResolvConf(id))
+	return errors.Join(d.state.removeGuest(id), d.vifs.removeNetFiles(id))
 }

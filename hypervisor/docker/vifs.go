@@ -403,18 +403,24 @@ func (d *vifRoom) writeResolvConf(id string, recs []vifRecord) error {
 	return nil
 }
 
-// resolvConfMounts writes the resolv.conf of a new instance and returns its
-// bind mount, registering the file's removal first. Without a VIF driver
-// the engine's own resolv.conf stays.
-func (d *vifRoom) resolvConfMounts(id string, vifs []network.VIF, u *undo.Stack) ([]mount.Mount, error) {
-	if d.opts.vifs == nil {
-		return nil, nil
+// netFileMounts writes the network files of a new instance and returns
+// their bind mounts, registering the files' removal first: its hosts file
+// always, and with a VIF driver its resolv.conf. (The engine's network
+// stack does nothing for an instance, see createContainer, so the engine
+// provides neither; without a VIF driver the instance has no network and
+// keeps its image's resolv.conf.)
+func (d *vifRoom) netFileMounts(id string, vifs []network.VIF, u *undo.Stack) ([]mount.Mount, error) {
+	u.Push(func(context.Context) error { return d.removeNetFiles(id) })
+	if err := d.writeHosts(id, false); err != nil {
+		return nil, err
 	}
-	u.Push(func(context.Context) error { return d.removeResolvConf(id) })
+	if d.opts.vifs == nil {
+		return []mount.Mount{d.hostsMount(id)}, nil
+	}
 	if err := d.writeResolvConf(id, newVIFRecords(vifs)); err != nil {
 		return nil, err
 	}
-	return []mount.Mount{d.resolvConfMount(id)}, nil
+	return []mount.Mount{d.hostsMount(id), d.resolvConfMount(id)}, nil
 }
 
 // resolvConfMount is the bind mount of instance id's resolv.conf.
@@ -422,11 +428,53 @@ func (d *vifRoom) resolvConfMount(id string) mount.Mount {
 	return mount.Mount{Type: mount.TypeBind, Source: d.resolvConfPath(id), Target: "/etc/resolv.conf"}
 }
 
-func (d *vifRoom) removeResolvConf(id string) error {
-	if err := os.Remove(d.resolvConfPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove resolv.conf: %w", err)
+// hostsFile is an instance's /etc/hosts as the engine writes it for a
+// container without an engine network: the loopback names.
+const hostsFile = "127.0.0.1\tlocalhost\n" +
+	"::1\tlocalhost ip6-localhost ip6-loopback\n" +
+	"fe00::0\tip6-localnet\n" +
+	"ff00::0\tip6-mcastprefix\n" +
+	"ff02::1\tip6-allnodes\n" +
+	"ff02::2\tip6-allrouters\n"
+
+// hostsPath is the instance's /etc/hosts, which the Driver owns and
+// bind-mounts into every instance (beside its resolv.conf).
+func (d *vifRoom) hostsPath(id string) string {
+	return filepath.Join(filepath.Dir(d.resolvConfPath(id)), id+".hosts")
+}
+
+// writeHosts writes the instance's hosts file; with keep, one that is
+// there (the guest may have changed it) stays as it is.
+func (d *vifRoom) writeHosts(id string, keep bool) error {
+	p := d.hostsPath(id)
+	if keep {
+		if _, err := os.Stat(p); err == nil {
+			return nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("hosts: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(hostsFile), 0o644); err != nil {
+		return fmt.Errorf("hosts: %w", err)
 	}
 	return nil
+}
+
+// hostsMount is the bind mount of instance id's hosts file.
+func (d *vifRoom) hostsMount(id string) mount.Mount {
+	return mount.Mount{Type: mount.TypeBind, Source: d.hostsPath(id), Target: "/etc/hosts"}
+}
+
+// removeNetFiles removes the instance's resolv.conf and hosts file.
+func (d *vifRoom) removeNetFiles(id string) error {
+	var errs []error
+	for _, p := range []string{d.resolvConfPath(id), d.hostsPath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove %s: %w", filepath.Base(p), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // unplugRecorded unplugs every VIF of rec (the instance's container is

@@ -24,7 +24,7 @@ import (
 )
 
 // requireNoInstance requires that nothing of instance id is left: no
-// container, no record, no resolv.conf.
+// container, no record, no resolv.conf, no hosts file.
 func (e *env) requireNoInstance(id string) {
 	e.t.Helper()
 	assert.Zero(e.t, e.containersNamed(e.drv.containerName(id)), "container of %s left", id)
@@ -32,6 +32,7 @@ func (e *env) requireNoInstance(id string) {
 	require.NoError(e.t, err)
 	assert.False(e.t, ok, "record of %s left", id)
 	assert.NoFileExists(e.t, e.drv.resolvConfPath(id))
+	assert.NoFileExists(e.t, e.drv.hostsPath(id))
 }
 
 // Bad VIFs are refused before anything exists, with a typed error.
