@@ -53,7 +53,7 @@ export PATH="$PATH:/usr/local/go/bin"
 # tests of a test suite's own power that do not depend on the kernel).
 # Add a package (or a test to a regexp) here; nothing else needs to change.
 SELECTION='
-./hypervisor/docker        1800 A  ^(TestAgentConformance|TestCrashRecovery|TestResizeKernelLimits|TestLimitsHoldAfterEveryTransition|TestUnlimitedMemoryReportsHostMemory|TestInstanceStats|TestAllInstanceStats.*|TestBulkStats.*|TestEventReasonOOM|TestOOMKillInKernelLog|TestCgroup2SuperOptions|TestSplitContainerCgroup|TestHostResourcesCountOnlyOwnInstances|TestTLSVerification|TestOSInstancePowerCycle|TestOSInstanceBoots|TestOSInstanceBootWithoutReport)$
+./hypervisor/docker        1800 A  ^(TestAgentConformance|TestCrashRecovery|TestResizeKernelLimits|TestLimitsHoldAfterEveryTransition|TestUnlimitedMemoryReportsHostMemory|TestInstanceStats|TestAllInstanceStats.*|TestBulkStats.*|TestEventReasonOOM|TestOOMKillInKernelLog|TestCgroup2SuperOptions|TestSplitContainerCgroup|TestHostResourcesCountOnlyOwnInstances|TestTLSVerification|TestOSInstancePowerCycle|TestOSInstanceBoots|TestOSInstanceBootWithoutReport|TestInstanceNetworkNamespace)$
 ./internal/enginestats     300  A  .
 ./network/dhcp             180  A  .
 ./network/svcport          180  A  .

@@ -2,6 +2,8 @@ package docker
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -149,4 +151,23 @@ func TestInstanceStats(t *testing.T) {
 	assert.Empty(t, off.Interfaces)
 	_, err = e.drv.InstanceStats(ctx, "nope")
 	assert.ErrorIs(t, err, hypervisor.ErrNotFound)
+}
+
+// TestInstanceNetworkNamespace: without the engine's networking an
+// instance's namespace is the runtime's, loopback up and nothing else,
+// and its /etc/hosts is the Driver's, as the engine would write it.
+func TestInstanceNetworkNamespace(t *testing.T) {
+	e := newEnv(t)
+	inst := e.spawn(e.spec("ns"))
+	assert.True(t, e.inspect("ns").Config.NetworkDisabled)
+	assert.Equal(t, []string{"lo"}, testenv.LinkNames(t, nsOf(inst.PID)))
+	out, err := testenv.Ping(t, nsOf(inst.PID), "127.0.0.1", 1)
+	require.NoError(t, err, "loopback is up: %s", out)
+	hosts := e.guestFile("ns", "/etc/hosts")
+	assert.Contains(t, hosts, "127.0.0.1\tlocalhost\n")
+	assert.Contains(t, hosts, "::1\tlocalhost ip6-localhost ip6-loopback\n")
+	// The guest may change it; the change stays across a restart.
+	require.NoError(t, os.WriteFile(fmt.Sprintf("/proc/%d/root/etc/hosts", inst.PID), []byte(hosts+"10.0.0.9\tdb\n"), 0o644))
+	require.NoError(t, e.drv.Reboot(t.Context(), "ns", hypervisor.RebootOptions{Hard: true}))
+	assert.Contains(t, e.guestFile("ns", "/etc/hosts"), "10.0.0.9\tdb\n")
 }

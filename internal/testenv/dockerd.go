@@ -105,6 +105,11 @@ type Engine struct {
 	stopErr  error
 }
 
+// engineBridgeName is the name of the bridge of the private engine
+// named name (at most 15 bytes: the engine's name is MkdirTemp's
+// decimal suffix, at most 10 digits).
+func engineBridgeName(name string) string { return "dveb" + name }
+
 // Host is the endpoint a remote user would use: TCP for a TLS engine, the
 // unix socket otherwise.
 func (e *Engine) Host() string {

@@ -15,11 +15,6 @@ import (
 // it), which took the machine's shared engine's default network away
 // whenever a test started a private engine.
 
-// engineBridgeName is the name of the bridge of the private engine
-// named name (at most 15 bytes: the engine's name is MkdirTemp's
-// decimal suffix, at most 10 digits).
-func engineBridgeName(name string) string { return "dveb" + name }
-
 // engineBridgeAlias marks an engine's bridge as the test harness's.
 const engineBridgeAlias = "dockervisor test engine bridge"
 
