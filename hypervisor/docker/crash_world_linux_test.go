@@ -416,8 +416,8 @@ func (w *crashWorld) checkWorld(ctx context.Context, d *Driver) error {
 			if _, ok := live[strings.TrimSuffix(name, ".json")]; !ok {
 				fail("%s left of an instance that is gone", path)
 			}
-		case len(parts) == 2 && parts[0] == "resolv" && strings.HasSuffix(name, ".conf"):
-			if _, ok := live[strings.TrimSuffix(name, ".conf")]; !ok {
+		case len(parts) == 2 && parts[0] == "resolv" && (strings.HasSuffix(name, ".conf") || strings.HasSuffix(name, ".hosts")):
+			if _, ok := live[strings.TrimSuffix(strings.TrimSuffix(name, ".conf"), ".hosts")]; !ok {
 				fail("%s left of an instance that is gone", path)
 			}
 		case len(parts) > 2 && parts[0] == "configdrive":

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
+
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
 // TestEngineStartKillStop starts a private engine with each cgroup driver
@@ -55,10 +57,13 @@ func TestEngineStartKillStop(t *testing.T) {
 // default network is on a bridge of its own, removed by Stop. (dockerd
 // started with --bridge=none deletes docker0.)
 func TestEngineKeepsHostBridge(t *testing.T) {
-	before, err := netlink.LinkByName("docker0")
+	h, err := netlink.NewHandle()
+	require.NoError(t, err)
+	defer h.Close()
+	before, err := nldump.LinkByName(h, "docker0")
 	require.NoError(t, err, "the machine's engine has no docker0: start it with scripts/setup.sh")
 	e := StartEngine(t, EngineOptions{})
-	during, err := netlink.LinkByName("docker0")
+	during, err := nldump.LinkByName(h, "docker0")
 	require.NoError(t, err, "docker0 is gone after a private engine's start")
 	assert.Equal(t, before.Attrs().Index, during.Attrs().Index)
 	nw, err := e.Client.NetworkInspect(t.Context(), "bridge", client.NetworkInspectOptions{})
@@ -67,7 +72,7 @@ func TestEngineKeepsHostBridge(t *testing.T) {
 	require.NoError(t, e.Restart())
 	require.NoError(t, e.Stop())
 	assert.Empty(t, e.EngineLeftovers())
-	after, err := netlink.LinkByName("docker0")
+	after, err := nldump.LinkByName(h, "docker0")
 	require.NoError(t, err, "docker0 is gone")
 	assert.Equal(t, before.Attrs().Index, after.Attrs().Index, "docker0 was deleted and made again")
 }

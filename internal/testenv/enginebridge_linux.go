@@ -7,6 +7,8 @@ import (
 	"net"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/dockervisor/dockervisor/network/nldump"
 )
 
 // A private engine gets a bridge of its own for its default bridge
@@ -29,14 +31,19 @@ var engineNets = net.IPNet{IP: net.IPv4(198, 18, 0, 0).To4(), Mask: net.CIDRMask
 // racing other engines starting at the same time).
 func makeEngineBridge(name string) (string, error) {
 	br := engineBridgeName(name)
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return "", err
+	}
+	defer h.Close()
+	addrs, err := nldump.AddrList(h, nil, netlink.FAMILY_V4)
 	if err != nil {
 		return "", fmt.Errorf("list host addresses: %w", err)
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(name))
+	hash := fnv.New32a()
+	_, _ = hash.Write([]byte(name))
 	const blocks = 1 << (32 - 15 - 2)
-	start := h.Sum32() % blocks
+	start := hash.Sum32() % blocks
 	var subnet *net.IPNet
 	for i := range uint32(blocks) {
 		b := (start + i) % blocks
@@ -59,16 +66,16 @@ func makeEngineBridge(name string) (string, error) {
 	}
 	la := netlink.NewLinkAttrs()
 	la.Name = br
-	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {
+	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {
 		return "", fmt.Errorf("create the engine's bridge %s: %w", br, err)
 	}
-	link, err := netlink.LinkByName(br)
+	link, err := nldump.LinkByName(h, br)
 	if err == nil {
-		err = netlink.LinkSetAlias(link, engineBridgeAlias)
+		err = h.LinkSetAlias(link, engineBridgeAlias)
 	}
 	if err == nil {
 		gw := &net.IPNet{IP: net.IPv4(subnet.IP[0], subnet.IP[1], subnet.IP[2], subnet.IP[3]+1).To4(), Mask: subnet.Mask}
-		err = netlink.AddrAdd(link, &netlink.Addr{IPNet: gw})
+		err = h.AddrAdd(link, &netlink.Addr{IPNet: gw})
 	}
 	if err != nil {
 		_ = removeEngineBridge(name)
@@ -80,7 +87,12 @@ func makeEngineBridge(name string) (string, error) {
 // removeEngineBridge deletes the bridge of the private engine named name,
 // if it is there and is the harness's.
 func removeEngineBridge(name string) error {
-	link, err := netlink.LinkByName(engineBridgeName(name))
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	link, err := nldump.LinkByName(h, engineBridgeName(name))
 	var nf netlink.LinkNotFoundError
 	switch {
 	case errors.As(err, &nf):
@@ -90,7 +102,7 @@ func removeEngineBridge(name string) error {
 	case link.Attrs().Alias != engineBridgeAlias:
 		return fmt.Errorf("%s is not a test engine's bridge (alias %q)", link.Attrs().Name, link.Attrs().Alias)
 	}
-	if err := netlink.LinkDel(link); err != nil {
+	if err := h.LinkDel(link); err != nil {
 		return fmt.Errorf("delete the engine's bridge %s: %w", link.Attrs().Name, err)
 	}
 	return nil
@@ -99,6 +111,11 @@ func removeEngineBridge(name string) error {
 // engineBridgeExists reports whether the bridge of the private engine
 // named name is there.
 func engineBridgeExists(name string) bool {
-	_, err := netlink.LinkByName(engineBridgeName(name))
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	_, err = nldump.LinkByName(h, engineBridgeName(name))
 	return err == nil
 }
