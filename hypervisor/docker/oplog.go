@@ -41,6 +41,10 @@ type opSpan struct {
 	// completed (zero if it completed none): an exit after it is not the
 	// operation's doing.
 	startedAt time.Time
+	// exitedAfter notes that an exit after startedAt and after the end
+	// has been seen: the container left the run the operation started,
+	// so no later event is the operation's.
+	exitedAfter bool
 	// owner is the Driver that ran the operation, when another did
 	// (nil for this Driver's own).
 	owner *opOwner
@@ -162,7 +166,8 @@ func (l *opLog) started(cid string, startedAt time.Time) {
 // run that much behind; an exit or a kill (exit true) is not, though, once the
 // operation has completed a start before it on the engine's clock: the
 // operation ended with the container running, so that exit is the
-// container's own (a crash right after a power-on). An operation of
+// container's own (a crash right after a power-on), and so is every event
+// after such an exit (a start through the engine right after). An operation of
 // another Driver whose process died before it ended names the events of
 // the opOrphan after its start.
 func (l *opLog) at(cid string, t time.Time, exit bool) (string, bool) {
@@ -183,6 +188,10 @@ func (l *opLog) at(cid string, t time.Time, exit bool) (string, bool) {
 		}
 		if !t.After(s.end.Add(opSkew)) {
 			if exit && !s.startedAt.IsZero() && t.After(s.startedAt) {
+				spans[i].exitedAfter = true
+				return "", false
+			}
+			if s.exitedAfter {
 				return "", false
 			}
 			return s.op, true
