@@ -69,6 +69,9 @@ func TestEngineKeepsHostBridge(t *testing.T) {
 	nw, err := e.Client.NetworkInspect(t.Context(), "bridge", client.NetworkInspectOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, engineBridgeName(e.Name), nw.Network.Options["com.docker.network.bridge.name"])
+	require.NotEmpty(t, nw.Network.IPAM.Config)
+	sub := nw.Network.IPAM.Config[0].Subnet
+	assert.True(t, sub.IsValid() && sub.Bits() == 30 && engineNets.Contains(sub.Addr().AsSlice()), "the engine's subnet %v is a /30 of %v", sub, &engineNets)
 	require.NoError(t, e.Restart())
 	require.NoError(t, e.Stop())
 	assert.Empty(t, e.EngineLeftovers())

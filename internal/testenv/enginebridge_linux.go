@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -42,13 +43,13 @@ func makeEngineBridge(name string) (string, error) {
 	}
 	hash := fnv.New32a()
 	_, _ = hash.Write([]byte(name))
-	const blocks = 1 << (32 - 15 - 2)
+	ones, _ := engineNets.Mask.Size()
+	blocks := uint32(1) << (30 - ones)
 	start := hash.Sum32() % blocks
 	var subnet *net.IPNet
-	for i := range uint32(blocks) {
-		b := (start + i) % blocks
-		base := uint32(198)<<24 | uint32(18)<<16 | b<<2
-		n := &net.IPNet{IP: net.IPv4(byte(base>>24), byte(base>>16), byte(base>>8), byte(base)).To4(), Mask: net.CIDRMask(30, 32)}
+	for i := range blocks {
+		ip := binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(engineNets.IP)|(start+i)%blocks<<2)
+		n := &net.IPNet{IP: ip, Mask: net.CIDRMask(30, 32)}
 		free := true
 		for _, a := range addrs {
 			if n.Contains(a.IP) || a.IPNet.Contains(n.IP) {
