@@ -1,10 +1,11 @@
 package docker
 
 import (
-	"bytes"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/dockervisor/dockervisor/internal/procstat"
 )
 
 // processStart returns the start time of process pid (field 22 of
@@ -12,16 +13,8 @@ import (
 // "" for what cannot be read (no such process).
 func processStart(pid int) (uint64, string) {
 	var start uint64
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-		// The command (field 2) may hold spaces and parentheses: count
-		// the fields after its last ')'.
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 {
-			f := strings.Fields(string(b[i+1:]))
-			// f[0] is field 3 (state); field 22 is f[19].
-			if len(f) > 19 {
-				start, _ = strconv.ParseUint(f[19], 10, 64)
-			}
-		}
+	if f, err := procstat.Fields(pid); err == nil && len(f) > 22-3 {
+		start, _ = strconv.ParseUint(f[22-3], 10, 64)
 	}
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	return start, strings.TrimSpace(string(boot))

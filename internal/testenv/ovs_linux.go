@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dockervisor/dockervisor/internal/procstat"
 	"github.com/dockervisor/dockervisor/network/ovs/ovsrun"
 )
 
@@ -126,22 +126,12 @@ func processCPU(pid int) string {
 	if pid <= 0 {
 		return "?"
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	f, err := procstat.Fields(pid)
+	if err != nil || len(f) < 15-2 {
 		return "?"
 	}
-	// The fields after the command (which may hold spaces) in its
-	// parentheses: state is field 3, utime 14 and stime 15.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return "?"
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return "?"
-	}
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	ut, err1 := strconv.ParseUint(f[14-3], 10, 64) // utime
+	st, err2 := strconv.ParseUint(f[15-3], 10, 64) // stime
 	if err1 != nil || err2 != nil {
 		return "?"
 	}
