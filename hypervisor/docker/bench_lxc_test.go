@@ -39,6 +39,7 @@ func lxcPeer(cli *client.Client, image string) osBootPeer {
 	var rootfs string // the exported file system, made by the first boot
 	guest := new(time.Duration)
 	stages := map[string]time.Duration{}
+	timeline := new(bootTimeline)
 	boot := func(ctx context.Context, b *testing.B, i int, _ string) (running, cloudInit time.Duration, err error) {
 		b.Helper()
 		if _, err := exec.LookPath("lxc-start"); err != nil {
@@ -59,18 +60,18 @@ func lxcPeer(cli *client.Client, image string) osBootPeer {
 			}
 			rootfs = filepath.Join(dir, "rootfs")
 		}
-		running, _, g, err := lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false, nil)
+		running, _, g, err := lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false, nil, nil)
 		if err != nil {
 			return 0, 0, err
 		}
-		_, cloudInit, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true, stages)
+		_, cloudInit, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true, stages, timeline)
 		if err != nil {
 			return 0, 0, err
 		}
 		*guest += g
 		return running, cloudInit, nil
 	}
-	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot, guest: guest, stages: stages}
+	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot, guest: guest, stages: stages, timeline: timeline}
 }
 
 // exportRootfs writes the file system of image into dir, as the engine
@@ -106,9 +107,10 @@ func exportRootfs(ctx context.Context, cli *client.Client, image, dir string) er
 // overlay, in a directory it removes before it returns), with cloud-init
 // enabled or disabled, and returns the times from lxc-start to the OS
 // running and, when cloudInit, to cloud-init done (adding the time of
-// cloud-init's stages to stages); without cloudInit, also the guest's own
-// boot time (see guestUserspace).
-func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages map[string]time.Duration) (running, done, guest time.Duration, err error) {
+// cloud-init's stages to stages, and the boot to timeline when that is
+// not nil); without cloudInit, also the guest's own boot time (see
+// guestUserspace).
+func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages map[string]time.Duration, timeline *bootTimeline) (running, done, guest time.Duration, err error) {
 	dir, err := os.MkdirTemp(filepath.Dir(rootfs), name+"-")
 	if err != nil {
 		return 0, 0, 0, err
@@ -154,6 +156,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 		return exec.CommandContext(ctx, cmd, append([]string{"-n", name, "-P", dir}, args...)...)
 	}
 	t0 := time.Now()
+	begun, clock := monotonicNow()
 	if out, err := lxc("lxc-start", "-d", "-f", conf, "-o", filepath.Join(dir, "log"), "-l", "INFO").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		return 0, 0, 0, fmt.Errorf("lxc-start: %w: %s%s", err, out, lastLines(string(log), 10))
@@ -206,6 +209,15 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 		return 0, 0, 0, err
 	}
 	done = time.Since(t0)
+	if end, _ := monotonicNow(); clock && timeline != nil {
+		out, err := lxc("lxc-attach", append([]string{"--"}, guestShowProps...)...).Output()
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("systemd's times in the LXC guest: %w", err)
+		}
+		if err := timeline.add(begun, end, string(out)); err != nil {
+			return 0, 0, 0, err
+		}
+	}
 	out, err := lxc("lxc-attach", "--", "cat", "/run/cloud-init/status.json").Output()
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("cloud-init's status in the LXC guest: %w", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,77 @@ type osBootPeer struct {
 	// stages, if set, sums the time of each of cloud-init's stages in
 	// the peer's boots to cloud-init done (see cloudInitStages).
 	stages map[string]time.Duration
+	// timeline, if set, sums where the time of the peer's boots to
+	// cloud-init done went (see bootTimeline).
+	timeline *bootTimeline
+}
+
+// bootTimeline splits boots to cloud-init done at the guest's systemd,
+// on the monotonic clock the guest shares with the host (monotonicNow):
+// before is from the boot's start on the host to systemd's start as the
+// guest's init, guest from there to the end of systemd's startup (of
+// which cloud-init's last stage is a part), after from there to the
+// host's knowing it. n counts the boots summed.
+type bootTimeline struct {
+	before, guest, after time.Duration
+	n                    int
+}
+
+// guestShowProps asks a guest's systemd when it started and when its
+// startup finished, on the monotonic clock (see guestTimes).
+var guestShowProps = []string{"systemctl", "show", "-p", "UserspaceTimestampMonotonic", "-p", "FinishTimestampMonotonic"}
+
+// guestTimes reads the output of guestShowProps: systemd's start as the
+// guest's init and the end of its startup, in microseconds of
+// CLOCK_MONOTONIC. A startup that has not finished is an error.
+func guestTimes(out string) (start, finish time.Duration, err error) {
+	props := map[string]time.Duration{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok {
+			continue
+		}
+		us, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("systemd's %s in %q: %w", k, out, err)
+		}
+		props[k] = time.Duration(us) * time.Microsecond
+	}
+	start, finish = props["UserspaceTimestampMonotonic"], props["FinishTimestampMonotonic"]
+	if start <= 0 || finish < start {
+		return 0, 0, fmt.Errorf("no systemd start and startup end in %q", out)
+	}
+	return start, finish, nil
+}
+
+// add adds a boot that started at begun and was known done at done (the
+// host's monotonic clock) to the timeline, from the guest's answer to
+// guestShowProps.
+func (tl *bootTimeline) add(begun, done time.Duration, out string) error {
+	start, finish, err := guestTimes(out)
+	if err != nil {
+		return err
+	}
+	if start < begun || done < finish {
+		return fmt.Errorf("the guest's systemd (%v to %v) is outside the boot (%v to %v): not the host's clock", start, finish, begun, done)
+	}
+	tl.before += start - begun
+	tl.guest += finish - start
+	tl.after += done - finish
+	tl.n++
+	return nil
+}
+
+// report reports the timeline's averages as prefix-before-init-ms,
+// prefix-guest-ms and prefix-after-boot-ms.
+func (tl *bootTimeline) report(b *testing.B, prefix string) {
+	if tl.n == 0 {
+		return
+	}
+	per := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(tl.n) }
+	b.ReportMetric(per(tl.before), prefix+"-before-init-ms")
+	b.ReportMetric(per(tl.guest), prefix+"-guest-ms")
+	b.ReportMetric(per(tl.after), prefix+"-after-boot-ms")
 }
 
 // osBootPeers returns the peers of BenchmarkOSInstance.
@@ -74,6 +146,12 @@ func osBootPeers(cli *client.Client, image string) []osBootPeer {
 //     and no datasource (cloudinit/lxc, target ≤ 1.0);
 //   - an application instance (busybox, a shell that exits on SIGTERM):
 //     its Spawn (to a started process) and its power-off.
+//
+// The boots to cloud-init done are also split at the guest's init, on the
+// monotonic clock guest and host share (bootTimeline): before the init
+// started, the guest's own boot, and after its end; cloudinit-guest/lxc
+// compares the driver's guests' own boots with LXC's, which leaves out
+// what the engine and LXC each take to start the init.
 //
 // The driver's instance and the peers boot one after another, in an
 // order that rotates with the iteration (whoever boots first finds a
@@ -100,6 +178,7 @@ func BenchmarkOSInstance(b *testing.B) {
 	var offPreCreate, offCreate, offStart, offPostStart, offWait, offGuest, offBeforeInit, offAfterBoot time.Duration
 	stepAt := map[string]time.Time{}
 	stages := map[string]time.Duration{} // cloud-init's stages in the driver's instances
+	var timeline bootTimeline            // the driver's boots to cloud-init done
 	peerRunning := make([]time.Duration, len(peers))
 	peerCloudInit := make([]time.Duration, len(peers))
 	peerFailed := make([]error, len(peers))
@@ -124,6 +203,7 @@ func BenchmarkOSInstance(b *testing.B) {
 				SSHKeys:  []hypervisor.SSHKey{{Name: "k", Data: key}},
 			}
 			t0 := time.Now()
+			begun, clock := monotonicNow()
 			if _, err := d.Spawn(ctx, spec); err != nil {
 				b.Fatal(err)
 			}
@@ -136,6 +216,15 @@ func BenchmarkOSInstance(b *testing.B) {
 				b.Fatal(err)
 			}
 			osCloudInit += time.Since(t0)
+			if done, _ := monotonicNow(); clock {
+				out, err := execOutput(ctx, cli, d.containerName(spec.ID), guestShowProps...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := timeline.add(begun, done, out); err != nil {
+					b.Fatal(err)
+				}
+			}
 			if st.CloudInit.Datasource != "configdrive" {
 				b.Fatalf("cloud-init datasource %q", st.CloudInit.Datasource)
 			}
@@ -287,6 +376,15 @@ func BenchmarkOSInstance(b *testing.B) {
 	}
 	for stage, d := range stages {
 		b.ReportMetric(per(d), "cloudinit-"+stage+"-ms")
+	}
+	// The boots to cloud-init done at the guest's init: the driver's and
+	// each peer's, and the guests' own boots compared (cloudinit-guest/<name>).
+	timeline.report(b, "cloudinit")
+	for j, p := range peers {
+		if peerFailed[j] == nil && p.timeline != nil && p.timeline.n > 0 && timeline.n > 0 {
+			p.timeline.report(b, p.name+"-cloudinit")
+			b.ReportMetric(float64(timeline.guest)/float64(timeline.n)/(float64(p.timeline.guest)/float64(p.timeline.n)), "cloudinit-guest/"+p.name)
+		}
 	}
 	b.ReportMetric(per(appOff), "app-poweroff-ms")
 	b.ReportMetric(per(osOff), "os-poweroff-ms")

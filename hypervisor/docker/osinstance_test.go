@@ -874,3 +874,29 @@ func TestCloudInitStages(t *testing.T) {
 	assert.Error(t, cloudInitStages(`{"v1": {"stage": null}}`, sum))
 	assert.Error(t, cloudInitStages(`not json`, sum))
 }
+
+func TestBootTimeline(t *testing.T) {
+	var tl bootTimeline
+	// systemd's answer, in microseconds of the monotonic clock.
+	out := "UserspaceTimestampMonotonic=1090000\nFinishTimestampMonotonic=2370000\n"
+	start, finish, err := guestTimes(out)
+	require.NoError(t, err)
+	assert.Equal(t, 1090*time.Millisecond, start)
+	assert.Equal(t, 2370*time.Millisecond, finish)
+	require.NoError(t, tl.add(time.Second, 2380*time.Millisecond, out))
+	require.NoError(t, tl.add(time.Second, 2390*time.Millisecond, out))
+	assert.Equal(t, bootTimeline{before: 180 * time.Millisecond, guest: 2560 * time.Millisecond, after: 30 * time.Millisecond, n: 2}, tl)
+	// A guest whose systemd started before the boot did, or finished
+	// after the host knew, is not on the host's clock.
+	assert.Error(t, tl.add(1100*time.Millisecond, 2380*time.Millisecond, out))
+	assert.Error(t, tl.add(time.Second, 2300*time.Millisecond, out))
+	for _, bad := range []string{
+		"", "Bootup is not yet finished.\n",
+		"UserspaceTimestampMonotonic=1090000\nFinishTimestampMonotonic=0\n", // startup not finished
+		"UserspaceTimestampMonotonic=soon\nFinishTimestampMonotonic=2370000\n",
+	} {
+		_, _, err := guestTimes(bad)
+		assert.Error(t, err, "%q", bad)
+	}
+	assert.Equal(t, 2, tl.n, "a failed add adds nothing")
+}
