@@ -302,6 +302,8 @@ Description=Report the end of the boot on the console
 [Service]
 Type=exec
 ExecStart=/usr/local/lib/dockervisor/boot-report
+# The script dies at its SIGTERM: a stop that lasts longer is stuck.
+TimeoutStopSec=5s
 
 [Install]
 WantedBy=multi-user.target
@@ -326,17 +328,32 @@ var configLinks = []link{
 // BootReportPrefix and the base64 of the system's state, its failed
 // units and cloud-init's status files, each part after a line "@@" (the
 // output of the Docker backend's status command). cloud-init's last
-// stage is part of the boot, so its result is there. The line starts
-// with a newline of its own (a getty's login prompt, which ends without
-// one, may be on the console first) and a failed write (the console hung
-// up by the getty's start) is tried again. A getty that starts on the
-// console after the write flushes the terminal's output queue, and with it
-// the report if the engine has not read it yet (seen under load): once a
-// getty runs, the line is written again (the driver reads the first). It
-// always exits 0: a failed report must not fail the boot it reports.
-const bootReportScript = `#!/bin/sh
+// stage is part of the boot, so its result is there. The way from the
+// end of the startup to the console is short: a system that is running
+// has no failed unit (systemd calls it degraded when one has failed), so
+// only another state asks systemd which, and the shell writes the line
+// itself. The line starts with a newline of its own (a getty's login
+// prompt, which ends without one, may be on the console first) and a
+// failed write (the console hung up by the getty's start) is tried
+// again. A getty that starts on the console after the write flushes the
+// terminal's output queue, and with it the report if the engine has not
+// read it yet (seen under load): once a getty runs, the line is written
+// again (the driver reads the first).
+//
+// From the report on, the script starts no process: it waits by reading
+// a FIFO that nobody writes to and looks for the getty in /proc with the
+// shell's own commands. On a cgroup v1 host a container's systemd learns
+// of no empty cgroup; it follows the processes it found when it stopped
+// a service, so a process started at that moment (an instance powered
+// off just after its boot, while the script looked for the getty every
+// half second) could outlive its notice and hold the instance's orderly
+// shutdown until the stop timed out. It always exits 0: a failed report
+// must not fail the boot it reports.
+const bootReportScript = `#!/bin/bash
 # Written by dockervisor's image builder: once the boot has finished, one
 # line on the console tells the Docker backend how it went.
+mkdir -p /run/dockervisor
+[ -p /run/dockervisor/pause ] || mkfifo /run/dockervisor/pause
 while :; do
 	state=$(timeout 30 systemctl is-system-running --wait 2>/dev/null)
 	case "$state" in
@@ -344,11 +361,13 @@ while :; do
 	*) break ;;
 	esac
 done
-mkdir -p /run/dockervisor
+# A running system has no failed unit: only another state asks which.
+failed=
+[ "$state" = running ] || failed=$(systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null)
 {
 	echo "$state"
 	echo @@
-	systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null
+	[ -z "$failed" ] || echo "$failed"
 	echo @@
 	if command -v cloud-init >/dev/null 2>&1; then
 		if [ -e /run/cloud-init/disabled ]; then echo disabled; else echo installed; fi
@@ -356,19 +375,30 @@ mkdir -p /run/dockervisor
 		echo @@; cat /run/cloud-init/result.json 2>/dev/null
 	fi
 } > /run/dockervisor/boot-report
-printf '\n` + BootReportPrefix + `%s\n' "$(base64 -w0 < /run/dockervisor/boot-report)" > /run/dockervisor/boot-report.line
+line=$'\n'"` + BootReportPrefix + `$(base64 -w0 < /run/dockervisor/boot-report)"
+# No process is started from here on (see the image builder).
+pause() { read -r -t "$1" _ <> /run/dockervisor/pause || :; }
+getty_runs() {
+	local f c
+	for f in /proc/[0-9]*/comm; do
+		{ read -r c < "$f"; } 2>/dev/null && [ "$c" = agetty ] && return 0
+	done
+	return 1
+}
 report() {
+	local try
 	for try in 1 2 3 4 5; do
-		cat /run/dockervisor/boot-report.line 2>/dev/null > /dev/console && return
-		sleep 1
+		{ printf '%s\n' "$line" > /dev/console; } 2>/dev/null && return
+		pause 1
 	done
 }
 report
+printf '%s\n' "$line" > /run/dockervisor/boot-report.line
 # A getty that starts on the console after that write flushes what the
 # engine has not read of it yet: once one runs, write the line again.
-for try in $(seq 20); do
-	if pgrep -x agetty >/dev/null 2>&1; then sleep 1; report; break; fi
-	sleep 0.5
+for try in {1..20}; do
+	if getty_runs; then pause 1; report; break; fi
+	pause 0.5
 done
 exit 0
 `
