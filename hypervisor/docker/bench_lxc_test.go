@@ -37,9 +37,8 @@ const lxcDSIdentify = "policy: search,found=all,maybe=all,notfound=enabled\n"
 // with pollPause's pauses).
 func lxcPeer(cli *client.Client, image string) osBootPeer {
 	var rootfs string // the exported file system, made by the first boot
-	guest := new(time.Duration)
 	stages := map[string]time.Duration{}
-	timeline := new(bootTimeline)
+	offTimeline, timeline := new(bootTimeline), new(bootTimeline)
 	boot := func(ctx context.Context, b *testing.B, i int, _ string) (running, cloudInit time.Duration, err error) {
 		b.Helper()
 		if _, err := exec.LookPath("lxc-start"); err != nil {
@@ -60,18 +59,17 @@ func lxcPeer(cli *client.Client, image string) osBootPeer {
 			}
 			rootfs = filepath.Join(dir, "rootfs")
 		}
-		running, _, g, err := lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false, nil, nil)
+		running, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false, nil, offTimeline)
 		if err != nil {
 			return 0, 0, err
 		}
-		_, cloudInit, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true, stages, timeline)
+		_, cloudInit, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true, stages, timeline)
 		if err != nil {
 			return 0, 0, err
 		}
-		*guest += g
 		return running, cloudInit, nil
 	}
-	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot, guest: guest, stages: stages, timeline: timeline}
+	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot, stages: stages, offTimeline: offTimeline, timeline: timeline}
 }
 
 // exportRootfs writes the file system of image into dir, as the engine
@@ -107,13 +105,12 @@ func exportRootfs(ctx context.Context, cli *client.Client, image, dir string) er
 // overlay, in a directory it removes before it returns), with cloud-init
 // enabled or disabled, and returns the times from lxc-start to the OS
 // running and, when cloudInit, to cloud-init done (adding the time of
-// cloud-init's stages to stages, and the boot to timeline when that is
-// not nil); without cloudInit, also the guest's own boot time (see
-// guestUserspace).
-func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages map[string]time.Duration, timeline *bootTimeline) (running, done, guest time.Duration, err error) {
+// cloud-init's stages to stages), and adds the boot, to the OS running
+// or to cloud-init done, to timeline.
+func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages map[string]time.Duration, timeline *bootTimeline) (running, done time.Duration, err error) {
 	dir, err := os.MkdirTemp(filepath.Dir(rootfs), name+"-")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	defer func() {
 		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
@@ -122,14 +119,14 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 	}()
 	upper := filepath.Join(dir, "upper")
 	if err := os.MkdirAll(filepath.Join(upper, "etc", "cloud"), 0o755); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	toggle, content := "cloud-init.disabled", ""
 	if cloudInit {
 		toggle, content = "ds-identify.cfg", lxcDSIdentify
 	}
 	if err := os.WriteFile(filepath.Join(upper, "etc", "cloud", toggle), []byte(content), 0o644); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	memory := "lxc.cgroup.memory.limit_in_bytes = 268435456"
 	if testenv.CgroupV2() {
@@ -150,7 +147,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 		memory,
 		"",
 	}, "\n")), 0o644); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	lxc := func(cmd string, args ...string) *exec.Cmd {
 		return exec.CommandContext(ctx, cmd, append([]string{"-n", name, "-P", dir}, args...)...)
@@ -159,7 +156,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 	begun, clock := monotonicNow()
 	if out, err := lxc("lxc-start", "-d", "-f", conf, "-o", filepath.Join(dir, "log"), "-l", "INFO").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		return 0, 0, 0, fmt.Errorf("lxc-start: %w: %s%s", err, out, lastLines(string(log), 10))
+		return 0, 0, fmt.Errorf("lxc-start: %w: %s%s", err, out, lastLines(string(log), 10))
 	}
 	defer func() {
 		if out, serr := lxc("lxc-stop", "-k").CombinedOutput(); serr != nil && err == nil {
@@ -192,40 +189,37 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 		}
 	}
 	if err := wait(hypervisor.WaitBootOptions{}); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	running = time.Since(t0)
-	if !cloudInit {
-		out, err := lxc("lxc-attach", "--", "systemd-analyze", "time").Output()
-		if err != nil {
-			return 0, 0, 0, fmt.Errorf("systemd-analyze in the LXC guest: %w", err)
+	end, _ := monotonicNow()
+	if cloudInit {
+		if err := wait(hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
+			return 0, 0, err
 		}
-		if guest, err = guestUserspace(string(out)); err != nil {
-			return 0, 0, 0, err
-		}
-		return running, 0, guest, nil
+		done = time.Since(t0)
+		end, _ = monotonicNow()
 	}
-	if err := wait(hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
-		return 0, 0, 0, err
-	}
-	done = time.Since(t0)
-	if end, _ := monotonicNow(); clock && timeline != nil {
+	if clock {
 		out, err := lxc("lxc-attach", append([]string{"--"}, guestShowProps...)...).Output()
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("systemd's times in the LXC guest: %w", err)
+			return 0, 0, fmt.Errorf("systemd's times in the LXC guest: %w", err)
 		}
 		if err := timeline.add(begun, end, string(out)); err != nil {
-			return 0, 0, 0, err
+			return 0, 0, err
 		}
+	}
+	if !cloudInit {
+		return running, 0, nil
 	}
 	out, err := lxc("lxc-attach", "--", "cat", "/run/cloud-init/status.json").Output()
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("cloud-init's status in the LXC guest: %w", err)
+		return 0, 0, fmt.Errorf("cloud-init's status in the LXC guest: %w", err)
 	}
 	if err := cloudInitStages(string(out), stages); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
-	return running, done, 0, nil
+	return running, done, nil
 }
 
 // lastLines returns the last n lines of s.

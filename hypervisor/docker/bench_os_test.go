@@ -45,19 +45,16 @@ type osBootPeer struct {
 	// instance booting the image with cloud-init disabled too.
 	cloudInitOff bool
 	boot         func(ctx context.Context, b *testing.B, i int, key string) (running, cloudInit time.Duration, err error)
-	// guest, if set, is the sum of the guest's own boot times (systemd's
-	// userspace time, see guestUserspace) of the boots that running
-	// measured: the benchmark reports it and what lies outside it.
-	guest *time.Duration
 	// stages, if set, sums the time of each of cloud-init's stages in
 	// the peer's boots to cloud-init done (see cloudInitStages).
 	stages map[string]time.Duration
-	// timeline, if set, sums where the time of the peer's boots to
-	// cloud-init done went (see bootTimeline).
-	timeline *bootTimeline
+	// offTimeline and timeline, if set, sum where the time of the peer's
+	// boots went (see bootTimeline): the boots that running measured,
+	// and those to cloud-init done.
+	offTimeline, timeline *bootTimeline
 }
 
-// bootTimeline splits boots to cloud-init done at the guest's systemd,
+// bootTimeline splits boots at the guest's systemd,
 // on the monotonic clock the guest shares with the host (monotonicNow):
 // before is from the boot's start on the host to systemd's start as the
 // guest's init, guest from there to the end of systemd's startup (of
@@ -175,7 +172,8 @@ func BenchmarkOSInstance(b *testing.B) {
 
 	var appSpawn, appOff, osRunning, osCloudInit, osOff, osOffGuest, osCIOffRunning time.Duration
 	// The cloud-init-off boot step by step (see the metrics below).
-	var offPreCreate, offCreate, offStart, offPostStart, offWait, offGuest, offBeforeInit, offAfterBoot time.Duration
+	var offPreCreate, offCreate, offStart, offPostStart, offWait time.Duration
+	var offTimeline bootTimeline // the driver's boots to running, cloud-init off
 	stepAt := map[string]time.Time{}
 	stages := map[string]time.Duration{} // cloud-init's stages in the driver's instances
 	var timeline bootTimeline            // the driver's boots to cloud-init done
@@ -262,6 +260,7 @@ func BenchmarkOSInstance(b *testing.B) {
 				}
 			}
 			t0 := time.Now()
+			begun, clock := monotonicNow()
 			if _, err := d.Spawn(ctx, spec); err != nil {
 				b.Fatal(err)
 			}
@@ -270,6 +269,7 @@ func BenchmarkOSInstance(b *testing.B) {
 				b.Fatal(err)
 			}
 			booted := time.Now()
+			end, _ := monotonicNow()
 			d.stepHook = nil
 			osCIOffRunning += booted.Sub(t0)
 			offPreCreate += stepAt[StepCreate].Sub(t0)
@@ -277,25 +277,15 @@ func BenchmarkOSInstance(b *testing.B) {
 			offStart += stepAt[StepAttachVIFs].Sub(stepAt[StepStart])
 			offPostStart += spawned.Sub(stepAt[StepAttachVIFs])
 			offWait += booted.Sub(spawned)
-			out, err := execOutput(ctx, cli, d.containerName(spec.ID), "systemd-analyze", "time")
-			if err != nil {
-				b.Fatal(err)
+			if clock {
+				out, err := execOutput(ctx, cli, d.containerName(spec.ID), guestShowProps...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := offTimeline.add(begun, end, out); err != nil {
+					b.Fatal(err)
+				}
 			}
-			g, err := guestUserspace(out)
-			if err != nil {
-				b.Fatal(err)
-			}
-			offGuest += g
-			// The engine's clock says when the init started (the
-			// start's end): before it, the driver and the engine;
-			// after the guest's boot ended, the report's way out.
-			c, err := cli.ContainerInspect(ctx, d.containerName(spec.ID), client.ContainerInspectOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			started := parseTime(c.Container.State.StartedAt)
-			offBeforeInit += started.Sub(t0)
-			offAfterBoot += booted.Sub(started.Add(g))
 			if err := d.Destroy(ctx, spec.ID); err != nil {
 				b.Fatal(err)
 			}
@@ -340,19 +330,16 @@ func BenchmarkOSInstance(b *testing.B) {
 		// driver's steps before the engine's create (validate, the
 		// image), the create step (record, config drive, the engine's
 		// create, the init's check), the engine's start, the post-start
-		// steps, the wait for the boot report; and the guest's own boot
-		// (systemd's userspace time, from its start as PID 1) against
-		// everything outside it, which is before the init started (the
-		// engine's StartedAt) plus after the guest's boot ended (the
-		// report on its way out).
+		// steps, the wait for the boot report; and, at the guest's init
+		// (bootTimeline), before the init started (the driver and the
+		// engine), the guest's own boot, and after its end (the report
+		// on its way out).
 		b.ReportMetric(per(offPreCreate), "os-ci-off-pre-create-ms")
 		b.ReportMetric(per(offCreate), "os-ci-off-create-ms")
 		b.ReportMetric(per(offStart), "os-ci-off-start-ms")
 		b.ReportMetric(per(offPostStart), "os-ci-off-post-start-ms")
 		b.ReportMetric(per(offWait), "os-ci-off-wait-booted-ms")
-		b.ReportMetric(per(offGuest), "os-ci-off-guest-ms")
-		b.ReportMetric(per(offBeforeInit), "os-ci-off-before-init-ms")
-		b.ReportMetric(per(offAfterBoot), "os-ci-off-after-boot-ms")
+		offTimeline.report(b, "os-ci-off")
 	}
 	for j, p := range peers {
 		if peerFailed[j] != nil {
@@ -360,9 +347,8 @@ func BenchmarkOSInstance(b *testing.B) {
 		}
 		b.ReportMetric(per(peerRunning[j]), p.name+"-to-running-ms")
 		b.ReportMetric(per(peerCloudInit[j]), p.name+"-to-cloudinit-done-ms")
-		if p.guest != nil {
-			b.ReportMetric(per(*p.guest), p.name+"-guest-ms")
-			b.ReportMetric(per(peerRunning[j]-*p.guest), p.name+"-outside-guest-ms")
+		if p.offTimeline != nil {
+			p.offTimeline.report(b, p.name+"-ci-off")
 		}
 		if p.cloudInitOff {
 			b.ReportMetric(float64(osCIOffRunning)/float64(peerRunning[j]), "os-running/"+p.name)
@@ -501,35 +487,6 @@ func execOutput(ctx context.Context, cli *client.Client, cid string, args ...str
 		return "", err
 	}
 	return string(bytes.ReplaceAll(out.Bytes(), []byte("\r\n"), []byte("\n"))), nil
-}
-
-// guestUserspace reads systemd's own boot time, its userspace time (from
-// its start as PID 1 to the end of its startup), from the output of
-// `systemd-analyze time` in a guest: "Startup finished in 412ms
-// (userspace)", or "1min 2.5s (userspace)".
-func guestUserspace(out string) (time.Duration, error) {
-	line, _, _ := strings.Cut(out, "(userspace)")
-	if line == out {
-		return 0, fmt.Errorf("no userspace time in %q", out)
-	}
-	if _, after, ok := strings.Cut(line, " in "); ok {
-		line = after
-	}
-	if i := strings.LastIndex(line, "+"); i >= 0 {
-		line = line[i+1:]
-	}
-	var sum time.Duration
-	for _, f := range strings.Fields(line) {
-		d, err := time.ParseDuration(strings.Replace(f, "min", "m", 1))
-		if err != nil {
-			return 0, fmt.Errorf("userspace time in %q: %w", out, err)
-		}
-		sum += d
-	}
-	if sum <= 0 {
-		return 0, fmt.Errorf("no userspace time in %q", out)
-	}
-	return sum, nil
 }
 
 // cloudInitStages adds the time each of cloud-init's stages took to

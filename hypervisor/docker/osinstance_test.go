@@ -877,23 +877,6 @@ func TestParseOSStatus(t *testing.T) {
 	}
 }
 
-func TestGuestUserspace(t *testing.T) {
-	for out, want := range map[string]time.Duration{
-		"Startup finished in 412ms (userspace) \nmulti-user.target reached after 400ms in userspace\n":      412 * time.Millisecond,
-		"Startup finished in 1.204s (userspace) \n":                                                         1204 * time.Millisecond,
-		"Startup finished in 1min 2.500s (userspace)\n":                                                     62500 * time.Millisecond,
-		"Startup finished in 1.1s (kernel) + 2.2s (initrd) + 3.25s (userspace) = 6.55s\ngraphical.target\n": 3250 * time.Millisecond,
-	} {
-		got, err := guestUserspace(out)
-		require.NoError(t, err, "%q", out)
-		assert.Equal(t, want, got, "%q", out)
-	}
-	for _, out := range []string{"", "Bootup is not yet finished.\n", "Startup finished in soon (userspace)\n"} {
-		_, err := guestUserspace(out)
-		assert.Error(t, err, "%q", out)
-	}
-}
-
 func TestCloudInitStages(t *testing.T) {
 	sum := map[string]time.Duration{"init": time.Second}
 	require.NoError(t, cloudInitStages(`{"v1": {"datasource": "DataSourceNone", "stage": null,
