@@ -27,7 +27,8 @@
 #   -run REGEXP      narrow the lane to its tests matching REGEXP (top-level
 #                    names; "TestX/sub" narrows subtests too)
 #   -bench           run the lane's benchmarks too (BenchmarkOSInstance:
-#                    unprivileged vs --privileged boots); CI leaves them out
+#                    unprivileged vs --privileged boots, runc vs crun);
+#                    CI leaves them out
 #   -timeout SECONDS how long the VM may run (default 2400)
 #   -out DIR         where to keep the results (default: a new /tmp dir)
 set -euo pipefail
@@ -69,7 +70,7 @@ SELECTION='
 ./network/internal/linkutil 120 B  .
 ./internal/netnsdir        120  B  .
 ./internal/testenv         300  B  ^(TestEngineStartKillStop|TestEnginesDistinct|TestEngineRestart|TestBusyboxImageRuns|TestStartOVS|TestOVSKillDB)$
-./hypervisor/docker        1500 B  ^(TestOSInstanceMetadataService|TestOSInstanceFaults|TestOSInstanceCloudInit|TestOSInstanceDHCPAndSLAAC|TestOSInstanceSSHLogin|TestOSInstanceNoInit|TestOSInstanceGateShell|TestOSCgroupMode|TestCgroupGateScript|TestOSConfig|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall|TestFreezerState|TestPauseAfterAnEngineEcho|TestPauseUnpauseRounds)$
+./hypervisor/docker        1500 B  ^(TestOSInstanceMetadataService|TestOSInstanceFaults|TestOSInstanceCloudInit|TestOSInstanceDHCPAndSLAAC|TestOSInstanceSSHLogin|TestOSInstanceCrun|TestOSInstanceNoInit|TestOSInstanceGateShell|TestOSCgroupMode|TestCgroupGateScript|TestOSConfig|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall|TestFreezerState|TestPauseAfterAnEngineEcho|TestPauseUnpauseRounds)$
 ./hypervisor/docker        900  A  bench:^BenchmarkOSInstance$ (with -bench only)
 ./network/secgroup         300  Z  with:nf_conntrack_bridge .
 '

@@ -124,7 +124,57 @@ func (tl *bootTimeline) report(b *testing.B, prefix string) {
 
 // osBootPeers returns the peers of BenchmarkOSInstance.
 func osBootPeers(cli *client.Client, image string) []osBootPeer {
-	return []osBootPeer{privilegedPeer(cli, image), lxcPeer(cli, image)}
+	return []osBootPeer{privilegedPeer(cli, image), lxcPeer(cli, image), runtimePeer(cli, image, "crun")}
+}
+
+// runtimePeer boots the image as the driver's instance does, on a Driver
+// of the same engine that runs its instances under the engine's OCI
+// runtime name (WithRuntime): the same spec, the same waits. It cannot
+// boot where the engine has no such runtime, or the runtime refuses the
+// host (crun on hybrid cgroups).
+func runtimePeer(cli *client.Client, image, name string) osBootPeer {
+	var d *Driver
+	timeline := new(bootTimeline)
+	boot := func(ctx context.Context, b *testing.B, i int, key string) (running, cloudInit time.Duration, err error) {
+		b.Helper()
+		if d == nil {
+			d = benchDriver(b, cli, testenv.UniqueName("b"), WithRuntime(name))
+		}
+		spec := hypervisor.InstanceSpec{
+			ID: fmt.Sprintf("%s%d", name, i), Image: image, MemoryMB: 256,
+			UserData: osBenchUserData,
+			SSHKeys:  []hypervisor.SSHKey{{Name: "k", Data: key}},
+		}
+		t0 := time.Now()
+		begun, clock := monotonicNow()
+		if _, err := d.Spawn(ctx, spec); err != nil {
+			return 0, 0, err
+		}
+		defer func() {
+			if derr := d.Destroy(context.WithoutCancel(ctx), spec.ID); derr != nil && err == nil {
+				err = derr
+			}
+		}()
+		if _, err := d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{}); err != nil {
+			return 0, 0, err
+		}
+		running = time.Since(t0)
+		if _, err := d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
+			return 0, 0, err
+		}
+		cloudInit = time.Since(t0)
+		if done, _ := monotonicNow(); clock {
+			out, err := execOutput(ctx, cli, d.containerName(spec.ID), guestShowProps...)
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := timeline.add(begun, done, out); err != nil {
+				return 0, 0, err
+			}
+		}
+		return running, cloudInit, nil
+	}
+	return osBootPeer{name: name, boot: boot, timeline: timeline}
 }
 
 // BenchmarkOSInstance measures an OS instance (the shared Debian image with

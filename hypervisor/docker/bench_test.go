@@ -141,9 +141,9 @@ func BenchmarkHostAndList(b *testing.B) {
 // benchDriver returns a Driver with prefixes unique to the benchmark. At
 // cleanup every container carrying its instance label is removed with the
 // raw client, whatever state the Driver is in.
-func benchDriver(b *testing.B, cli *client.Client, uniq string) *Driver {
+func benchDriver(b *testing.B, cli *client.Client, uniq string, opts ...Option) *Driver {
 	b.Helper()
-	d, err := New(WithLabelPrefix("io.dockervisor."+uniq+"."), WithNamePrefix("dv-"+uniq+"-"), WithStateDir(b.TempDir()))
+	d, err := New(append([]Option{WithLabelPrefix("io.dockervisor." + uniq + "."), WithNamePrefix("dv-" + uniq + "-"), WithStateDir(b.TempDir())}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -43,15 +43,16 @@ type core struct {
 	api    APIClient
 	conn   connState
 
-	os      cgroupCache // the engine host's cgroup version, for OS instances
-	intents stopIntents
-	marks   snapshotMarks
-	ops     opLog    // driver operations by container, for event reasons
-	ooms    oomMarks // the engine's OOM events, for event reasons
-	journal *journal // the driver's own events (resize, reboot…), for replay
-	host    hostState
-	bulk    bulkState          // cgroup locations for AllInstanceStats
-	fetches singleflight.Group // image fetches, by store image version
+	os       cgroupCache  // the engine host's cgroup version, for OS instances
+	runtimes runtimeCheck // the engine has the runtime of WithRuntime
+	intents  stopIntents
+	marks    snapshotMarks
+	ops      opLog    // driver operations by container, for event reasons
+	ooms     oomMarks // the engine's OOM events, for event reasons
+	journal  *journal // the driver's own events (resize, reboot…), for replay
+	host     hostState
+	bulk     bulkState          // cgroup locations for AllInstanceStats
+	fetches  singleflight.Group // image fetches, by store image version
 
 	// postStart are the steps every start of an instance runs, in order,
 	// once the engine has started its process (see startInstance).

@@ -51,6 +51,7 @@ type options struct {
 	snapshotProgress func(id string, p snapshot.Progress) // see WithSnapshotProgress
 	eventBuffer      int
 	configDrive      []configdrive.Option // see WithConfigDriveOptions
+	runtime          string               // see WithRuntime; empty: the engine's default
 }
 
 // Option configures a Driver. Options are applied in order; an option that
@@ -170,6 +171,27 @@ func WithNodeName(name string) Option {
 			return fmt.Errorf("%w: node name %q is not a host name", hypervisor.ErrInvalidArgument, name)
 		}
 		o.nodeName = name
+		return nil
+	}
+}
+
+var runtimeNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
+
+// WithRuntime makes every instance the Driver creates run under the
+// engine's OCI runtime name (the container's HostConfig.Runtime), such as
+// "crun", a faster runtime than the default runc for the engine's part of
+// a boot, or a sandboxing one. The engine must have the runtime registered
+// ("runtimes" in its daemon.json, or dockerd --add-runtime): the first
+// create checks the engine's list and fails with
+// hypervisor.ErrNotSupported, naming the runtimes the engine has, when it
+// is not there. Instances created earlier keep the runtime they were
+// created with. The default is the engine's default runtime.
+func WithRuntime(name string) Option {
+	return func(o *options) error {
+		if !runtimeNamePattern.MatchString(name) {
+			return fmt.Errorf("%w: runtime name %q: use letters, digits, '_', '.', '+' and '-'", hypervisor.ErrInvalidArgument, name)
+		}
+		o.runtime = name
 		return nil
 	}
 }

@@ -253,6 +253,9 @@ func (d *lifecycleRoom) create(ctx context.Context, api APIClient, cs containerS
 // createContainer creates the instance's container (the one create path
 // of Spawn and Rebuild) and registers its removal.
 func (d *lifecycleRoom) createContainer(ctx context.Context, api APIClient, cs containerSpec, u *undo.Stack) (string, error) {
+	if err := d.checkRuntime(ctx, api); err != nil {
+		return "", err
+	}
 	var mode cgroupMode
 	if cs.os {
 		var err error
@@ -282,6 +285,7 @@ func (d *lifecycleRoom) createContainer(ctx context.Context, api APIClient, cs c
 	}
 	hc := &container.HostConfig{
 		NetworkMode: "none",
+		Runtime:     d.opts.runtime,
 		Resources:   cs.resources(),
 		Mounts:      cs.mounts,
 		Sysctls:     cs.sysctls,

@@ -35,6 +35,9 @@ type EngineOptions struct {
 	// or CgroupDriverSystemd; empty is the one dockerd picks on this
 	// host (DefaultCgroupDriver).
 	CgroupDriver string
+	// Runtimes registers OCI runtimes with the engine, by name: the path
+	// of each runtime's binary ("runtimes" of its daemon.json).
+	Runtimes map[string]string
 }
 
 // The cgroup drivers of dockerd.
@@ -190,6 +193,78 @@ func MustHaveEngines(t testing.TB) []*Engine {
 	return es
 }
 
+// AliasRuntime is a second name for runc, registered with every engine
+// of MustHaveEngines (with crun, when it is installed), for the tests of a
+// Driver's runtime option: a wrapper that notes its arguments in
+// AliasRuntimeCalls's file before it runs runc.
+const AliasRuntime = "dockervisor-test-runc"
+
+var aliasRuntime struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// aliasRuntimeDir makes, once, the directory of AliasRuntime's wrapper
+// ("runc") and of the file where it notes its calls ("calls").
+func aliasRuntimeDir() (string, error) {
+	aliasRuntime.once.Do(func() {
+		runc, err := exec.LookPath("runc")
+		if err != nil {
+			aliasRuntime.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "dvrt-")
+		if err != nil {
+			aliasRuntime.err = err
+			return
+		}
+		script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >>" + filepath.Join(dir, "calls") + "\nexec " + runc + " \"$@\"\n"
+		aliasRuntime.dir, aliasRuntime.err = dir, os.WriteFile(filepath.Join(dir, "runc"), []byte(script), 0o755)
+	})
+	return aliasRuntime.dir, aliasRuntime.err
+}
+
+// AliasRuntimeCalls returns the calls of AliasRuntime so far, one line
+// of arguments each.
+func AliasRuntimeCalls() (string, error) {
+	dir, err := aliasRuntimeDir()
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "calls"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+// sharedRuntimes are the runtimes the engines of MustHaveEngines
+// register: AliasRuntime, and "crun" when crun is installed. An engine
+// checks a runtime's binary only when a container runs under it.
+func sharedRuntimes() (map[string]string, error) {
+	dir, err := aliasRuntimeDir()
+	if err != nil {
+		return nil, fmt.Errorf("the runtime alias: %w", err)
+	}
+	rts := map[string]string{AliasRuntime: filepath.Join(dir, "runc")}
+	if p, err := exec.LookPath("crun"); err == nil {
+		rts["crun"] = p
+	}
+	return rts, nil
+}
+
+// CgroupHybrid reports whether this host mounts cgroup v1 hierarchies
+// with the unified (v2) one beside them at /sys/fs/cgroup/unified, a
+// layout crun refuses ("cgroups in hybrid mode not supported").
+func CgroupHybrid() bool {
+	if CgroupV2() {
+		return false
+	}
+	_, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers")
+	return err == nil
+}
+
 // EngineBusybox is the busybox image reference loaded into every engine
 // of MustHaveEngines.
 const EngineBusybox = "dockervisor-test/busybox:engines"
@@ -208,6 +283,9 @@ func StopEngines() {
 		for _, e := range es {
 			_ = e.Stop()
 		}
+		if aliasRuntime.dir != "" {
+			_ = os.RemoveAll(aliasRuntime.dir)
+		}
 	})
 }
 
@@ -218,6 +296,10 @@ func startSharedEngines() ([]*Engine, error) {
 	if stopped {
 		return nil, errors.New("StopEngines was called")
 	}
+	runtimes, err := sharedRuntimes()
+	if err != nil {
+		return nil, err
+	}
 	var (
 		es   = make([]*Engine, SharedEngineCount)
 		errs = make([]error, SharedEngineCount)
@@ -225,7 +307,7 @@ func startSharedEngines() ([]*Engine, error) {
 	)
 	for i := range es {
 		wg.Go(func() {
-			e, err := NewEngine(EngineOptions{TLS: i == SharedEngineCount-1})
+			e, err := NewEngine(EngineOptions{TLS: i == SharedEngineCount-1, Runtimes: runtimes})
 			if err == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				err = e.LoadBusybox(ctx, EngineBusybox)
@@ -299,9 +381,15 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 }
 
 func (e *Engine) launch(bin string, opts EngineOptions) error {
-	cfg, err := json.Marshal(map[string]any{
-		"deprecated-key-path": filepath.Join(e.Dir, "key.json"),
-	})
+	conf := map[string]any{"deprecated-key-path": filepath.Join(e.Dir, "key.json")}
+	if len(opts.Runtimes) > 0 {
+		rts := map[string]any{}
+		for name, path := range opts.Runtimes {
+			rts[name] = map[string]string{"path": path}
+		}
+		conf["runtimes"] = rts
+	}
+	cfg, err := json.Marshal(conf)
 	if err != nil {
 		return err
 	}

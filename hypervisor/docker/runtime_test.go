@@ -1,0 +1,130 @@
+package docker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/internal/testenv"
+)
+
+// newEnvOn is newEnv on private engine eng (one of MustHaveEngines), with
+// the engine's busybox image.
+func newEnvOn(t *testing.T, eng *testenv.Engine, opts ...Option) *env {
+	t.Helper()
+	uniq := testenv.UniqueName("t")
+	e := &env{t: t, cli: eng.Client, image: testenv.EngineBusybox, dir: t.TempDir()}
+	e.opts = append([]Option{
+		WithDockerHost(eng.Socket),
+		WithLabelPrefix("io.dockervisor." + uniq + "."),
+		WithNamePrefix("dv-" + uniq + "-"),
+		WithStateDir(e.dir),
+		WithStopTimeout(2 * time.Second),
+	}, opts...)
+	e.drv = e.newDriver()
+	t.Cleanup(e.destroyAll)
+	return e
+}
+
+// TestRuntimeOption: WithRuntime runs every instance of the Driver,
+// including one Rebuild recreates, under the runtime it names; a runtime
+// the engine does not have is refused before anything is made.
+func TestRuntimeOption(t *testing.T) {
+	eng := testenv.MustHaveEngines(t)[0]
+	ctx := t.Context()
+	info, err := eng.Client.Info(ctx, client.InfoOptions{})
+	require.NoError(t, err)
+	require.Contains(t, info.Info.Runtimes, testenv.AliasRuntime, "the test engines register runc a second time")
+
+	e := newEnvOn(t, eng, WithRuntime(testenv.AliasRuntime))
+	e.spawn(e.spec("rt"))
+	check := func(when string) {
+		t.Helper()
+		c := e.inspect("rt")
+		assert.Equal(t, testenv.AliasRuntime, c.HostConfig.Runtime, when)
+		assert.Equal(t, "running", string(c.State.Status), when)
+		calls, err := testenv.AliasRuntimeCalls()
+		require.NoError(t, err)
+		assert.Regexp(t, `(?m)^.*\bcreate\b.*\b`+c.ID+`$`, calls, "%s: the alias's binary created the container", when)
+	}
+	check("spawned")
+	require.NoError(t, e.drv.Rebuild(ctx, "rt", e.image))
+	check("rebuilt")
+	require.NoError(t, e.drv.Destroy(ctx, "rt"))
+	e.requireGone("rt")
+
+	// A Driver without the option leaves the engine's default.
+	plain := newEnvOn(t, eng)
+	plain.spawn(plain.spec("plain"))
+	c := plain.inspect("plain")
+	assert.Equal(t, info.Info.DefaultRuntime, c.HostConfig.Runtime)
+	calls, err := testenv.AliasRuntimeCalls()
+	require.NoError(t, err)
+	assert.NotContains(t, calls, c.ID, "the default runtime is not the alias")
+
+	bad := newEnvOn(t, eng, WithRuntime("dockervisor-no-such-runtime"))
+	_, err = bad.drv.Spawn(ctx, bad.spec("bad"))
+	require.ErrorIs(t, err, hypervisor.ErrNotSupported)
+	assert.ErrorContains(t, err, `no OCI runtime "dockervisor-no-such-runtime"`)
+	assert.ErrorContains(t, err, testenv.AliasRuntime, "the error names the runtimes the engine has")
+	bad.requireGone("bad")
+	list, err := bad.drv.List(ctx, hypervisor.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, list)
+
+	for _, name := range []string{"", "has space", "-dash", "a/b"} {
+		_, err := New(WithRuntime(name))
+		assert.ErrorIs(t, err, hypervisor.ErrInvalidArgument, "%q", name)
+	}
+}
+
+// TestOSInstanceCrun: an OS instance boots under crun (WithRuntime) as it
+// does under the engine's default runtime: to cloud-init done, with its
+// limits, and it shuts down in order. The machine's engine has crun
+// registered where crun can run (scripts/setup.sh registers it; the
+// kernel lane's engine has it). On a host with hybrid cgroups crun
+// refuses every container: there the test checks, on a private engine
+// that registers crun, that the Spawn fails with crun's reason and
+// leaves nothing behind.
+func TestOSInstanceCrun(t *testing.T) {
+	ctx := t.Context()
+	if testenv.CgroupHybrid() {
+		eng := testenv.MustHaveEngines(t)[0]
+		info, err := eng.Client.Info(ctx, client.InfoOptions{})
+		require.NoError(t, err)
+		if _, ok := info.Info.Runtimes["crun"]; !ok {
+			testenv.Missing(t, "crun is not installed")
+		}
+		e := newEnvOn(t, eng, WithRuntime("crun"))
+		_, err = e.drv.Spawn(ctx, e.spec("crun"))
+		require.Error(t, err)
+		t.Logf("spawn under crun: %v", err)
+		assert.ErrorContains(t, err, "hybrid", "crun's own reason")
+		e.requireGone("crun")
+		return
+	}
+	cli := testenv.MustHaveDocker(t)
+	info, err := cli.Info(ctx, client.InfoOptions{})
+	require.NoError(t, err)
+	if _, ok := info.Info.Runtimes["crun"]; !ok {
+		testenv.Missing(t, "the engine has no \"crun\" runtime (it has %v)", info.Info.Runtimes)
+	}
+	e := newOSEnv(t, WithRuntime("crun"))
+	e.spawn(e.osSpec("crun"))
+	st, err := e.waitBooted("crun", hypervisor.WaitBootOptions{CloudInit: true})
+	require.NoError(t, err)
+	assert.Equal(t, hypervisor.SystemRunning, st.System)
+	c := e.inspect("crun")
+	assert.Equal(t, "crun", c.HostConfig.Runtime)
+	assert.Equal(t, wantLimits(2, 0, 256), readKernelLimits(t, c))
+	require.NoError(t, e.drv.PowerOff(ctx, "crun", hypervisor.StopOptions{Timeout: shutdownTimeout}))
+	st, err = e.drv.OSStatus(ctx, "crun")
+	require.NoError(t, err)
+	assert.True(t, st.LastShutdown.Orderly, "%+v", st.LastShutdown)
+	require.NoError(t, e.drv.Destroy(ctx, "crun"))
+	e.requireGone("crun")
+}
