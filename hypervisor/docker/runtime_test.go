@@ -1,6 +1,10 @@
 package docker
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +124,16 @@ func TestOSInstanceCrun(t *testing.T) {
 	assert.Equal(t, hypervisor.SystemRunning, st.System)
 	c := e.inspect("crun")
 	assert.Equal(t, "crun", c.HostConfig.Runtime)
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.State.Pid)); err == nil {
+		t.Logf("the init's cgroups: %s", b)
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			p := line[strings.LastIndex(line, ":")+1:]
+			for dir := "/sys/fs/cgroup" + p; strings.HasPrefix(dir, "/sys/fs/cgroup/"); dir = filepath.Dir(dir) {
+				m, _ := os.ReadFile(filepath.Join(dir, "memory.max"))
+				t.Logf("%s: memory.max %s", dir, strings.TrimSpace(string(m)))
+			}
+		}
+	}
 	assert.Equal(t, wantLimits(2, 0, 256), readKernelLimits(t, c))
 	require.NoError(t, e.drv.PowerOff(ctx, "crun", hypervisor.StopOptions{Timeout: shutdownTimeout}))
 	st, err = e.drv.OSStatus(ctx, "crun")

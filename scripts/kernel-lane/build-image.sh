@@ -65,6 +65,9 @@ printf '{"runtimes": {"crun": {"path": "/usr/bin/crun"}}}\n' >"$R/etc/docker/dae
 # vSwitch's system daemons do not: the tests run private ones (and load the
 # kernel module as the distribution's service would).
 chroot "$R" systemctl disable openvswitch-switch.service ovsdb-server.service ovs-vswitchd.service >/dev/null 2>&1 || true
+# Nor do LXC's (its bridge and dnsmasq, its autostart): the benchmark
+# starts its LXC containers itself, with no network.
+chroot "$R" systemctl disable lxc.service lxc-net.service lxc-monitord.service >/dev/null 2>&1 || true
 # Nothing periodic, nothing that needs a network.
 chroot "$R" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
 	fstrim.timer systemd-timesyncd.service >/dev/null 2>&1 || true
