@@ -77,6 +77,13 @@ func (d *hostRoom) allInstanceStats(ctx context.Context) ([]stats.Instance, erro
 			}
 		}
 	}
+	if reader != nil {
+		keep := make(map[string]bool, len(items))
+		for _, it := range items {
+			keep[it.cid] = true
+		}
+		reader.retain(keep)
+	}
 	for i, it := range items {
 		if !it.running {
 			out[i], keep[i] = stats.Instance{ID: it.id, Time: time.Now(), Interfaces: []stats.Interface{}}, true
@@ -153,6 +160,9 @@ type cgroupReader interface {
 	// frozen reports whether the container's freezer is frozen or
 	// freezing (pauseecho.go).
 	frozen(cid string) (bool, error)
+	// retain forgets what the reader learnt of containers keep does
+	// not hold.
+	retain(keep map[string]bool)
 }
 
 // bulkState caches where the engine puts its containers' cgroups.

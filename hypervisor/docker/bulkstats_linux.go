@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dockervisor/dockervisor/stats"
@@ -47,10 +49,12 @@ type cgroupV1 struct {
 }
 
 // cgroupV2 reads them from the unified hierarchy, at <parent>/<name of
-// cid>.
+// cid>, or below it where the runtime puts the container in a cgroup of
+// its own (see runtimeCgroup).
 type cgroupV2 struct {
 	parent string
 	name   cgroupName
+	dirs   *sync.Map // container ID -> its runtime's cgroup directory
 }
 
 // newCgroupReader finds where the engine puts its containers' cgroups,
@@ -78,7 +82,7 @@ func newCgroupReader(pid int, cid string) cgroupReader {
 		}
 	}
 	if dir, ok := paths[""]; ok && len(paths) == 1 {
-		r := cgroupV2{parent: filepath.Join("/sys/fs/cgroup", dir), name: name}
+		r := cgroupV2{parent: filepath.Join("/sys/fs/cgroup", dir), name: name, dirs: new(sync.Map)}
 		if _, err := os.Stat(filepath.Join(r.dir(cid), "memory.current")); err != nil {
 			return nil
 		}
@@ -106,7 +110,81 @@ func newCgroupReader(pid int, cid string) cgroupReader {
 	return r
 }
 
-func (r cgroupV2) dir(cid string) string { return filepath.Join(r.parent, r.name.of(cid)) }
+// dir is container cid's cgroup directory: the one its runtime made,
+// found once per container (runtimeCgroup), or the one the engine names
+// until it has a process.
+func (r cgroupV2) dir(cid string) string {
+	if d, ok := r.dirs.Load(cid); ok {
+		return d.(string)
+	}
+	base := filepath.Join(r.parent, r.name.of(cid))
+	d, ok := runtimeCgroup(base, cid)
+	if ok {
+		r.dirs.Store(cid, d)
+	}
+	return d
+}
+
+// retain forgets the cgroup directories of the containers keep does not
+// hold.
+func (r cgroupV2) retain(keep map[string]bool) {
+	r.dirs.Range(func(k, _ any) bool {
+		if !keep[k.(string)] {
+			r.dirs.Delete(k)
+		}
+		return true
+	})
+}
+
+func (cgroupV1) retain(map[string]bool) {}
+
+// runtimeCgroup returns the cgroup directory that the runtime made for
+// container cid, whose cgroup as the engine names it is base: the root of
+// the container's cgroup namespace. runc puts the container at base
+// itself; crun with the systemd driver gives base (the engine's scope) to
+// systemd as a delegated unit and puts the container, with its limits and
+// freezer, in base/container. The root is read from the mount table of a
+// process of base's subtree: the kernel shows the root of a cgroup2 mount
+// relative to the reader's cgroup namespace, so for a mount made in the
+// container's namespace the host sees that namespace's root. A container
+// without a cgroup namespace of its own (the engine's host mode) has its
+// mount's root at the top of the hierarchy, outside base: then base is
+// its cgroup. ok is false while base's subtree has no process (base is
+// returned).
+func runtimeCgroup(base, cid string) (dir string, ok bool) {
+	pid, err := firstProcess(base)
+	if err != nil {
+		return base, false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return base, false
+	}
+	root, found := cgroup2Root(b, "/sys/fs/cgroup")
+	if !found || !strings.Contains(root, cid) {
+		return base, true
+	}
+	dir = filepath.Join("/sys/fs/cgroup", root)
+	if dir != base && !strings.HasPrefix(dir, base+"/") {
+		return base, true
+	}
+	return dir, true
+}
+
+// cgroup2Root returns the root of the cgroup2 mount at mountpoint in
+// mount table mi (the format of /proc/<pid>/mountinfo).
+func cgroup2Root(mi []byte, mountpoint string) (string, bool) {
+	for _, line := range strings.Split(string(mi), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != mountpoint {
+			continue
+		}
+		if i := slices.Index(f, "-"); i > 0 && i+1 < len(f) && f[i+1] == "cgroup2" {
+			return f[3], true
+		}
+	}
+	return "", false
+}
 
 // frozen reads the v1 freezer's freezer.state: anything but THAWED.
 func (r cgroupV1) frozen(cid string) (bool, error) {

@@ -42,6 +42,34 @@ func TestSplitContainerCgroup(t *testing.T) {
 	}
 }
 
+// TestCgroup2Root: the root of a container's cgroup2 mount, as the host
+// reads it in the container's mount table, names the cgroup its runtime
+// made (runc: the engine's scope; crun: a sub-cgroup of it), or the top
+// of the hierarchy for a container in the host's cgroup namespace.
+func TestCgroup2Root(t *testing.T) {
+	const cid = "0123456789abcdef"
+	line := func(root string) string {
+		return "1037 1029 0:30 " + root + " /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup rw,nsdelegate,memory_recursiveprot\n"
+	}
+	other := "1029 1000 0:95 / / rw,relatime - overlay overlay rw,lowerdir=/a,upperdir=/b,workdir=/c\n" +
+		"1036 1029 0:97 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro\n"
+	for _, c := range []struct {
+		mi, root string
+		ok       bool
+	}{
+		{other + line("/system.slice/docker-"+cid+".scope"), "/system.slice/docker-" + cid + ".scope", true},
+		{other + line("/system.slice/docker-"+cid+".scope/container"), "/system.slice/docker-" + cid + ".scope/container", true},
+		{other + line("/"), "/", true},
+		// cgroup v1: no cgroup2 file system at /sys/fs/cgroup.
+		{other + "1040 1029 0:31 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n", "", false},
+		{other, "", false},
+	} {
+		root, ok := cgroup2Root([]byte(c.mi), "/sys/fs/cgroup")
+		assert.Equal(t, c.ok, ok, c.mi)
+		assert.Equal(t, c.root, root, c.mi)
+	}
+}
+
 // TestBulkStatsFromKernel: with a local engine, AllInstanceStats reads an
 // instance's counters from its cgroup wherever the engine's cgroup
 // driver puts it (cgroupfs: <parent>/<container ID>; systemd:

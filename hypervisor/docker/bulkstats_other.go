@@ -4,3 +4,6 @@ package docker
 
 // newCgroupReader returns nil: only Linux has cgroups to read.
 func newCgroupReader(int, string) cgroupReader { return nil }
+
+// runtimeCgroup returns base: only Linux has cgroups.
+func runtimeCgroup(base, _ string) (string, bool) { return base, false }

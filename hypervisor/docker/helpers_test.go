@@ -206,7 +206,9 @@ func readKernelLimits(t *testing.T, c container.InspectResponse) kernelLimits {
 		return v
 	}
 	if testenv.CgroupV2() {
-		base := filepath.Join("/sys/fs/cgroup", paths[""])
+		// Where the runtime put the container (crun: below the
+		// engine's scope), as the Driver reads it.
+		base, _ := runtimeCgroup(filepath.Join("/sys/fs/cgroup", paths[""]), c.ID)
 		require.FileExists(t, filepath.Join(base, "memory.max"), "container %s's cgroup", c.ID)
 		return kernelLimits{
 			MemoryBytes: read(filepath.Join(base, "memory.max"), 0),

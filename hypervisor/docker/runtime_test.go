@@ -1,10 +1,7 @@
 package docker
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -124,21 +121,40 @@ func TestOSInstanceCrun(t *testing.T) {
 	assert.Equal(t, hypervisor.SystemRunning, st.System)
 	c := e.inspect("crun")
 	assert.Equal(t, "crun", c.HostConfig.Runtime)
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.State.Pid)); err == nil {
-		t.Logf("the init's cgroups: %s", b)
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			p := line[strings.LastIndex(line, ":")+1:]
-			for dir := "/sys/fs/cgroup" + p; strings.HasPrefix(dir, "/sys/fs/cgroup/"); dir = filepath.Dir(dir) {
-				m, _ := os.ReadFile(filepath.Join(dir, "memory.max"))
-				t.Logf("%s: memory.max %s", dir, strings.TrimSpace(string(m)))
-			}
-		}
+	want := wantLimits(2, 0, 256)
+	e.requireLimitsHold("crun", want)
+	if testenv.CgroupV2() && testenv.DefaultCgroupDriver() == testenv.CgroupDriverSystemd {
+		// crun puts the container below the engine's scope, and the
+		// Driver reads it there.
+		dir, ok := runtimeCgroup(filepath.Join("/sys/fs/cgroup", containerCgroup(t, c.State.Pid, c.ID)[""]), c.ID)
+		assert.True(t, ok)
+		assert.Equal(t, "container", filepath.Base(dir), "crun's sub-cgroup")
 	}
-	assert.Equal(t, wantLimits(2, 0, 256), readKernelLimits(t, c))
+	all, err := e.drv.AllInstanceStats(ctx)
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	assert.Equal(t, uint64(256<<20), all[0].MemoryLimitBytes, "the limit where crun set it")
+	assert.Positive(t, all[0].MemoryBytes)
+
+	require.NoError(t, e.drv.Pause(ctx, "crun"))
+	assert.Equal(t, hypervisor.StatePaused, e.state("crun"))
+	r := e.drv.core.hosts.cgroups(ctx, e.drv.api, c.ID)
+	require.NotNil(t, r, "the Driver reads the instance's cgroups")
+	frozen, err := r.frozen(c.ID)
+	require.NoError(t, err)
+	assert.True(t, frozen, "the kernel's freezer, where crun froze it")
+	assert.False(t, e.drv.pauseDisagrees(ctx, e.drv.api, e.inspect("crun")))
+	require.NoError(t, e.drv.Unpause(ctx, "crun"))
+	assert.Equal(t, hypervisor.StateRunning, e.state("crun"))
+
 	require.NoError(t, e.drv.PowerOff(ctx, "crun", hypervisor.StopOptions{Timeout: shutdownTimeout}))
 	st, err = e.drv.OSStatus(ctx, "crun")
 	require.NoError(t, err)
 	assert.True(t, st.LastShutdown.Orderly, "%+v", st.LastShutdown)
+	require.NoError(t, e.drv.PowerOn(ctx, "crun"))
+	_, err = e.waitBooted("crun", hypervisor.WaitBootOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, want, readKernelLimits(t, e.inspect("crun")), "after a power cycle")
 	require.NoError(t, e.drv.Destroy(ctx, "crun"))
 	e.requireGone("crun")
 }

@@ -26,6 +26,7 @@ type testResult struct {
 	action  string // pass, fail, skip; "" when it never ended
 	elapsed float64
 	output  []string
+	bench   string // a benchmark's result line so far
 }
 
 // pkgResult sums up one test binary's run.
@@ -90,11 +91,22 @@ func parse(name string, r io.Reader) (*pkgResult, error) {
 		switch e.Action {
 		case "output":
 			// A benchmark ends with its result line, not with an action
-			// (unless it fails or skips).
-			if strings.HasPrefix(e.Test, "Benchmark") && strings.HasPrefix(e.Output, e.Test) && strings.Contains(e.Output, " ns/op") {
-				p.benchmarks = append(p.benchmarks, strings.Join(strings.Fields(e.Output), " "))
-				if t.action == "" {
-					t.action = "pass"
+			// (unless it fails or skips). The line may come in pieces:
+			// the benchmark's name when it starts, its figures when it
+			// ends, and test2json splits a long line.
+			if strings.HasPrefix(e.Test, "Benchmark") {
+				if strings.HasPrefix(e.Output, e.Test) {
+					t.bench = ""
+				}
+				t.bench += e.Output
+				if strings.HasPrefix(t.bench, e.Test) && strings.HasSuffix(t.bench, "\n") {
+					if strings.Contains(t.bench, " ns/op") {
+						p.benchmarks = append(p.benchmarks, strings.Join(strings.Fields(t.bench), " "))
+						if t.action == "" {
+							t.action = "pass"
+						}
+					}
+					t.bench = ""
 				}
 			}
 			t.output = append(t.output, strings.TrimRight(e.Output, "\n"))

@@ -73,7 +73,8 @@ func TestReportEmpty(t *testing.T) {
 }
 
 // TestReportBenchmark: a benchmark passes with its result line (it has no
-// pass action) and the report prints the line; one that printed no result
+// pass action), also when it comes in pieces, and the report prints the
+// line; one that printed no result
 // line never ended, which fails the report.
 func TestReportBenchmark(t *testing.T) {
 	const bench = `{"Action":"start","Package":"p"}
@@ -94,6 +95,19 @@ func TestReportBenchmark(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok, out.String())
 	assert.Regexp(t, `p_bench\s+1\s+0\s+0`, out.String())
+	assert.Contains(t, out.String(), "p_bench: BenchmarkOS-2 2 170.0 ns/op 1.050 running/privileged")
+
+	// The result line in pieces: the name when the benchmark starts, its
+	// figures when it ends, split again by test2json where it is long.
+	const pieces = `{"Action":"output","Package":"p","Test":"BenchmarkOS","Output":"BenchmarkOS-2   \t"}
+{"Action":"output","Package":"p","Test":"BenchmarkOS","Output":"       2\t       170.0 ns/op\t         1.0"}
+{"Action":"output","Package":"p","Test":"BenchmarkOS","Output":"50 running/privileged\n"}
+`
+	write(t, dir, "p_bench.json", bench+pieces+end)
+	out.Reset()
+	ok, err = report(&out, dir)
+	require.NoError(t, err)
+	assert.True(t, ok, out.String())
 	assert.Contains(t, out.String(), "p_bench: BenchmarkOS-2 2 170.0 ns/op 1.050 running/privileged")
 
 	write(t, dir, "p_bench.json", bench+end)
