@@ -23,6 +23,26 @@
 // before; a record in the unscoped layout of earlier versions
 // (<state dir>/<id>.json) is read and moved on the next write.
 //
+// # OCI runtime
+//
+// Instances run under the engine's default OCI runtime (runc), or under
+// the one [WithRuntime] names, such as crun, which the engine must have
+// registered (Spawn fails with [hypervisor.ErrNotSupported] naming the
+// engine's runtimes otherwise). Everything the Driver reads of an
+// instance in the kernel it reads where the runtime put the container:
+// the root of its cgroup namespace, which is the engine's cgroup for the
+// container under runc and a sub-cgroup of it under crun with the systemd
+// cgroup driver (crun leaves the engine's scope to systemd and puts the
+// container, its limits and its freezer one level down). With crun before
+// 1.18 (Debian 12 ships 1.8) and the systemd cgroup driver, that also
+// holds for the CPU weight of the instance's flavor: set on crun's
+// sub-cgroup, the scope's only child, it does not weigh the instance
+// against other instances, which all weigh the same (the scope's default
+// weight); the memory limit and a CPU quota do hold. crun 1.18 sets the
+// limits on the scope too. crun refuses hosts with hybrid cgroups (cgroup
+// v1 with the unified hierarchy beside it): there a Spawn under it fails
+// with crun's reason and leaves nothing.
+//
 // # Networking
 //
 // With [WithVIFDriver] (a [network.Dispatcher] composes drivers by VIF

@@ -1,7 +1,12 @@
 package docker
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,6 +134,15 @@ func TestOSInstanceCrun(t *testing.T) {
 		dir, ok := runtimeCgroup(filepath.Join("/sys/fs/cgroup", containerCgroup(t, c.State.Pid, c.ID)[""]), c.ID)
 		assert.True(t, ok)
 		assert.Equal(t, "container", filepath.Base(dir), "crun's sub-cgroup")
+		// The scope's CPU weight, which weighs the instance against the
+		// others: crun before 1.18 leaves it at the default (see the
+		// package documentation), crun 1.18 sets the flavor's.
+		scopeWeight := readCgroupInt(t, filepath.Join(filepath.Dir(dir), "cpu.weight"))
+		if crunBefore(t, 1, 18) {
+			assert.Equal(t, int64(100), scopeWeight, "crun < 1.18: the flavor's weight is on the sub-cgroup only")
+		} else {
+			assert.Equal(t, want.CPUWeight, scopeWeight)
+		}
 	}
 	all, err := e.drv.AllInstanceStats(ctx)
 	require.NoError(t, err)
@@ -157,4 +171,26 @@ func TestOSInstanceCrun(t *testing.T) {
 	assert.Equal(t, want, readKernelLimits(t, e.inspect("crun")), "after a power cycle")
 	require.NoError(t, e.drv.Destroy(ctx, "crun"))
 	e.requireGone("crun")
+}
+
+// readCgroupInt reads a cgroup file holding one integer.
+func readCgroupInt(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	require.NoError(t, err, path)
+	return v
+}
+
+// crunBefore reports whether the installed crun is older than
+// major.minor.
+func crunBefore(t *testing.T, major, minor int) bool {
+	t.Helper()
+	out, err := exec.Command("crun", "--version").Output()
+	require.NoError(t, err)
+	var maj, mnr int
+	_, err = fmt.Sscanf(string(out), "crun version %d.%d", &maj, &mnr)
+	require.NoError(t, err, "crun --version: %s", out)
+	return maj < major || maj == major && mnr < minor
 }
