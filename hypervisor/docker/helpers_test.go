@@ -38,8 +38,13 @@ type env struct {
 // instance the driver still has is destroyed at cleanup.
 func newEnv(t *testing.T, opts ...Option) *env {
 	t.Helper()
-	cli := testenv.MustHaveDocker(t)
-	img := testenv.BusyboxImage(t)
+	return newEnvWith(t, testenv.MustHaveDocker(t), testenv.BusyboxImage(t), opts...)
+}
+
+// newEnvWith is newEnv on the engine cli talks to (opts say how the
+// Driver reaches it), with image as e.image.
+func newEnvWith(t *testing.T, cli *client.Client, img string, opts ...Option) *env {
+	t.Helper()
 	uniq := testenv.UniqueName("t")
 	e := &env{t: t, cli: cli, image: img, dir: t.TempDir()}
 	e.opts = append([]Option{

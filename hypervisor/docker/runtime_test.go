@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
@@ -22,18 +21,7 @@ import (
 // the engine's busybox image.
 func newEnvOn(t *testing.T, eng *testenv.Engine, opts ...Option) *env {
 	t.Helper()
-	uniq := testenv.UniqueName("t")
-	e := &env{t: t, cli: eng.Client, image: testenv.EngineBusybox, dir: t.TempDir()}
-	e.opts = append([]Option{
-		WithDockerHost(eng.Socket),
-		WithLabelPrefix("io.dockervisor." + uniq + "."),
-		WithNamePrefix("dv-" + uniq + "-"),
-		WithStateDir(e.dir),
-		WithStopTimeout(2 * time.Second),
-	}, opts...)
-	e.drv = e.newDriver()
-	t.Cleanup(e.destroyAll)
-	return e
+	return newEnvWith(t, eng.Client, testenv.EngineBusybox, append([]Option{WithDockerHost(eng.Socket)}, opts...)...)
 }
 
 // TestRuntimeOption: WithRuntime runs every instance of the Driver,
