@@ -33,15 +33,11 @@
 // the root of its cgroup namespace, which is the engine's cgroup for the
 // container under runc and a sub-cgroup of it under crun with the systemd
 // cgroup driver (crun leaves the engine's scope to systemd and puts the
-// container, its limits and its freezer one level down). With crun before
-// 1.18 (Debian 12 ships 1.8) and the systemd cgroup driver, that also
-// holds for the CPU weight of the instance's flavor: set on crun's
-// sub-cgroup, the scope's only child, it does not weigh the instance
-// against other instances, which all weigh the same (the scope's default
-// weight); the memory limit and a CPU quota do hold. crun 1.18 sets the
-// limits on the scope too. crun refuses hosts with hybrid cgroups (cgroup
-// v1 with the unified hierarchy beside it): there a Spawn under it fails
-// with crun's reason and leaves nothing.
+// container, its limits and its freezer one level down; systemd gives
+// the scope the instance's CPU weight, where it weighs against the other
+// instances). crun refuses hosts with hybrid cgroups (cgroup v1 with the
+// unified hierarchy beside it): there a Spawn under it fails with crun's
+// reason and leaves nothing.
 //
 // # Networking
 //

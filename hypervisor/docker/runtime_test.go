@@ -1,9 +1,7 @@
 package docker
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -122,15 +120,10 @@ func TestOSInstanceCrun(t *testing.T) {
 		dir, ok := runtimeCgroup(filepath.Join("/sys/fs/cgroup", containerCgroup(t, c.State.Pid, c.ID)[""]), c.ID)
 		assert.True(t, ok)
 		assert.Equal(t, "container", filepath.Base(dir), "crun's sub-cgroup")
-		// The scope's CPU weight, which weighs the instance against the
-		// others: crun before 1.18 leaves it at the default (see the
-		// package documentation), crun 1.18 sets the flavor's.
-		scopeWeight := readCgroupInt(t, filepath.Join(filepath.Dir(dir), "cpu.weight"))
-		if crunBefore(t, 1, 18) {
-			assert.Equal(t, int64(100), scopeWeight, "crun < 1.18: the flavor's weight is on the sub-cgroup only")
-		} else {
-			assert.Equal(t, want.CPUWeight, scopeWeight)
-		}
+		// The scope is where the instance weighs against the others:
+		// crun has systemd give it the flavor's CPU weight (the memory
+		// limit is on the sub-cgroup, which holds every process).
+		assert.Equal(t, want.CPUWeight, readCgroupInt(t, filepath.Join(filepath.Dir(dir), "cpu.weight")), "the engine's scope")
 	}
 	all, err := e.drv.AllInstanceStats(ctx)
 	require.NoError(t, err)
@@ -169,16 +162,4 @@ func readCgroupInt(t *testing.T, path string) int64 {
 	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	require.NoError(t, err, path)
 	return v
-}
-
-// crunBefore reports whether the installed crun is older than
-// major.minor.
-func crunBefore(t *testing.T, major, minor int) bool {
-	t.Helper()
-	out, err := exec.Command("crun", "--version").Output()
-	require.NoError(t, err)
-	var maj, mnr int
-	_, err = fmt.Sscanf(string(out), "crun version %d.%d", &maj, &mnr)
-	require.NoError(t, err, "crun --version: %s", out)
-	return maj < major || maj == major && mnr < minor
 }
