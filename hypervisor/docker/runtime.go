@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -40,11 +41,7 @@ func (d *lifecycleRoom) checkRuntime(ctx context.Context, api APIClient) error {
 	}
 	d.osInst.noteCgroupVersion(info.Info.CgroupVersion)
 	if _, ok := info.Info.Runtimes[name]; !ok {
-		have := make([]string, 0, len(info.Info.Runtimes))
-		for r := range info.Info.Runtimes {
-			have = append(have, r)
-		}
-		slices.Sort(have)
+		have := slices.Sorted(maps.Keys(info.Info.Runtimes))
 		return fmt.Errorf("%w: the engine has no OCI runtime %q (it has %s); register it with the engine "+
 			"(\"runtimes\" in its daemon.json, or dockerd --add-runtime %s=PATH)",
 			hypervisor.ErrNotSupported, name, strings.Join(have, ", "), name)
