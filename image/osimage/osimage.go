@@ -337,8 +337,10 @@ var configLinks = []link{
 // failed write (the console hung up by the getty's start) is tried
 // again. A getty that starts on the console after the write flushes the
 // terminal's output queue, and with it the report if the engine has not
-// read it yet (seen under load): once a getty runs, the line is written
-// again (the driver reads the first).
+// read it yet (seen under load): unless a getty was at its login prompt
+// already, the line is written again as soon as one is (waiting for input
+// in the kernel, as its /proc/<pid>/wchan shows; a second after it appears
+// if that cannot be read). The driver reads the first line that comes.
 //
 // From the report on, the script starts no process: it waits by reading
 // a FIFO that nobody writes to and looks for the getty in /proc with the
@@ -378,13 +380,25 @@ failed=
 line=$'\n'"` + BootReportPrefix + `$(base64 -w0 < /run/dockervisor/boot-report)"
 # No process is started from here on (see the image builder).
 pause() { read -r -t "$1" _ <> /run/dockervisor/pause || :; }
+getty=
 getty_runs() {
 	local f c
 	for f in /proc/[0-9]*/comm; do
-		{ read -r c < "$f"; } 2>/dev/null && [ "$c" = agetty ] && return 0
+		{ read -r c < "$f"; } 2>/dev/null && [ "$c" = agetty ] && getty=${f%/comm} && return 0
 	done
 	return 1
 }
+# A getty at its login prompt waits for input in the kernel (agetty in
+# pselect6): its start, and the flush that comes with it, are over.
+getty_waits() {
+	local w
+	getty_runs || return 1
+	{ read -r w < "$getty/wchan"; } 2>/dev/null || return 1
+	case $w in poll_schedule_timeout*|do_select|core_sys_select|wait_woken|n_tty_read) return 0 ;; esac
+	return 1
+}
+waited=false
+getty_waits && waited=true
 report() {
 	local try
 	for try in 1 2 3 4 5; do
@@ -395,10 +409,21 @@ report() {
 report
 printf '%s\n' "$line" > /run/dockervisor/boot-report.line
 # A getty that starts on the console after that write flushes what the
-# engine has not read of it yet: once one runs, write the line again.
-for try in {1..20}; do
-	if getty_runs; then pause 1; report; break; fi
-	pause 0.5
-done
+# engine has not read of it yet: unless one was at its prompt already,
+# write the line again as soon as one is (after a second if its wait
+# cannot be read).
+if ! $waited; then
+	for try in {1..200}; do
+		if getty_runs; then
+			for t in {1..50}; do
+				getty_waits && break
+				pause 0.02
+			done
+			report
+			break
+		fi
+		pause 0.05
+	done
+fi
 exit 0
 `
