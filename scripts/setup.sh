@@ -119,13 +119,14 @@ if ! docker info >/dev/null 2>&1; then
 		exit 1
 	fi
 fi
+engine_has_crun() { docker info --format '{{range $k, $v := .Runtimes}}{{$k}} {{end}}' | grep -qw crun; }
 # The engine registers crun ("runtimes" in /etc/docker/daemon.json, which
 # it reloads on SIGHUP), except on a host with hybrid cgroups (v1, with the
 # unified hierarchy beside them), which crun refuses: there the tests
 # register it with a private engine and check that refusal.
 if [ ! -e /sys/fs/cgroup/cgroup.controllers ] && [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
 	log "hybrid cgroups: crun is not registered with the engine"
-elif ! docker info --format '{{range $k, $v := .Runtimes}}{{$k}} {{end}}' | grep -qw crun; then
+elif ! engine_has_crun; then
 	log "registering crun with the engine (/etc/docker/daemon.json)"
 	mkdir -p /etc/docker
 	DAEMON_JSON=/etc/docker/daemon.json CRUN=$(command -v crun) /usr/bin/python3 - <<'PY'
@@ -144,10 +145,10 @@ os.replace(path + ".tmp", path)
 PY
 	kill -HUP "$(cat /var/run/docker.pid)"
 	for _ in $(seq 1 20); do
-		docker info --format '{{range $k, $v := .Runtimes}}{{$k}} {{end}}' | grep -qw crun && break
+		engine_has_crun && break
 		sleep 0.5
 	done
-	docker info --format '{{range $k, $v := .Runtimes}}{{$k}} {{end}}' | grep -qw crun || {
+	engine_has_crun || {
 		log "the engine did not register crun; see its log"
 		exit 1
 	}

@@ -140,41 +140,55 @@ func runtimePeer(cli *client.Client, image, name string) osBootPeer {
 		if d == nil {
 			d = benchDriver(b, cli, testenv.UniqueName("b"), WithRuntime(name))
 		}
-		spec := hypervisor.InstanceSpec{
-			ID: fmt.Sprintf("%s%d", name, i), Image: image, MemoryMB: 256,
-			UserData: osBenchUserData,
-			SSHKeys:  []hypervisor.SSHKey{{Name: "k", Data: key}},
-		}
-		t0 := time.Now()
-		begun, clock := monotonicNow()
-		if _, err := d.Spawn(ctx, spec); err != nil {
-			return 0, 0, err
-		}
+		spec := osBenchSpec(fmt.Sprintf("%s%d", name, i), image, key)
 		defer func() {
 			if derr := d.Destroy(context.WithoutCancel(ctx), spec.ID); derr != nil && err == nil {
 				err = derr
 			}
 		}()
-		if _, err := d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{}); err != nil {
-			return 0, 0, err
-		}
-		running = time.Since(t0)
-		if _, err := d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
-			return 0, 0, err
-		}
-		cloudInit = time.Since(t0)
-		if done, _ := monotonicNow(); clock {
-			out, err := execOutput(ctx, cli, d.containerName(spec.ID), guestShowProps...)
-			if err != nil {
-				return 0, 0, err
-			}
-			if err := timeline.add(begun, done, out); err != nil {
-				return 0, 0, err
-			}
-		}
-		return running, cloudInit, nil
+		running, cloudInit, _, err = bootToCloudInit(ctx, cli, d, spec, timeline)
+		return running, cloudInit, err
 	}
 	return osBootPeer{name: name, boot: boot, timeline: timeline}
+}
+
+// osBenchSpec is the spec of the benchmark's OS instances: the
+// benchmark's user-data and key on the config drive.
+func osBenchSpec(id, image, key string) hypervisor.InstanceSpec {
+	return hypervisor.InstanceSpec{
+		ID: id, Image: image, MemoryMB: 256,
+		UserData: osBenchUserData,
+		SSHKeys:  []hypervisor.SSHKey{{Name: "k", Data: key}},
+	}
+}
+
+// bootToCloudInit spawns spec on d and waits for the OS running and for
+// cloud-init done, returning the times from the Spawn call and the
+// status; it adds the boot to timeline (see bootTimeline).
+func bootToCloudInit(ctx context.Context, cli *client.Client, d *Driver, spec hypervisor.InstanceSpec, timeline *bootTimeline) (running, cloudInit time.Duration, st hypervisor.OSStatus, err error) {
+	t0 := time.Now()
+	begun, clock := monotonicNow()
+	if _, err := d.Spawn(ctx, spec); err != nil {
+		return 0, 0, st, err
+	}
+	if _, err := d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{}); err != nil {
+		return 0, 0, st, err
+	}
+	running = time.Since(t0)
+	if st, err = d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
+		return 0, 0, st, err
+	}
+	cloudInit = time.Since(t0)
+	if done, _ := monotonicNow(); clock {
+		out, err := execOutput(ctx, cli, d.containerName(spec.ID), guestShowProps...)
+		if err != nil {
+			return 0, 0, st, err
+		}
+		if err := timeline.add(begun, done, out); err != nil {
+			return 0, 0, st, err
+		}
+	}
+	return running, cloudInit, st, nil
 }
 
 // BenchmarkOSInstance measures an OS instance (the shared Debian image with
@@ -223,14 +237,10 @@ func BenchmarkOSInstance(b *testing.B) {
 	// One boot before the timed ones: a run's first boot reads the image
 	// from disk (the kernel lane's VM starts with a cold page cache),
 	// which would count against whoever boots first.
-	warm := hypervisor.InstanceSpec{ID: "warm", Image: osImg, MemoryMB: 256, UserData: osBenchUserData, SSHKeys: []hypervisor.SSHKey{{Name: "k", Data: key}}}
-	if _, err := d.Spawn(ctx, warm); err != nil {
+	if _, _, _, err := bootToCloudInit(ctx, cli, d, osBenchSpec("warm", osImg, key), new(bootTimeline)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := d.WaitBooted(ctx, warm.ID, hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
-		b.Fatal(err)
-	}
-	if err := d.Destroy(ctx, warm.ID); err != nil {
+	if err := d.Destroy(ctx, "warm"); err != nil {
 		b.Fatal(err)
 	}
 
@@ -259,34 +269,13 @@ func BenchmarkOSInstance(b *testing.B) {
 		appOff += time.Since(t0)
 
 		ours := func() {
-			spec := hypervisor.InstanceSpec{
-				ID: fmt.Sprintf("os%d", i), Image: osImg, MemoryMB: 256,
-				UserData: osBenchUserData,
-				SSHKeys:  []hypervisor.SSHKey{{Name: "k", Data: key}},
-			}
-			t0 := time.Now()
-			begun, clock := monotonicNow()
-			if _, err := d.Spawn(ctx, spec); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{}); err != nil {
-				b.Fatal(err)
-			}
-			osRunning += time.Since(t0)
-			st, err := d.WaitBooted(ctx, spec.ID, hypervisor.WaitBootOptions{CloudInit: true})
+			spec := osBenchSpec(fmt.Sprintf("os%d", i), osImg, key)
+			running, cloudInit, st, err := bootToCloudInit(ctx, cli, d, spec, &timeline)
 			if err != nil {
 				b.Fatal(err)
 			}
-			osCloudInit += time.Since(t0)
-			if done, _ := monotonicNow(); clock {
-				out, err := execOutput(ctx, cli, d.containerName(spec.ID), guestShowProps...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := timeline.add(begun, done, out); err != nil {
-					b.Fatal(err)
-				}
-			}
+			osRunning += running
+			osCloudInit += cloudInit
 			if st.CloudInit.Datasource != "configdrive" {
 				b.Fatalf("cloud-init datasource %q", st.CloudInit.Datasource)
 			}
