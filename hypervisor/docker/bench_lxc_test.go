@@ -1,9 +1,12 @@
 package docker
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,53 +26,62 @@ import (
 // enables it, and cloud-init falls back to the None datasource.
 const lxcDSIdentify = "policy: search,found=all,maybe=all,notfound=enabled\n"
 
-// lxcPeer boots the OS image's root file system with LXC (lxc-start of
+// lxcPeers boots the OS image's root file system with LXC (lxc-start of
 // Debian's lxc package, a privileged container, no network, the same
 // memory limit): the file system is exported from the engine once per
 // benchmark run, and each boot runs on a fresh overlay of it, so that no
 // boot finds what an earlier one left (machine-id, cloud-init's state).
-// Each iteration boots it twice: with cloud-init disabled
+// Each iteration boots it twice per peer: with cloud-init disabled
 // (/etc/cloud/cloud-init.disabled) to the OS running, which
 // BenchmarkOSInstance compares with the driver's instance booting the
 // image with cloud-init disabled as well, and with cloud-init enabled but
-// no datasource (it falls back to None) to cloud-init done. The status is
-// polled as WaitBooted's fallback polls it, by lxc-attach (every bootPoll,
-// with pollPause's pauses).
-func lxcPeer(cli *client.Client, image string) osBootPeer {
+// no datasource (it falls back to None) to cloud-init done.
+//
+// The two peers differ in how they learn the end of the boot. Peer "lxc"
+// polls the status as WaitBooted's fallback polls it, by lxc-attach
+// (every bootPoll, with pollPause's pauses): each poll runs processes in
+// the guest while it boots. Peer "lxc-console" runs nothing in the guest
+// until the boot has ended: it follows the console log LXC keeps
+// (lxc.console.logfile) for the image's boot report, as WaitBooted
+// follows the engine's log, which makes it the stricter baseline.
+func lxcPeers(cli *client.Client, image string) []osBootPeer {
 	var rootfs string // the exported file system, made by the first boot
-	stages := map[string]time.Duration{}
-	offTimeline, timeline := new(bootTimeline), new(bootTimeline)
-	boot := func(ctx context.Context, b *testing.B, i int, _ string) (running, cloudInit time.Duration, err error) {
-		b.Helper()
-		if _, err := exec.LookPath("lxc-start"); err != nil {
-			return 0, 0, fmt.Errorf("LXC is not installed (scripts/setup.sh installs it): %w", err)
-		}
-		if rootfs == "" {
-			dir, err := os.MkdirTemp("", "dv-bench-lxc-")
+	peer := func(name string, console bool) osBootPeer {
+		stages := map[string]time.Duration{}
+		offTimeline, timeline := new(bootTimeline), new(bootTimeline)
+		boot := func(ctx context.Context, b *testing.B, i int, _ string) (running, cloudInit time.Duration, err error) {
+			b.Helper()
+			if _, err := exec.LookPath("lxc-start"); err != nil {
+				return 0, 0, fmt.Errorf("LXC is not installed (scripts/setup.sh installs it): %w", err)
+			}
+			if rootfs == "" {
+				dir, err := os.MkdirTemp("", "dv-bench-lxc-")
+				if err != nil {
+					return 0, 0, err
+				}
+				b.Cleanup(func() {
+					if err := os.RemoveAll(dir); err != nil {
+						b.Errorf("remove the LXC peer's directory: %v", err)
+					}
+				})
+				if err := exportRootfs(ctx, cli, image, filepath.Join(dir, "rootfs")); err != nil {
+					return 0, 0, err
+				}
+				rootfs = filepath.Join(dir, "rootfs")
+			}
+			running, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("%s%d-off", name, i), lxcBootOptions{console: console, offTimeline: offTimeline})
 			if err != nil {
 				return 0, 0, err
 			}
-			b.Cleanup(func() {
-				if err := os.RemoveAll(dir); err != nil {
-					b.Errorf("remove the LXC peer's directory: %v", err)
-				}
-			})
-			if err := exportRootfs(ctx, cli, image, filepath.Join(dir, "rootfs")); err != nil {
+			_, cloudInit, err = lxcBoot(ctx, rootfs, fmt.Sprintf("%s%d-on", name, i), lxcBootOptions{cloudInit: true, console: console, stages: stages, timeline: timeline})
+			if err != nil {
 				return 0, 0, err
 			}
-			rootfs = filepath.Join(dir, "rootfs")
+			return running, cloudInit, nil
 		}
-		running, _, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-off", i), false, nil, offTimeline)
-		if err != nil {
-			return 0, 0, err
-		}
-		_, cloudInit, err = lxcBoot(ctx, rootfs, fmt.Sprintf("lxc%d-on", i), true, stages, timeline)
-		if err != nil {
-			return 0, 0, err
-		}
-		return running, cloudInit, nil
+		return osBootPeer{name: name, cloudInitOff: true, boot: boot, stages: stages, offTimeline: offTimeline, timeline: timeline}
 	}
-	return osBootPeer{name: "lxc", cloudInitOff: true, boot: boot, stages: stages, offTimeline: offTimeline, timeline: timeline}
+	return []osBootPeer{peer("lxc", false), peer("lxc-console", true)}
 }
 
 // exportRootfs writes the file system of image into dir, as the engine
@@ -101,13 +113,26 @@ func exportRootfs(ctx context.Context, cli *client.Client, image, dir string) er
 	return nil
 }
 
+// lxcBootOptions is how lxcBoot boots and observes a guest.
+type lxcBootOptions struct {
+	// cloudInit enables cloud-init in the guest (with no datasource);
+	// otherwise it is disabled.
+	cloudInit bool
+	// console learns the end of the boot from the boot report on the
+	// console log instead of polling the guest (see lxcPeers).
+	console bool
+	// stages, with cloudInit, sums the time of cloud-init's stages.
+	stages map[string]time.Duration
+	// offTimeline and timeline sum the boot (see bootTimeline), to the
+	// OS running without cloudInit, to cloud-init done with it.
+	offTimeline, timeline *bootTimeline
+}
+
 // lxcBoot boots rootfs once in an LXC container named name (on a fresh
-// overlay, in a directory it removes before it returns), with cloud-init
-// enabled or disabled, and returns the times from lxc-start to the OS
-// running and, when cloudInit, to cloud-init done (adding the time of
-// cloud-init's stages to stages), and adds the boot, to the OS running
-// or to cloud-init done, to timeline.
-func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages map[string]time.Duration, timeline *bootTimeline) (running, done time.Duration, err error) {
+// overlay, in a directory it removes before it returns), as opts says,
+// and returns the times from lxc-start to the OS running and, with
+// opts.cloudInit, to cloud-init done.
+func lxcBoot(ctx context.Context, rootfs, name string, opts lxcBootOptions) (running, done time.Duration, err error) {
 	dir, err := os.MkdirTemp(filepath.Dir(rootfs), name+"-")
 	if err != nil {
 		return 0, 0, err
@@ -122,7 +147,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 		return 0, 0, err
 	}
 	toggle, content := "cloud-init.disabled", ""
-	if cloudInit {
+	if opts.cloudInit {
 		toggle, content = "ds-identify.cfg", lxcDSIdentify
 	}
 	if err := os.WriteFile(filepath.Join(upper, "etc", "cloud", toggle), []byte(content), 0o644); err != nil {
@@ -132,8 +157,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 	if testenv.CgroupV2() {
 		memory = "lxc.cgroup2.memory.max = 268435456"
 	}
-	conf := filepath.Join(dir, "config")
-	if err := os.WriteFile(conf, []byte(strings.Join([]string{
+	lines := []string{
 		"lxc.include = /usr/share/lxc/config/common.conf",
 		"lxc.arch = linux64",
 		"lxc.uts.name = " + name,
@@ -145,8 +169,13 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 		"lxc.pty.max = 16",
 		"lxc.signal.halt = SIGRTMIN+3",
 		memory,
-		"",
-	}, "\n")), 0o644); err != nil {
+	}
+	consoleLog := filepath.Join(dir, "console.log")
+	if opts.console {
+		lines = append(lines, "lxc.console.logfile = "+consoleLog)
+	}
+	conf := filepath.Join(dir, "config")
+	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		return 0, 0, err
 	}
 	lxc := func(cmd string, args ...string) *exec.Cmd {
@@ -163,9 +192,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 			err = fmt.Errorf("lxc-stop: %w: %s", serr, out)
 		}
 	}()
-	wait := func(opts hypervisor.WaitBootOptions) error {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
+	poll := func(ctx context.Context, wopts hypervisor.WaitBootOptions) error {
 		var last string
 		for {
 			// The script's exit status is its last command's (a cat
@@ -176,7 +203,7 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 			if len(out) > 0 {
 				var st hypervisor.OSStatus
 				parseOSStatus(string(out), &st)
-				if ok, err := bootDone(st, opts); ok {
+				if ok, err := bootDone(st, wopts); ok {
 					return err
 				}
 			}
@@ -188,19 +215,62 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 			}
 		}
 	}
-	if err := wait(hypervisor.WaitBootOptions{}); err != nil {
+	// report reads the console log, from its start, until a boot report
+	// that says the boot is done; the log is followed by rereading its
+	// end every millisecond (no process runs in the guest meanwhile).
+	// The status of the last report is kept for the next wait (cloud-init
+	// done comes with the report of the boot's end).
+	var (
+		console      *bufio.Reader
+		closeConsole = func() {}
+		last         *hypervisor.OSStatus
+	)
+	defer func() { closeConsole() }()
+	report := func(ctx context.Context, wopts hypervisor.WaitBootOptions) error {
+		if last != nil {
+			if ok, err := bootDone(*last, wopts); ok {
+				return err
+			}
+		}
+		if console == nil {
+			ff := &followFile{ctx: ctx, path: consoleLog}
+			closeConsole = ff.close
+			console = bufio.NewReader(ff)
+		}
+		for {
+			line, err := console.ReadBytes('\n')
+			if st, ok := parseBootReport(line); ok {
+				last = &st
+				if ok, err := bootDone(st, wopts); ok {
+					return err
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("LXC guest %s: no boot report on its console: %w", name, err)
+			}
+		}
+	}
+	wait := poll
+	if opts.console {
+		wait = report
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := wait(wctx, hypervisor.WaitBootOptions{}); err != nil {
 		return 0, 0, err
 	}
 	running = time.Since(t0)
 	end, _ := monotonicNow()
-	if cloudInit {
-		if err := wait(hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
+	timeline := opts.offTimeline
+	if opts.cloudInit {
+		if err := wait(wctx, hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
 			return 0, 0, err
 		}
 		done = time.Since(t0)
 		end, _ = monotonicNow()
+		timeline = opts.timeline
 	}
-	if clock {
+	if clock && timeline != nil {
 		out, err := lxc("lxc-attach", append([]string{"--"}, guestShowProps...)...).Output()
 		if err != nil {
 			return 0, 0, fmt.Errorf("systemd's times in the LXC guest: %w", err)
@@ -209,17 +279,59 @@ func lxcBoot(ctx context.Context, rootfs, name string, cloudInit bool, stages ma
 			return 0, 0, err
 		}
 	}
-	if !cloudInit {
+	if !opts.cloudInit {
 		return running, 0, nil
 	}
 	out, err := lxc("lxc-attach", "--", "cat", "/run/cloud-init/status.json").Output()
 	if err != nil {
 		return 0, 0, fmt.Errorf("cloud-init's status in the LXC guest: %w", err)
 	}
-	if err := cloudInitStages(string(out), stages); err != nil {
+	if err := cloudInitStages(string(out), opts.stages); err != nil {
 		return 0, 0, err
 	}
 	return running, done, nil
+}
+
+// followFile reads the file at path as it grows, from its start: at its
+// end (or before it exists) Read waits a millisecond and tries again,
+// until ctx is done.
+type followFile struct {
+	ctx  context.Context
+	path string
+	f    *os.File
+}
+
+// close closes the file if it was opened.
+func (ff *followFile) close() {
+	if ff.f != nil {
+		_ = ff.f.Close()
+	}
+}
+
+// Read reads what the file has beyond what was read, waiting for it.
+func (ff *followFile) Read(p []byte) (int, error) {
+	for {
+		if ff.f == nil {
+			f, err := os.Open(ff.path)
+			switch {
+			case err == nil:
+				ff.f = f
+			case !errors.Is(err, fs.ErrNotExist):
+				return 0, err
+			}
+		}
+		if ff.f != nil {
+			n, err := ff.f.Read(p)
+			if n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+				return n, err
+			}
+		}
+		select {
+		case <-ff.ctx.Done():
+			return 0, ff.ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // lastLines returns the last n lines of s.

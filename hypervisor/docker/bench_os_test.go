@@ -124,7 +124,9 @@ func (tl *bootTimeline) report(b *testing.B, prefix string) {
 
 // osBootPeers returns the peers of BenchmarkOSInstance.
 func osBootPeers(cli *client.Client, image string) []osBootPeer {
-	return []osBootPeer{privilegedPeer(cli, image), lxcPeer(cli, image), runtimePeer(cli, image, "crun")}
+	peers := []osBootPeer{privilegedPeer(cli, image)}
+	peers = append(peers, lxcPeers(cli, image)...)
+	return append(peers, runtimePeer(cli, image, "crun"))
 }
 
 // runtimePeer boots the image as the driver's instance does, on a Driver
