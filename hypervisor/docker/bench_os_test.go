@@ -202,11 +202,14 @@ func bootToCloudInit(ctx context.Context, cli *client.Client, d *Driver, spec hy
 //     running it --privileged (what an unprivileged OS instance is meant
 //     to cost no more than: target running/privileged and
 //     cloudinit/privileged ≤ 1.1);
-//   - LXC booting the image's root file system (lxcPeer): the driver's
+//   - LXC booting the image's root file system (lxcPeers): the driver's
 //     instance booting the image with cloud-init disabled against LXC's
 //     guest with cloud-init disabled (os-running/lxc, target ≤ 1.15), and
 //     the driver's cloud-init done against LXC's guest with cloud-init on
-//     and no datasource (cloudinit/lxc, target ≤ 1.0);
+//     and no datasource (cloudinit/lxc, target ≤ 1.0); peer lxc polls
+//     the guest to learn the end of its boot, peer lxc-console follows
+//     the boot report on LXC's console log (os-running/lxc-console,
+//     cloudinit/lxc-console: the stricter baseline);
 //   - an application instance (busybox, a shell that exits on SIGTERM):
 //     its Spawn (to a started process) and its power-off.
 //
