@@ -177,7 +177,8 @@
 // the metadata service), and the same limits, hostname, labels, VIFs and
 // config drive as any instance: only create (osConfig), a post-start step
 // on some hosts and the stop record differ, in osinstance.go. Spawn checks
-// the init exists ([hypervisor.ErrNoInit]).
+// the init exists ([hypervisor.ErrNoInit]), asking the engine once per
+// image: the answer is kept by image ID.
 //
 // The instance's limits stay out of its reach on every host:
 //   - cgroup v1: the engine's read-only mounts of the instance's

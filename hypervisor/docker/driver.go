@@ -43,8 +43,9 @@ type core struct {
 	api    APIClient
 	conn   connState
 
-	os       cgroupCache  // the engine host's cgroup version, for OS instances
-	runtimes runtimeCheck // the engine has the runtime of WithRuntime
+	os       cgroupCache     // the engine host's cgroup version, for OS instances
+	runtimes runtimeCheck    // the engine has the runtime of WithRuntime
+	execs    executableCache // the init checks' answers, by image
 	intents  stopIntents
 	marks    snapshotMarks
 	ops      opLog    // driver operations by container, for event reasons

@@ -124,38 +124,40 @@ type osAPI interface {
 var _ hypervisor.OSInspector = (*Driver)(nil)
 
 // resolveBoot decides whether a spawn makes an OS instance: the spec's
-// Boot, or with BootAuto the image's hypervisor.OSImageLabel.
-func (d *osRoom) resolveBoot(ctx context.Context, api APIClient, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
-	switch spec.Boot {
-	case hypervisor.BootOS:
-		return true, nil
-	case hypervisor.BootApp:
-		return false, nil
+// Boot, or with BootAuto the image's hypervisor.OSImageLabel. For an OS
+// instance it also returns the image's ID (see executableCache).
+func (d *osRoom) resolveBoot(ctx context.Context, api APIClient, spec hypervisor.InstanceSpec, engineImage string) (os bool, imageID string, err error) {
+	if spec.Boot == hypervisor.BootApp {
+		return false, "", nil
 	}
 	img, err := api.ImageInspect(ctx, engineImage)
 	if err != nil {
-		return false, classify(err, hypervisor.ErrImageNotFound)
+		return false, "", classify(err, hypervisor.ErrImageNotFound)
+	}
+	if spec.Boot == hypervisor.BootOS {
+		return true, img.ID, nil
 	}
 	if img.Config == nil {
-		return false, nil
+		return false, "", nil
 	}
 	switch v := img.Config.Labels[hypervisor.OSImageLabel]; v {
 	case "":
-		return false, nil
+		return false, "", nil
 	case hypervisor.InitSystemd:
-		return true, nil
+		return true, img.ID, nil
 	default:
-		return false, fmt.Errorf("%w: image %s: init system %q (label %s): only %q is supported",
+		return false, "", fmt.Errorf("%w: image %s: init system %q (label %s): only %q is supported",
 			hypervisor.ErrNotSupported, spec.Image, v, hypervisor.OSImageLabel, hypervisor.InitSystemd)
 	}
 }
 
 // rebuildBoot decides whether a rebuilt instance is an OS instance: an OS
 // instance stays one; an application instance becomes one when the new
-// image carries the OS label.
-func (d *osRoom) rebuildBoot(ctx context.Context, api APIClient, old storedSpec, spec hypervisor.InstanceSpec, engineImage string) (bool, error) {
+// image carries the OS label. The image's ID is returned as by
+// resolveBoot.
+func (d *osRoom) rebuildBoot(ctx context.Context, api APIClient, old storedSpec, spec hypervisor.InstanceSpec, engineImage string) (bool, string, error) {
 	if old.Boot == string(hypervisor.BootOS) {
-		return true, nil
+		spec.Boot = hypervisor.BootOS
 	}
 	return d.resolveBoot(ctx, api, spec, engineImage)
 }
@@ -337,14 +339,14 @@ type cgroupCache struct {
 	version string
 }
 
-// checkInit checks, in created container cid, that the init is an
-// executable file, following symbolic links. A relative init is looked up
-// in PATH by the engine and not checked here.
-func checkInit(ctx context.Context, api APIClient, cid, init string) error {
+// checkInit checks, in created container cid of image imageID, that the
+// init is an executable file, following symbolic links. A relative init
+// is looked up in PATH by the engine and not checked here.
+func (d *osRoom) checkInit(ctx context.Context, api APIClient, imageID, cid, init string) error {
 	if !path.IsAbs(init) {
 		return nil
 	}
-	problem, err := checkExecutable(ctx, api, cid, init)
+	problem, err := d.execs.check(ctx, api, imageID, cid, init)
 	if err != nil {
 		return fmt.Errorf("check init %s: %w", init, err)
 	}
@@ -354,10 +356,10 @@ func checkInit(ctx context.Context, api APIClient, cid, init string) error {
 	return nil
 }
 
-// checkGateShell checks, in created container cid, that the gate's shell
-// exists.
-func checkGateShell(ctx context.Context, api APIClient, cid string) error {
-	problem, err := checkExecutable(ctx, api, cid, gateShell)
+// checkGateShell checks, in created container cid of image imageID, that
+// the gate's shell exists.
+func (d *osRoom) checkGateShell(ctx context.Context, api APIClient, imageID, cid string) error {
+	problem, err := d.execs.check(ctx, api, imageID, cid, gateShell)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", gateShell, err)
 	}
@@ -369,10 +371,71 @@ func checkGateShell(ctx context.Context, api APIClient, cid string) error {
 	return nil
 }
 
+// executableCache remembers what checkExecutable found, by image ID and
+// path. A created container's file system is its image's until it first
+// starts, and an image ID names the image's content, so the answer holds
+// for every container of that image: each check costs the engine a mount
+// of the container's file system per link followed (about 6 ms here, two
+// for /sbin/init), and a Driver spawns many instances of few images.
+//
+// An answer is looked up by the image ID the spawn inspected and kept
+// under the ID of the image the container was made from (one container
+// inspect per answer asked of the engine), so that a tag moved between the
+// two cannot file one image's answer under another. A container made from
+// a tag moved after the lookup is not checked: its start fails instead, as
+// a start whose init does not run does. Errors are not kept; an empty
+// image ID is neither looked up nor kept. The cache is emptied when it
+// reaches maxExecutableCache entries.
+type executableCache struct {
+	mu sync.Mutex
+	m  map[executableKey]string
+}
+
+// executableKey is an executableCache entry's key.
+type executableKey struct{ image, path string }
+
+// maxExecutableCache bounds an executableCache.
+const maxExecutableCache = 1024
+
+// executableAPI is what executableCache asks of the engine.
+type executableAPI interface {
+	osAPI
+	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+}
+
+// check returns what keeps path p, in created container cid of image
+// imageID, from being an executable file, as checkExecutable does, asking
+// the engine only for an image and path it has not answered before.
+func (c *executableCache) check(ctx context.Context, api executableAPI, imageID, cid, p string) (string, error) {
+	if imageID != "" {
+		c.mu.Lock()
+		problem, ok := c.m[executableKey{imageID, p}]
+		c.mu.Unlock()
+		if ok {
+			return problem, nil
+		}
+	}
+	problem, err := checkExecutable(ctx, api, cid, p)
+	if err != nil || imageID == "" {
+		return problem, err
+	}
+	res, err := api.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+	if err != nil || res.Container.Image == "" {
+		return problem, nil // the answer stands; it is just not kept
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxExecutableCache {
+		c.m = make(map[executableKey]string)
+	}
+	c.m[executableKey{res.Container.Image, p}] = problem
+	return problem, nil
+}
+
 // checkExecutable reports what keeps absolute path p, in created
 // container cid, from being an executable file (following symbolic
 // links): "" when nothing does. err is the engine's.
-func checkExecutable(ctx context.Context, api APIClient, cid, p string) (problem string, err error) {
+func checkExecutable(ctx context.Context, api osAPI, cid, p string) (problem string, err error) {
 	for range 16 {
 		res, err := api.ContainerStatPath(ctx, cid, client.ContainerStatPathOptions{Path: p})
 		if isNotFound(err) {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -479,6 +480,46 @@ func TestOSInstancePowerCycle(t *testing.T) {
 	e.requireGone("pc")
 }
 
+// statCounter counts the engine's ContainerStatPath calls.
+type statCounter struct {
+	APIClient
+	n atomic.Int32
+}
+
+func (c *statCounter) ContainerStatPath(ctx context.Context, id string, o client.ContainerStatPathOptions) (client.ContainerStatPathResult, error) {
+	c.n.Add(1)
+	return c.APIClient.ContainerStatPath(ctx, id, o)
+}
+
+// TestOSInstanceInitCheckedOncePerImage: Spawn asks the engine about an
+// image's init once (executableCache); a second OS boot of the image
+// without an init fails with ErrNoInit from the kept answer, and leaves
+// nothing behind either.
+func TestOSInstanceInitCheckedOncePerImage(t *testing.T) {
+	counter := &statCounter{APIClient: testenv.MustHaveDocker(t)}
+	e := newEnv(t, WithAPIClient(counter)) // busybox: no /sbin/init
+	spec := e.spec("noinit")
+	spec.Command = nil
+	spec.Boot = hypervisor.BootOS
+	_, err := e.drv.Spawn(t.Context(), spec)
+	require.ErrorIs(t, err, hypervisor.ErrNoInit)
+	e.requireGone("noinit")
+	asked := counter.n.Load()
+	require.Positive(t, asked)
+	_, err = e.drv.Spawn(t.Context(), spec)
+	require.ErrorIs(t, err, hypervisor.ErrNoInit)
+	assert.Contains(t, err.Error(), "/sbin/init does not exist in the image")
+	e.requireGone("noinit")
+	assert.Equal(t, asked, counter.n.Load(), "the image's answer was kept")
+
+	// Another path of the same image is asked.
+	spec.Command = []string{"/bin"}
+	_, err = e.drv.Spawn(t.Context(), spec)
+	require.ErrorIs(t, err, hypervisor.ErrNoInit)
+	e.requireGone("noinit")
+	assert.Greater(t, counter.n.Load(), asked)
+}
+
 // TestOSInstanceNoInit: an OS boot of an image without an init fails with
 // ErrNoInit and leaves nothing behind.
 func TestOSInstanceNoInit(t *testing.T) {
@@ -811,10 +852,10 @@ func TestOSInstanceGateShell(t *testing.T) {
 	c, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: ref, Entrypoint: []string{"/sbin/init"}}})
 	require.NoError(t, err)
 	testenv.RemoveContainerOnCleanup(t, e.cli, c.ID)
-	err = checkGateShell(ctx, e.drv.api, c.ID)
+	err = e.drv.osRoom.checkGateShell(ctx, e.drv.api, "", c.ID)
 	require.ErrorIs(t, err, hypervisor.ErrNotSupported)
 	assert.Contains(t, err.Error(), "/bin/sh does not exist in the image")
-	require.NoError(t, checkInit(ctx, e.drv.api, c.ID, "/sbin/init"))
+	require.NoError(t, e.drv.osRoom.checkInit(ctx, e.drv.api, "", c.ID, "/sbin/init"))
 
 	spec := e.spec("noshell")
 	spec.Image, spec.Command, spec.Boot = ref, nil, hypervisor.BootOS

@@ -122,7 +122,7 @@ func (d *lifecycleRoom) rebuild(ctx context.Context, id, imageRef string) error 
 
 	d.step(StepCreate)
 	cs := newContainerSpec(spec, engineImage)
-	if cs.os, err = d.osInst.rebuildBoot(ctx, t.api, old, spec, engineImage); err != nil {
+	if cs.os, cs.imageID, err = d.osInst.rebuildBoot(ctx, t.api, old, spec, engineImage); err != nil {
 		return err
 	}
 	if cs.mounts, err = d.keptMounts(id); err != nil {

@@ -76,7 +76,7 @@ func (d *lifecycleRoom) spawn(ctx context.Context, spec hypervisor.InstanceSpec,
 	}
 
 	cs := newContainerSpec(spec, engineImage)
-	if cs.os, err = d.osInst.resolveBoot(ctx, api, spec, engineImage); err != nil {
+	if cs.os, cs.imageID, err = d.osInst.resolveBoot(ctx, api, spec, engineImage); err != nil {
 		return hypervisor.Instance{}, err
 	}
 
@@ -171,6 +171,7 @@ type containerSpec struct {
 	mounts      []mount.Mount     // the config drive; the instance's resolv.conf, with a VIF driver
 	sysctls     map[string]string // IPv6 on, with a VIF driver
 	os          bool              // an OS instance (see osinstance.go)
+	imageID     string            // an OS instance's image ID, when known (see executableCache)
 	gate        bool              // an OS instance whose init waits for the cgroup gate
 	// sending, if set, runs just before the create request is sent: it
 	// notes the request in the operation's journal (see pendingOp.Sent).
@@ -320,11 +321,11 @@ func (d *lifecycleRoom) createContainer(ctx context.Context, api APIClient, cs c
 		return err
 	})
 	if cs.os {
-		if err := checkInit(ctx, api, created.ID, cs.initCommand()[0]); err != nil {
+		if err := d.osInst.checkInit(ctx, api, cs.imageID, created.ID, cs.initCommand()[0]); err != nil {
 			return "", err
 		}
 		if cs.gate {
-			if err := checkGateShell(ctx, api, created.ID); err != nil {
+			if err := d.osInst.checkGateShell(ctx, api, cs.imageID, created.ID); err != nil {
 				return "", err
 			}
 		}
