@@ -217,25 +217,20 @@ func lxcBoot(ctx context.Context, rootfs, name string, opts lxcBootOptions) (run
 	}
 	// report reads the console log, from its start, until a boot report
 	// that says the boot is done; the log is followed by rereading its
-	// end every millisecond (no process runs in the guest meanwhile).
+	// end every followPause (no process runs in the guest meanwhile).
 	// The status of the last report is kept for the next wait (cloud-init
-	// done comes with the report of the boot's end).
-	var (
-		console      *bufio.Reader
-		closeConsole = func() {}
-		last         *hypervisor.OSStatus
-	)
-	defer func() { closeConsole() }()
-	report := func(ctx context.Context, wopts hypervisor.WaitBootOptions) error {
+	// done comes with the report of the boot's end). Unlike WaitBooted,
+	// it has no fallback: a boot whose report is lost fails the peer
+	// after the wait's timeout.
+	ff := &followFile{ctx: ctx, path: consoleLog}
+	defer ff.close()
+	console := bufio.NewReader(ff)
+	var last *hypervisor.OSStatus
+	report := func(wopts hypervisor.WaitBootOptions) error {
 		if last != nil {
 			if ok, err := bootDone(*last, wopts); ok {
 				return err
 			}
-		}
-		if console == nil {
-			ff := &followFile{ctx: ctx, path: consoleLog}
-			closeConsole = ff.close
-			console = bufio.NewReader(ff)
 		}
 		for {
 			line, err := console.ReadBytes('\n')
@@ -250,20 +245,24 @@ func lxcBoot(ctx context.Context, rootfs, name string, opts lxcBootOptions) (run
 			}
 		}
 	}
-	wait := poll
-	if opts.console {
-		wait = report
+	// wait waits for the boot, as opts.console says, for at most 2 minutes.
+	wait := func(wopts hypervisor.WaitBootOptions) error {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if opts.console {
+			ff.ctx = wctx
+			return report(wopts)
+		}
+		return poll(wctx, wopts)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if err := wait(wctx, hypervisor.WaitBootOptions{}); err != nil {
+	if err := wait(hypervisor.WaitBootOptions{}); err != nil {
 		return 0, 0, err
 	}
 	running = time.Since(t0)
 	end, _ := monotonicNow()
 	timeline := opts.offTimeline
 	if opts.cloudInit {
-		if err := wait(wctx, hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
+		if err := wait(hypervisor.WaitBootOptions{CloudInit: true}); err != nil {
 			return 0, 0, err
 		}
 		done = time.Since(t0)
@@ -292,9 +291,12 @@ func lxcBoot(ctx context.Context, rootfs, name string, opts lxcBootOptions) (run
 	return running, done, nil
 }
 
+// followPause is how long followFile waits at the end of its file.
+const followPause = 2 * time.Millisecond
+
 // followFile reads the file at path as it grows, from its start: at its
-// end (or before it exists) Read waits a millisecond and tries again,
-// until ctx is done.
+// end (or before it exists) Read waits followPause and tries again, until
+// ctx is done.
 type followFile struct {
 	ctx  context.Context
 	path string
@@ -322,14 +324,17 @@ func (ff *followFile) Read(p []byte) (int, error) {
 		}
 		if ff.f != nil {
 			n, err := ff.f.Read(p)
-			if n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
-				return n, err
+			if n > 0 {
+				return n, nil
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return 0, err
 			}
 		}
 		select {
 		case <-ff.ctx.Done():
 			return 0, ff.ctx.Err()
-		case <-time.After(time.Millisecond):
+		case <-time.After(followPause):
 		}
 	}
 }

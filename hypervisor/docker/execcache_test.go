@@ -19,13 +19,17 @@ import (
 // container the image images names, or "sha256:" and the part of its ID
 // after the dash.
 type statFake struct {
-	files  map[string]container.PathStat
-	images map[string]string
-	fail   error
-	calls  int
+	files       map[string]container.PathStat
+	images      map[string]string
+	fail        error
+	inspectFail bool
+	calls       int
 }
 
 func (f *statFake) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	if f.inspectFail {
+		return client.ContainerInspectResult{}, notFoundErr{id}
+	}
 	img, ok := f.images[id]
 	if !ok {
 		_, img, _ = strings.Cut(id, "-")
@@ -133,4 +137,37 @@ func TestExecutableCache(t *testing.T) {
 	problem, err = c.check(ctx, f, "sha256:m", "c12-m", "/sbin/init")
 	require.NoError(t, err)
 	assert.Empty(t, problem, "not kept under the image the spawn inspected")
+
+	// The container's image cannot be learnt: the answer stands, unkept.
+	f.inspectFail = true
+	before = f.calls
+	for range 2 {
+		problem, err = c.check(ctx, f, "sha256:p", "c13-p", "/lib/systemd/systemd")
+		require.NoError(t, err)
+		assert.Empty(t, problem)
+	}
+	assert.Equal(t, before+2, f.calls, "an answer whose image is unknown is not kept")
+}
+
+// TestInitCacheKey: an init under a mount of the container (the Driver's,
+// the engine's own files) is the instance's, not the image's, and is not
+// kept by image.
+func TestInitCacheKey(t *testing.T) {
+	mounts := []string{"/var/lib/cloud/seed/config_drive", "/run", "/run/lock/"}
+	for p, want := range map[string]string{
+		"/sbin/init":                          "sha256:a",
+		"/lib/systemd/systemd":                "sha256:a",
+		"/run/init":                           "",
+		"/run":                                "",
+		"/running/init":                       "sha256:a",
+		"/run/lock/x":                         "",
+		"/var/lib/cloud/seed/config_drive/x":  "",
+		"/var/lib/cloud/seed/config_drive2/x": "sha256:a",
+		"/etc/hosts":                          "",
+		"/etc/hostsfile":                      "sha256:a",
+		"/etc/resolv.conf":                    "",
+	} {
+		assert.Equal(t, want, initCacheKey("sha256:a", p, mounts), p)
+	}
+	assert.Equal(t, "", initCacheKey("", "/sbin/init", nil))
 }

@@ -131,11 +131,13 @@ func (d *osRoom) resolveBoot(ctx context.Context, api APIClient, spec hypervisor
 		return false, "", nil
 	}
 	img, err := api.ImageInspect(ctx, engineImage)
+	if spec.Boot == hypervisor.BootOS {
+		// The ID only spares the init check a question: without it, the
+		// check asks the engine (the image was found by ensureImage).
+		return true, img.ID, nil
+	}
 	if err != nil {
 		return false, "", classify(err, hypervisor.ErrImageNotFound)
-	}
-	if spec.Boot == hypervisor.BootOS {
-		return true, img.ID, nil
 	}
 	if img.Config == nil {
 		return false, "", nil
@@ -341,12 +343,13 @@ type cgroupCache struct {
 
 // checkInit checks, in created container cid of image imageID, that the
 // init is an executable file, following symbolic links. A relative init
-// is looked up in PATH by the engine and not checked here.
-func (d *osRoom) checkInit(ctx context.Context, api APIClient, imageID, cid, init string) error {
+// is looked up in PATH by the engine and not checked here. mounts are the
+// container's mount targets (see initCacheKey).
+func (d *osRoom) checkInit(ctx context.Context, api APIClient, imageID, cid, init string, mounts []string) error {
 	if !path.IsAbs(init) {
 		return nil
 	}
-	problem, err := d.execs.check(ctx, api, imageID, cid, init)
+	problem, err := d.execs.check(ctx, api, initCacheKey(imageID, init, mounts), cid, init)
 	if err != nil {
 		return fmt.Errorf("check init %s: %w", init, err)
 	}
@@ -371,21 +374,40 @@ func (d *osRoom) checkGateShell(ctx context.Context, api APIClient, imageID, cid
 	return nil
 }
 
+// engineMounts are the files the engine mounts into every container.
+var engineMounts = []string{"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
+
+// initCacheKey is the image ID under which executableCache keeps the
+// answer for path p: none ("") when p is under one of mounts or the
+// engine's own mounts (engineMounts), which are the instance's, not the
+// image's.
+func initCacheKey(imageID, p string, mounts []string) string {
+	for _, m := range slices.Concat(mounts, engineMounts) {
+		if m = path.Clean(m); p == m || strings.HasPrefix(p, strings.TrimSuffix(m, "/")+"/") {
+			return ""
+		}
+	}
+	return imageID
+}
+
 // executableCache remembers what checkExecutable found, by image ID and
 // path. A created container's file system is its image's until it first
-// starts, and an image ID names the image's content, so the answer holds
-// for every container of that image: each check costs the engine a mount
-// of the container's file system per link followed (about 6 ms here, two
-// for /sbin/init), and a Driver spawns many instances of few images.
+// starts (but for what is mounted into it: checkInit does not look up a
+// path under a mount, see initCacheKey), and an image ID names the image's
+// content, so the answer holds for every container of that image: each
+// check costs the engine a mount of the container's file system per link
+// followed (about 6 ms here, two for /sbin/init), and a Driver spawns many
+// instances of few images.
 //
 // An answer is looked up by the image ID the spawn inspected and kept
 // under the ID of the image the container was made from (one container
 // inspect per answer asked of the engine), so that a tag moved between the
-// two cannot file one image's answer under another. A container made from
-// a tag moved after the lookup is not checked: its start fails instead, as
-// a start whose init does not run does. Errors are not kept; an empty
-// image ID is neither looked up nor kept. The cache is emptied when it
-// reaches maxExecutableCache entries.
+// two cannot file one image's answer under another. A tag moved after the
+// lookup gives the new image's container the old image's answer: a start
+// that fails as a start whose init does not run does, or a spawn refused
+// with ErrNoInit that a retry, asking again, would not refuse. Errors are
+// not kept; an empty image ID is neither looked up nor kept. The cache is
+// emptied when it reaches maxExecutableCache entries.
 type executableCache struct {
 	mu sync.Mutex
 	m  map[executableKey]string

@@ -855,7 +855,7 @@ func TestOSInstanceGateShell(t *testing.T) {
 	err = e.drv.osRoom.checkGateShell(ctx, e.drv.api, "", c.ID)
 	require.ErrorIs(t, err, hypervisor.ErrNotSupported)
 	assert.Contains(t, err.Error(), "/bin/sh does not exist in the image")
-	require.NoError(t, e.drv.osRoom.checkInit(ctx, e.drv.api, "", c.ID, "/sbin/init"))
+	require.NoError(t, e.drv.osRoom.checkInit(ctx, e.drv.api, "", c.ID, "/sbin/init", nil))
 
 	spec := e.spec("noshell")
 	spec.Image, spec.Command, spec.Boot = ref, nil, hypervisor.BootOS

@@ -164,6 +164,19 @@ func (d *lifecycleRoom) spawn(ctx context.Context, spec hypervisor.InstanceSpec,
 	return d.toInstance(c, t.rec), nil
 }
 
+// mountTargets returns where hc mounts something into the container (the
+// Driver sets Mounts and Tmpfs, never Binds).
+func mountTargets(hc *container.HostConfig) []string {
+	var ts []string
+	for _, m := range hc.Mounts {
+		ts = append(ts, m.Target)
+	}
+	for t := range hc.Tmpfs {
+		ts = append(ts, t)
+	}
+	return ts
+}
+
 // containerSpec is what create needs to make an instance's container.
 type containerSpec struct {
 	spec        hypervisor.InstanceSpec
@@ -321,7 +334,7 @@ func (d *lifecycleRoom) createContainer(ctx context.Context, api APIClient, cs c
 		return err
 	})
 	if cs.os {
-		if err := d.osInst.checkInit(ctx, api, cs.imageID, created.ID, cs.initCommand()[0]); err != nil {
+		if err := d.osInst.checkInit(ctx, api, cs.imageID, created.ID, cs.initCommand()[0], mountTargets(hc)); err != nil {
 			return "", err
 		}
 		if cs.gate {
