@@ -70,7 +70,7 @@ SELECTION='
 ./network/internal/linkutil 120 B  .
 ./internal/netnsdir        120  B  .
 ./internal/testenv         300  B  ^(TestEngineStartKillStop|TestEnginesDistinct|TestEngineRestart|TestBusyboxImageRuns|TestStartOVS|TestOVSKillDB)$
-./hypervisor/docker        1500 B  ^(TestOSInstanceMetadataService|TestOSInstanceFaults|TestOSInstanceCloudInit|TestOSInstanceDHCPAndSLAAC|TestOSInstanceSSHLogin|TestOSInstanceCrun|TestOSInstanceNoInit|TestOSInstanceInitCheckedOncePerImage|TestOSInstanceGateShell|TestOSCgroupMode|TestCgroupGateScript|TestOSConfig|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall|TestFreezerState|TestPauseAfterAnEngineEcho|TestPauseUnpauseRounds)$
+./hypervisor/docker        1500 B  ^(TestOSInstanceMetadataService|TestOSInstanceFaults|TestOSInstanceCloudInit|TestOSInstanceDHCPAndSLAAC|TestOSInstanceSSHLogin|TestOSInstanceCrun|TestOSInstanceNoInit|TestOSInstanceInitCheckedOncePerImage|TestSpawnInspectsImageOnce|TestOSInstanceGateShell|TestOSCgroupMode|TestCgroupGateScript|TestOSConfig|TestVIFsOVSHybrid|TestVIFsOVSDirect|TestVIFsFirewall|TestFreezerState|TestPauseAfterAnEngineEcho|TestPauseUnpauseRounds)$
 ./hypervisor/docker        900  A  bench:^BenchmarkOSInstance$ (with -bench only)
 ./network/secgroup         300  Z  with:nf_conntrack_bridge .
 '

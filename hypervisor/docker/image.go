@@ -73,27 +73,36 @@ func (r imageRecord) matches(m image.Metadata) bool {
 // image store, the store image loaded into the engine (fetched if missing
 // or stale); without one, ref itself once the engine has it.
 func (d *imageRoom) ensureImage(ctx context.Context, api APIClient, ref string) (string, error) {
+	engineRef, _, err := d.ensureImageInspected(ctx, api, ref)
+	return engineRef, err
+}
+
+// ensureImageInspected is ensureImage that also returns the engine's
+// inspection of the image when it made one on the way (nil after a
+// fetch), which spares the spawn's next look at the image a call.
+func (d *imageRoom) ensureImageInspected(ctx context.Context, api APIClient, ref string) (string, *client.ImageInspectResult, error) {
 	if d.opts.images == nil {
 		if err := checkImageRef(ref); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		if _, err := api.ImageInspect(ctx, ref); err != nil {
-			return "", classify(err, hypervisor.ErrImageNotFound)
+		img, err := api.ImageInspect(ctx, ref)
+		if err != nil {
+			return "", nil, classify(err, hypervisor.ErrImageNotFound)
 		}
-		return ref, nil
+		return ref, &img, nil
 	}
 	meta, err := d.opts.images.Stat(ctx, ref)
 	if err != nil {
-		return "", fmt.Errorf("store image %s: %w", ref, classify(err, hypervisor.ErrImageNotFound))
+		return "", nil, fmt.Errorf("store image %s: %w", ref, classify(err, hypervisor.ErrImageNotFound))
 	}
 	if meta.ContainerFormat != "" && meta.ContainerFormat != image.ContainerFormatDocker {
-		return "", fmt.Errorf("%w: store image %s has container format %q: %w",
+		return "", nil, fmt.Errorf("%w: store image %s has container format %q: %w",
 			hypervisor.ErrInvalidArgument, ref, meta.ContainerFormat, image.ErrUnsupportedFormat)
 	}
 	tag := engine.TagFor(meta.ID)
 	for {
-		if d.cached(ctx, api, tag, meta) {
-			return tag, nil
+		if img, ok := d.cached(ctx, api, tag, meta); ok {
+			return tag, img, nil
 		}
 		// One fetch per store image version, shared by concurrent spawns.
 		ch := d.fetches.DoChan(meta.ID+"@"+meta.SHA256+meta.Checksum, func() (any, error) {
@@ -101,15 +110,15 @@ func (d *imageRoom) ensureImage(ctx context.Context, api APIClient, ref string) 
 		})
 		select {
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", nil, ctx.Err()
 		case res := <-ch:
 			if res.Err == nil {
-				return tag, nil
+				return tag, nil, nil
 			}
 			if ctx.Err() == nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)) {
 				continue // the caller that ran the fetch gave up; this one has not
 			}
-			return "", res.Err
+			return "", nil, res.Err
 		}
 	}
 }
@@ -133,18 +142,19 @@ func checkImageRef(ref string) error {
 	return nil
 }
 
-// cached reports whether tag on the engine holds the store image meta.
-func (d *imageRoom) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) bool {
+// cached reports whether tag on the engine holds the store image meta,
+// with the engine's inspection of the image when it does.
+func (d *imageRoom) cached(ctx context.Context, api APIClient, tag string, meta image.Metadata) (*client.ImageInspectResult, bool) {
 	rec, ok := d.state.loadImage(meta.ID)
 	if !ok || !rec.matches(meta) {
-		return false
+		return nil, false
 	}
 	res, err := api.ImageInspect(ctx, tag)
 	if err != nil || res.ID != rec.EngineID {
-		return false
+		return nil, false
 	}
 	d.touchImage(rec)
-	return true
+	return &res, true
 }
 
 // fetchImage streams the store image into the engine, verifying it.

@@ -125,12 +125,19 @@ var _ hypervisor.OSInspector = (*Driver)(nil)
 
 // resolveBoot decides whether a spawn makes an OS instance: the spec's
 // Boot, or with BootAuto the image's hypervisor.OSImageLabel. For an OS
-// instance it also returns the image's ID (see executableCache).
-func (d *osRoom) resolveBoot(ctx context.Context, api APIClient, spec hypervisor.InstanceSpec, engineImage string) (os bool, imageID string, err error) {
+// instance it also returns the image's ID (see executableCache). inspected
+// is the engine's inspection of engineImage if the spawn has one (see
+// ensureImageInspected); otherwise resolveBoot asks for it.
+func (d *osRoom) resolveBoot(ctx context.Context, api APIClient, spec hypervisor.InstanceSpec, engineImage string, inspected *client.ImageInspectResult) (os bool, imageID string, err error) {
 	if spec.Boot == hypervisor.BootApp {
 		return false, "", nil
 	}
-	img, err := api.ImageInspect(ctx, engineImage)
+	var img client.ImageInspectResult
+	if inspected != nil {
+		img = *inspected
+	} else {
+		img, err = api.ImageInspect(ctx, engineImage)
+	}
 	if spec.Boot == hypervisor.BootOS {
 		// The ID only spares the init check a question: without it, the
 		// check asks the engine (the image was found by ensureImage).
@@ -157,11 +164,11 @@ func (d *osRoom) resolveBoot(ctx context.Context, api APIClient, spec hypervisor
 // instance stays one; an application instance becomes one when the new
 // image carries the OS label. The image's ID is returned as by
 // resolveBoot.
-func (d *osRoom) rebuildBoot(ctx context.Context, api APIClient, old storedSpec, spec hypervisor.InstanceSpec, engineImage string) (bool, string, error) {
+func (d *osRoom) rebuildBoot(ctx context.Context, api APIClient, old storedSpec, spec hypervisor.InstanceSpec, engineImage string, inspected *client.ImageInspectResult) (bool, string, error) {
 	if old.Boot == string(hypervisor.BootOS) {
 		spec.Boot = hypervisor.BootOS
 	}
-	return d.resolveBoot(ctx, api, spec, engineImage)
+	return d.resolveBoot(ctx, api, spec, engineImage, inspected)
 }
 
 // initCommand is the init an OS instance boots.

@@ -480,15 +480,35 @@ func TestOSInstancePowerCycle(t *testing.T) {
 	e.requireGone("pc")
 }
 
-// statCounter counts the engine's ContainerStatPath calls.
+// statCounter counts the engine's ContainerStatPath and ImageInspect
+// calls.
 type statCounter struct {
 	APIClient
-	n atomic.Int32
+	n, inspects atomic.Int32
 }
 
 func (c *statCounter) ContainerStatPath(ctx context.Context, id string, o client.ContainerStatPathOptions) (client.ContainerStatPathResult, error) {
 	c.n.Add(1)
 	return c.APIClient.ContainerStatPath(ctx, id, o)
+}
+
+func (c *statCounter) ImageInspect(ctx context.Context, id string, o ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	c.inspects.Add(1)
+	return c.APIClient.ImageInspect(ctx, id, o...)
+}
+
+// TestSpawnInspectsImageOnce: a Spawn looks at its image once, whether it
+// decides the boot from the image's label (BootAuto) or is told (BootOS).
+func TestSpawnInspectsImageOnce(t *testing.T) {
+	counter := &statCounter{APIClient: testenv.MustHaveDocker(t)}
+	e := newEnv(t, WithAPIClient(counter))
+	e.spawn(e.spec("auto"))
+	assert.Equal(t, int32(1), counter.inspects.Load(), "BootAuto")
+	spec := e.spec("os")
+	spec.Command, spec.Boot = nil, hypervisor.BootOS
+	_, err := e.drv.Spawn(t.Context(), spec)
+	require.ErrorIs(t, err, hypervisor.ErrNoInit) // busybox: no /sbin/init
+	assert.Equal(t, int32(2), counter.inspects.Load(), "BootOS")
 }
 
 // TestOSInstanceInitCheckedOncePerImage: Spawn asks the engine about an

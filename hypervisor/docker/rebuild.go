@@ -71,7 +71,7 @@ func (d *lifecycleRoom) rebuild(ctx context.Context, id, imageRef string) error 
 	}
 
 	d.step(StepEnsureImage)
-	engineImage, err := d.images.ensureImage(ctx, t.api, imageRef)
+	engineImage, inspected, err := d.images.ensureImageInspected(ctx, t.api, imageRef)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (d *lifecycleRoom) rebuild(ctx context.Context, id, imageRef string) error 
 
 	d.step(StepCreate)
 	cs := newContainerSpec(spec, engineImage)
-	if cs.os, cs.imageID, err = d.osInst.rebuildBoot(ctx, t.api, old, spec, engineImage); err != nil {
+	if cs.os, cs.imageID, err = d.osInst.rebuildBoot(ctx, t.api, old, spec, engineImage, inspected); err != nil {
 		return err
 	}
 	if cs.mounts, err = d.keptMounts(id); err != nil {

@@ -70,13 +70,13 @@ func (d *lifecycleRoom) spawn(ctx context.Context, spec hypervisor.InstanceSpec,
 	defer func() { _ = u.Rollback(ctx) }() // logs what it cannot undo
 
 	d.step(StepEnsureImage)
-	engineImage, err := d.images.ensureImage(ctx, api, spec.Image)
+	engineImage, inspected, err := d.images.ensureImageInspected(ctx, api, spec.Image)
 	if err != nil {
 		return hypervisor.Instance{}, err
 	}
 
 	cs := newContainerSpec(spec, engineImage)
-	if cs.os, cs.imageID, err = d.osInst.resolveBoot(ctx, api, spec, engineImage); err != nil {
+	if cs.os, cs.imageID, err = d.osInst.resolveBoot(ctx, api, spec, engineImage, inspected); err != nil {
 		return hypervisor.Instance{}, err
 	}
 
