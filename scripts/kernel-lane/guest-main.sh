@@ -6,13 +6,13 @@
 # writes each one's -test.v=test2json output to OUT_DIR/tests/NAME.out.
 #
 # tests.list lines: NAME<TAB>PACKAGE_DIR<TAB>RUN_REGEXP<TAB>TIMEOUT_SECONDS<TAB>KIND<TAB>MODULE<TAB>STREAM
-# (no field empty: "-" for none; KIND "bench": RUN_REGEXP names benchmarks, run with -benchtime 2x and no
+# (no field empty: "-" for none; KIND "bench": RUN_REGEXP names benchmarks, run LANE_BENCHTIME times and no
 # tests; MODULE: a kernel module loaded before the binary runs and unloaded
 # after; STREAM: A and B run side by side, each in order, then Z alone).
 # lane.env: LANE_DEADLINE (guest uptime, in seconds, by which the last test
 # must have ended), LANE_KERNEL_FEATURES, LANE_CRASH_KILLS and
 # LANE_CRASH_TIME_SCALE (for TestCrashRecovery), LANE_PAUSE_ROUNDS (for
-# TestPauseUnpauseRounds).
+# TestPauseUnpauseRounds), LANE_BENCHTIME (iterations of each benchmark).
 set -u
 O=$1
 mkdir -p "$O/tests"
@@ -79,7 +79,7 @@ run_line() {
 	# -test.parallel 6: the tests mostly wait for the engine and the guest
 	# (2 emulated CPUs would otherwise run 2 at a time).
 	local sel=(-test.run "$run")
-	[ "$kind" != bench ] || sel=(-test.run '^$' -test.bench "$run" -test.benchtime 2x)
+	[ "$kind" != bench ] || sel=(-test.run '^$' -test.bench "$run" -test.benchtime "${LANE_BENCHTIME:-4}x")
 	# The subshell's "times": the CPU time of the test binary and of
 	# the processes it started and waited for (not the engine's, nor
 	# the containers').
