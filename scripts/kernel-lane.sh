@@ -104,8 +104,12 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+# Whole numbers without leading zeros (which bash's arithmetic reads as octal).
 case $BENCHTIME in
-'' | *[!0-9]* | 0) echo "kernel-lane: -benchtime needs a positive number of iterations, not '$BENCHTIME'" >&2; exit 2 ;;
+'' | *[!0-9]* | 0*) echo "kernel-lane: -benchtime needs a positive number of iterations, not '$BENCHTIME'" >&2; exit 2 ;;
+esac
+case $VM_TIMEOUT in
+*[!0-9]* | 0*) echo "kernel-lane: -timeout needs a positive number of seconds, not '$VM_TIMEOUT'" >&2; exit 2 ;;
 esac
 log() { printf 'kernel-lane: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
