@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -206,4 +207,37 @@ func TestPlaceBothFindNoAllocations(t *testing.T) {
 		assert.Equal(t, map[string]placement.Resources{where: cs.req.Resources}, held, "round %d: allocated where it runs", round)
 		t.Logf("round %d: kept by %s", round, map[bool]string{true: "A", false: "B"}[onA])
 	}
+}
+
+// TestPlaceGivesWayToLateReplacingClaim replaces the consumer's
+// allocations with a claim on another provider 200 ms after the spawn,
+// as a concurrent claim that Placement answered late does: the Scheduler
+// reads its claim back only once the claim has settled (2 s here), finds
+// the other claim, destroys its instance and reports ErrAlreadyClaimed.
+// Read at once, it would have kept an instance the other claim's
+// scheduler runs too.
+func TestPlaceGivesWayToLateReplacingClaim(t *testing.T) {
+	t.Parallel()
+	cs := newConfirmSetup(t, 2, 4)
+	ctx := t.Context()
+	other := map[string]placement.Resources{cs.rps[1]: cs.req.Resources}
+	var late sync.WaitGroup
+	s, err := placement.NewScheduler(cs.cl, []placement.Target{{
+		ProviderUUID: cs.rps[0], Name: cs.rps[0], Driver: afterSpawn{Lifecycle: cs.fakes[0], hook: func(id string) {
+			late.Go(func() {
+				time.Sleep(200 * time.Millisecond)
+				assert.NoError(t, cs.cl.Release(ctx, id))
+				assert.NoError(t, cs.cl.Claim(ctx, id, other))
+			})
+		}},
+	}}, placement.WithClaimSettle(2*time.Second))
+	require.NoError(t, err)
+	id := placement.NewUUID()
+	_, err = s.Place(ctx, busyboxSpec(id), cs.req)
+	late.Wait()
+	require.ErrorIs(t, err, placement.ErrAlreadyClaimed)
+	assert.False(t, exists(t, cs.fakes[0], id), "the instance spawned here is gone")
+	held, err := cs.cl.Allocations(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, other, held, "the other claim stays")
 }

@@ -145,6 +145,7 @@ type schedulerOptions struct {
 	maxAttempts int
 	limit       int
 	onDown      func(HostDown)
+	claimSettle time.Duration
 }
 
 // SchedulerOption configures a Scheduler.
@@ -169,6 +170,21 @@ func WithMaxAttempts(n int) SchedulerOption {
 			return fmt.Errorf("%w: max attempts %d", ErrInvalidArgument, n)
 		}
 		o.maxAttempts = n
+		return nil
+	}
+}
+
+// WithClaimSettle sets the least time Place lets pass after a successful
+// claim before it reads the claim back (see Place); by default it waits
+// racingClaimRTTs of the claim's own round trips, which on a quiet
+// Placement the spawn has already taken. A Placement whose answers can
+// stall for longer than that (behind a slow proxy, say) wants more.
+func WithClaimSettle(d time.Duration) SchedulerOption {
+	return func(o *schedulerOptions) error {
+		if d < 0 {
+			return fmt.Errorf("%w: claim settle %v", ErrInvalidArgument, d)
+		}
+		o.claimSettle = d
 		return nil
 	}
 }
@@ -366,23 +382,31 @@ func (s *Scheduler) Select(ctx context.Context, id string, req Request) (Decisio
 	return d, err
 }
 
+// claimed is a successful claim: its allocation, when Placement answered
+// it and how long the request took.
+type claimed struct {
+	alloc map[string]Resources
+	at    time.Time
+	rtt   time.Duration
+}
+
 // selectExcept is Select without the providers in exclude, in at most
-// attempts claims. It returns the allocation it claimed, too.
-func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, exclude map[string]bool, attempts int) (Decision, map[string]Resources, error) {
+// attempts claims. It returns the claim it made, too.
+func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, exclude map[string]bool, attempts int) (Decision, claimed, error) {
 	d := Decision{ID: id}
 	usable := func(c Candidate) bool { return !exclude[c.ProviderUUID] && !s.isDown(c.ProviderUUID) }
 	for d.Attempts < attempts {
 		cands, err := s.candidates(ctx, req, usable)
 		if err != nil {
-			return d, nil, err
+			return d, claimed{}, err
 		}
 		if len(cands) == 0 {
 			// The capacity may be gone because this very consumer holds
 			// it: another scheduler placed it.
 			if held, err := s.claimer.Allocations(ctx, id); err == nil && len(held) > 0 {
-				return d, nil, fmt.Errorf("%w: %s", ErrAlreadyClaimed, id)
+				return d, claimed{}, fmt.Errorf("%w: %s", ErrAlreadyClaimed, id)
 			}
-			return d, nil, fmt.Errorf("%w: for %s (%v)", ErrNoCandidates, id, req.Resources)
+			return d, claimed{}, fmt.Errorf("%w: for %s (%v)", ErrNoCandidates, id, req.Resources)
 		}
 		// Best first; a claim that lost a race moves on to the next
 		// candidate of the same answer (as Nova's alternates), and only
@@ -393,20 +417,22 @@ func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, ex
 			}
 			d.Attempts++
 			s.decisions.Add(1)
+			sent := time.Now()
 			err = s.claimer.Claim(ctx, id, c.Allocation)
 			if err == nil {
 				d.ProviderUUID = c.ProviderUUID
 				d.Host = s.targets[c.ProviderUUID].Name
-				return d, c.Allocation, nil
+				at := time.Now()
+				return d, claimed{alloc: c.Allocation, at: at, rtt: at.Sub(sent)}, nil
 			}
 			if !errors.Is(err, ErrConflict) {
-				return d, nil, err
+				return d, claimed{}, err
 			}
 			d.Conflicts++
 			s.conflicts.Add(1)
 		}
 	}
-	return d, nil, fmt.Errorf("%w: %s: %d claims lost to concurrent schedulers", ErrConflict, id, d.Conflicts)
+	return d, claimed{}, fmt.Errorf("%w: %s: %d claims lost to concurrent schedulers", ErrConflict, id, d.Conflicts)
 }
 
 // Place selects a host for spec (spec.ID is the consumer), claims it and
@@ -414,7 +440,9 @@ func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, ex
 // failed because the engine did not answer (hypervisor.ErrUnavailable),
 // the host is taken down (its provider disabled, see HostDown) and the
 // instance is placed elsewhere. Other spawn errors are returned.
-// After the spawn it checks that the claim is still this Scheduler's:
+// After the spawn, and once the claim is old enough that a concurrent
+// claim of the same consumer has landed (see confirm), it checks that the
+// claim is still this Scheduler's:
 // one that another scheduler's concurrent claim replaced gives way (its
 // instance destroyed, ErrAlreadyClaimed); a consumer left with no
 // allocations at all (Placement's race for a new consumer can hide
@@ -430,7 +458,7 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 	exclude := map[string]bool{}
 	var total Decision
 	for total.Attempts < s.opts.maxAttempts {
-		d, alloc, err := s.selectExcept(ctx, spec.ID, req, exclude, s.opts.maxAttempts-total.Attempts)
+		d, cl, err := s.selectExcept(ctx, spec.ID, req, exclude, s.opts.maxAttempts-total.Attempts)
 		total.ID, total.ProviderUUID, total.Host = d.ID, d.ProviderUUID, d.Host
 		total.Attempts += d.Attempts
 		total.Conflicts += d.Conflicts
@@ -444,7 +472,7 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 		}
 		_, err = spawnOnClaim(ctx, s.claimer, t.Driver, spec)
 		if err == nil {
-			return total, s.confirm(ctx, t, d.ProviderUUID, spec.ID, alloc)
+			return total, s.confirm(ctx, t, d.ProviderUUID, spec.ID, cl)
 		}
 		if errors.Is(err, hypervisor.ErrAlreadyExists) {
 			// Another scheduler's concurrent claim of the same consumer
@@ -462,6 +490,14 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 	return total, fmt.Errorf("%w: %s: no host took it in %d attempts", ErrNoCandidates, spec.ID, total.Attempts)
 }
 
+// racingClaimRTTs is how many of a claim's own round trips confirm lets
+// pass after Placement answered it before it reads the claim back. A
+// concurrent claim of the same new consumer that Placement lets succeed
+// too was sent before this claim was committed, so it lands within one
+// round trip of its own after that answer; three allow for its being
+// slower than this one. On a quiet Placement the spawn takes longer.
+const racingClaimRTTs = 3
+
 // confirmRounds bounds how often confirm claims a consumer again whose
 // allocations vanished.
 const confirmRounds = 3
@@ -478,13 +514,16 @@ const confirmSettle = time.Second
 // allocations (its ensure_consumer adopts a consumer that a racing
 // request created), and the request that loses such a race deletes the
 // consumer it created, which hides the winner's allocations (a read
-// finds none). So:
+// finds none). The first read waits until the claim is racingClaimRTTs
+// of its round trips old (or the WithClaimSettle time), so that a
+// concurrent claim has landed: one landing after the read would leave the
+// instance running here and where the other scheduler spawned it. Then:
 //   - allocations on provider: the instance stays;
 //   - allocations elsewhere only: another scheduler's claim replaced this
 //     one; the instance spawned here is destroyed and confirm reports
 //     ErrAlreadyClaimed, so that the instance runs where its
 //     allocations are;
-//   - none at all: the consumer is claimed again with alloc (which also
+//   - none at all: the consumer is claimed again with cl's allocation (which also
 //     replaces allocations a deleted consumer left behind) and read back
 //     after confirmSettle, so that of two schedulers that both find none,
 //     one keeps its instance and the other gives way. An instance whose
@@ -493,7 +532,7 @@ const confirmSettle = time.Second
 //
 // An error reading the allocations, or one claiming again that is not a
 // conflict, leaves the instance as placed.
-func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, alloc map[string]Resources) error {
+func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, cl claimed) error {
 	giveWay := func(why string, cause error) error {
 		err := fmt.Errorf("%w: %s: %s; the instance spawned here was destroyed", ErrAlreadyClaimed, id, why)
 		if errors.Is(cause, ErrConflict) {
@@ -503,6 +542,13 @@ func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, 
 			return fmt.Errorf("%w, but destroying it failed: %w", err, derr)
 		}
 		return err
+	}
+	// A concurrent claim that replaces this one can land after the spawn:
+	// reading before it has would keep the instance here while the other
+	// scheduler keeps its own.
+	settle := max(racingClaimRTTs*cl.rtt, s.opts.claimSettle)
+	if !sleepCtx(ctx, time.Until(cl.at.Add(settle))) {
+		return nil
 	}
 	var lastClaim error
 	for round := 0; ; round++ {
@@ -519,7 +565,7 @@ func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, 
 		if round == confirmRounds {
 			return giveWay("its claim vanished after the spawn and could not be made again", lastClaim)
 		}
-		lastClaim = s.claimer.Claim(ctx, id, alloc)
+		lastClaim = s.claimer.Claim(ctx, id, cl.alloc)
 		switch {
 		case lastClaim == nil:
 		case errors.Is(lastClaim, ErrAlreadyClaimed), errors.Is(lastClaim, ErrConflict):
@@ -528,13 +574,25 @@ func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, 
 		default:
 			return nil
 		}
-		timer := time.NewTimer(confirmSettle)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if !sleepCtx(ctx, confirmSettle) {
 			return nil
-		case <-timer.C:
 		}
+	}
+}
+
+// sleepCtx waits d (nothing when d ≤ 0) and reports whether ctx is still
+// live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
 	}
 }
 

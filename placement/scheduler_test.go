@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/stretchr/testify/assert"
@@ -98,6 +99,8 @@ func TestSchedulerCandidateLimit(t *testing.T) {
 	assert.LessOrEqual(t, gets, int64(16))
 
 	_, err = placement.NewScheduler(cl, nil, placement.WithCandidateLimit(-1))
+	require.ErrorIs(t, err, placement.ErrInvalidArgument)
+	_, err = placement.NewScheduler(cl, nil, placement.WithClaimSettle(-time.Second))
 	require.ErrorIs(t, err, placement.ErrInvalidArgument)
 }
 
