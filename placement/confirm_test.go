@@ -67,13 +67,13 @@ func newConfirmSetup(t *testing.T, n, vcpus int) *confirmSetup {
 	return cs
 }
 
-// scheduler returns a Scheduler whose one target is provider i, its
-// fake driver wrapped so that hook runs after each spawn.
-func (cs *confirmSetup) scheduler(t *testing.T, i int, hook func(id string)) *placement.Scheduler {
+// scheduler returns a Scheduler with opts whose one target is provider
+// i, its fake driver wrapped so that hook runs after each spawn.
+func (cs *confirmSetup) scheduler(t *testing.T, i int, hook func(id string), opts ...placement.SchedulerOption) *placement.Scheduler {
 	t.Helper()
 	s, err := placement.NewScheduler(cs.cl, []placement.Target{{
 		ProviderUUID: cs.rps[i], Name: cs.rps[i], Driver: afterSpawn{Lifecycle: cs.fakes[i], hook: hook},
-	}})
+	}}, opts...)
 	require.NoError(t, err)
 	return s
 }
@@ -222,18 +222,15 @@ func TestPlaceGivesWayToLateReplacingClaim(t *testing.T) {
 	ctx := t.Context()
 	other := map[string]placement.Resources{cs.rps[1]: cs.req.Resources}
 	var late sync.WaitGroup
-	s, err := placement.NewScheduler(cs.cl, []placement.Target{{
-		ProviderUUID: cs.rps[0], Name: cs.rps[0], Driver: afterSpawn{Lifecycle: cs.fakes[0], hook: func(id string) {
-			late.Go(func() {
-				time.Sleep(200 * time.Millisecond)
-				assert.NoError(t, cs.cl.Release(ctx, id))
-				assert.NoError(t, cs.cl.Claim(ctx, id, other))
-			})
-		}},
-	}}, placement.WithClaimSettle(2*time.Second))
-	require.NoError(t, err)
+	s := cs.scheduler(t, 0, func(id string) {
+		late.Go(func() {
+			time.Sleep(200 * time.Millisecond)
+			assert.NoError(t, cs.cl.Release(ctx, id))
+			assert.NoError(t, cs.cl.Claim(ctx, id, other))
+		})
+	}, placement.WithClaimSettle(2*time.Second))
 	id := placement.NewUUID()
-	_, err = s.Place(ctx, busyboxSpec(id), cs.req)
+	_, err := s.Place(ctx, busyboxSpec(id), cs.req)
 	late.Wait()
 	require.ErrorIs(t, err, placement.ErrAlreadyClaimed)
 	assert.False(t, exists(t, cs.fakes[0], id), "the instance spawned here is gone")
