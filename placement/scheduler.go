@@ -448,7 +448,9 @@ func (s *Scheduler) selectExcept(ctx context.Context, id string, req Request, ex
 // allocations at all (Placement's race for a new consumer can hide
 // them) is claimed again, and the instance is kept if that claim holds,
 // destroyed otherwise (ErrAlreadyClaimed, or ErrConflict when the
-// capacity is gone).
+// capacity is gone). A replacing claim that Placement answers only after
+// that check can still leave the instance on two hosts: a periodic Sweep
+// settles such instances.
 func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req Request) (Decision, error) {
 	if err := spec.Validate(); err != nil {
 		return Decision{ID: spec.ID}, err
@@ -531,7 +533,8 @@ const confirmSettle = time.Second
 //     destroyed, with ErrConflict.
 //
 // An error reading the allocations, or one claiming again that is not a
-// conflict, leaves the instance as placed.
+// conflict, leaves the instance as placed: should it run on another host
+// too, Sweep settles that later.
 func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, cl claimed) error {
 	giveWay := func(why string, cause error) error {
 		err := fmt.Errorf("%w: %s: %s; the instance spawned here was destroyed", ErrAlreadyClaimed, id, why)

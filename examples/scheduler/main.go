@@ -10,7 +10,10 @@
 // then to fresh candidates, and an instance ID is
 // placed exactly once. An engine that stops answering is taken out (its
 // provider gets COMPUTE_STATUS_DISABLED, its instances are reported) and
-// new work goes elsewhere. It prints where everything went.
+// new work goes elsewhere. It prints where everything went. With -sweep
+// it then settles instances that racing schedulers left on two engines
+// (Scheduler.Sweep: the copy where the claim is stays), leaving copies
+// younger than -sweep-age to placements still in progress.
 //
 //	scheduler -placement http://127.0.0.1:8778/ -token admin \
 //	    -engine a=unix:///run/a/docker.sock \
@@ -79,6 +82,8 @@ type config struct {
 	Trait     string  // custom trait on the providers, required by the requests
 	CPURatio  float64 // VCPU allocation ratio; 0: placement's default
 	Cleanup   bool
+	Sweep     bool          // settle instances running on two engines after placing
+	SweepAge  time.Duration // the least age of the copies Sweep settles
 
 	// afterPlaced, when set, runs after each placement with the number
 	// placed so far (a test hook: it may kill an engine).
@@ -93,6 +98,7 @@ type result struct {
 	Elsewhere []string          // IDs another scheduler placed first
 	Failed    map[string]error
 	Down      []placement.HostDown
+	Swept     placement.SweepReport
 	Decisions int64
 	Conflicts int64
 	Elapsed   time.Duration
@@ -101,7 +107,7 @@ type result struct {
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("scheduler: ")
-	cfg := config{Parallel: 4, Weigher: "spread", Limit: placement.DefaultCandidateLimit, Command: []string{"sleep", "86400"}}
+	cfg := config{Parallel: 4, Weigher: "spread", Limit: placement.DefaultCandidateLimit, Command: []string{"sleep", "86400"}, SweepAge: placement.DefaultSweepAge}
 	var engines, flavors multiFlag
 	flag.StringVar(&cfg.Placement, "placement", "", "Placement endpoint without keystone (noauth2); empty: keystone from OS_* variables")
 	flag.StringVar(&cfg.Token, "token", "admin", "token for -placement (noauth2 takes \"admin\")")
@@ -115,6 +121,8 @@ func main() {
 	flag.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "placements in flight")
 	flag.StringVar(&cfg.Trait, "trait", "CUSTOM_DOCKERVISOR_SCHEDULER_EXAMPLE", "custom trait put on the engines' providers and required by every placement")
 	flag.Float64Var(&cfg.CPURatio, "cpu-allocation-ratio", 0, "VCPU allocation ratio (0: 16)")
+	flag.BoolVar(&cfg.Sweep, "sweep", false, "after placing, settle instances that run on two engines (racing schedulers can leave them): keep the copy where the claim is")
+	flag.DurationVar(&cfg.SweepAge, "sweep-age", cfg.SweepAge, "with -sweep, leave copies younger than this (placements still in progress); 0 settles at once")
 	flag.BoolVar(&cfg.Cleanup, "cleanup", false, "destroy the instances, release their claims and remove the providers at the end")
 	flag.Parse()
 	var err error
@@ -345,6 +353,13 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	res.Down = sched.Down()
 	printResult(out, hosts, res, cfg)
 
+	if cfg.Sweep {
+		var serr error
+		res.Swept, serr = sched.Sweep(ctx, cfg.SweepAge)
+		printSweep(out, hosts, res.Swept)
+		err = errors.Join(err, serr)
+	}
+
 	if cfg.Cleanup {
 		err = cleanup(context.WithoutCancel(ctx), claimer, hosts, res)
 		if err == nil {
@@ -389,6 +404,25 @@ func printResult(out io.Writer, hosts []*host, res result, cfg config) {
 	}
 	fmt.Fprintf(out, "%d placed in %s (weigher %s), %d claims, %d lost to other schedulers\n",
 		len(res.Placed), res.Elapsed.Round(time.Millisecond), cfg.Weigher, res.Decisions, res.Conflicts)
+}
+
+// printSweep says what a sweep settled and what it left.
+func printSweep(out io.Writer, hosts []*host, rep placement.SweepReport) {
+	name := map[string]string{}
+	for _, h := range hosts {
+		name[h.uuid] = h.spec.Name
+	}
+	for _, id := range slices.Sorted(maps.Keys(rep.Kept)) {
+		var removed []string
+		for _, p := range rep.Removed[id] {
+			removed = append(removed, name[p])
+		}
+		fmt.Fprintf(out, "swept %s: kept on %s (its claim), removed from %s\n", id, name[rep.Kept[id]], strings.Join(removed, " "))
+	}
+	for _, id := range rep.Unsettled {
+		fmt.Fprintf(out, "unsettled %s: runs on several engines, its claim on none of them (or on several)\n", id)
+	}
+	fmt.Fprintf(out, "sweep: %d settled, %d unsettled, %d too young\n", len(rep.Kept), len(rep.Unsettled), len(rep.Young))
 }
 
 // cleanup destroys the instances on live engines, releases every claim

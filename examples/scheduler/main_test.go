@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -262,4 +263,45 @@ func TestSchedulersRace(t *testing.T) {
 		}
 		assert.Equal(t, 8, n, "containers on %s", s.Name)
 	}
+
+	// A copy of a placed instance on another engine, as a claim answered
+	// after Place's check could leave: a run with -sweep keeps the copy
+	// where the claim is and removes the other.
+	c, err := placement.NewNoAuthClient(ep, testenv.PlacementToken)
+	require.NoError(t, err)
+	hosts, err := register(t.Context(), c, base)
+	t.Cleanup(func() {
+		for _, h := range hosts {
+			h.driver.Close()
+		}
+	})
+	require.NoError(t, err)
+	dup := ids[0]
+	var from, to *host
+	for _, h := range hosts {
+		if h.spec.Name == placed[dup] {
+			from = h
+		} else if to == nil {
+			to = h
+		}
+	}
+	require.NotNil(t, from)
+	require.NotNil(t, to)
+	_, err = to.driver.Spawn(t.Context(), hypervisor.InstanceSpec{ID: dup, Image: testenv.EngineBusybox, Command: []string{"sleep", "3600"}, VCPUs: 1, MemoryMB: 16})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, to.driver.Destroy(context.WithoutCancel(t.Context()), dup)) })
+	cfg := base
+	cfg.Sweep, cfg.SweepAge = true, 0
+	var out bytes.Buffer
+	sw, err := run(t.Context(), cfg, &out)
+	t.Log("\n" + out.String())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{dup: from.uuid}, sw.Swept.Kept)
+	assert.Equal(t, map[string][]string{dup: {to.uuid}}, sw.Swept.Removed)
+	assert.Empty(t, sw.Swept.Unsettled)
+	assert.Contains(t, out.String(), fmt.Sprintf("swept %s: kept on %s (its claim), removed from %s", dup, from.spec.Name, to.spec.Name))
+	_, err = to.driver.Info(t.Context(), dup)
+	assert.ErrorIs(t, err, hypervisor.ErrNotFound, "the copy without the claim is gone")
+	_, err = from.driver.Info(t.Context(), dup)
+	assert.NoError(t, err, "the copy with the claim runs")
 }

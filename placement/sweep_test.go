@@ -1,0 +1,197 @@
+package placement_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dockervisor/dockervisor/hypervisor"
+	"github.com/dockervisor/dockervisor/hypervisor/hypervisortest"
+	"github.com/dockervisor/dockervisor/internal/testenv"
+	"github.com/dockervisor/dockervisor/placement"
+)
+
+// unlistable is a host whose engine does not answer List.
+type unlistable struct{ hypervisor.Lifecycle }
+
+func (unlistable) List(context.Context, hypervisor.ListOptions) ([]hypervisor.Instance, error) {
+	return nil, fmt.Errorf("engine gone: %w", hypervisor.ErrUnavailable)
+}
+
+// claimFor claims id on the providers given, released when the test ends.
+func (cs *confirmSetup) claimFor(t *testing.T, id string, providers ...string) {
+	t.Helper()
+	alloc := map[string]placement.Resources{}
+	for _, p := range providers {
+		alloc[p] = cs.req.Resources
+	}
+	require.NoError(t, cs.cl.Claim(t.Context(), id, alloc))
+	t.Cleanup(func() { assert.NoError(t, cs.cl.Release(context.WithoutCancel(t.Context()), id)) })
+}
+
+// spawnOn spawns instance id directly on the fake hosts given.
+func (cs *confirmSetup) spawnOn(t *testing.T, id string, hosts ...int) {
+	t.Helper()
+	for _, h := range hosts {
+		_, err := cs.fakes[h].Spawn(t.Context(), busyboxSpec(id))
+		require.NoError(t, err)
+	}
+}
+
+// TestSweepSettlesDuplicates puts instances on several hosts at once, as
+// racing schedulers can, and sweeps: a young duplicate is left alone; an
+// old one keeps the copy where its allocations are and loses the others;
+// one whose allocations are on none (or more than one) of its hosts is
+// reported and left; an instance on one host, a non-UUID name and a host
+// taken down are not its business; a host that cannot be listed is an
+// error that does not stop the rest.
+func TestSweepSettlesDuplicates(t *testing.T) {
+	t.Parallel()
+	cs := newConfirmSetup(t, 5, 8)
+	ctx := t.Context()
+	targets := make([]placement.Target, len(cs.rps))
+	for i, rp := range cs.rps {
+		targets[i] = placement.Target{ProviderUUID: rp, Name: fmt.Sprintf("host%d", i), Driver: cs.fakes[i]}
+	}
+	targets[3].Driver = unlistable{cs.fakes[3]}
+	s, err := placement.NewScheduler(cs.cl, targets)
+	require.NoError(t, err)
+
+	dup := placement.NewUUID() // on hosts 0 and 1, claimed on 1
+	cs.spawnOn(t, dup, 0, 1)
+	cs.claimFor(t, dup, cs.rps[1])
+	unclaimed := placement.NewUUID() // on 0 and 2, no claim
+	cs.spawnOn(t, unclaimed, 0, 2)
+	twoClaims := placement.NewUUID() // on 1 and 2, claimed on both
+	cs.spawnOn(t, twoClaims, 1, 2)
+	cs.claimFor(t, twoClaims, cs.rps[1], cs.rps[2])
+	single := placement.NewUUID() // on 0 only, claimed on 2
+	cs.spawnOn(t, single, 0)
+	cs.claimFor(t, single, cs.rps[2])
+	downDup := placement.NewUUID() // on 2 and the down host 4, claimed on 4
+	cs.spawnOn(t, downDup, 2, 4)
+	cs.claimFor(t, downDup, cs.rps[4])
+	cs.spawnOn(t, "not-a-uuid", 0, 1)
+	require.NoError(t, s.TakeDown(ctx, cs.rps[4], hypervisor.ErrUnavailable))
+
+	_, err = s.Sweep(ctx, -time.Second)
+	require.ErrorIs(t, err, placement.ErrInvalidArgument)
+
+	rep, err := s.Sweep(ctx, time.Hour)
+	require.ErrorIs(t, err, hypervisor.ErrUnavailable, "host 3 cannot be listed")
+	assert.Contains(t, err.Error(), "host3")
+	assert.ElementsMatch(t, []string{dup, unclaimed, twoClaims}, rep.Young, "every duplicate is younger than an hour")
+	assert.Empty(t, rep.Kept)
+	assert.Empty(t, rep.Removed)
+	assert.Empty(t, rep.Unsettled)
+	assert.True(t, exists(t, cs.fakes[0], dup), "a young duplicate stays")
+
+	rep, err = s.Sweep(ctx, 0)
+	require.ErrorIs(t, err, hypervisor.ErrUnavailable)
+	assert.Equal(t, map[string]string{dup: cs.rps[1]}, rep.Kept)
+	assert.Equal(t, map[string][]string{dup: {cs.rps[0]}}, rep.Removed)
+	assert.ElementsMatch(t, []string{unclaimed, twoClaims}, rep.Unsettled)
+	assert.Empty(t, rep.Young)
+	assert.False(t, rep.Empty())
+	assert.False(t, exists(t, cs.fakes[0], dup), "the copy without the claim is gone")
+	assert.True(t, exists(t, cs.fakes[1], dup), "the copy with the claim stays")
+	for _, c := range []struct {
+		id    string
+		hosts []int
+	}{{unclaimed, []int{0, 2}}, {twoClaims, []int{1, 2}}, {single, []int{0}}, {downDup, []int{2, 4}}, {"not-a-uuid", []int{0, 1}}} {
+		for _, h := range c.hosts {
+			assert.True(t, exists(t, cs.fakes[h], c.id), "%s on host %d stays", c.id, h)
+		}
+	}
+	held, err := cs.cl.Allocations(ctx, dup)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]placement.Resources{cs.rps[1]: cs.req.Resources}, held, "the claim is untouched")
+
+	rep, err = s.Sweep(ctx, 0)
+	require.ErrorIs(t, err, hypervisor.ErrUnavailable)
+	assert.Empty(t, rep.Kept, "settled once")
+	assert.ElementsMatch(t, []string{unclaimed, twoClaims}, rep.Unsettled)
+}
+
+// TestSweepLeavesPlacementInFlight sweeps while Place is between its
+// spawn and its check, with a copy of the instance on the other host:
+// the instance is this Scheduler's to settle, so the sweep leaves it.
+// Once Place has kept its copy, the next sweep removes the other.
+func TestSweepLeavesPlacementInFlight(t *testing.T) {
+	t.Parallel()
+	cs := newConfirmSetup(t, 2, 4)
+	ctx := t.Context()
+	var (
+		s      *placement.Scheduler
+		during placement.SweepReport
+		swept  bool
+	)
+	targets := make([]placement.Target, 2)
+	for i := range targets {
+		other := 1 - i
+		targets[i] = placement.Target{ProviderUUID: cs.rps[i], Name: fmt.Sprintf("host%d", i), Driver: afterSpawn{
+			Lifecycle: cs.fakes[i],
+			hook: func(id string) {
+				cs.spawnOn(t, id, other)
+				var err error
+				during, err = s.Sweep(ctx, 0)
+				assert.NoError(t, err)
+				swept = true
+			},
+		}}
+	}
+	var err error
+	s, err = placement.NewScheduler(cs.cl, targets)
+	require.NoError(t, err)
+	id := placement.NewUUID()
+	t.Cleanup(func() { _ = cs.cl.Release(context.WithoutCancel(ctx), id) })
+	d, err := s.Place(ctx, busyboxSpec(id), cs.req)
+	require.NoError(t, err)
+	require.True(t, swept)
+	assert.True(t, during.Empty(), "nothing settled while in flight: %+v", during)
+	placed := 0
+	if d.ProviderUUID == cs.rps[1] {
+		placed = 1
+	}
+	require.True(t, exists(t, cs.fakes[1-placed], id), "the copy on the other host is still there")
+
+	after, err := s.Sweep(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{id: d.ProviderUUID}, after.Kept)
+	assert.Equal(t, map[string][]string{id: {cs.rps[1-placed]}}, after.Removed)
+	assert.False(t, exists(t, cs.fakes[1-placed], id))
+	assert.True(t, exists(t, cs.fakes[placed], id))
+}
+
+// TestSweepUnknownAgeIsYoung sweeps hosts whose driver reports no
+// creation time: with a least age the duplicate is young; with none it
+// is settled.
+func TestSweepUnknownAgeIsYoung(t *testing.T) {
+	t.Parallel()
+	cs := newConfirmSetup(t, 2, 4)
+	ctx := t.Context()
+	targets := make([]placement.Target, 2)
+	for i := range cs.fakes {
+		cs.fakes[i] = hypervisortest.NewFake(hypervisortest.WithImages(testenv.EngineBusybox), hypervisortest.WithClock(func() time.Time { return time.Time{} }))
+		targets[i] = placement.Target{ProviderUUID: cs.rps[i], Name: fmt.Sprintf("host%d", i), Driver: cs.fakes[i]}
+	}
+	s, err := placement.NewScheduler(cs.cl, targets)
+	require.NoError(t, err)
+	id := placement.NewUUID()
+	cs.spawnOn(t, id, 0, 1)
+	cs.claimFor(t, id, cs.rps[0])
+
+	rep, err := s.Sweep(ctx, time.Nanosecond)
+	require.NoError(t, err)
+	assert.Equal(t, []string{id}, rep.Young)
+	assert.Empty(t, rep.Removed)
+
+	rep, err = s.Sweep(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, map[string][]string{id: {cs.rps[1]}}, rep.Removed)
+	assert.False(t, exists(t, cs.fakes[1], id))
+}
