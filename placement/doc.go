@@ -40,10 +40,11 @@
 // request that loses such a race can hide the winner's allocations; a
 // [Scheduler] checks its claim after the spawn, gives way to a claim
 // elsewhere and claims again a consumer left with none, see
-// [Scheduler.Place]; a claim answered after that check can still leave an
-// instance on two hosts, which a periodic [Scheduler.Sweep] settles by
-// keeping the copy where its allocations are.) [SpawnClaimed] claims, spawns, and removes the
-// claim when the spawn fails; [DestroyReleased] destroys, then releases.
+// [Scheduler.Place]; a claim answered after that check can still leave
+// an instance on two hosts, which a periodic [Scheduler.Sweep] settles by
+// keeping the copy where its allocations are.) [SpawnClaimed] claims,
+// spawns, and removes the claim when the spawn fails; [DestroyReleased]
+// destroys, then releases.
 // [Claimer.Reconcile] compares a provider's allocations with the
 // instances on its host and reports or repairs the differences.
 //

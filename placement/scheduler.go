@@ -179,6 +179,7 @@ func WithMaxAttempts(n int) SchedulerOption {
 // racingClaimRTTs of the claim's own round trips, which on a quiet
 // Placement the spawn has already taken. A Placement whose answers can
 // stall for longer than that (behind a slow proxy, say) wants more.
+// Sweep's least age must then exceed it too (see DefaultSweepAge).
 func WithClaimSettle(d time.Duration) SchedulerOption {
 	return func(o *schedulerOptions) error {
 		if d < 0 {
@@ -500,6 +501,15 @@ func (s *Scheduler) Place(ctx context.Context, spec hypervisor.InstanceSpec, req
 // slower than this one. On a quiet Placement the spawn takes longer.
 const racingClaimRTTs = 3
 
+// maxRTTSettle bounds the wait racingClaimRTTs sets (a claim whose
+// answer took minutes says little about the next one); WithClaimSettle
+// can set a longer one.
+const maxRTTSettle = 3 * time.Minute
+
+// confirmTimeout bounds confirm's reads and claims after its wait: past
+// it, the instance stays as placed (see Sweep and DefaultSweepAge).
+const confirmTimeout = 2 * time.Minute
+
 // confirmRounds bounds how often confirm claims a consumer again whose
 // allocations vanished.
 const confirmRounds = 3
@@ -517,7 +527,8 @@ const confirmSettle = time.Second
 // request created), and the request that loses such a race deletes the
 // consumer it created, which hides the winner's allocations (a read
 // finds none). The first read waits until the claim is racingClaimRTTs
-// of its round trips old (or the WithClaimSettle time), so that a
+// of its round trips old (at most maxRTTSettle), or the WithClaimSettle
+// time if longer, so that a
 // concurrent claim has landed: one landing after the read would leave the
 // instance running here and where the other scheduler spawned it. Then:
 //   - allocations on provider: the instance stays;
@@ -533,8 +544,9 @@ const confirmSettle = time.Second
 //     destroyed, with ErrConflict.
 //
 // An error reading the allocations, or one claiming again that is not a
-// conflict, leaves the instance as placed: should it run on another host
-// too, Sweep settles that later.
+// conflict, leaves the instance as placed, as does running past
+// confirmTimeout: should it run on another host too, Sweep settles that
+// later.
 func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, cl claimed) error {
 	giveWay := func(why string, cause error) error {
 		err := fmt.Errorf("%w: %s: %s; the instance spawned here was destroyed", ErrAlreadyClaimed, id, why)
@@ -549,10 +561,12 @@ func (s *Scheduler) confirm(ctx context.Context, t Target, provider, id string, 
 	// A concurrent claim that replaces this one can land after the spawn:
 	// reading before it has would keep the instance here while the other
 	// scheduler keeps its own.
-	settle := max(racingClaimRTTs*cl.rtt, s.opts.claimSettle)
+	settle := max(min(racingClaimRTTs*cl.rtt, maxRTTSettle), s.opts.claimSettle)
 	if !sleepCtx(ctx, time.Until(cl.at.Add(settle))) {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	defer cancel()
 	var lastClaim error
 	for round := 0; ; round++ {
 		held, err := s.claimer.Allocations(ctx, id)

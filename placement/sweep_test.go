@@ -3,6 +3,10 @@ package placement_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,7 +100,6 @@ func TestSweepSettlesDuplicates(t *testing.T) {
 	assert.Equal(t, map[string][]string{dup: {cs.rps[0]}}, rep.Removed)
 	assert.ElementsMatch(t, []string{unclaimed, twoClaims}, rep.Unsettled)
 	assert.Empty(t, rep.Young)
-	assert.False(t, rep.Empty())
 	assert.False(t, exists(t, cs.fakes[0], dup), "the copy without the claim is gone")
 	assert.True(t, exists(t, cs.fakes[1], dup), "the copy with the claim stays")
 	for _, c := range []struct {
@@ -193,5 +196,147 @@ func TestSweepUnknownAgeIsYoung(t *testing.T) {
 	rep, err = s.Sweep(ctx, 0)
 	require.NoError(t, err)
 	assert.Equal(t, map[string][]string{id: {cs.rps[1]}}, rep.Removed)
+	assert.False(t, exists(t, cs.fakes[1], id))
+}
+
+// sweepTargets makes a target of every fake host of cs, wrapped by wrap
+// when it is given.
+func (cs *confirmSetup) sweepTargets(wrap map[int]func(hypervisor.Lifecycle) hypervisor.Lifecycle) []placement.Target {
+	targets := make([]placement.Target, len(cs.rps))
+	for i, rp := range cs.rps {
+		var drv hypervisor.Lifecycle = cs.fakes[i]
+		if w := wrap[i]; w != nil {
+			drv = w(drv)
+		}
+		targets[i] = placement.Target{ProviderUUID: rp, Name: fmt.Sprintf("host%d", i), Driver: drv}
+	}
+	return targets
+}
+
+// TestSweepChecksEveryCopysAge sweeps duplicates with one old copy and
+// one young one, the young copy first by provider in one and last in the
+// other: both are young.
+func TestSweepChecksEveryCopysAge(t *testing.T) {
+	t.Parallel()
+	cs := newConfirmSetup(t, 3, 4)
+	ctx := t.Context()
+	order := slices.Clone(cs.rps)
+	slices.Sort(order)
+	hourAgo := func() time.Time { return time.Now().Add(-time.Hour) }
+	for i, rp := range cs.rps {
+		opts := []hypervisortest.FakeOption{hypervisortest.WithImages(testenv.EngineBusybox)}
+		if rp == order[1] { // the middle provider's copies are an hour old
+			opts = append(opts, hypervisortest.WithClock(hourAgo))
+		}
+		cs.fakes[i] = hypervisortest.NewFake(opts...)
+	}
+	host := func(rp string) int { return slices.Index(cs.rps, rp) }
+	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(nil))
+	require.NoError(t, err)
+	youngFirst, youngLast := placement.NewUUID(), placement.NewUUID()
+	cs.spawnOn(t, youngFirst, host(order[0]), host(order[1]))
+	cs.claimFor(t, youngFirst, order[1])
+	cs.spawnOn(t, youngLast, host(order[1]), host(order[2]))
+	cs.claimFor(t, youngLast, order[1])
+
+	rep, err := s.Sweep(ctx, 30*time.Minute)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{youngFirst, youngLast}, rep.Young)
+	assert.Empty(t, rep.Removed)
+	for id, rps := range map[string][]string{youngFirst: order[:2], youngLast: order[1:]} {
+		for _, rp := range rps {
+			assert.True(t, exists(t, cs.fakes[host(rp)], id), "%s stays on %s", id, rp)
+		}
+	}
+}
+
+// undestroyable is a host whose engine fails every Destroy.
+type undestroyable struct{ hypervisor.Lifecycle }
+
+func (undestroyable) Destroy(context.Context, string) error {
+	return fmt.Errorf("engine refused: %w", hypervisor.ErrUnavailable)
+}
+
+// TestSweepGoesOnAfterFailedDestroy has a copy that cannot be destroyed:
+// its instance is not settled, the error says why, and another duplicate
+// is settled all the same.
+func TestSweepGoesOnAfterFailedDestroy(t *testing.T) {
+	t.Parallel()
+	cs := newConfirmSetup(t, 3, 4)
+	ctx := t.Context()
+	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(map[int]func(hypervisor.Lifecycle) hypervisor.Lifecycle{
+		0: func(l hypervisor.Lifecycle) hypervisor.Lifecycle { return undestroyable{l} },
+	}))
+	require.NoError(t, err)
+	stuck, fine := placement.NewUUID(), placement.NewUUID()
+	cs.spawnOn(t, stuck, 0, 1)
+	cs.claimFor(t, stuck, cs.rps[1])
+	cs.spawnOn(t, fine, 1, 2)
+	cs.claimFor(t, fine, cs.rps[2])
+
+	rep, err := s.Sweep(ctx, 0)
+	require.ErrorIs(t, err, hypervisor.ErrUnavailable)
+	assert.Contains(t, err.Error(), stuck)
+	assert.Equal(t, map[string]string{fine: cs.rps[2]}, rep.Kept, "the other duplicate is settled")
+	assert.Equal(t, map[string][]string{fine: {cs.rps[1]}}, rep.Removed)
+	assert.True(t, exists(t, cs.fakes[0], stuck))
+	assert.False(t, exists(t, cs.fakes[1], fine))
+}
+
+// claimMover is a transport that, after the first read of one
+// consumer's allocations has been answered, moves that consumer's claim
+// (as a Place still checking could), before the caller sees the answer.
+type claimMover struct {
+	base http.RoundTripper
+	id   string
+	once sync.Once
+	move func()
+}
+
+func (m *claimMover) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := m.base.RoundTrip(r)
+	if err == nil && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/allocations/"+m.id) {
+		m.once.Do(m.move)
+	}
+	return resp, err
+}
+
+// TestSweepLeavesClaimThatMoves moves the claim of a duplicate between
+// Sweep's two reads of it: the instance is left for a later sweep, every
+// copy kept; the next sweep settles it where the claim went.
+func TestSweepLeavesClaimThatMoves(t *testing.T) {
+	t.Parallel()
+	cs := newConfirmSetup(t, 2, 4)
+	ctx := t.Context()
+	id := placement.NewUUID()
+	cs.spawnOn(t, id, 0, 1)
+	cs.claimFor(t, id, cs.rps[1])
+
+	_, ep := newClient(t)
+	c, err := placement.NewNoAuthClient(ep, testenv.PlacementToken)
+	require.NoError(t, err)
+	base := c.ProviderClient.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.ProviderClient.HTTPClient.Transport = &claimMover{base: base, id: id, move: func() {
+		assert.NoError(t, cs.cl.Release(ctx, id))
+		assert.NoError(t, cs.cl.Claim(ctx, id, map[string]placement.Resources{cs.rps[0]: cs.req.Resources}))
+	}}
+	watched, err := placement.NewClaimer(c, placement.Owner{})
+	require.NoError(t, err)
+	s, err := placement.NewScheduler(watched, cs.sweepTargets(nil))
+	require.NoError(t, err)
+
+	rep, err := s.Sweep(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{id}, rep.Young, "the claim moved while Sweep looked")
+	assert.Empty(t, rep.Kept)
+	assert.True(t, exists(t, cs.fakes[0], id))
+	assert.True(t, exists(t, cs.fakes[1], id))
+
+	rep, err = s.Sweep(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{id: cs.rps[0]}, rep.Kept, "settled where the claim went")
 	assert.False(t, exists(t, cs.fakes[1], id))
 }

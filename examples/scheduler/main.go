@@ -122,7 +122,7 @@ func main() {
 	flag.StringVar(&cfg.Trait, "trait", "CUSTOM_DOCKERVISOR_SCHEDULER_EXAMPLE", "custom trait put on the engines' providers and required by every placement")
 	flag.Float64Var(&cfg.CPURatio, "cpu-allocation-ratio", 0, "VCPU allocation ratio (0: 16)")
 	flag.BoolVar(&cfg.Sweep, "sweep", false, "after placing, settle instances that run on two engines (racing schedulers can leave them): keep the copy where the claim is")
-	flag.DurationVar(&cfg.SweepAge, "sweep-age", cfg.SweepAge, "with -sweep, leave copies younger than this (placements still in progress); 0 settles at once")
+	flag.DurationVar(&cfg.SweepAge, "sweep-age", cfg.SweepAge, "with -sweep, leave copies younger than this (placements still in progress); 0 settles at once, only for when no other scheduler is placing")
 	flag.BoolVar(&cfg.Cleanup, "cleanup", false, "destroy the instances, release their claims and remove the providers at the end")
 	flag.Parse()
 	var err error
@@ -249,6 +249,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	if len(cfg.Engines) == 0 || cfg.Image == "" {
 		return res, errors.New("need at least one -engine and an -image")
 	}
+	if cfg.Sweep && cfg.SweepAge < 0 {
+		return res, fmt.Errorf("-sweep-age %s: want 0 or more", cfg.SweepAge)
+	}
 	if cfg.Parallel < 1 {
 		cfg.Parallel = 1
 	}
@@ -361,10 +364,11 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	}
 
 	if cfg.Cleanup {
-		err = cleanup(context.WithoutCancel(ctx), claimer, hosts, res)
-		if err == nil {
+		cerr := cleanup(context.WithoutCancel(ctx), claimer, hosts, res)
+		if cerr == nil {
 			fmt.Fprintln(out, "cleaned up: instances destroyed, claims released, providers removed")
 		}
+		err = errors.Join(err, cerr)
 	}
 	if len(res.Failed) > 0 {
 		err = errors.Join(err, fmt.Errorf("%d instances could not be placed", len(res.Failed)))
@@ -412,12 +416,16 @@ func printSweep(out io.Writer, hosts []*host, rep placement.SweepReport) {
 	for _, h := range hosts {
 		name[h.uuid] = h.spec.Name
 	}
-	for _, id := range slices.Sorted(maps.Keys(rep.Kept)) {
+	for _, id := range slices.Sorted(maps.Keys(rep.Removed)) {
 		var removed []string
 		for _, p := range rep.Removed[id] {
 			removed = append(removed, name[p])
 		}
-		fmt.Fprintf(out, "swept %s: kept on %s (its claim), removed from %s\n", id, name[rep.Kept[id]], strings.Join(removed, " "))
+		if kept, ok := rep.Kept[id]; ok {
+			fmt.Fprintf(out, "swept %s: kept on %s (its claim), removed from %s\n", id, name[kept], strings.Join(removed, " "))
+		} else {
+			fmt.Fprintf(out, "swept %s in part: removed from %s, other copies could not be destroyed\n", id, strings.Join(removed, " "))
+		}
 	}
 	for _, id := range rep.Unsettled {
 		fmt.Fprintf(out, "unsettled %s: runs on several engines, its claim on none of them (or on several)\n", id)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
@@ -304,4 +305,14 @@ func TestSchedulersRace(t *testing.T) {
 	assert.ErrorIs(t, err, hypervisor.ErrNotFound, "the copy without the claim is gone")
 	_, err = from.driver.Info(t.Context(), dup)
 	assert.NoError(t, err, "the copy with the claim runs")
+}
+
+// TestRunRefusesNegativeSweepAge: a negative -sweep-age is refused before
+// anything is registered or placed.
+func TestRunRefusesNegativeSweepAge(t *testing.T) {
+	cfg := config{Engines: []engineSpec{{Name: "a", Host: "unix:///nonexistent.sock"}}, Image: "busybox", Sweep: true, SweepAge: -time.Second}
+	var out bytes.Buffer
+	_, err := run(t.Context(), cfg, &out)
+	require.ErrorContains(t, err, "-sweep-age -1s: want 0 or more")
+	assert.Empty(t, out.String(), "nothing registered")
 }
