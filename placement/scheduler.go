@@ -503,12 +503,13 @@ const racingClaimRTTs = 3
 
 // maxRTTSettle bounds the wait racingClaimRTTs sets (a claim whose
 // answer took minutes says little about the next one); WithClaimSettle
-// can set a longer one.
-const maxRTTSettle = 3 * time.Minute
-
-// confirmTimeout bounds confirm's reads and claims after its wait: past
-// it, the instance stays as placed (see Sweep and DefaultSweepAge).
-const confirmTimeout = 2 * time.Minute
+// can set a longer one. confirmTimeout bounds confirm's reads and claims
+// after its wait: past it, the instance stays as placed (see Sweep and
+// DefaultSweepAge). Variables only so that a test can shorten them.
+var (
+	maxRTTSettle   = 3 * time.Minute
+	confirmTimeout = 2 * time.Minute
+)
 
 // confirmRounds bounds how often confirm claims a consumer again whose
 // allocations vanished.
