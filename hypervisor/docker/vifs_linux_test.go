@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -164,10 +163,8 @@ type ipLink struct {
 // guestLinks returns the interfaces inside instance id, by name.
 func (e *env) guestLinks(id string) map[string]ipLink {
 	e.t.Helper()
-	out, err := testenv.RunInNetns(e.t, e.t.Context(), nsOf(e.pid(id)), "ip", "-j", "addr", "show")
-	require.NoError(e.t, err, "%s", out)
 	var links []ipLink
-	require.NoError(e.t, json.Unmarshal(out, &links))
+	require.NoError(e.t, testenv.IPJSONInNetns(e.t, e.t.Context(), nsOf(e.pid(id)), &links, "addr", "show"))
 	m := map[string]ipLink{}
 	for _, l := range links {
 		m[l.IfName] = l
@@ -181,10 +178,8 @@ func (e *env) guestDefaultRoutes(id string) []string {
 	e.t.Helper()
 	var out []string
 	for _, fam := range []string{"-4", "-6"} {
-		b, err := testenv.RunInNetns(e.t, e.t.Context(), nsOf(e.pid(id)), "ip", fam, "-j", "route", "show", "default")
-		require.NoError(e.t, err, "%s", b)
 		var routes []struct{ Dev, Gateway string }
-		require.NoError(e.t, json.Unmarshal(b, &routes))
+		require.NoError(e.t, testenv.IPJSONInNetns(e.t, e.t.Context(), nsOf(e.pid(id)), &routes, fam, "route", "show", "default"))
 		for _, r := range routes {
 			out = append(out, fam+" "+r.Dev+" "+r.Gateway)
 		}

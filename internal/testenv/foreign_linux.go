@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -57,13 +56,9 @@ type ipLinkJSON struct {
 func (d *foreignLink) links(t *testing.T) []ipLinkJSON {
 	t.Helper()
 	// WithoutCancel: it also runs in the test's cleanup.
-	out, err := RunInNetns(t, context.WithoutCancel(t.Context()), d.path, "ip", "-d", "-j", "link", "show")
-	if err != nil {
-		t.Fatalf("ip link show in %s: %v: %s", d.path, err, out)
-	}
 	var links []ipLinkJSON
-	if err := json.Unmarshal(out, &links); err != nil {
-		t.Fatalf("ip link show in %s: %v", d.path, err)
+	if err := IPJSONInNetns(t, context.WithoutCancel(t.Context()), d.path, &links, "-d", "link", "show"); err != nil {
+		t.Fatal(err)
 	}
 	return links
 }

@@ -3,9 +3,12 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -235,5 +238,42 @@ func HTTPGet(t testing.TB, path, url string) ([]byte, error) {
 			return nil, err
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ipDumpInterrupted is what ip(8) says on standard error when the kernel
+// flagged its dump NLM_F_DUMP_INTR: the objects changed while it was
+// dumped, so what came back may be inconsistent.
+const ipDumpInterrupted = "Dump was interrupted"
+
+// ipDumpRetries counts the dumps IPJSONInNetns took again (for its test).
+var ipDumpRetries atomic.Int64
+
+// IPJSONInNetns runs ip(8) with -j and args inside the network namespace
+// at path and decodes what it prints into v. Its standard error is kept
+// apart from the JSON, and a dump the kernel flags as interrupted (links
+// or addresses changing meanwhile, as they do in a namespace other tests
+// share) is taken again, up to ten times.
+func IPJSONInNetns(t testing.TB, ctx context.Context, path string, v any, args ...string) error {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + path, "--", "ip", "-j"}, args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if err != nil && cmd.ProcessState == nil {
+			t.Fatalf("run ip %v in %s: %v", args, path, err)
+		}
+		if strings.Contains(stderr.String(), ipDumpInterrupted) && attempt < 10 {
+			ipDumpRetries.Add(1)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ip -j %s in %s: %w: %s", strings.Join(args, " "), path, err, stderr.Bytes())
+		}
+		if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
+			return fmt.Errorf("ip -j %s in %s: %w (stderr: %s)", strings.Join(args, " "), path, err, stderr.Bytes())
+		}
+		return nil
 	}
 }
