@@ -46,6 +46,20 @@ func (cs *confirmSetup) spawnOn(t *testing.T, id string, hosts ...int) {
 	}
 }
 
+// sweepTargets makes a target of every fake host of cs, its driver
+// passed through wrap when wrap is not nil.
+func (cs *confirmSetup) sweepTargets(wrap func(i int, drv hypervisor.Lifecycle) hypervisor.Lifecycle) []placement.Target {
+	targets := make([]placement.Target, len(cs.rps))
+	for i, rp := range cs.rps {
+		var drv hypervisor.Lifecycle = cs.fakes[i]
+		if wrap != nil {
+			drv = wrap(i, drv)
+		}
+		targets[i] = placement.Target{ProviderUUID: rp, Name: fmt.Sprintf("host%d", i), Driver: drv}
+	}
+	return targets
+}
+
 // TestSweepSettlesDuplicates puts instances on several hosts at once, as
 // racing schedulers can, and sweeps: a young duplicate is left alone; an
 // old one keeps the copy where its allocations are and loses the others;
@@ -57,12 +71,12 @@ func TestSweepSettlesDuplicates(t *testing.T) {
 	t.Parallel()
 	cs := newConfirmSetup(t, 5, 8)
 	ctx := t.Context()
-	targets := make([]placement.Target, len(cs.rps))
-	for i, rp := range cs.rps {
-		targets[i] = placement.Target{ProviderUUID: rp, Name: fmt.Sprintf("host%d", i), Driver: cs.fakes[i]}
-	}
-	targets[3].Driver = unlistable{cs.fakes[3]}
-	s, err := placement.NewScheduler(cs.cl, targets)
+	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(func(i int, drv hypervisor.Lifecycle) hypervisor.Lifecycle {
+		if i == 3 {
+			return unlistable{drv}
+		}
+		return drv
+	}))
 	require.NoError(t, err)
 
 	dup := placement.NewUUID() // on hosts 0 and 1, claimed on 1
@@ -133,22 +147,16 @@ func TestSweepLeavesPlacementInFlight(t *testing.T) {
 		during placement.SweepReport
 		swept  bool
 	)
-	targets := make([]placement.Target, 2)
-	for i := range targets {
-		other := 1 - i
-		targets[i] = placement.Target{ProviderUUID: cs.rps[i], Name: fmt.Sprintf("host%d", i), Driver: afterSpawn{
-			Lifecycle: cs.fakes[i],
-			hook: func(id string) {
-				cs.spawnOn(t, id, other)
-				var err error
-				during, err = s.Sweep(ctx, 0)
-				assert.NoError(t, err)
-				swept = true
-			},
-		}}
-	}
 	var err error
-	s, err = placement.NewScheduler(cs.cl, targets)
+	s, err = placement.NewScheduler(cs.cl, cs.sweepTargets(func(i int, drv hypervisor.Lifecycle) hypervisor.Lifecycle {
+		return afterSpawn{Lifecycle: drv, hook: func(id string) {
+			cs.spawnOn(t, id, 1-i)
+			var err error
+			during, err = s.Sweep(ctx, 0)
+			assert.NoError(t, err)
+			swept = true
+		}}
+	}))
 	require.NoError(t, err)
 	id := placement.NewUUID()
 	t.Cleanup(func() { _ = cs.cl.Release(context.WithoutCancel(ctx), id) })
@@ -177,12 +185,10 @@ func TestSweepUnknownAgeIsYoung(t *testing.T) {
 	t.Parallel()
 	cs := newConfirmSetup(t, 2, 4)
 	ctx := t.Context()
-	targets := make([]placement.Target, 2)
 	for i := range cs.fakes {
 		cs.fakes[i] = hypervisortest.NewFake(hypervisortest.WithImages(testenv.EngineBusybox), hypervisortest.WithClock(func() time.Time { return time.Time{} }))
-		targets[i] = placement.Target{ProviderUUID: cs.rps[i], Name: fmt.Sprintf("host%d", i), Driver: cs.fakes[i]}
 	}
-	s, err := placement.NewScheduler(cs.cl, targets)
+	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(nil))
 	require.NoError(t, err)
 	id := placement.NewUUID()
 	cs.spawnOn(t, id, 0, 1)
@@ -197,20 +203,6 @@ func TestSweepUnknownAgeIsYoung(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string][]string{id: {cs.rps[1]}}, rep.Removed)
 	assert.False(t, exists(t, cs.fakes[1], id))
-}
-
-// sweepTargets makes a target of every fake host of cs, wrapped by wrap
-// when it is given.
-func (cs *confirmSetup) sweepTargets(wrap map[int]func(hypervisor.Lifecycle) hypervisor.Lifecycle) []placement.Target {
-	targets := make([]placement.Target, len(cs.rps))
-	for i, rp := range cs.rps {
-		var drv hypervisor.Lifecycle = cs.fakes[i]
-		if w := wrap[i]; w != nil {
-			drv = w(drv)
-		}
-		targets[i] = placement.Target{ProviderUUID: rp, Name: fmt.Sprintf("host%d", i), Driver: drv}
-	}
-	return targets
 }
 
 // TestSweepChecksEveryCopysAge sweeps duplicates with one old copy and
@@ -264,8 +256,11 @@ func TestSweepGoesOnAfterFailedDestroy(t *testing.T) {
 	t.Parallel()
 	cs := newConfirmSetup(t, 3, 4)
 	ctx := t.Context()
-	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(map[int]func(hypervisor.Lifecycle) hypervisor.Lifecycle{
-		0: func(l hypervisor.Lifecycle) hypervisor.Lifecycle { return undestroyable{l} },
+	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(func(i int, drv hypervisor.Lifecycle) hypervisor.Lifecycle {
+		if i == 0 {
+			return undestroyable{drv}
+		}
+		return drv
 	}))
 	require.NoError(t, err)
 	stuck, fine := placement.NewUUID(), placement.NewUUID()
