@@ -529,9 +529,9 @@ const confirmSettle = time.Second
 // consumer it created, which hides the winner's allocations (a read
 // finds none). The first read waits until the claim is racingClaimRTTs
 // of its round trips old (at most maxRTTSettle), or the WithClaimSettle
-// time if longer, so that a
-// concurrent claim has landed: one landing after the read would leave the
-// instance running here and where the other scheduler spawned it. Then:
+// time if longer, so that a concurrent claim has landed: one landing
+// after the read would leave the instance running here and where the
+// other scheduler spawned it. Then:
 //   - allocations on provider: the instance stays;
 //   - allocations elsewhere only: another scheduler's claim replaced this
 //     one; the instance spawned here is destroyed and confirm reports
