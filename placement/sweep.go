@@ -88,6 +88,8 @@ func (s *Scheduler) Sweep(ctx context.Context, minAge time.Duration) (SweepRepor
 		return rep, fmt.Errorf("%w: negative sweep age %s", ErrInvalidArgument, minAge)
 	}
 	var errs []error
+	// cancelled ends the sweep with what it found so far and ctx's error.
+	cancelled := func() (SweepReport, error) { return rep, errors.Join(append(errs, ctx.Err())...) }
 	copies := map[string][]sweepCopy{}
 	for _, p := range slices.Sorted(maps.Keys(s.targets)) {
 		if s.isDown(p) {
@@ -97,7 +99,7 @@ func (s *Scheduler) Sweep(ctx context.Context, minAge time.Duration) (SweepRepor
 		insts, err := t.Driver.List(ctx, hypervisor.ListOptions{})
 		if err != nil {
 			if ctx.Err() != nil {
-				return rep, errors.Join(append(errs, ctx.Err())...)
+				return cancelled()
 			}
 			errs = append(errs, fmt.Errorf("placement: sweep: list the instances on %s: %w", t.Name, err))
 			continue
@@ -132,8 +134,8 @@ func (s *Scheduler) Sweep(ctx context.Context, minAge time.Duration) (SweepRepor
 	}
 	first := map[string]string{} // duplicates to settle: their holder at the first read
 	for _, id := range slices.Sorted(maps.Keys(copies)) {
-		if err := ctx.Err(); err != nil {
-			return rep, errors.Join(append(errs, err)...)
+		if ctx.Err() != nil {
+			return cancelled()
 		}
 		cs := copies[id]
 		if len(cs) < 2 || s.claimer.isInflight(id) {
@@ -154,11 +156,11 @@ func (s *Scheduler) Sweep(ctx context.Context, minAge time.Duration) (SweepRepor
 		}
 	}
 	if len(first) > 0 && !sleepCtx(ctx, confirmSettle) {
-		return rep, errors.Join(append(errs, ctx.Err())...)
+		return cancelled()
 	}
 	for _, id := range slices.Sorted(maps.Keys(first)) {
-		if err := ctx.Err(); err != nil {
-			return rep, errors.Join(append(errs, err)...)
+		if ctx.Err() != nil {
+			return cancelled()
 		}
 		cs := copies[id]
 		if s.claimer.isInflight(id) {

@@ -60,6 +60,16 @@ func (cs *confirmSetup) sweepTargets(wrap func(i int, drv hypervisor.Lifecycle) 
 	return targets
 }
 
+// onHost is a sweepTargets wrap that applies wrap to host n's driver only.
+func onHost(n int, wrap func(hypervisor.Lifecycle) hypervisor.Lifecycle) func(int, hypervisor.Lifecycle) hypervisor.Lifecycle {
+	return func(i int, drv hypervisor.Lifecycle) hypervisor.Lifecycle {
+		if i == n {
+			return wrap(drv)
+		}
+		return drv
+	}
+}
+
 // TestSweepSettlesDuplicates puts instances on several hosts at once, as
 // racing schedulers can, and sweeps: a young duplicate is left alone; an
 // old one keeps the copy where its allocations are and loses the others;
@@ -71,12 +81,7 @@ func TestSweepSettlesDuplicates(t *testing.T) {
 	t.Parallel()
 	cs := newConfirmSetup(t, 5, 8)
 	ctx := t.Context()
-	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(func(i int, drv hypervisor.Lifecycle) hypervisor.Lifecycle {
-		if i == 3 {
-			return unlistable{drv}
-		}
-		return drv
-	}))
+	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(onHost(3, func(drv hypervisor.Lifecycle) hypervisor.Lifecycle { return unlistable{drv} })))
 	require.NoError(t, err)
 
 	dup := placement.NewUUID() // on hosts 0 and 1, claimed on 1
@@ -256,12 +261,7 @@ func TestSweepGoesOnAfterFailedDestroy(t *testing.T) {
 	t.Parallel()
 	cs := newConfirmSetup(t, 3, 4)
 	ctx := t.Context()
-	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(func(i int, drv hypervisor.Lifecycle) hypervisor.Lifecycle {
-		if i == 0 {
-			return undestroyable{drv}
-		}
-		return drv
-	}))
+	s, err := placement.NewScheduler(cs.cl, cs.sweepTargets(onHost(0, func(drv hypervisor.Lifecycle) hypervisor.Lifecycle { return undestroyable{drv} })))
 	require.NoError(t, err)
 	stuck, fine := placement.NewUUID(), placement.NewUUID()
 	cs.spawnOn(t, stuck, 0, 1)
